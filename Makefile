@@ -1,0 +1,56 @@
+# bun-mlx-native build and test entry points.
+#   make setup   install what a fresh Debian machine lacks (clang, bun from npm), build the shim
+#   make demo    setup, then run the demo on an embedded default
+#   make test    setup, then run the whole test suite on the active backend
+# Backend fragments: shim/cpu/cpu.mk (every platform), shim/metal/metal.mk (macOS).
+
+UNAME_S := $(shell uname -s)
+ifeq ($(UNAME_S),Darwin)
+  SO := dylib
+  SHARED_FLAGS := -dynamiclib
+else
+  SO := so
+  SHARED_FLAGS := -shared
+endif
+
+BUILD := build
+BUN := node_modules/.bin/bun
+# msl-cpu needs clang with _Float16 and __bf16 arithmetic (clang 16+; Debian 12 ships clang-19).
+CLANGXX := $(firstword $(foreach c,clang++-19 clang++-18 clang++-17 clang++-16 clang++,$(if $(shell command -v $(c) 2>/dev/null),$(c),)))
+CLANG := $(patsubst clang++%,clang%,$(CLANGXX))
+
+.PHONY: all setup deps shim demo test bench typecheck clean
+
+all: shim
+
+include shim/cpu/cpu.mk
+-include shim/metal/metal.mk
+
+shim: $(CPU_LIB)
+
+# Installs only what is missing: clang from Debian's packages, Bun and dev deps from npm.
+deps:
+	@if [ -z "$(CLANGXX)" ]; then \
+	  echo "installing clang-19 (msl-cpu compiles kernels with it)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq clang-19 make >/dev/null; \
+	fi
+	@if [ ! -x $(BUN) ]; then npm install --no-audit --no-fund; fi
+
+setup: deps
+	@$(MAKE) --no-print-directory shim
+
+demo: setup
+	$(BUN) run examples/demo.ts
+
+test: setup
+	$(BUN) test
+
+bench: setup
+	$(BUN) run bench/dispatch.ts
+
+typecheck: deps
+	node_modules/.bin/tsc --noEmit
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,198 @@
+/**
+ * Device buffers. A `Buffer` is a typed view (dtype, shape, byte range) of one native
+ * allocation; views made with `slice()` share the allocation. The allocation is registered for
+ * residency once and freed when the last view is disposed.
+ *
+ * Contents are exposed zero-copy through `view()`. When the allocation is freed its ArrayBuffer
+ * is detached, so a typed array that outlived its buffer reads as empty instead of reading freed
+ * memory. A FinalizationRegistry releases views that were never disposed; it is a backstop, not
+ * a substitute for `dispose()` (the JS GC cannot see GPU memory).
+ */
+import { toArrayBuffer, type Pointer } from "bun:ffi";
+import type { DType } from "./dtype.ts";
+import { ArgumentError, DisposedError } from "./errors.ts";
+import type { Native } from "./ffi/loader.ts";
+import type { Residency } from "./residency.ts";
+
+/** Typed arrays `Buffer.view` can produce. */
+export type TypedArray =
+  | Float32Array
+  | Float64Array
+  | Uint8Array
+  | Int8Array
+  | Uint16Array
+  | Int16Array
+  | Uint32Array
+  | Int32Array
+  | BigUint64Array
+  | BigInt64Array;
+
+export interface TypedArrayConstructor<T extends TypedArray> {
+  new (buffer: ArrayBuffer, byteOffset: number, length: number): T;
+  readonly BYTES_PER_ELEMENT: number;
+}
+
+/** Owner of a device's allocations, as seen by its buffers. */
+export interface BufferOwner {
+  readonly native: Native;
+  readonly residency: Residency;
+  /** Called when an allocation is freed, for byte accounting. */
+  onFree(bytes: number): void;
+}
+
+/** One native allocation shared by every view of it. */
+class Storage {
+  #refs = 1;
+  #arrayBuffer: ArrayBuffer | undefined;
+
+  constructor(
+    readonly owner: BufferOwner,
+    readonly handle: Pointer,
+    readonly length: number,
+  ) {}
+
+  get freed(): boolean {
+    return this.#refs === 0;
+  }
+
+  arrayBuffer(): ArrayBuffer {
+    if (!this.#arrayBuffer) {
+      const contents = this.owner.native.mlxn_buffer_contents(this.handle);
+      if (contents === null) throw new ArgumentError("buffer", "the backend returned no contents pointer");
+      const ab = toArrayBuffer(contents, 0, this.length);
+      // Views keep the storage reachable, so a GC'd Buffer object cannot free memory under them.
+      (ab as ArrayBuffer & { owner?: Storage }).owner = this;
+      this.#arrayBuffer = ab;
+    }
+    return this.#arrayBuffer;
+  }
+
+  retain(): void {
+    this.#refs++;
+  }
+
+  release(): void {
+    if (this.#refs === 0 || --this.#refs > 0) return;
+    this.owner.residency.remove(this.handle);
+    // Detach before freeing: stale typed arrays become empty rather than dangling.
+    this.#arrayBuffer?.transfer(0);
+    this.#arrayBuffer = undefined;
+    this.owner.native.mlxn_buffer_free(this.handle);
+    this.owner.onFree(this.length);
+  }
+}
+
+const finalizer = new FinalizationRegistry<Storage>((storage) => storage.release());
+
+/**
+ * A typed view of device memory.
+ *
+ * @example
+ * using a = device.allocBuffer(16, DType.F32, [4]);
+ * a.view(Float32Array).set([1, 2, 3, 4]);
+ */
+export class Buffer {
+  readonly #storage: Storage;
+  #disposed = false;
+
+  /** @internal Use `Device.allocBuffer` or `Buffer.slice`. */
+  constructor(
+    storage: Storage,
+    readonly device: object,
+    readonly dtype: DType,
+    readonly shape: readonly number[],
+    /** Start of this view within the allocation, in bytes. */
+    readonly byteOffset: number,
+    /** Length of this view in bytes. */
+    readonly byteLength: number,
+  ) {
+    this.#storage = storage;
+    finalizer.register(this, storage, this);
+  }
+
+  /** @internal */
+  static allocate(owner: BufferOwner, device: object, handle: Pointer, byteLength: number, dtype: DType, shape: readonly number[]): Buffer {
+    owner.residency.add(handle);
+    return new Buffer(new Storage(owner, handle, byteLength), device, dtype, Object.freeze([...shape]), 0, byteLength);
+  }
+
+  /** Native handle of the allocation; throws once disposed. */
+  get handle(): Pointer {
+    if (this.#disposed) throw new DisposedError("buffer");
+    return this.#storage.handle;
+  }
+
+  /** Bytes of the whole allocation this view belongs to. */
+  get allocationLength(): number {
+    return this.#storage.length;
+  }
+
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /** Number of elements described by `shape`. */
+  get elementCount(): number {
+    return this.shape.reduce((a, b) => a * b, 1);
+  }
+
+  /**
+   * A zero-copy typed array over this view's bytes. Do not read while the GPU may still write.
+   *
+   * @example
+   * const out = buf.view(Float32Array);
+   */
+  view<T extends TypedArray>(ctor: TypedArrayConstructor<T>): T {
+    if (this.#disposed) throw new DisposedError("buffer");
+    const size = ctor.BYTES_PER_ELEMENT;
+    if (this.byteOffset % size !== 0) {
+      throw new ArgumentError("ctor", `a ${size}-byte element view needs a byte offset that is a multiple of ${size} (offset is ${this.byteOffset})`);
+    }
+    return new ctor(this.#storage.arrayBuffer(), this.byteOffset, Math.floor(this.byteLength / size));
+  }
+
+  /**
+   * A view of part of this buffer sharing its allocation (and its residency registration).
+   * Dispose it like any buffer; the allocation lives until its last view is disposed.
+   */
+  slice(byteOffset: number, byteLength: number, dtype: DType = this.dtype, shape?: readonly number[]): Buffer {
+    if (this.#disposed) throw new DisposedError("buffer");
+    if (!Number.isSafeInteger(byteOffset) || byteOffset < 0) {
+      throw new ArgumentError("byteOffset", `must be a non-negative integer (got ${byteOffset})`);
+    }
+    if (!Number.isSafeInteger(byteLength) || byteLength <= 0 || byteOffset + byteLength > this.byteLength) {
+      throw new ArgumentError("byteLength", `view [${byteOffset}, ${byteOffset + byteLength}) must be non-empty and inside the buffer's ${this.byteLength} bytes`);
+    }
+    const viewShape = shape ?? [Math.floor(byteLength / dtype.size)];
+    checkShape(viewShape, dtype, byteLength);
+    this.#storage.retain();
+    return new Buffer(this.#storage, this.device, dtype, Object.freeze([...viewShape]), this.byteOffset + byteOffset, byteLength);
+  }
+
+  /** Release this view; the allocation is freed with its last view. Idempotent. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    finalizer.unregister(this);
+    this.#storage.release();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  toString(): string {
+    return `Buffer(${this.dtype.name}, [${this.shape.join(", ")}], ${this.byteLength} bytes${this.byteOffset ? ` at +${this.byteOffset}` : ""})`;
+  }
+}
+
+/** Check that `shape` is a list of non-negative integers whose size fits in `byteLength`. */
+export function checkShape(shape: readonly number[], dtype: DType, byteLength: number): void {
+  if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {
+    throw new ArgumentError("shape", `must be an array of non-negative integers (got ${JSON.stringify(shape)})`);
+  }
+  const bytes = shape.reduce((a, b) => a * b, 1) * dtype.size;
+  if (bytes > byteLength) {
+    throw new ArgumentError("shape", `[${shape.join(", ")}] of ${dtype.name} needs ${bytes} bytes but the buffer has ${byteLength}`);
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * A command buffer as the user sees it: label, status, error, GPU times and a blocking wait.
+ * Encoding goes through `CommandEncoder`; this object only observes. The native handle is freed
+ * by `dispose()` or, as a backstop, when the object is collected; the backend keeps a committed
+ * command buffer alive until it completes either way.
+ */
+import { CommandBufferError, DisposedError } from "./errors.ts";
+import type { Pointer } from "bun:ffi";
+import type { Native } from "./ffi/loader.ts";
+
+/** MTLCommandBufferStatus values. */
+export const CommandBufferStatus = {
+  NotEnqueued: 0,
+  Enqueued: 1,
+  Committed: 2,
+  Scheduled: 3,
+  Completed: 4,
+  Error: 5,
+} as const;
+
+const finalizer = new FinalizationRegistry<{ native: Native; handle: Pointer }>((h) => h.native.mlxn_command_buffer_free(h.handle));
+
+export class CommandBuffer {
+  readonly #native: Native;
+  readonly #handle: Pointer;
+  #committed = false;
+  #disposed = false;
+  #label = "";
+
+  /** @internal Made by CommandEncoder. */
+  constructor(native: Native, handle: Pointer) {
+    this.#native = native;
+    this.#handle = handle;
+    finalizer.register(this, { native, handle }, this);
+  }
+
+  /** @internal */
+  get handle(): Pointer {
+    if (this.#disposed) throw new DisposedError("command buffer");
+    return this.#handle;
+  }
+
+  get committed(): boolean {
+    return this.#committed;
+  }
+
+  /** @internal Called by the encoder right after a successful commit. */
+  markCommitted(): void {
+    this.#committed = true;
+  }
+
+  /** The label, as the backend reports it ("" when unset). */
+  get label(): string {
+    return (this.#native.mlxn_command_buffer_label(this.handle) as string | null) ?? "";
+  }
+
+  set label(value: string) {
+    this.#label = value;
+    this.#native.mlxn_command_buffer_set_label(this.handle, value);
+  }
+
+  /** A `CommandBufferStatus` value. */
+  get status(): number {
+    return this.#native.mlxn_command_buffer_status(this.handle);
+  }
+
+  /** Error text of a failed command buffer, "" otherwise. */
+  get error(): string {
+    return (this.#native.mlxn_command_buffer_error(this.handle) as string | null) ?? "";
+  }
+
+  /** GPU execution time in nanoseconds once completed, else 0. */
+  get gpuTimeNs(): number {
+    const start = this.#native.mlxn_command_buffer_gpu_start_time(this.handle);
+    const end = this.#native.mlxn_command_buffer_gpu_end_time(this.handle);
+    return end > start ? Math.round((end - start) * 1e9) : 0;
+  }
+
+  /** GPU start and end as host times in seconds (0 until completed). */
+  get gpuTimes(): { start: number; end: number } {
+    return {
+      start: this.#native.mlxn_command_buffer_gpu_start_time(this.handle),
+      end: this.#native.mlxn_command_buffer_gpu_end_time(this.handle),
+    };
+  }
+
+  /**
+   * Block until the command buffer completes; throws `CommandBufferError` if it failed or was
+   * never committed (waiting on an uncommitted command buffer would block forever).
+   */
+  waitUntilCompleted(): void {
+    const handle = this.handle;
+    if (!this.#committed) {
+      throw new CommandBufferError(this.#label, CommandBufferStatus.NotEnqueued, "waitUntilCompleted() on a command buffer that was never committed");
+    }
+    this.#native.mlxn_command_buffer_wait(handle);
+    const status = this.#native.mlxn_command_buffer_status(handle);
+    if (status === CommandBufferStatus.Completed) return;
+    const detail = status === CommandBufferStatus.Error ? this.error || "completed with error status" : `unexpected status ${status} after wait`;
+    throw new CommandBufferError(this.#label, status, detail);
+  }
+
+  /** Release the native handle. Idempotent; an in-flight command buffer still completes. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    finalizer.unregister(this);
+    this.#native.mlxn_command_buffer_free(this.#handle);
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}

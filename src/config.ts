@@ -1,0 +1,97 @@
+/**
+ * The only module that reads the environment. Each variable is read once, on first use, and
+ * cached; `withConfig()` overrides values for the duration of a callback (tests).
+ *
+ * Behaviour belongs in API options; the environment only selects the backend, points at files,
+ * and turns on debug switches. Every variable uses the `MLXN_` prefix, except the one alias the
+ * seed requires (`HF2Q_ENCODER_SESSION`).
+ *
+ * | variable               | meaning                                                         |
+ * |------------------------|-----------------------------------------------------------------|
+ * | MLXN_BACKEND           | `cpu` or `metal`; default metal on macOS/arm64, else cpu         |
+ * | MLXN_SHIM_PATH         | explicit path of the backend's shared library                    |
+ * | MLXN_ENCODER_SESSION   | `1`: higher layers use EncoderSession by default                 |
+ * | MLXN_CACHE_DIR         | root of on-disk caches (msl-cpu compiled kernels)                |
+ * | MLXN_CXX               | compiler msl-cpu uses for kernels (default: newest clang++ found) |
+ * | MLXN_MSL_CPU_SANITIZE  | `1`: msl-cpu builds bounds-checked kernels (debug)               |
+ * | MLXN_MSL_CPU_THREADS   | msl-cpu worker threads (default: all cores)                      |
+ * | MLXN_CAPTURE           | metal: write a GPU capture (.gputrace) to this path (debug)      |
+ */
+import { homedir, tmpdir } from "node:os";
+import { join } from "node:path";
+
+export interface Config {
+  /** Requested backend, or undefined for the platform default. */
+  backend: "cpu" | "metal" | undefined;
+  shimPath: string | undefined;
+  encoderSession: boolean;
+  cacheDir: string;
+  cxx: string | undefined;
+  mslCpuSanitize: boolean;
+  mslCpuThreads: number | undefined;
+  capturePath: string | undefined;
+}
+
+function readBackend(v: string | undefined): Config["backend"] {
+  if (v === undefined || v === "") return undefined;
+  if (v === "cpu" || v === "metal") return v;
+  throw new TypeError(`MLXN_BACKEND must be "cpu" or "metal" (got ${JSON.stringify(v)})`);
+}
+
+function readPositiveInt(name: string, v: string | undefined): number | undefined {
+  if (v === undefined || v === "") return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new TypeError(`${name} must be a positive integer (got ${JSON.stringify(v)})`);
+  return n;
+}
+
+function defaultCacheDir(env: NodeJS.ProcessEnv): string {
+  if (env.XDG_CACHE_HOME) return join(env.XDG_CACHE_HOME, "bun-mlx-native");
+  const home = homedir();
+  return home ? join(home, ".cache", "bun-mlx-native") : join(tmpdir(), "bun-mlx-native-cache");
+}
+
+function readConfig(env: NodeJS.ProcessEnv): Config {
+  return {
+    backend: readBackend(env.MLXN_BACKEND),
+    shimPath: env.MLXN_SHIM_PATH || undefined,
+    encoderSession: env.MLXN_ENCODER_SESSION === "1" || env.HF2Q_ENCODER_SESSION === "1",
+    cacheDir: env.MLXN_CACHE_DIR || defaultCacheDir(env),
+    cxx: env.MLXN_CXX || undefined,
+    mslCpuSanitize: env.MLXN_MSL_CPU_SANITIZE === "1",
+    mslCpuThreads: readPositiveInt("MLXN_MSL_CPU_THREADS", env.MLXN_MSL_CPU_THREADS),
+    capturePath: env.MLXN_CAPTURE || undefined,
+  };
+}
+
+let cached: Config | undefined;
+const overrides: Partial<Config>[] = [];
+
+/** The configuration in force: the environment read once, then any `withConfig` overrides. */
+export function config(): Readonly<Config> {
+  cached ??= readConfig(process.env);
+  return overrides.length === 0 ? cached : Object.assign({}, cached, ...overrides);
+}
+
+/**
+ * Run `fn` with some configuration values overridden, restoring them afterwards (also when `fn`
+ * throws or its promise rejects).
+ *
+ * @example
+ * await withConfig({ encoderSession: true }, () => runModel());
+ */
+export function withConfig<T>(values: Partial<Config>, fn: () => T): T {
+  overrides.push(values);
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    overrides.pop();
+    throw e;
+  }
+  if (result instanceof Promise) {
+    return result.finally(() => overrides.pop()) as T;
+  }
+  overrides.pop();
+  return result;
+}

@@ -1,0 +1,172 @@
+/**
+ * Device: the system GPU (or the cpu backend) with one command queue, its residency set and the
+ * accounting of its allocations.
+ *
+ * @example
+ * const device = Device.open();
+ * console.log(device.backend, device.name);
+ * const a = device.allocBuffer(16, DType.F32, [4]);
+ */
+import { Buffer, checkShape, type BufferOwner } from "./buffer.ts";
+import { config } from "./config.ts";
+import { isDType, type DType } from "./dtype.ts";
+import { CommandEncoder } from "./encoder.ts";
+import { ArgumentError, DisposedError, OutOfMemoryError } from "./errors.ts";
+import { loadBackend, type Backend, type Native } from "./ffi/loader.ts";
+import { failure, outSlot, Status, takeHandle } from "./ffi/native.ts";
+import { Residency } from "./residency.ts";
+import { EncoderSession } from "./session.ts";
+import { join } from "node:path";
+import type { Pointer } from "bun:ffi";
+
+/** Limits and capabilities the backend reports. */
+export interface DeviceLimits {
+  maxBufferLength: number;
+  maxThreadsPerThreadgroup: number;
+  maxThreadgroupMemory: number;
+  recommendedWorkingSet: number;
+  simdWidth: number;
+  hasResidencySets: boolean;
+  hasUnifiedMemory: boolean;
+  maxInlineBytes: number;
+  maxBufferBindings: number;
+  workerThreads: number;
+}
+
+function readLimits(native: Native, handle: Pointer): DeviceLimits {
+  const limit = (key: number) => Number(native.mlxn_device_limit(handle, key));
+  return Object.freeze({
+    maxBufferLength: limit(0),
+    maxThreadsPerThreadgroup: limit(1),
+    maxThreadgroupMemory: limit(2),
+    recommendedWorkingSet: limit(3),
+    simdWidth: limit(4),
+    hasResidencySets: limit(5) === 1,
+    hasUnifiedMemory: limit(6) === 1,
+    maxInlineBytes: limit(7),
+    maxBufferBindings: limit(8),
+    workerThreads: limit(9),
+  });
+}
+
+export class Device implements BufferOwner {
+  readonly native: Native;
+  readonly backend: Backend;
+  readonly handle: Pointer;
+  readonly name: string;
+  readonly limits: DeviceLimits;
+  readonly residency: Residency;
+  #bytesInUse = 0;
+  #peakBytes = 0;
+  #disposed = false;
+
+  private constructor(native: Native, backend: Backend, handle: Pointer) {
+    this.native = native;
+    this.backend = backend;
+    this.handle = handle;
+    this.name = (native.mlxn_device_name(handle) as string | null) ?? "";
+    this.limits = readLimits(native, handle);
+    this.residency = new Residency(native, handle);
+  }
+
+  /** Open the device of the backend chosen by `MLXN_BACKEND`, or the platform default. */
+  static open(): Device {
+    const { backend, native } = loadBackend();
+    const status = native.mlxn_device_open(outSlot);
+    if (status !== 0) throw failure(native, status, "device");
+    const handle = takeHandle();
+    const cfg = config();
+    // Backends ignore keys they do not know, so options are set without asking which one this is.
+    const options: [string, string | undefined][] = [
+      ["msl_cpu.cache_dir", join(cfg.cacheDir, "msl-cpu")],
+      ["msl_cpu.cxx", cfg.cxx],
+      ["msl_cpu.sanitize", cfg.mslCpuSanitize ? "1" : "0"],
+      ["msl_cpu.threads", cfg.mslCpuThreads?.toString()],
+      ["capture.path", cfg.capturePath],
+    ];
+    for (const [key, value] of options) {
+      if (value === undefined) continue;
+      const s = native.mlxn_device_set_option(handle, key, value);
+      if (s !== 0) {
+        const err = failure(native, s, key);
+        native.mlxn_device_free(handle);
+        throw err;
+      }
+    }
+    return new Device(native, backend, handle);
+  }
+
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /** Bytes held by live allocations of this device. */
+  get bytesInUse(): number {
+    return this.#bytesInUse;
+  }
+
+  /** Most bytes held at once since the device was opened. */
+  get peakBytes(): number {
+    return this.#peakBytes;
+  }
+
+  /**
+   * A zero-filled buffer of `byteLength` bytes described as `shape` elements of `dtype`.
+   * The shape must fit in the buffer; it may describe fewer bytes than allocated.
+   */
+  allocBuffer(byteLength: number, dtype: DType, shape: readonly number[]): Buffer {
+    this.#check();
+    if (!Number.isSafeInteger(byteLength) || byteLength <= 0) {
+      throw new ArgumentError("byteLength", `must be a positive integer (got ${byteLength})`);
+    }
+    if (byteLength > this.limits.maxBufferLength) {
+      throw new ArgumentError("byteLength", `${byteLength} bytes exceeds the device's largest buffer (${this.limits.maxBufferLength} bytes)`);
+    }
+    if (!isDType(dtype)) throw new ArgumentError("dtype", `must be a DType (got ${String(dtype)})`);
+    checkShape(shape, dtype, byteLength);
+    const status = this.native.mlxn_buffer_new(this.handle, byteLength, outSlot);
+    if (status === Status.OUT_OF_MEMORY) {
+      throw new OutOfMemoryError(byteLength, this.#bytesInUse, (this.native.mlxn_last_error() as string | null) ?? "");
+    }
+    if (status !== 0) throw failure(this.native, status, "byteLength", byteLength);
+    this.#bytesInUse += byteLength;
+    if (this.#bytesInUse > this.#peakBytes) this.#peakBytes = this.#bytesInUse;
+    return Buffer.allocate(this, this, takeHandle(), byteLength, dtype, shape);
+  }
+
+  /** @internal Accounting callback of freed allocations. */
+  onFree(bytes: number): void {
+    this.#bytesInUse -= bytes;
+  }
+
+  /** A new command encoder (one command buffer). */
+  commandEncoder(): CommandEncoder {
+    this.#check();
+    return new CommandEncoder(this);
+  }
+
+  /** A new encoder session (always available; see `EncoderSession.envEnabled()`). */
+  encoderSession(): EncoderSession {
+    this.#check();
+    return new EncoderSession(this);
+  }
+
+  /**
+   * Release the device. Buffers and command buffers still alive keep working memory valid until
+   * they are disposed; new work on this device throws. Idempotent.
+   */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.residency.dispose();
+    this.native.mlxn_device_free(this.handle);
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  #check(): void {
+    if (this.#disposed) throw new DisposedError("device");
+  }
+}

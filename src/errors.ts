@@ -1,0 +1,73 @@
+/**
+ * Typed errors. Every failure the library reports is an `MlxnError`; messages start with a
+ * bracketed component and name the argument, the expected value and the actual one.
+ *
+ * @example
+ * try { device.allocBuffer(0, DType.F32, [0]); }
+ * catch (e) { if (e instanceof ArgumentError) console.log(e.argument); } // "byteLength"
+ */
+export class MlxnError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** An argument is of the wrong type, out of range, or inconsistent with another. */
+export class ArgumentError extends MlxnError {
+  constructor(
+    readonly argument: string,
+    message: string,
+  ) {
+    super(`[${argument}] ${message}`);
+  }
+}
+
+/** A handle was used after `dispose()`. */
+export class DisposedError extends MlxnError {
+  constructor(readonly what: string) {
+    super(`[${what}] used after dispose()`);
+  }
+}
+
+/** No kernel source is known under this name. */
+export class KernelNotFoundError extends MlxnError {
+  constructor(readonly kernel: string, hint = "") {
+    super(`[registry] no kernel source for "${kernel}"${hint}`);
+  }
+}
+
+/** Kernel source failed to compile, or a function was missing from it. */
+export class CompileError extends MlxnError {
+  constructor(
+    readonly kernel: string,
+    readonly log: string,
+  ) {
+    super(`[registry] compiling "${kernel}" failed:\n${log}`);
+  }
+}
+
+/** An allocation failed. */
+export class OutOfMemoryError extends MlxnError {
+  constructor(
+    readonly requestedBytes: number,
+    readonly inUseBytes: number,
+    detail: string,
+  ) {
+    super(`[device] could not allocate ${requestedBytes} bytes (${inUseBytes} bytes in use): ${detail}`);
+  }
+}
+
+/** A command buffer completed with an error, or work was encoded in a state that forbids it. */
+export class CommandBufferError extends MlxnError {
+  constructor(
+    readonly label: string,
+    readonly status: number,
+    detail: string,
+  ) {
+    super(`[command buffer${label ? ` "${label}"` : ""}] ${detail}`);
+  }
+}
+
+/** The backend could not be loaded or refused an operation. */
+export class BackendError extends MlxnError {}

@@ -1,0 +1,96 @@
+/**
+ * Finds and loads the backend's shared library. The only place that knows which backends exist:
+ * everything above talks to `Native`, the typed surface of `shim/include/mlxn.h`.
+ *
+ * Search order: `MLXN_SHIM_PATH`; a library embedded in a `bun build --compile` executable
+ * (extracted once to the cache directory under its content hash); `build/` of this checkout.
+ */
+import { dlopen, type ConvertFns } from "bun:ffi";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { config } from "../config.ts";
+import { BackendError } from "../errors.ts";
+import { symbols } from "./symbols.ts";
+
+export type Backend = "cpu" | "metal";
+export type Native = ConvertFns<typeof symbols>;
+
+const ABI_VERSION = 1;
+const repoRoot = resolve(import.meta.dir, "..", "..");
+const libExt = process.platform === "darwin" ? "dylib" : "so";
+
+/** The backend used when `MLXN_BACKEND` is unset: Metal on Apple Silicon, cpu elsewhere. */
+export function defaultBackend(): Backend {
+  return process.platform === "darwin" && process.arch === "arm64" ? "metal" : "cpu";
+}
+
+/**
+ * A library embedded in a `bun build --compile` executable. Embedded files live in the
+ * executable's virtual filesystem; dlopen needs a real file, so it is written once per content
+ * hash to the cache directory and reused by later launches.
+ */
+function embeddedLibrary(backend: Backend): string | undefined {
+  const stem = `libmlxn_${backend}`;
+  const blob = Bun.embeddedFiles.find((f) => embeddedName(f).includes(stem));
+  if (!blob) return undefined;
+  const bytes = readFileSync(embeddedPath(blob));
+  const path = join(config().cacheDir, "shim", `${stem}-${Bun.hash(bytes).toString(16)}.${libExt}`);
+  if (!existsSync(path)) {
+    mkdirSync(dirname(path), { recursive: true });
+    const tmp = `${path}.${process.pid}.tmp`;
+    writeFileSync(tmp, bytes);
+    renameSync(tmp, path);
+  }
+  return path;
+}
+
+export function embeddedName(blob: Blob): string {
+  return (blob as Blob & { name: string }).name;
+}
+
+/** Path of an embedded file inside the executable's virtual filesystem. */
+export function embeddedPath(blob: Blob): string {
+  const name = embeddedName(blob);
+  return name.startsWith("/") ? name : `/$bunfs/root/${name}`;
+}
+
+function libraryPath(backend: Backend): string {
+  const explicit = config().shimPath;
+  if (explicit) {
+    if (!existsSync(explicit)) throw new BackendError(`[loader] MLXN_SHIM_PATH=${explicit} does not exist`);
+    return explicit;
+  }
+  const embedded = embeddedLibrary(backend);
+  if (embedded) return embedded;
+  const built = join(repoRoot, "build", `libmlxn_${backend}.${libExt}`);
+  if (existsSync(built)) return built;
+  const how = backend === "metal" ? "run `make` on macOS/arm64" : "run `make setup`";
+  throw new BackendError(`[loader] the ${backend} backend library is not built (${built} missing): ${how}`);
+}
+
+let loaded: { backend: Backend; native: Native } | undefined;
+
+/** Load (once) the backend named by `MLXN_BACKEND`, or the platform default. */
+export function loadBackend(): { backend: Backend; native: Native } {
+  const backend = config().backend ?? defaultBackend();
+  if (loaded) {
+    if (loaded.backend !== backend) {
+      throw new BackendError(`[loader] backend "${loaded.backend}" is already loaded; cannot switch to "${backend}" in one process`);
+    }
+    return loaded;
+  }
+  const path = libraryPath(backend);
+  let lib;
+  try {
+    lib = dlopen(path, symbols);
+  } catch (e) {
+    throw new BackendError(`[loader] could not load ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  const native = lib.symbols as Native;
+  const version = native.mlxn_abi_version();
+  if (version !== ABI_VERSION) {
+    throw new BackendError(`[loader] ${path} implements ABI version ${version}; this package needs ${ABI_VERSION}`);
+  }
+  loaded = { backend, native };
+  return loaded;
+}

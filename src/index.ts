@@ -1,0 +1,42 @@
+/**
+ * bun-mlx-native: MLX-compatible LLM inference compute for Bun, on Apple GPUs through Metal and
+ * on any CPU through msl-cpu.
+ *
+ * @example
+ * import { Device, DType, KernelRegistry, ops } from "bun-mlx-native";
+ * const device = Device.open();
+ * const registry = new KernelRegistry(device);
+ */
+export { Device, type DeviceLimits } from "./device.ts";
+export { Buffer, type TypedArray, type TypedArrayConstructor } from "./buffer.ts";
+export { DType, isDType } from "./dtype.ts";
+export { KernelRegistry, Pipeline, pipelineKey, type FunctionConstants } from "./registry.ts";
+export { CommandEncoder, type Binding, type DispatchDesc, type DispatchOptions, type Size3 } from "./encoder.ts";
+export { CommandBuffer, CommandBufferStatus } from "./commandbuffer.ts";
+export { EncoderSession } from "./session.ts";
+export {
+  cmdBufCount,
+  dispatchCount,
+  barrierCount,
+  barrierTotalNs,
+  syncCount,
+  autoBarrierCount,
+  autoBarrierConcurrentCount,
+  residencyAddCount,
+  residencyRemoveCount,
+  residencyCommitCount,
+  resetCounters,
+} from "./counters.ts";
+export {
+  MlxnError,
+  ArgumentError,
+  DisposedError,
+  KernelNotFoundError,
+  CompileError,
+  OutOfMemoryError,
+  CommandBufferError,
+  BackendError,
+} from "./errors.ts";
+export { config, withConfig, type Config } from "./config.ts";
+export { defaultBackend, type Backend } from "./ffi/loader.ts";
+export * as ops from "./ops/index.ts";

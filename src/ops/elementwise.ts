@@ -1,0 +1,31 @@
+/**
+ * Elementwise ops over flat arrays (kernels/elementwise.{h,metal}).
+ */
+import type { Buffer } from "../buffer.ts";
+import { DType } from "../dtype.ts";
+import type { CommandEncoder } from "../encoder.ts";
+import type { KernelRegistry } from "../registry.ts";
+import { checkBuffer, checkCount, checkDType } from "./validate.ts";
+
+const FLOAT_TYPES: readonly DType[] = [DType.F32, DType.F16, DType.BF16];
+const THREADGROUP = 256;
+const nScratch = new Uint32Array(1);
+
+/**
+ * Encode `out[i] = a[i] + b[i]` for `i < n` (accumulated in f32). No barrier is added: place
+ * `enc.memoryBarrier()` before a dispatch that reads `out`.
+ *
+ * @example
+ * ops.elementwiseAdd(enc, registry, a, b, out, n, DType.F32);
+ */
+export function elementwiseAdd(enc: CommandEncoder, registry: KernelRegistry, a: Buffer, b: Buffer, out: Buffer, n: number, dtype: DType): void {
+  checkDType("dtype", dtype, FLOAT_TYPES);
+  checkCount("n", n);
+  checkBuffer("a", a, dtype, n);
+  checkBuffer("b", b, dtype, n);
+  checkBuffer("out", out, dtype, n);
+  const pipeline = registry.getPipeline(`elementwise_add_${dtype.name}`);
+  nScratch[0] = n;
+  const tg = Math.min(THREADGROUP, pipeline.maxTotalThreadsPerThreadgroup);
+  enc.dispatchThreads(pipeline, [a, b, out, nScratch], [n, 1, 1], [tg, 1, 1]);
+}
