@@ -54,3 +54,7 @@ typecheck: deps
 
 clean:
 	rm -rf $(BUILD)
+
+# C baseline of bench/dispatch.ts, linked against the cpu shim.
+$(BUILD)/bench_dispatch_c: bench/dispatch_c.c shim/include/mlxn.h $(CPU_LIB)
+	$(CLANG) -O2 -Wall -Ishim/include $< -L$(BUILD) -lmlxn_cpu -Wl,-rpath,'$$ORIGIN' -o $@
