@@ -1,0 +1,301 @@
+/*
+ * encoder.m — mlxn_compute_encoder_t: one concurrent MTLComputeCommandEncoder on a command buffer.
+ *
+ * Concurrent dispatch type: dispatches may overlap, and the TS core inserts
+ * mlxn_compute_encoder_memory_barrier where one reads what another wrote.
+ *
+ * These calls are `void` like Metal's, so a misuse Metal would assert on (binding index out of
+ * range, oversized inline data, dispatch without a pipeline or with a threadgroup the pipeline
+ * cannot run) is recorded on the command buffer with shim_misuse and the call is skipped; the
+ * command buffer then completes as MLXN_CB_STATUS_ERROR with that message (command_buffer.m).
+ * An Objective-C exception inside one of them is recorded the same way.
+ */
+#import "internal.h"
+
+/* ───────────────────────────── MTLComputeCommandEncoder ───────────────────────────── */
+
+@implementation MLXNEncoder
+@end
+
+/* The handle as an encoder, or nil with the last error set (a void call has no status). */
+static MLXNEncoder *shim_encoder(mlxn_compute_encoder_t handle, const char *where) {
+  if (!handle) shim_fail(MLXN_ERR_INVALID_ARGUMENT, @"%s: null compute encoder", where);
+  return (__bridge MLXNEncoder *)handle;
+}
+
+static void shim_encoder_exception(MLXNEncoder *enc, const char *where, NSException *e) {
+  shim_misuse(enc.owner, @"%s: Objective-C exception %@: %@", where, e.name, e.reason);
+}
+
+/* A handle carried as two little-endian uint32 words of a packed record. */
+static void *shim_pointer(uint32_t low, uint32_t high) {
+  return (void *)(uintptr_t)((uint64_t)high << 32 | low);
+}
+
+/* The checked setters: each makes one Metal call once the arguments are ones Metal accepts.
+ * The single calls and mlxn_compute_encoder_dispatch_packed both go through them. */
+
+static BOOL shim_set_pipeline(MLXNEncoder *enc, mlxn_pipeline_t pipeline) {
+  if (!pipeline) return shim_misuse(enc.owner, @"set_pipeline: null pipeline");
+  enc.pipeline = (__bridge id<MTLComputePipelineState>)pipeline;
+  [enc.encoder setComputePipelineState:enc.pipeline];
+  return YES;
+}
+
+static BOOL shim_set_buffer(MLXNEncoder *enc, mlxn_buffer_t buffer, uint64_t offset, uint32_t index) {
+  id<MTLBuffer> b = (__bridge id<MTLBuffer>)buffer;
+  if (index >= SHIM_MAX_BINDINGS)
+    return shim_misuse(enc.owner, @"set_buffer: index %u is out of range (0..%u)", index, SHIM_MAX_BINDINGS - 1);
+  if (!b) return shim_misuse(enc.owner, @"set_buffer: null buffer at index %u", index);
+  if (offset > b.length)
+    return shim_misuse(enc.owner, @"set_buffer: offset %llu is past the end of a %llu-byte buffer (index %u)",
+                       (unsigned long long)offset, (unsigned long long)b.length, index);
+  [enc.encoder setBuffer:b offset:offset atIndex:index];
+  return YES;
+}
+
+static BOOL shim_set_bytes(MLXNEncoder *enc, const void *bytes, uint64_t length, uint32_t index) {
+  if (index >= SHIM_MAX_BINDINGS)
+    return shim_misuse(enc.owner, @"set_bytes: index %u is out of range (0..%u)", index, SHIM_MAX_BINDINGS - 1);
+  if (!bytes || length == 0 || length > SHIM_MAX_INLINE_BYTES)
+    return shim_misuse(enc.owner, @"set_bytes: %llu bytes at index %u; inline data is 1..%u bytes",
+                       (unsigned long long)length, index, SHIM_MAX_INLINE_BYTES);
+  [enc.encoder setBytes:bytes length:length atIndex:index];
+  return YES;
+}
+
+static BOOL shim_set_threadgroup_memory(MLXNEncoder *enc, uint64_t length, uint32_t index) {
+  NSUInteger max = enc.encoder.device.maxThreadgroupMemoryLength;
+  if (index >= SHIM_MAX_BINDINGS)
+    return shim_misuse(enc.owner, @"set_threadgroup_memory_length: index %u is out of range (0..%u)", index,
+                       SHIM_MAX_BINDINGS - 1);
+  if (length > max)
+    return shim_misuse(enc.owner, @"set_threadgroup_memory_length: %llu bytes at index %u exceed the device's %lu",
+                       (unsigned long long)length, index, (unsigned long)max);
+  // Metal wants a multiple of 16 bytes; rounding up gives the kernel at least what it asked for.
+  [enc.encoder setThreadgroupMemoryLength:(length + 15) & ~(uint64_t)15 atIndex:index];
+  return YES;
+}
+
+/* A dispatch needs a pipeline and a threadgroup that pipeline can run. After a misuse, later
+ * dispatches are skipped as well: their bindings may be the ones that were refused, and the
+ * command buffer reports an error either way. */
+static BOOL shim_can_dispatch(MLXNEncoder *enc, MTLSize group) {
+  if (enc.owner.misuse) return NO;
+  if (!enc.pipeline) return shim_misuse(enc.owner, @"dispatch without a pipeline: set one first");
+  uint64_t threads = (uint64_t)group.width * group.height * group.depth;
+  if (threads == 0 || threads > enc.pipeline.maxTotalThreadsPerThreadgroup)
+    return shim_misuse(enc.owner, @"dispatch: a threadgroup of %llu threads; pipeline %@ runs 1..%lu",
+                       (unsigned long long)threads, enc.pipeline.label, (unsigned long)enc.pipeline.maxTotalThreadsPerThreadgroup);
+  return YES;
+}
+
+/* kind 0: dispatchThreads:threadsPerThreadgroup:, kind 1: dispatchThreadgroups:threadsPerThreadgroup:. */
+static void shim_dispatch(MLXNEncoder *enc, uint32_t kind, const uint32_t grid[3], const uint32_t group[3]) {
+  MTLSize g = MTLSizeMake(grid[0], grid[1], grid[2]), t = MTLSizeMake(group[0], group[1], group[2]);
+  if (kind > 1) {
+    shim_misuse(enc.owner, @"dispatch: kind %u is neither 0 (threads) nor 1 (threadgroups)", kind);
+    return;
+  }
+  if (!shim_can_dispatch(enc, t)) return;
+  // An empty grid has nothing to run, so Metal is not asked to run it.
+  if (g.width == 0 || g.height == 0 || g.depth == 0) return;
+  if (kind == 0) [enc.encoder dispatchThreads:g threadsPerThreadgroup:t];
+  else [enc.encoder dispatchThreadgroups:g threadsPerThreadgroup:t];
+}
+
+/* Words a packed record occupies (see mlxn.h), or 0 when its counts run past the `words` the
+ * caller gave. Only words already known to lie inside the record are read, including each
+ * inline entry's byte length; sums are 64-bit so huge counts cannot wrap. */
+static uint64_t shim_packed_words(const uint32_t *r, uint64_t words) {
+  if (words < 12) return 0;
+  uint64_t need = 12 + 6 * (uint64_t)r[1] + 2 * (uint64_t)r[3];
+  for (uint32_t i = 0; i < r[2]; i++) {
+    if (need + 2 > words) return 0;
+    need += 2 + ((uint64_t)r[need + 1] + 3) / 4;
+  }
+  return need <= words ? need : 0;
+}
+
+/* Decodes a record proven complete by shim_packed_words: header, B buffers, T threadgroup
+ * lengths, I inline-byte entries, then the dispatch. Trailing words past the record are ignored
+ * (the caller may pass a reused scratch array). */
+static void shim_dispatch_packed(MLXNEncoder *enc, const uint32_t *r, uint64_t record_bytes) {
+  if (!r || shim_packed_words(r, record_bytes / 4) == 0) {
+    shim_misuse(enc.owner, @"dispatch_packed: a %llu-byte record is shorter than its counts require",
+                (unsigned long long)record_bytes);
+    return;
+  }
+  shim_set_pipeline(enc, shim_pointer(r[4], r[5]));
+  const uint32_t *w = r + 12;
+  for (uint32_t i = 0; i < r[1]; i++, w += 6)
+    shim_set_buffer(enc, shim_pointer(w[2], w[3]), (uint64_t)w[5] << 32 | w[4], w[0]);
+  for (uint32_t i = 0; i < r[3]; i++, w += 2) shim_set_threadgroup_memory(enc, w[1], w[0]);
+  for (uint32_t i = 0; i < r[2]; i++, w += 2 + ((uint64_t)w[1] + 3) / 4) shim_set_bytes(enc, w + 2, w[1], w[0]);
+  shim_dispatch(enc, r[0], r + 6, r + 9);
+}
+
+// -[MTLCommandBuffer computeCommandEncoderWithDispatchType:MTLDispatchTypeConcurrent]
+int32_t mlxn_compute_encoder_new(mlxn_command_buffer_t handle, mlxn_compute_encoder_t *out) {
+  @autoreleasepool {
+    @try {
+      if (out) *out = NULL;
+      MLXNCommandBuffer *cb = (__bridge MLXNCommandBuffer *)handle;
+      if (!cb || !out) return shim_fail(MLXN_ERR_INVALID_ARGUMENT, @"compute_encoder_new: null command buffer or out");
+      // Metal asserts on a second open encoder or on encoding after commit.
+      if (cb.encoderOpen || cb.buffer.status != MTLCommandBufferStatusNotEnqueued)
+        return shim_fail(MLXN_ERR_INVALID_ARGUMENT, @"compute_encoder_new: the command buffer has an open encoder or is committed");
+      MLXNEncoder *enc = [MLXNEncoder new];
+      enc.encoder = [cb.buffer computeCommandEncoderWithDispatchType:MTLDispatchTypeConcurrent];
+      if (!enc.encoder) return shim_fail(MLXN_ERR_DEVICE, @"compute_encoder_new: Metal returned no encoder");
+      enc.owner = cb;
+      cb.encoderOpen = YES;
+      *out = (__bridge_retained mlxn_compute_encoder_t)enc;
+      return MLXN_OK;
+    } @catch (NSException *e) {
+      return shim_exception("compute_encoder_new", e);
+    }
+  }
+}
+
+// -[MTLComputeCommandEncoder setLabel:]
+void mlxn_compute_encoder_set_label(mlxn_compute_encoder_t handle, const char *label) {
+  @autoreleasepool {
+    MLXNEncoder *enc = shim_encoder(handle, "compute_encoder_set_label");
+    if (!enc) return;
+    @try {
+      enc.encoder.label = shim_string(label);
+    } @catch (NSException *e) {
+      shim_encoder_exception(enc, "compute_encoder_set_label", e);
+    }
+  }
+}
+
+// -[MTLComputeCommandEncoder setComputePipelineState:]
+void mlxn_compute_encoder_set_pipeline(mlxn_compute_encoder_t handle, mlxn_pipeline_t pipeline) {
+  @autoreleasepool {
+    MLXNEncoder *enc = shim_encoder(handle, "compute_encoder_set_pipeline");
+    if (!enc) return;
+    @try {
+      shim_set_pipeline(enc, pipeline);
+    } @catch (NSException *e) {
+      shim_encoder_exception(enc, "compute_encoder_set_pipeline", e);
+    }
+  }
+}
+
+// -[MTLComputeCommandEncoder setBuffer:offset:atIndex:]
+void mlxn_compute_encoder_set_buffer(mlxn_compute_encoder_t handle, mlxn_buffer_t buffer, uint64_t offset,
+                                     uint32_t index) {
+  @autoreleasepool {
+    MLXNEncoder *enc = shim_encoder(handle, "compute_encoder_set_buffer");
+    if (!enc) return;
+    @try {
+      shim_set_buffer(enc, buffer, offset, index);
+    } @catch (NSException *e) {
+      shim_encoder_exception(enc, "compute_encoder_set_buffer", e);
+    }
+  }
+}
+
+// -[MTLComputeCommandEncoder setBytes:length:atIndex:] (Metal copies the bytes during the call)
+void mlxn_compute_encoder_set_bytes(mlxn_compute_encoder_t handle, const void *bytes, uint64_t length,
+                                    uint32_t index) {
+  @autoreleasepool {
+    MLXNEncoder *enc = shim_encoder(handle, "compute_encoder_set_bytes");
+    if (!enc) return;
+    @try {
+      shim_set_bytes(enc, bytes, length, index);
+    } @catch (NSException *e) {
+      shim_encoder_exception(enc, "compute_encoder_set_bytes", e);
+    }
+  }
+}
+
+// -[MTLComputeCommandEncoder setThreadgroupMemoryLength:atIndex:]
+void mlxn_compute_encoder_set_threadgroup_memory_length(mlxn_compute_encoder_t handle, uint64_t length,
+                                                        uint32_t index) {
+  @autoreleasepool {
+    MLXNEncoder *enc = shim_encoder(handle, "compute_encoder_set_threadgroup_memory_length");
+    if (!enc) return;
+    @try {
+      shim_set_threadgroup_memory(enc, length, index);
+    } @catch (NSException *e) {
+      shim_encoder_exception(enc, "compute_encoder_set_threadgroup_memory_length", e);
+    }
+  }
+}
+
+// -[MTLComputeCommandEncoder dispatchThreads:threadsPerThreadgroup:]
+void mlxn_compute_encoder_dispatch_threads(mlxn_compute_encoder_t handle, uint32_t grid_x, uint32_t grid_y,
+                                           uint32_t grid_z, uint32_t group_x, uint32_t group_y,
+                                           uint32_t group_z) {
+  @autoreleasepool {
+    MLXNEncoder *enc = shim_encoder(handle, "compute_encoder_dispatch_threads");
+    if (!enc) return;
+    const uint32_t grid[3] = {grid_x, grid_y, grid_z}, group[3] = {group_x, group_y, group_z};
+    @try {
+      shim_dispatch(enc, 0, grid, group);
+    } @catch (NSException *e) {
+      shim_encoder_exception(enc, "compute_encoder_dispatch_threads", e);
+    }
+  }
+}
+
+// -[MTLComputeCommandEncoder dispatchThreadgroups:threadsPerThreadgroup:]
+void mlxn_compute_encoder_dispatch_threadgroups(mlxn_compute_encoder_t handle, uint32_t groups_x,
+                                                uint32_t groups_y, uint32_t groups_z, uint32_t group_x,
+                                                uint32_t group_y, uint32_t group_z) {
+  @autoreleasepool {
+    MLXNEncoder *enc = shim_encoder(handle, "compute_encoder_dispatch_threadgroups");
+    if (!enc) return;
+    const uint32_t grid[3] = {groups_x, groups_y, groups_z}, group[3] = {group_x, group_y, group_z};
+    @try {
+      shim_dispatch(enc, 1, grid, group);
+    } @catch (NSException *e) {
+      shim_encoder_exception(enc, "compute_encoder_dispatch_threadgroups", e);
+    }
+  }
+}
+
+// setComputePipelineState:, setBuffer:offset:atIndex:, setThreadgroupMemoryLength:atIndex:,
+// setBytes:length:atIndex: and one dispatch, decoded from a packed record (layout in mlxn.h)
+void mlxn_compute_encoder_dispatch_packed(mlxn_compute_encoder_t handle, const uint32_t *record,
+                                          uint64_t record_bytes) {
+  @autoreleasepool {
+    MLXNEncoder *enc = shim_encoder(handle, "compute_encoder_dispatch_packed");
+    if (!enc) return;
+    @try {
+      shim_dispatch_packed(enc, record, record_bytes);
+    } @catch (NSException *e) {
+      shim_encoder_exception(enc, "compute_encoder_dispatch_packed", e);
+    }
+  }
+}
+
+// -[MTLComputeCommandEncoder memoryBarrierWithScope:MTLBarrierScopeBuffers]
+void mlxn_compute_encoder_memory_barrier(mlxn_compute_encoder_t handle) {
+  @autoreleasepool {
+    MLXNEncoder *enc = shim_encoder(handle, "compute_encoder_memory_barrier");
+    if (!enc) return;
+    @try {
+      [enc.encoder memoryBarrierWithScope:MTLBarrierScopeBuffers];
+    } @catch (NSException *e) {
+      shim_encoder_exception(enc, "compute_encoder_memory_barrier", e);
+    }
+  }
+}
+
+// -[MTLComputeCommandEncoder endEncoding], then the handle's reference is released
+void mlxn_compute_encoder_end(mlxn_compute_encoder_t handle) {
+  @autoreleasepool {
+    if (!shim_encoder(handle, "compute_encoder_end")) return;
+    MLXNEncoder *enc = (__bridge_transfer MLXNEncoder *)handle;
+    @try {
+      [enc.encoder endEncoding];
+    } @catch (NSException *e) {
+      shim_encoder_exception(enc, "compute_encoder_end", e);
+    }
+    enc.owner.encoderOpen = NO;
+  }
+}

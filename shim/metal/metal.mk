@@ -1,0 +1,47 @@
+# shim/metal/metal.mk — the Metal backend, libmlxn_metal.dylib (macOS on Apple Silicon only).
+# Included by the top Makefile, which defines BUILD, SO, UNAME_S and BUN.
+#   make metal         build the dylib; elsewhere, say why nothing was built (exit 0)
+#   make check-metal   run the whole test suite on the Metal backend; elsewhere, fail (exit 1)
+#                      so that nobody mistakes a Linux run for a Metal pass
+
+.PHONY: metal check-metal
+
+METAL_SRC := $(wildcard shim/metal/*.m)
+METAL_DEPS := $(METAL_SRC) shim/metal/internal.h shim/include/mlxn.h shim/metal/metal.mk
+METAL_NOTE := the Metal backend needs macOS on Apple Silicon; nothing built
+
+METAL_HOST_ARCH := $(shell uname -m)
+
+ifeq ($(UNAME_S)-$(METAL_HOST_ARCH),Darwin-arm64)
+
+METAL_LIB := $(BUILD)/libmlxn_metal.$(SO)
+
+# ARC, system frameworks only. Signed ad hoc because arm64 macOS loads only signed code (the
+# linker usually signs already; doing it here does not depend on that).
+# CoreGraphics: Apple documents that a process which does not link it may get no default
+# Metal device. macOS 14 is the floor because the kernels need MSL 3.1 (bfloat); the macOS 15
+# SDK is needed to build (internal.h says why).
+$(METAL_LIB): $(METAL_DEPS)
+	@mkdir -p $(BUILD)
+	clang -fobjc-arc -O2 -arch arm64 -mmacosx-version-min=14.0 -dynamiclib -Wall -Wextra \
+	  -Ishim/include -install_name @rpath/libmlxn_metal.dylib \
+	  -framework Metal -framework Foundation -framework CoreGraphics \
+	  -o $@ $(METAL_SRC)
+	codesign -s - -f $@
+
+shim: $(METAL_LIB)
+
+metal: $(METAL_LIB)
+
+check-metal: deps shim
+	MLXN_BACKEND=metal $(BUN) test
+
+else
+
+metal:
+	@echo "$(METAL_NOTE)"
+
+check-metal:
+	@echo "$(METAL_NOTE)"; exit 1
+
+endif
