@@ -85,12 +85,12 @@ int32_t mlxn_command_buffer_commit(mlxn_command_buffer_t handle) {
     @try {
       MLXNCommandBuffer *cb = (__bridge MLXNCommandBuffer *)handle;
       if (!cb) return shim_fail(MLXN_ERR_INVALID_ARGUMENT, @"command_buffer_commit: null command buffer");
+      if (cb.buffer.status != MTLCommandBufferStatusNotEnqueued)
+        return shim_fail(MLXN_ERR_INVALID_ARGUMENT, @"command_buffer_commit: already committed");
       if (cb.encoderOpen) {
         shim_misuse(cb, @"command_buffer_commit: a compute encoder is still open; end it before committing");
         return MLXN_ERR_INVALID_ARGUMENT;
       }
-      if (cb.buffer.status != MTLCommandBufferStatusNotEnqueued)
-        return shim_fail(MLXN_ERR_INVALID_ARGUMENT, @"command_buffer_commit: already committed");
       [cb.buffer commit];
       return MLXN_OK;
     } @catch (NSException *e) {

@@ -5,10 +5,10 @@
  * mlxn_compute_encoder_memory_barrier where one reads what another wrote.
  *
  * These calls are `void` like Metal's, so a misuse Metal would assert on (binding index out of
- * range, oversized inline data, dispatch without a pipeline or with a threadgroup the pipeline
- * cannot run) is recorded on the command buffer with shim_misuse and the call is skipped; the
- * command buffer then completes as MLXN_CB_STATUS_ERROR with that message (command_buffer.m).
- * An Objective-C exception inside one of them is recorded the same way.
+ * range, oversized inline data, dispatch without a pipeline, with a threadgroup the pipeline
+ * cannot run or with an empty grid) is recorded on the command buffer with shim_misuse and the
+ * call is skipped; the command buffer then completes as MLXN_CB_STATUS_ERROR with that message
+ * (command_buffer.m). An Objective-C exception inside one of them is recorded the same way.
  */
 #import "internal.h"
 
@@ -47,8 +47,8 @@ static BOOL shim_set_buffer(MLXNEncoder *enc, mlxn_buffer_t buffer, uint64_t off
   if (index >= SHIM_MAX_BINDINGS)
     return shim_misuse(enc.owner, @"set_buffer: index %u is out of range (0..%u)", index, SHIM_MAX_BINDINGS - 1);
   if (!b) return shim_misuse(enc.owner, @"set_buffer: null buffer at index %u", index);
-  if (offset > b.length)
-    return shim_misuse(enc.owner, @"set_buffer: offset %llu is past the end of a %llu-byte buffer (index %u)",
+  if (offset >= b.length)
+    return shim_misuse(enc.owner, @"set_buffer: offset %llu is not below the buffer length %llu (index %u)",
                        (unsigned long long)offset, (unsigned long long)b.length, index);
   [enc.encoder setBuffer:b offset:offset atIndex:index];
   return YES;
@@ -77,38 +77,39 @@ static BOOL shim_set_threadgroup_memory(MLXNEncoder *enc, uint64_t length, uint3
   return YES;
 }
 
-/* A dispatch needs a pipeline and a threadgroup that pipeline can run. After a misuse, later
- * dispatches are skipped as well: their bindings may be the ones that were refused, and the
- * command buffer reports an error either way. */
-static BOOL shim_can_dispatch(MLXNEncoder *enc, MTLSize group) {
+/* A dispatch needs a pipeline, a threadgroup that pipeline can run and a non-empty grid whose
+ * thread positions fit the kernel's 32-bit thread_position_in_grid (the cpu backend refuses the
+ * same). After a misuse, later dispatches are skipped as well: their bindings may be the ones
+ * that were refused, and the command buffer reports an error either way. */
+static BOOL shim_can_dispatch(MLXNEncoder *enc, BOOL threadgroups, const uint32_t grid[3], const uint32_t group[3]) {
   if (enc.owner.misuse) return NO;
   if (!enc.pipeline) return shim_misuse(enc.owner, @"dispatch without a pipeline: set one first");
-  uint64_t threads = (uint64_t)group.width * group.height * group.depth;
+  uint64_t threads = (uint64_t)group[0] * group[1] * group[2];
   if (threads == 0 || threads > enc.pipeline.maxTotalThreadsPerThreadgroup)
-    return shim_misuse(enc.owner, @"dispatch: a threadgroup of %llu threads; pipeline %@ runs 1..%lu",
-                       (unsigned long long)threads, enc.pipeline.label, (unsigned long)enc.pipeline.maxTotalThreadsPerThreadgroup);
+    return shim_misuse(enc.owner, @"dispatch: threadgroup %ux%ux%u; pipeline %@ runs 1..%lu threads per group",
+                       group[0], group[1], group[2], enc.pipeline.label, (unsigned long)enc.pipeline.maxTotalThreadsPerThreadgroup);
+  if (grid[0] == 0 || grid[1] == 0 || grid[2] == 0)
+    return shim_misuse(enc.owner, @"dispatch: grid %ux%ux%u is empty", grid[0], grid[1], grid[2]);
+  for (int d = 0; threadgroups && d < 3; d++)
+    if ((uint64_t)grid[d] * group[d] > UINT32_MAX)
+      return shim_misuse(enc.owner, @"dispatch: grid exceeds 2^32-1 threads in dimension %d", d);
   return YES;
 }
 
 /* kind 0: dispatchThreads:threadsPerThreadgroup:, kind 1: dispatchThreadgroups:threadsPerThreadgroup:. */
 static void shim_dispatch(MLXNEncoder *enc, uint32_t kind, const uint32_t grid[3], const uint32_t group[3]) {
+  if (!shim_can_dispatch(enc, kind == 1, grid, group)) return;
   MTLSize g = MTLSizeMake(grid[0], grid[1], grid[2]), t = MTLSizeMake(group[0], group[1], group[2]);
-  if (kind > 1) {
-    shim_misuse(enc.owner, @"dispatch: kind %u is neither 0 (threads) nor 1 (threadgroups)", kind);
-    return;
-  }
-  if (!shim_can_dispatch(enc, t)) return;
-  // An empty grid has nothing to run, so Metal is not asked to run it.
-  if (g.width == 0 || g.height == 0 || g.depth == 0) return;
   if (kind == 0) [enc.encoder dispatchThreads:g threadsPerThreadgroup:t];
   else [enc.encoder dispatchThreadgroups:g threadsPerThreadgroup:t];
 }
 
-/* Words a packed record occupies (see mlxn.h), or 0 when its counts run past the `words` the
- * caller gave. Only words already known to lie inside the record are read, including each
- * inline entry's byte length; sums are 64-bit so huge counts cannot wrap. */
+/* Words a packed record occupies (see mlxn.h), or 0 when it is malformed: an unknown kind, or
+ * counts that run past the `words` the caller gave. Only words already known to lie inside the
+ * record are read, including each inline entry's byte length; sums are 64-bit so huge counts
+ * cannot wrap. */
 static uint64_t shim_packed_words(const uint32_t *r, uint64_t words) {
-  if (words < 12) return 0;
+  if (words < 12 || r[0] > 1) return 0;
   uint64_t need = 12 + 6 * (uint64_t)r[1] + 2 * (uint64_t)r[3];
   for (uint32_t i = 0; i < r[2]; i++) {
     if (need + 2 > words) return 0;
@@ -122,8 +123,8 @@ static uint64_t shim_packed_words(const uint32_t *r, uint64_t words) {
  * (the caller may pass a reused scratch array). */
 static void shim_dispatch_packed(MLXNEncoder *enc, const uint32_t *r, uint64_t record_bytes) {
   if (!r || shim_packed_words(r, record_bytes / 4) == 0) {
-    shim_misuse(enc.owner, @"dispatch_packed: a %llu-byte record is shorter than its counts require",
-                (unsigned long long)record_bytes);
+    shim_misuse(enc.owner, @"dispatch_packed: malformed %llu-byte record (needs a 12-word header, kind 0 or 1, "
+                           @"and room for the entries its counts announce)", (unsigned long long)record_bytes);
     return;
   }
   shim_set_pipeline(enc, shim_pointer(r[4], r[5]));
@@ -142,9 +143,14 @@ int32_t mlxn_compute_encoder_new(mlxn_command_buffer_t handle, mlxn_compute_enco
       if (out) *out = NULL;
       MLXNCommandBuffer *cb = (__bridge MLXNCommandBuffer *)handle;
       if (!cb || !out) return shim_fail(MLXN_ERR_INVALID_ARGUMENT, @"compute_encoder_new: null command buffer or out");
-      // Metal asserts on a second open encoder or on encoding after commit.
-      if (cb.encoderOpen || cb.buffer.status != MTLCommandBufferStatusNotEnqueued)
-        return shim_fail(MLXN_ERR_INVALID_ARGUMENT, @"compute_encoder_new: the command buffer has an open encoder or is committed");
+      // Metal asserts on encoding after commit and on a second open encoder; the second also
+      // fails the command buffer, since what the caller meant to encode is now unclear.
+      if (cb.buffer.status != MTLCommandBufferStatusNotEnqueued)
+        return shim_fail(MLXN_ERR_INVALID_ARGUMENT, @"compute_encoder_new: the command buffer is already committed");
+      if (cb.encoderOpen) {
+        shim_misuse(cb, @"compute_encoder_new: a second compute encoder while one is open");
+        return MLXN_ERR_INVALID_ARGUMENT;
+      }
       MLXNEncoder *enc = [MLXNEncoder new];
       enc.encoder = [cb.buffer computeCommandEncoderWithDispatchType:MTLDispatchTypeConcurrent];
       if (!enc.encoder) return shim_fail(MLXN_ERR_DEVICE, @"compute_encoder_new: Metal returned no encoder");
