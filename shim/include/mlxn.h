@@ -73,7 +73,7 @@ typedef struct mlxn_residency_set *mlxn_residency_set_t;     /* MTLResidencySet 
 /* Limits and capabilities, read with mlxn_device_limit. */
 enum {
   MLXN_LIMIT_MAX_BUFFER_LENGTH = 0,            /* bytes in one buffer */
-  MLXN_LIMIT_MAX_THREADS_PER_THREADGROUP = 1,  /* product of the three dimensions */
+  MLXN_LIMIT_MAX_THREADS_PER_THREADGROUP = 1,  /* most threads in one threadgroup (1024) */
   MLXN_LIMIT_MAX_THREADGROUP_MEMORY = 2,       /* bytes of threadgroup memory per group */
   MLXN_LIMIT_RECOMMENDED_WORKING_SET = 3,      /* bytes the device can use comfortably */
   MLXN_LIMIT_SIMD_WIDTH = 4,                   /* threads per SIMD group (32) */
@@ -160,7 +160,8 @@ const char *mlxn_command_buffer_label(mlxn_command_buffer_t cb);
 /* Submit. Returns at once; the queue runs command buffers in commit order. A compute encoder
  * still open on it is an error (MLXN_ERR_INVALID_ARGUMENT): end it first. */
 int32_t mlxn_command_buffer_commit(mlxn_command_buffer_t cb);
-/* Block until completed (or failed). Returns MLXN_OK whatever the outcome: read the status. */
+/* Block until completed (or failed). Returns MLXN_OK whatever the outcome: read the status.
+ * A command buffer that was never committed would never complete: MLXN_ERR_INVALID_ARGUMENT. */
 int32_t mlxn_command_buffer_wait(mlxn_command_buffer_t cb);
 int32_t mlxn_command_buffer_status(mlxn_command_buffer_t cb);
 /* Error text of a failed command buffer, "" otherwise. */

@@ -59,9 +59,9 @@ uint64_t mlxn_device_limit(mlxn_device_t device, uint32_t key) {
     MTLSize t = d.maxThreadsPerThreadgroup;
     switch (key) {
       case MLXN_LIMIT_MAX_BUFFER_LENGTH: return d.maxBufferLength;
-      // As mlxn.h documents: the product of the per-dimension maxima. On Apple GPUs these are
-      // 1024 each, while a pipeline's real cap is its maxTotalThreadsPerThreadgroup (<= 1024).
-      case MLXN_LIMIT_MAX_THREADS_PER_THREADGROUP: return (uint64_t)t.width * t.height * t.depth;
+      // maxThreadsPerThreadgroup is per dimension (1024 each on Apple GPUs) and a group's total
+      // is capped by the same figure, so the width is the total; pipelines may allow fewer.
+      case MLXN_LIMIT_MAX_THREADS_PER_THREADGROUP: return (uint64_t)t.width;
       case MLXN_LIMIT_MAX_THREADGROUP_MEMORY: return d.maxThreadgroupMemoryLength;
       case MLXN_LIMIT_RECOMMENDED_WORKING_SET: return d.recommendedMaxWorkingSetSize;
       case MLXN_LIMIT_SIMD_WIDTH: return 32;
