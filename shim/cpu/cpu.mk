@@ -1,0 +1,35 @@
+# The cpu backend: libmlxn_cpu (runtime + msl-cpu). Included by the top-level Makefile, which
+# defines CLANGXX, CLANG, SO, SHARED_FLAGS and BUILD.
+
+CPU_DIR := shim/cpu
+CPU_LIB := $(BUILD)/libmlxn_cpu.$(SO)
+CPU_SRCS := $(CPU_DIR)/runtime.cpp $(CPU_DIR)/library.cpp $(CPU_DIR)/pool.cpp \
+            $(CPU_DIR)/msl_cpu/prepass.cpp $(CPU_DIR)/msl_cpu/compile.cpp
+CPU_HDRS := $(wildcard $(CPU_DIR)/*.h $(CPU_DIR)/msl_cpu/*.h) shim/include/mlxn.h
+CPU_GEN := $(BUILD)/cpu
+CPU_CXXFLAGS := -std=c++20 -O2 -fPIC -Wall -Wextra -fvisibility=hidden
+CPU_SMOKE := $(BUILD)/cpu_shim_smoke
+# Only the C ABI is exported (std template instantiations would otherwise leak on Linux).
+ifeq ($(UNAME_S),Darwin)
+  CPU_LDFLAGS := -ldl -lpthread
+else
+  CPU_LDFLAGS := -ldl -lpthread -Wl,--version-script=$(CPU_DIR)/exports.map
+endif
+
+.PHONY: check-cpu-shim
+
+# The kernel header travels inside the library as a raw string literal.
+$(CPU_GEN)/msl_cpu_header.inc: $(CPU_DIR)/msl_cpu.h
+	@mkdir -p $(CPU_GEN)
+	@{ printf 'R"mslcpu_header('; cat $<; printf ')mslcpu_header"\n'; } > $@.tmp && mv $@.tmp $@
+
+$(CPU_LIB): $(CPU_SRCS) $(CPU_HDRS) $(CPU_GEN)/msl_cpu_header.inc $(CPU_DIR)/exports.map
+	@if [ -z "$(CLANGXX)" ]; then echo "no clang++ found: run 'make setup'" >&2; exit 1; fi
+	@mkdir -p $(BUILD)
+	$(CLANGXX) $(CPU_CXXFLAGS) -I$(CPU_GEN) $(SHARED_FLAGS) $(CPU_SRCS) -o $@ $(CPU_LDFLAGS)
+
+$(CPU_SMOKE): $(CPU_DIR)/tests/smoke.c shim/include/mlxn.h $(CPU_LIB)
+	$(CLANG) -std=c11 -O2 -Wall -Wextra $< -o $@ -L$(BUILD) -lmlxn_cpu -Wl,-rpath,'$$ORIGIN' -lm
+
+check-cpu-shim: $(CPU_SMOKE)
+	$(CPU_SMOKE)

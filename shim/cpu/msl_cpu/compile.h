@@ -1,0 +1,55 @@
+// msl-cpu's compiler driver: finds clang++, compiles a pre-passed program into a shared object in
+// a content-addressed cache, and loads kernel objects.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#define MSLCPU_ABI_ONLY
+#include "../msl_cpu.h"
+
+namespace mslcpu {
+
+struct Toolchain {
+  std::string cxx;       // command run (a name on PATH or a path)
+  std::string identity;  // its --version text: part of every cache key
+};
+
+// Resolves `requested` ("" = the first of clang++-19, -18, -17, -16, clang++ on PATH).
+// On failure returns false with a message naming what was tried.
+bool find_toolchain(const std::string &requested, Toolchain &out, std::string &error);
+
+// Where compiled kernels go when the host sets no msl_cpu.cache_dir.
+std::string default_cache_dir();
+
+struct CompileJob {
+  const Toolchain *toolchain;
+  std::string cache_dir;
+  std::string_view text;              // Program::text
+  std::vector<std::string> defines;   // "-DNAME=VALUE", part of the cache key
+  std::string label;                  // for messages
+  bool syntax_only = false;           // check only: no object is produced
+};
+
+// Compiles (or finds in the cache) `job`. On success `object_path` is the .so (empty when
+// syntax_only). On failure returns false with the compiler's first lines of diagnostics.
+bool compile(const CompileJob &job, std::string &object_path, std::string &error);
+
+// A loaded kernel object and its kernel table; dlclose on destruction.
+class KernelObject {
+ public:
+  static KernelObject *load(const std::string &path, std::string &error);
+  ~KernelObject();
+  const mslcpu_kernel_info *find(std::string_view name) const;
+
+ private:
+  void *handle_ = nullptr;
+  const mslcpu_kernel_info *kernels_ = nullptr;
+  unsigned count_ = 0;
+};
+
+std::string sha256_hex(std::string_view data);
+
+}  // namespace mslcpu

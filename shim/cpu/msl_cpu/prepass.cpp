@@ -1,0 +1,607 @@
+// The msl-cpu pre-pass. A tokenizer (comments and literals skipped, offsets kept) feeds a walk over
+// namespace- and class-scope statements; function bodies are jumped over with bracket matching.
+// Every edit either blanks text (spaces, newlines kept) or replaces it followed by the newlines it
+// covered, so each MSL line stays on its line and compiler diagnostics point at the source.
+#include "prepass.h"
+
+#include <algorithm>
+#include <unordered_map>
+#include <unordered_set>
+
+#define MSLCPU_ABI_ONLY
+#include "../msl_cpu.h"
+
+namespace mslcpu {
+namespace {
+
+struct Tok {
+  enum Kind : uint8_t { Ident, Number, String, Char, Punct, Directive } kind;
+  uint32_t b, e;
+};
+
+bool ident_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
+bool digit(char c) { return c >= '0' && c <= '9'; }
+bool ident_char(char c) { return ident_start(c) || digit(c); }
+
+// Tokens of s[b, e). Outside directives, a '#' opening a line starts a Directive token that runs to
+// the end of the logical line.
+std::vector<Tok> tokenize(std::string_view s, size_t b, size_t e, bool directives) {
+  std::vector<Tok> out;
+  bool line_start = true;
+  size_t i = b;
+  auto skip_block_comment = [&] {
+    size_t j = s.find("*/", i + 2);
+    i = (j == std::string_view::npos || j + 2 > e) ? e : j + 2;
+  };
+  while (i < e) {
+    char c = s[i];
+    char n = i + 1 < e ? s[i + 1] : '\0';
+    if (c == '\n') { line_start = true; ++i; continue; }
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v') { ++i; continue; }
+    if (c == '\\' && (n == '\n' || n == '\r')) { i += 2; continue; }
+    if (c == '/' && n == '/') { while (i < e && s[i] != '\n') ++i; continue; }
+    if (c == '/' && n == '*') { skip_block_comment(); continue; }
+    size_t start = i;
+    if (c == '#' && line_start && directives) {
+      while (i < e && s[i] != '\n') {
+        if (s[i] == '\\' && i + 1 < e && s[i + 1] == '\n') i += 2;
+        else if (s[i] == '/' && i + 1 < e && s[i + 1] == '*') skip_block_comment();
+        else ++i;
+      }
+      out.push_back({Tok::Directive, uint32_t(start), uint32_t(i)});
+      continue;
+    }
+    line_start = false;
+    auto literal = [&] {
+      char q = s[i++];
+      while (i < e && s[i] != q && s[i] != '\n') i += (s[i] == '\\') ? 2 : 1;
+      if (i < e && s[i] == q) ++i;
+      return q == '"' ? Tok::String : Tok::Char;
+    };
+    Tok::Kind kind;
+    if (ident_start(c)) {
+      while (i < e && ident_char(s[i])) ++i;
+      std::string_view w = s.substr(start, i - start);
+      bool prefix = w == "u8" || w == "u" || w == "U" || w == "L";
+      kind = (prefix && i < e && (s[i] == '"' || s[i] == '\'')) ? literal() : Tok::Ident;
+    } else if (digit(c) || (c == '.' && digit(n))) {
+      ++i;
+      while (i < e && (ident_char(s[i]) || s[i] == '.' || s[i] == '\'' ||
+                       ((s[i] == '+' || s[i] == '-') && ((s[i - 1] | 0x20) == 'e' ||
+                                                         (s[i - 1] | 0x20) == 'p'))))
+        ++i;
+      kind = Tok::Number;
+    } else if (c == '"' || c == '\'') {
+      kind = literal();
+    } else {
+      i += ((c == ':' && n == ':') || (c == '-' && n == '>')) ? 2 : 1;
+      kind = Tok::Punct;
+    }
+    out.push_back({kind, uint32_t(start), uint32_t(i)});
+  }
+  return out;
+}
+
+struct Edit {
+  uint32_t b, e;
+  std::string text;
+  bool blank;  // true: spaces over the range; false: `text`, then the range's newlines
+};
+
+const char *builtin_expr(std::string_view a) {
+  static const std::pair<const char *, const char *> table[] = {
+      {"thread_position_in_grid", "t.tpig"},
+      {"thread_position_in_threadgroup", "t.tpitg"},
+      {"threadgroup_position_in_grid", "t.tgpig"},
+      {"threads_per_threadgroup", "t.tptg"},
+      {"threadgroups_per_grid", "t.tgpg"},
+      {"threads_per_grid", "t.tpg"},
+      {"dispatch_threads_per_threadgroup", "t.dtptg"},
+      {"thread_index_in_threadgroup", "t.tiitg"},
+      {"thread_index_in_simdgroup", "t.tiitg % 32u"},
+      {"simdgroup_index_in_threadgroup", "t.tiitg / 32u"},
+      {"threads_per_simdgroup", "32u"},
+      {"thread_execution_width", "32u"},
+      {"simdgroups_per_threadgroup", "(t.ntg + 31u) / 32u"},
+      {"dispatch_simdgroups_per_threadgroup", "(t.dtptg.x * t.dtptg.y * t.dtptg.z + 31u) / 32u"},
+      {"thread_index_in_quadgroup", "t.tiitg % 4u"},
+      {"quadgroup_index_in_threadgroup", "t.tiitg / 4u"},
+      {"quadgroups_per_threadgroup", "(t.ntg + 3u) / 4u"},
+  };
+  for (auto &[name, expr] : table)
+    if (a == name) return expr;
+  return nullptr;
+}
+
+// Names whose use means the kernel needs the fiber runtime (barriers, SIMD/quad collectives).
+bool needs_fibers_name(std::string_view n) {
+  if (n == "threadgroup_barrier" || n.starts_with("simdgroup_")) return true;
+  if (!n.starts_with("simd_") && !n.starts_with("quad_")) return false;
+  static const std::unordered_set<std::string_view> ops = {
+      "sum", "product", "min", "max", "and", "or", "xor", "broadcast", "broadcast_first",
+      "shuffle", "shuffle_up", "shuffle_down", "shuffle_xor", "shuffle_rotate_up",
+      "shuffle_rotate_down", "shuffle_and_fill_up", "shuffle_and_fill_down",
+      "prefix_inclusive_sum", "prefix_exclusive_sum", "prefix_inclusive_product",
+      "prefix_exclusive_product", "all", "any", "ballot", "vote", "active_threads_mask",
+      "is_first", "is_helper_thread"};
+  return ops.count(n.substr(5)) > 0;
+}
+
+bool vector_type_name(std::string_view n) {
+  static const std::unordered_set<std::string_view> bases = {
+      "float", "half", "bfloat", "int", "uint", "short", "ushort", "char", "uchar", "long",
+      "ulong", "bool"};
+  if (n.size() < 2) return false;
+  char last = n.back();
+  return last >= '2' && last <= '4' && bases.count(n.substr(0, n.size() - 1)) > 0;
+}
+
+struct Def {
+  std::vector<std::string_view> idents;  // identifiers its body (and parameters) mention
+};
+
+struct KernelTemplate {
+  std::string prefix;  // enclosing namespaces, "::a::b" or ""
+  std::vector<KernelParam> params;
+  size_t def;          // index into defs_ of its own body
+};
+
+class Prepass {
+ public:
+  Prepass(std::string_view src, const std::string &label) : s_(src), label_(label) {}
+
+  std::string run(Program &out) {
+    t_ = tokenize(s_, 0, s_.size(), true);
+    match_brackets();
+    for (size_t i = 0; i < t_.size() && err_.empty(); ++i) {
+      if (t_[i].kind == Tok::Directive) directive(t_[i]);
+      else if (is_attr(i)) blank(t_[i].b, t_[match_[i]].e);
+    }
+    rewrite_vector_constructors(t_);
+    if (err_.empty()) scope(0, t_.size(), "", false);
+    if (!err_.empty()) return err_;
+    for (size_t k = 0; k < kernels_.size(); ++k) kernels_[k].flags = flags_of(kernel_defs_[k]);
+    out.text = "#line 1 \"" + escaped(label_) + "\"\n" + apply_edits() + generated();
+    out.kernels = std::move(kernels_);
+    out.constants = std::move(constants_);
+    return "";
+  }
+
+ private:
+  std::string_view s_;
+  const std::string &label_;
+  std::vector<Tok> t_;
+  std::vector<int64_t> match_;
+  std::vector<Edit> edits_;
+  std::string err_;
+  std::vector<Def> defs_;
+  std::unordered_map<std::string_view, std::vector<size_t>> defs_by_name_;
+  std::unordered_map<std::string_view, KernelTemplate> templates_;
+  std::vector<Kernel> kernels_;
+  std::vector<size_t> kernel_defs_;
+  std::vector<FunctionConstant> constants_;
+
+  // ── helpers ──
+  std::string_view text(const Tok &k) const { return s_.substr(k.b, k.e - k.b); }
+  std::string_view text(size_t i) const { return i < t_.size() ? text(t_[i]) : std::string_view(); }
+  bool punct(size_t i, char c) const {
+    return i < t_.size() && t_[i].kind == Tok::Punct && t_[i].e - t_[i].b == 1 && s_[t_[i].b] == c;
+  }
+  bool word(size_t i, std::string_view w) const {
+    return i < t_.size() && t_[i].kind == Tok::Ident && text(i) == w;
+  }
+  bool is_attr(size_t i) const { return punct(i, '[') && punct(i + 1, '[') && match_[i] > 0; }
+  // The attribute's first name ("buffer" in [[buffer(0)]]), or "".
+  std::string_view attr_name(size_t i) const {
+    return t_[i + 2].kind == Tok::Ident ? text(i + 2) : std::string_view();
+  }
+  // The integer argument of [[name(n)]], or -1.
+  int64_t attr_int(size_t i) const {
+    if (!punct(i + 3, '(') || t_[i + 4].kind != Tok::Number) return -1;
+    return std::strtoll(std::string(text(i + 4)).c_str(), nullptr, 0);
+  }
+
+  static std::string escaped(std::string_view v) {
+    std::string r;
+    for (char c : v) {
+      if (c == '"' || c == '\\') r += '\\';
+      r += (c == '\n') ? ' ' : c;
+    }
+    return r;
+  }
+  std::string flat(uint32_t b, uint32_t e) const {
+    std::string r(s_.substr(b, e - b));
+    std::replace(r.begin(), r.end(), '\n', ' ');
+    return r;
+  }
+
+  void fail(uint32_t offset, const std::string &msg) {
+    if (!err_.empty()) return;
+    size_t line = 1, col = 1;
+    for (uint32_t i = 0; i < offset && i < s_.size(); ++i) {
+      if (s_[i] == '\n') { ++line; col = 1; } else ++col;
+    }
+    err_ = label_ + ":" + std::to_string(line) + ":" + std::to_string(col) + ": error: " + msg;
+  }
+
+  void blank(uint32_t b, uint32_t e) { edits_.push_back({b, e, {}, true}); }
+  void replace(uint32_t b, uint32_t e, std::string text) {
+    edits_.push_back({b, e, std::move(text), false});
+  }
+
+  void match_brackets() {
+    match_.assign(t_.size(), -1);
+    std::vector<size_t> stack;
+    for (size_t i = 0; i < t_.size(); ++i) {
+      if (punct(i, '(') || punct(i, '[') || punct(i, '{')) {
+        stack.push_back(i);
+      } else if (punct(i, ')') || punct(i, ']') || punct(i, '}')) {
+        char open = s_[t_[i].b] == ')' ? '(' : s_[t_[i].b] == ']' ? '[' : '{';
+        if (!stack.empty() && punct(stack.back(), open)) {
+          match_[stack.back()] = int64_t(i);
+          match_[i] = int64_t(stack.back());
+          stack.pop_back();
+        }
+      }
+    }
+  }
+
+  // Index just past the '>' that closes the '<' at `i` (parentheses and brackets nest).
+  size_t skip_angles(size_t i, size_t end) const {
+    int depth = 0;
+    for (; i < end; ++i) {
+      if ((punct(i, '(') || punct(i, '[') || punct(i, '{')) && match_[i] > 0) i = size_t(match_[i]);
+      else if (punct(i, '<')) ++depth;
+      else if (punct(i, '>') && --depth == 0) return i + 1;
+    }
+    return end;
+  }
+
+  // ── directives: metal_stdlib includes go; macro bodies join the call graph ──
+  void directive(const Tok &d) {
+    auto sub = tokenize(s_, d.b + 1, d.e, false);
+    if (sub.empty()) return;
+    auto w = [&](size_t i) { return i < sub.size() ? text(sub[i]) : std::string_view(); };
+    if (w(0) == "include" && w(1) == "<" && w(2).starts_with("metal_")) {
+      blank(d.b, d.e);
+    } else if (w(0) == "define" && sub.size() > 1 && sub[1].kind == Tok::Ident) {
+      Def def;
+      for (size_t i = 2; i < sub.size(); ++i)
+        if (sub[i].kind == Tok::Ident) def.idents.push_back(text(sub[i]));
+      add_def(text(sub[1]), std::move(def));
+      rewrite_vector_constructors(sub);
+    }
+  }
+
+  void add_def(std::string_view name, Def def) {
+    defs_by_name_[name].push_back(defs_.size());
+    defs_.push_back(std::move(def));
+  }
+
+  // float4(a, b) -> __mslcpu_mk<::metal::float4>(a, b): clang's functional cast to a vector
+  // takes one argument and bit-casts between vector types, where Metal converts lane by lane.
+  void rewrite_vector_constructors(const std::vector<Tok> &ts) {
+    auto is = [&](size_t i, char c) {
+      return i < ts.size() && ts[i].kind == Tok::Punct && ts[i].e - ts[i].b == 1 && s_[ts[i].b] == c;
+    };
+    for (size_t i = 0; i < ts.size(); ++i) {
+      if (ts[i].kind != Tok::Ident) continue;
+      std::string_view n = text(ts[i]);
+      bool member = i > 0 && (is(i - 1, '.') || text(ts[i - 1]) == "->");
+      if (member) continue;
+      if (vector_type_name(n) && is(i + 1, '(')) {
+        replace(ts[i].b, ts[i].e, "__mslcpu_mk<::metal::" + std::string(n) + ">");
+      } else if (n == "vec" && is(i + 1, '<')) {
+        int depth = 0;
+        size_t j = i + 1;
+        for (; j < ts.size(); ++j) {
+          if (is(j, '<')) ++depth;
+          else if (is(j, '>') && --depth == 0) break;
+        }
+        if (j < ts.size() && is(j + 1, '('))
+          replace(ts[i].b, ts[j].e, "__mslcpu_mk<::metal::" + flat(ts[i].b, ts[j].e) + ">");
+      }
+    }
+  }
+
+  // ── statements at namespace or class scope ──
+  void scope(size_t from, size_t to, const std::string &prefix, bool in_class) {
+    size_t stmt = from;
+    for (size_t i = from; i < to && err_.empty(); ++i) {
+      if (t_[i].kind == Tok::Directive) {
+        if (stmt == i) stmt = i + 1;
+        continue;
+      }
+      if ((punct(i, '(') || punct(i, '[')) && match_[i] > 0) {
+        i = size_t(match_[i]);
+      } else if (punct(i, ';')) {
+        if (!in_class) statement(stmt, i);
+        stmt = i + 1;
+      } else if (punct(i, '{') && match_[i] > 0) {
+        size_t close = size_t(match_[i]);
+        if (brace(stmt, i, close, prefix, in_class)) stmt = close + 1;
+        i = close;
+      }
+    }
+  }
+
+  // A '{' ending the statement head [stmt, lb). Returns true when the brace ends the statement.
+  bool brace(size_t stmt, size_t lb, size_t rb, const std::string &prefix, bool in_class) {
+    size_t p = stmt;
+    bool templated = false;
+    while (word(p, "template") && punct(p + 1, '<')) {
+      templated = true;
+      p = skip_angles(p + 1, lb);
+    }
+    if (word(p, "namespace") || (word(p, "inline") && word(p + 1, "namespace"))) {
+      std::string name = t_[lb - 1].kind == Tok::Ident && !word(lb - 1, "namespace")
+                             ? flat(t_[p].e, t_[lb - 1].e) : std::string();
+      name.erase(0, name.find_first_not_of(" \t"));
+      if (name.starts_with("namespace")) name.erase(0, 9);
+      name.erase(0, name.find_first_not_of(" \t"));
+      scope(lb + 1, rb, name.empty() ? prefix : prefix + "::" + name, false);
+      return true;
+    }
+    if (word(p, "extern") && p + 1 < lb && t_[p + 1].kind == Tok::String) {
+      scope(lb + 1, rb, prefix, in_class);
+      return true;
+    }
+    // the parameter list: the first top-level parenthesis group that follows a name
+    size_t params = lb;
+    bool keyword_type = false;
+    for (size_t q = p; q < lb; ++q) {
+      if (word(q, "struct") || word(q, "class") || word(q, "union") || word(q, "enum")) {
+        keyword_type = true;
+        break;
+      }
+      if (is_attr(q)) { q = size_t(match_[q]); continue; }
+      if (punct(q, '(') && match_[q] > 0) {
+        bool named = q > p && (punct(q - 1, '>') || (t_[q - 1].kind == Tok::Ident &&
+                     !word(q - 1, "decltype") && !word(q - 1, "alignas") &&
+                     !word(q - 1, "__attribute__") && !word(q - 1, "sizeof") &&
+                     !word(q - 1, "alignof") && !word(q - 1, "noexcept")));
+        if (named) { params = q; break; }
+        q = size_t(match_[q]);
+      }
+    }
+    if (keyword_type) {
+      bool is_enum = false;
+      for (size_t q = p; q < lb; ++q) is_enum |= word(q, "enum");
+      if (!is_enum) scope(lb + 1, rb, prefix, true);
+      return false;  // `struct S {...} s;` continues to the ';'
+    }
+    if (params == lb) return false;  // an initializer or lambda: the statement goes on
+    function(stmt, p, params, rb, prefix, templated, in_class);
+    return true;
+  }
+
+  void function(size_t stmt, size_t head, size_t params, size_t rb,
+                const std::string &prefix, bool templated, bool in_class) {
+    size_t n = params - 1;
+    if (punct(n, '>')) {  // foo<T>(...): a specialisation; its name precedes the '<'
+      int depth = 0;
+      for (; n > head; --n) {
+        if (punct(n, '>')) ++depth;
+        else if (punct(n, '<') && --depth == 0) break;
+      }
+      --n;
+    }
+    if (t_[n].kind != Tok::Ident) return;
+    Def def;
+    for (size_t i = n; i <= rb; ++i)
+      if (t_[i].kind == Tok::Ident) def.idents.push_back(text(i));
+    add_def(text(n), std::move(def));
+    size_t def_index = defs_.size() - 1;
+
+    bool is_kernel = false;
+    for (size_t q = stmt; q < params; ++q) {
+      if (word(q, "kernel")) is_kernel = true;
+      if (is_attr(q) && attr_name(q) == "kernel") is_kernel = true;
+    }
+    if (!is_kernel || in_class) return;
+    std::vector<KernelParam> ps;
+    if (!kernel_params(params, text(n), ps)) return;
+    if (templated) {
+      if (n + 1 < params) return;  // an explicit specialisation: reached through its template
+      templates_[text(n)] = {prefix, std::move(ps), def_index};
+    } else {
+      add_kernel(t_[n].b, std::string(text(n)), prefix + "::" + std::string(text(n)), ps,
+                 def_index);
+    }
+  }
+
+  bool kernel_params(size_t open, std::string_view kname, std::vector<KernelParam> &out) {
+    size_t close = size_t(match_[open]);
+    size_t start = open + 1;
+    int angle = 0;
+    for (size_t i = open + 1; i <= close && err_.empty(); ++i) {
+      if (i < close && (punct(i, '(') || punct(i, '[') || punct(i, '{')) && match_[i] > 0 &&
+          !is_attr(i)) {
+        i = size_t(match_[i]);
+        continue;
+      }
+      if (punct(i, '<')) ++angle;
+      if (punct(i, '>')) --angle;
+      if (i < close && is_attr(i)) { i = size_t(match_[i]); continue; }
+      if (i == close || (punct(i, ',') && angle == 0)) {
+        if (i > start) kernel_param(start, i, kname, out);
+        start = i + 1;
+      }
+    }
+    return err_.empty();
+  }
+
+  void kernel_param(size_t b, size_t e, std::string_view kname, std::vector<KernelParam> &out) {
+    size_t attr = e;
+    for (size_t i = b; i < e; ++i)
+      if (is_attr(i)) { attr = i; break; }
+    std::string where = "parameter " + std::to_string(out.size() + 1) + " of kernel '" +
+                        std::string(kname) + "'";
+    if (attr == e) {
+      fail(t_[b].b, where + " has no attribute; msl-cpu needs [[buffer(n)]], "
+                            "[[threadgroup(n)]] or a position attribute on every parameter");
+      return;
+    }
+    std::string_view a = attr_name(attr);
+    if (a == "buffer" || a == "threadgroup") {
+      int64_t idx = attr_int(attr);
+      if (idx < 0 || idx >= MSLCPU_MAX_BINDINGS) {
+        fail(t_[attr].b, where + ": [[" + std::string(a) + "(n)]] needs n in 0..30");
+        return;
+      }
+      out.push_back({a == "buffer" ? KernelParam::Buffer : KernelParam::Threadgroup,
+                     uint32_t(idx), {}});
+    } else if (const char *expr = builtin_expr(a)) {
+      out.push_back({KernelParam::Builtin, 0, expr});
+    } else {
+      fail(t_[attr].b, where + ": attribute [[" + std::string(a) +
+                           "]] is not supported by msl-cpu");
+    }
+  }
+
+  void add_kernel(uint32_t at, std::string host, std::string callee,
+                  const std::vector<KernelParam> &ps, size_t def) {
+    for (auto &k : kernels_)
+      if (k.host_name == host) return fail(at, "two kernels named '" + host + "'");
+    kernels_.push_back({std::move(host), std::move(callee), ps, 0});
+    kernel_defs_.push_back(def);
+  }
+
+  // A statement ending in ';' at namespace scope: an explicit instantiation, a function constant,
+  // or anything else (left alone).
+  void statement(size_t b, size_t semi) {
+    if (b >= semi) return;
+    if (word(b, "template") && !punct(b + 1, '<')) return instantiation(b, semi);
+    for (size_t i = b; i < semi; ++i)
+      if (is_attr(i) && attr_name(i) == "function_constant") return function_constant(b, semi, i);
+  }
+
+  void instantiation(size_t b, size_t semi) {
+    std::string host;
+    for (size_t i = b; i < semi; ++i) {
+      if (is_attr(i) && attr_name(i) == "host_name") {
+        for (size_t j = i; j < size_t(match_[i]); ++j)
+          if (t_[j].kind == Tok::String) host = std::string(text(j).substr(1, text(j).size() - 2));
+      }
+    }
+    blank(t_[b].b, t_[semi].e);
+    if (host.empty()) return;  // no host name: nothing a pipeline could ask for
+    for (size_t i = b; i < semi; ++i) {
+      if (t_[i].kind != Tok::Ident || !punct(i + 1, '<')) continue;
+      auto it = templates_.find(text(i));
+      if (it == templates_.end()) continue;
+      size_t end = skip_angles(i + 1, semi);
+      add_kernel(t_[i].b, host, it->second.prefix + "::" + flat(t_[i].b, t_[end - 1].e),
+                 it->second.params, it->second.def);
+      return;
+    }
+    fail(t_[b].b, "instantiation '" + host + "' names no kernel template defined above "
+                  "(msl-cpu reads instantiations written out, not produced by macros)");
+  }
+
+  void function_constant(size_t b, size_t semi, size_t attr) {
+    size_t name = attr - 1;
+    int64_t idx = attr_int(attr);
+    if (!word(b, "constant") || name <= b || t_[name].kind != Tok::Ident || idx < 0 ||
+        idx > 65535) {
+      return fail(t_[b].b, "function constants must read `constant T name "
+                           "[[function_constant(index)]];`");
+    }
+    std::string type = flat(t_[b].e, t_[name].b);
+    std::string n(text(name)), i = std::to_string(idx);
+    constants_.push_back({uint32_t(idx), n});
+    replace(t_[b].b, t_[semi].e,
+            "static constexpr " + type + n + " = static_cast<" + type + ">(MSLCPU_FC_" + i +
+                "); static constexpr bool __mslcpu_fcdef_" + n + " = MSLCPU_FCD_" + i + ";");
+  }
+
+  // ── flags: everything the kernel's body reaches through names defined in this source ──
+  uint32_t flags_of(size_t def) const {
+    uint32_t flags = 0;
+    std::vector<size_t> work = {def};
+    std::unordered_set<size_t> seen = {def};
+    std::unordered_set<std::string_view> names;
+    while (!work.empty()) {
+      size_t d = work.back();
+      work.pop_back();
+      for (std::string_view id : defs_[d].idents) {
+        if (needs_fibers_name(id)) flags |= MSLCPU_NEEDS_FIBERS;
+        if (id == "threadgroup") flags |= MSLCPU_USES_THREADGROUP_MEMORY;
+        if (!names.insert(id).second) continue;
+        auto it = defs_by_name_.find(id);
+        if (it == defs_by_name_.end()) continue;
+        for (size_t other : it->second)
+          if (seen.insert(other).second) work.push_back(other);
+      }
+    }
+    return flags;
+  }
+
+  // ── output ──
+  std::string apply_edits() {
+    // Outer edits first where two start together; an edit inside a wider one is dropped.
+    std::sort(edits_.begin(), edits_.end(), [](const Edit &x, const Edit &y) {
+      return x.b != y.b ? x.b < y.b : x.e > y.e;
+    });
+    std::string out;
+    out.reserve(s_.size() + 256);
+    uint32_t pos = 0;
+    for (const Edit &ed : edits_) {
+      if (ed.b < pos) continue;  // inside an earlier, wider edit
+      out.append(s_.substr(pos, ed.b - pos));
+      if (!ed.blank) out += ed.text;
+      for (uint32_t i = ed.b; i < ed.e; ++i) {
+        if (s_[i] == '\n') out += '\n';
+        else if (ed.blank) out += ' ';
+      }
+      pos = ed.e;
+    }
+    out.append(s_.substr(pos));
+    return out;
+  }
+
+  std::string generated() const {
+    std::string g = "\n#line 1 \"" + escaped(label_) + " (msl-cpu generated)\"\n";
+    g += "extern \"C\" __attribute__((visibility(\"default\"))) const unsigned mslcpu_abi = "
+         "MSLCPU_ABI_VERSION;\n";
+    for (size_t k = 0; k < kernels_.size(); ++k) {
+      const Kernel &kn = kernels_[k];
+      std::string args;
+      for (size_t j = 0; j < kn.params.size(); ++j) {
+        const KernelParam &p = kn.params[j];
+        std::string at = "P::at<" + std::to_string(j) + ">";
+        if (!args.empty()) args += ", ";
+        if (p.kind == KernelParam::Buffer)
+          args += "::mslcpu::buffer<" + at + ">(l, " + std::to_string(p.index) + ")";
+        else if (p.kind == KernelParam::Threadgroup)
+          args += "::mslcpu::threadgroup_buffer<" + at + ">(w, " + std::to_string(p.index) + ")";
+        else
+          args += "::mslcpu::builtin<" + at + ">(" + p.source + ")";
+      }
+      g += "static int mslcpu_run_" + std::to_string(k) +
+           "(const mslcpu_launch *l, mslcpu_worker *w, unsigned long long first, "
+           "unsigned long long end) {\n"
+           "  using P = ::mslcpu::params<decltype(&" + kn.callee + ")>;\n"
+           "  return ::mslcpu::run_groups<" + std::to_string(kn.flags) +
+           "u>(l, w, first, end, [&](const ::mslcpu::ids &t) __attribute__((always_inline)) {\n"
+           "    (void)t; " + kn.callee + "(" + args + ");\n  });\n}\n";
+    }
+    g += "extern \"C\" __attribute__((visibility(\"default\"))) const mslcpu_kernel_info "
+         "mslcpu_kernels[] = {\n";
+    for (size_t k = 0; k < kernels_.size(); ++k)
+      g += "  {\"" + escaped(kernels_[k].host_name) + "\", mslcpu_run_" + std::to_string(k) +
+           ", " + std::to_string(kernels_[k].flags) + "u},\n";
+    if (kernels_.empty()) g += "  {0, 0, 0},\n";
+    g += "};\nextern \"C\" __attribute__((visibility(\"default\"))) const unsigned "
+         "mslcpu_kernel_count = " + std::to_string(kernels_.size()) + ";\n";
+    return g;
+  }
+};
+
+}  // namespace
+
+std::string prepass(std::string_view source, const std::string &label, Program &out) {
+  return Prepass(source, label).run(out);
+}
+
+}  // namespace mslcpu

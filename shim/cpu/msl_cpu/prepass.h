@@ -1,0 +1,43 @@
+// The msl-cpu pre-pass: the lexical rewrite that turns MSL into C++ the kernel header can finish,
+// plus what the runtime needs to know about each kernel (host name, parameter bindings, flags).
+//
+// It never parses C++ types: the generated runner takes exact parameter types from
+// decltype(&kernel<Args>), so only attributes, names and statement boundaries are read here.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mslcpu {
+
+struct KernelParam {
+  enum Kind { Buffer, Threadgroup, Builtin } kind;
+  uint32_t index;      // binding index for Buffer and Threadgroup
+  std::string source;  // Builtin: expression over the runner's `t` (a mslcpu::ids)
+};
+
+struct Kernel {
+  std::string host_name;  // the name pipelines ask for
+  std::string callee;     // e.g. "::elementwise_add<float>"
+  std::vector<KernelParam> params;
+  uint32_t flags = 0;     // MSLCPU_NEEDS_FIBERS | MSLCPU_USES_THREADGROUP_MEMORY
+};
+
+struct FunctionConstant {
+  uint32_t index;
+  std::string name;
+};
+
+struct Program {
+  std::string text;  // processed source and generated runners: a complete C++ translation unit
+  std::vector<Kernel> kernels;
+  std::vector<FunctionConstant> constants;
+};
+
+// Processes `source`; on failure returns a diagnostic in the compiler's "label:line:col: error:"
+// shape, on success "".
+std::string prepass(std::string_view source, const std::string &label, Program &out);
+
+}  // namespace mslcpu

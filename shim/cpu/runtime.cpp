@@ -1,0 +1,645 @@
+// The cpu backend's device: one queue worker per device executes committed command buffers in
+// commit order, as a Metal command queue does; dispatches inside a command buffer run one after
+// another (a legal schedule of a concurrent encoder), each spread over the worker pool.
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "internal.h"
+
+namespace cpu {
+
+namespace {
+thread_local std::string last_error;
+
+constexpr uint32_t kMaxThreadsPerGroup = 1024;
+constexpr uint64_t kMaxThreadgroupMemory = 32768;
+constexpr uint64_t kMaxInlineBytes = 4096;
+constexpr uint64_t kSimdWidth = 32;
+constexpr uint64_t kMapThreshold = 256 * 1024;  // larger buffers come zeroed from mmap
+
+uint64_t physical_memory() {
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : (uint64_t(1) << 32);
+}
+
+unsigned default_threads() { return std::max(1u, std::thread::hardware_concurrency()); }
+
+std::string device_name(unsigned threads) {
+  return "cpu (msl-cpu, " + std::to_string(threads) + (threads == 1 ? " thread)" : " threads)");
+}
+
+std::string quoted(const std::string &label) { return label.empty() ? "" : " '" + label + "'"; }
+}  // namespace
+
+int32_t fail(int32_t status, std::string message) {
+  last_error = std::move(message);
+  return status;
+}
+
+double now_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+}
+
+void *Arena::copy(const void *data, size_t n) {
+  size_t need = (n + 15) & ~size_t(15);
+  if (used_ + need > capacity_) {
+    capacity_ = std::max<size_t>(need, 64 * 1024);
+    chunks_.emplace_back(new char[capacity_]);
+    used_ = 0;
+  }
+  char *p = chunks_.back().get() + used_;
+  used_ += need;
+  if (n) memcpy(p, data, n);
+  return p;
+}
+
+}  // namespace cpu
+
+using cpu::fail;
+
+// ───────────────────────────── events ─────────────────────────────
+
+void mlxn_event::signal(uint64_t v) {
+  uint64_t cur = value.load(std::memory_order_relaxed);
+  while (cur < v && !value.compare_exchange_weak(cur, v, std::memory_order_release)) {}
+  value.notify_all();
+}
+
+void mlxn_event::wait(uint64_t v) {
+  uint64_t cur = value.load(std::memory_order_acquire);
+  while (cur < v) {
+    value.wait(cur, std::memory_order_acquire);
+    cur = value.load(std::memory_order_acquire);
+  }
+}
+
+// ───────────────────────────── execution (queue worker) ─────────────────────────────
+
+namespace {
+
+// Runs one dispatch; returns "" or the fault message.
+std::string execute_dispatch(mlxn_device *dev, mlxn_command_buffer *cb, const cpu::Command &c) {
+  mslcpu_launch l;
+  memset(&l, 0, sizeof l);
+  for (uint32_t i = 0; i < c.n_bindings; ++i) {
+    const cpu::Binding &b = cb->bindings[c.first_binding + i];
+    l.buffers[b.index] = b.base + b.offset;
+    l.buffer_lengths[b.index] = b.length - b.offset;
+  }
+  for (uint32_t i = 0; i < c.n_tg; ++i) {
+    const cpu::ThreadgroupLength &t = cb->tg_lengths[c.first_tg + i];
+    l.threadgroup_lengths[t.index] = t.length;
+  }
+  bool threads = c.kind == cpu::Command::DispatchThreads;
+  for (int d = 0; d < 3; ++d) {
+    l.group_size[d] = c.group[d];
+    l.groups[d] = threads ? (c.size[d] + c.group[d] - 1) / c.group[d] : c.size[d];
+    l.grid[d] = threads ? c.size[d] : c.size[d] * c.group[d];
+  }
+  l.clip_edges = threads ? 1u : 0u;
+  const char *fault = dev->pool.run(l, c.pipeline->kernel->run);
+  if (!fault) return "";
+  return "kernel '" + std::string(c.pipeline->kernel->name) + "'" +
+         (c.pipeline->label.empty() ? "" : " (pipeline '" + c.pipeline->label + "')") +
+         " failed: " + fault;
+}
+
+void execute(mlxn_device *dev, mlxn_command_buffer *cb) {
+  cb->start = cpu::now_seconds();
+  cb->status.store(MLXN_CB_STATUS_SCHEDULED, std::memory_order_release);
+  // After a fault the remaining dispatches are skipped (Metal aborts the command buffer), but
+  // event signals and waits still happen so that other command buffers do not deadlock.
+  for (const cpu::Command &c : cb->commands) {
+    switch (c.kind) {
+      case cpu::Command::DispatchThreads:
+      case cpu::Command::DispatchThreadgroups:
+        if (!cb->failed) {
+          std::string fault = execute_dispatch(dev, cb, c);
+          if (!fault.empty()) {
+            cb->failed = true;
+            cb->error = fault;
+          }
+        }
+        break;
+      case cpu::Command::Barrier: break;  // dispatches already run one after another
+      case cpu::Command::SignalEvent: c.event->signal(c.value); break;
+      case cpu::Command::WaitEvent: c.event->wait(c.value); break;
+    }
+  }
+  cb->end = cpu::now_seconds();
+  cb->status.store(cb->failed ? MLXN_CB_STATUS_ERROR : MLXN_CB_STATUS_COMPLETED,
+                   std::memory_order_release);
+  cb->status.notify_all();
+}
+
+void queue_loop(mlxn_device *dev) {
+  for (;;) {
+    mlxn_command_buffer *cb;
+    {
+      std::unique_lock<std::mutex> lock(dev->queue_mu);
+      dev->queue_cv.wait(lock, [&] { return dev->stopping || !dev->queue.empty(); });
+      if (dev->queue.empty()) return;  // stopping, and everything committed has run
+      cb = dev->queue.front();
+      dev->queue.pop_front();
+    }
+    dev->pool.resize(dev->threads.load());
+    execute(dev, cb);
+    cb->release();
+  }
+}
+
+}  // namespace
+
+// ───────────────────────────── status and errors ─────────────────────────────
+
+extern "C" {
+
+uint32_t mlxn_abi_version(void) { return MLXN_ABI_VERSION; }
+const char *mlxn_backend_name(void) { return "cpu"; }
+const char *mlxn_last_error(void) { return cpu::last_error.c_str(); }
+
+// ───────────────────────────── device ─────────────────────────────
+
+int32_t mlxn_device_open(mlxn_device_t *out) {
+  if (!out) return fail(MLXN_ERR_INVALID_ARGUMENT, "mlxn_device_open: out is null");
+  auto *dev = new (std::nothrow) mlxn_device;
+  if (!dev) return fail(MLXN_ERR_OUT_OF_MEMORY, "mlxn_device_open: out of memory");
+  dev->threads = cpu::default_threads();
+  dev->name = cpu::device_name(dev->threads);
+  dev->worker = std::thread(queue_loop, dev);
+  *out = dev;
+  return MLXN_OK;
+}
+
+// Waits for every committed command buffer, then stops the queue and the pool.
+void mlxn_device_free(mlxn_device_t dev) {
+  if (!dev) return;
+  {
+    std::lock_guard<std::mutex> lock(dev->queue_mu);
+    dev->stopping = true;
+  }
+  dev->queue_cv.notify_all();
+  dev->worker.join();
+  delete dev;
+}
+
+const char *mlxn_device_name(mlxn_device_t dev) {
+  if (!dev) return "";
+  std::lock_guard<std::mutex> lock(dev->options_mu);
+  return dev->name.c_str();
+}
+
+uint64_t mlxn_device_limit(mlxn_device_t dev, uint32_t key) {
+  if (!dev) return 0;
+  switch (key) {
+    case MLXN_LIMIT_MAX_BUFFER_LENGTH: return cpu::physical_memory();
+    case MLXN_LIMIT_MAX_THREADS_PER_THREADGROUP: return cpu::kMaxThreadsPerGroup;
+    case MLXN_LIMIT_MAX_THREADGROUP_MEMORY: return cpu::kMaxThreadgroupMemory;
+    case MLXN_LIMIT_RECOMMENDED_WORKING_SET: return cpu::physical_memory() / 4 * 3;
+    case MLXN_LIMIT_SIMD_WIDTH: return cpu::kSimdWidth;
+    case MLXN_LIMIT_HAS_RESIDENCY_SETS: return 0;
+    case MLXN_LIMIT_HAS_UNIFIED_MEMORY: return 1;
+    case MLXN_LIMIT_MAX_INLINE_BYTES: return cpu::kMaxInlineBytes;
+    case MLXN_LIMIT_MAX_BUFFER_BINDINGS: return MSLCPU_MAX_BINDINGS;
+    case MLXN_LIMIT_WORKER_THREADS: return dev->threads.load();
+    default: return 0;
+  }
+}
+
+int32_t mlxn_device_set_option(mlxn_device_t dev, const char *key, const char *value) {
+  if (!dev || !key || !value)
+    return fail(MLXN_ERR_INVALID_ARGUMENT, "mlxn_device_set_option: null device, key or value");
+  std::string k = key, v = value;
+  std::lock_guard<std::mutex> lock(dev->options_mu);
+  if (k == "msl_cpu.cache_dir") {
+    dev->cache_dir = v;  // "" = the default location
+  } else if (k == "msl_cpu.cxx") {
+    dev->cxx = v;  // "" = search
+    dev->toolchain_resolved = false;
+  } else if (k == "msl_cpu.sanitize") {
+    if (v != "0" && v != "1")
+      return fail(MLXN_ERR_INVALID_ARGUMENT, "msl_cpu.sanitize must be \"0\" or \"1\", got \"" + v + "\"");
+    dev->sanitize = v == "1";
+  } else if (k == "msl_cpu.threads") {
+    char *end = nullptr;
+    unsigned long n = strtoul(v.c_str(), &end, 10);
+    if (v.empty() || *end || n > 1024)
+      return fail(MLXN_ERR_INVALID_ARGUMENT,
+                  "msl_cpu.threads must be a count from 1 to 1024 (0 = one per core), got \"" + v + "\"");
+    dev->threads = n == 0 ? cpu::default_threads() : unsigned(n);
+    dev->name = cpu::device_name(dev->threads);  // the pool follows before the next command buffer
+  }
+  return MLXN_OK;
+}
+
+// ───────────────────────────── buffers ─────────────────────────────
+
+int32_t mlxn_buffer_new(mlxn_device_t dev, uint64_t length, mlxn_buffer_t *out) {
+  if (!dev || !out) return fail(MLXN_ERR_INVALID_ARGUMENT, "mlxn_buffer_new: null device or out");
+  if (length == 0) return fail(MLXN_ERR_INVALID_ARGUMENT, "mlxn_buffer_new: length must be > 0");
+  uint64_t max = cpu::physical_memory();
+  if (length > max)
+    return fail(MLXN_ERR_OUT_OF_MEMORY, "mlxn_buffer_new: " + std::to_string(length) +
+                                            " bytes exceeds the maximum buffer length of " +
+                                            std::to_string(max) + " bytes");
+  auto *b = new (std::nothrow) mlxn_buffer;
+  void *p = nullptr;
+  if (b && length >= cpu::kMapThreshold) {
+    p = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) p = nullptr;
+    b->mapped = p != nullptr;
+  } else if (b && posix_memalign(&p, 64, (length + 63) & ~uint64_t(63)) == 0) {
+    memset(p, 0, length);
+  }
+  if (!p) {
+    delete b;
+    return fail(MLXN_ERR_OUT_OF_MEMORY,
+                "mlxn_buffer_new: could not allocate " + std::to_string(length) + " bytes");
+  }
+  b->data = p;
+  b->length = length;
+  *out = b;
+  return MLXN_OK;
+}
+
+mlxn_buffer::~mlxn_buffer() {
+  if (mapped) munmap(data, length);
+  else free(data);
+}
+
+void *mlxn_buffer_contents(mlxn_buffer_t b) { return b ? b->data : nullptr; }
+uint64_t mlxn_buffer_length(mlxn_buffer_t b) { return b ? b->length : 0; }
+void mlxn_buffer_free(mlxn_buffer_t b) {
+  if (b) b->release();
+}
+
+// ───────────────────────────── command buffers ─────────────────────────────
+
+int32_t mlxn_command_buffer_new(mlxn_device_t dev, mlxn_command_buffer_t *out) {
+  if (!dev || !out)
+    return fail(MLXN_ERR_INVALID_ARGUMENT, "mlxn_command_buffer_new: null device or out");
+  auto *cb = new (std::nothrow) mlxn_command_buffer;
+  if (!cb) return fail(MLXN_ERR_OUT_OF_MEMORY, "mlxn_command_buffer_new: out of memory");
+  cb->device = dev;
+  cb->encoder.cb = cb;
+  cb->commands.reserve(64);
+  cb->bindings.reserve(256);
+  cb->retained.reserve(128);
+  *out = cb;
+  return MLXN_OK;
+}
+
+void mlxn_command_buffer_set_label(mlxn_command_buffer_t cb, const char *label) {
+  if (cb) cb->label = label ? label : "";
+}
+const char *mlxn_command_buffer_label(mlxn_command_buffer_t cb) {
+  return cb ? cb->label.c_str() : "";
+}
+
+int32_t mlxn_command_buffer_commit(mlxn_command_buffer_t cb) {
+  if (!cb) return fail(MLXN_ERR_INVALID_ARGUMENT, "mlxn_command_buffer_commit: null command buffer");
+  if (cb->status.load() != MLXN_CB_STATUS_NOT_ENQUEUED)
+    return fail(MLXN_ERR_INVALID_ARGUMENT,
+                "command buffer" + cpu::quoted(cb->label) + " was already committed");
+  if (cb->encoder.open) {
+    cb->misuse("committed while a compute encoder was still open");
+    return fail(MLXN_ERR_INVALID_ARGUMENT, "command buffer" + cpu::quoted(cb->label) +
+                                               ": end the compute encoder before commit");
+  }
+  mlxn_device *dev = cb->device;
+  cb->retain();  // the queue's reference, dropped when execution completes
+  cb->status.store(MLXN_CB_STATUS_COMMITTED, std::memory_order_release);
+  {
+    std::lock_guard<std::mutex> lock(dev->queue_mu);
+    dev->queue.push_back(cb);
+  }
+  dev->queue_cv.notify_one();
+  return MLXN_OK;
+}
+
+int32_t mlxn_command_buffer_wait(mlxn_command_buffer_t cb) {
+  if (!cb) return fail(MLXN_ERR_INVALID_ARGUMENT, "mlxn_command_buffer_wait: null command buffer");
+  int32_t s = cb->status.load(std::memory_order_acquire);
+  if (s == MLXN_CB_STATUS_NOT_ENQUEUED)
+    return fail(MLXN_ERR_INVALID_ARGUMENT,
+                "command buffer" + cpu::quoted(cb->label) + " was never committed");
+  while (s < MLXN_CB_STATUS_COMPLETED) {
+    cb->status.wait(s, std::memory_order_acquire);
+    s = cb->status.load(std::memory_order_acquire);
+  }
+  return MLXN_OK;
+}
+
+int32_t mlxn_command_buffer_status(mlxn_command_buffer_t cb) {
+  return cb ? cb->status.load(std::memory_order_acquire) : MLXN_CB_STATUS_ERROR;
+}
+
+// The fields below are written by the queue worker before it publishes a terminal status.
+const char *mlxn_command_buffer_error(mlxn_command_buffer_t cb) {
+  return cb && mlxn_command_buffer_status(cb) == MLXN_CB_STATUS_ERROR ? cb->error.c_str() : "";
+}
+double mlxn_command_buffer_gpu_start_time(mlxn_command_buffer_t cb) {
+  return cb && mlxn_command_buffer_status(cb) >= MLXN_CB_STATUS_COMPLETED ? cb->start : 0.0;
+}
+double mlxn_command_buffer_gpu_end_time(mlxn_command_buffer_t cb) {
+  return cb && mlxn_command_buffer_status(cb) >= MLXN_CB_STATUS_COMPLETED ? cb->end : 0.0;
+}
+
+}  // extern "C"
+
+namespace {
+int32_t encode_event(mlxn_command_buffer_t cb, mlxn_event_t ev, uint64_t value,
+                     cpu::Command::Kind kind, const char *fn) {
+  if (!cb || !ev) return fail(MLXN_ERR_INVALID_ARGUMENT, std::string(fn) + ": null handle");
+  if (cb->status.load() != MLXN_CB_STATUS_NOT_ENQUEUED)
+    return fail(MLXN_ERR_INVALID_ARGUMENT, std::string(fn) + ": command buffer" +
+                                               cpu::quoted(cb->label) + " was already committed");
+  if (cb->encoder.open)
+    return fail(MLXN_ERR_INVALID_ARGUMENT,
+                std::string(fn) + ": end the compute encoder before encoding an event");
+  cb->hold(ev);
+  cpu::Command c{};
+  c.kind = kind;
+  c.event = ev;
+  c.value = value;
+  cb->commands.push_back(c);
+  return MLXN_OK;
+}
+}  // namespace
+
+extern "C" {
+
+int32_t mlxn_command_buffer_encode_signal_event(mlxn_command_buffer_t cb, mlxn_event_t ev,
+                                                uint64_t value) {
+  return encode_event(cb, ev, value, cpu::Command::SignalEvent,
+                      "mlxn_command_buffer_encode_signal_event");
+}
+
+int32_t mlxn_command_buffer_encode_wait_event(mlxn_command_buffer_t cb, mlxn_event_t ev,
+                                              uint64_t value) {
+  return encode_event(cb, ev, value, cpu::Command::WaitEvent,
+                      "mlxn_command_buffer_encode_wait_event");
+}
+
+void mlxn_command_buffer_free(mlxn_command_buffer_t cb) {
+  if (cb) cb->release();
+}
+
+}  // extern "C"
+
+void mlxn_command_buffer::misuse(const std::string &what) {
+  if (failed) return;
+  failed = true;
+  std::string enc = encoder.label.empty() ? "" : " (encoder '" + encoder.label + "')";
+  error = "command buffer" + cpu::quoted(label) + enc + ": " + what;
+}
+
+// ───────────────────────────── compute encoders ─────────────────────────────
+// Encoder calls are void, as Metal's are: misuse marks the command buffer instead of returning.
+
+namespace {
+
+void set_pipeline(mlxn_compute_encoder_t enc, mlxn_pipeline_t p) {
+  if (!p) return enc->cb->misuse("set_pipeline with a null pipeline");
+  if (enc->pipeline != p) enc->cb->hold(p);
+  enc->pipeline = p;
+}
+
+void set_buffer(mlxn_compute_encoder_t enc, mlxn_buffer_t b, uint64_t offset, uint32_t index) {
+  if (index >= MSLCPU_MAX_BINDINGS)
+    return enc->cb->misuse("buffer binding index " + std::to_string(index) + " is out of range (0..30)");
+  if (!b) return enc->cb->misuse("set_buffer with a null buffer at index " + std::to_string(index));
+  if (offset >= b->length)
+    return enc->cb->misuse("buffer offset " + std::to_string(offset) + " at index " +
+                           std::to_string(index) + " is not below the buffer length " +
+                           std::to_string(b->length));
+  cpu::Binding &s = enc->slots[index];
+  if (!(enc->bound >> index & 1) || s.owner != b) enc->cb->hold(b);
+  s = {index, b, static_cast<char *>(b->data), offset, b->length};
+  enc->bound |= 1u << index;
+}
+
+void set_bytes(mlxn_compute_encoder_t enc, const void *bytes, uint64_t length, uint32_t index) {
+  if (index >= MSLCPU_MAX_BINDINGS)
+    return enc->cb->misuse("set_bytes index " + std::to_string(index) + " is out of range (0..30)");
+  if (length == 0 || length > cpu::kMaxInlineBytes || !bytes)
+    return enc->cb->misuse("set_bytes at index " + std::to_string(index) + " with " +
+                           std::to_string(length) + " bytes (must be 1..4096, non-null)");
+  char *copy = static_cast<char *>(enc->cb->bytes.copy(bytes, length));
+  enc->slots[index] = {index, nullptr, copy, 0, length};
+  enc->bound |= 1u << index;
+}
+
+void set_threadgroup_memory(mlxn_compute_encoder_t enc, uint64_t length, uint32_t index) {
+  if (index >= MSLCPU_MAX_BINDINGS)
+    return enc->cb->misuse("threadgroup memory index " + std::to_string(index) + " is out of range (0..30)");
+  if (length > cpu::kMaxThreadgroupMemory)
+    return enc->cb->misuse("threadgroup memory length " + std::to_string(length) +
+                           " exceeds 32768 bytes");
+  enc->tg_lengths[index] = length;
+  enc->tg_bound |= 1u << index;
+}
+
+void dispatch(mlxn_compute_encoder_t enc, cpu::Command::Kind kind, const uint32_t size[3],
+              const uint32_t group[3]) {
+  mlxn_command_buffer *cb = enc->cb;
+  if (!enc->pipeline) return cb->misuse("dispatch without a pipeline");
+  uint64_t threads = uint64_t(group[0]) * group[1] * group[2];
+  if (threads == 0 || threads > cpu::kMaxThreadsPerGroup)
+    return cb->misuse("threadgroup size " + std::to_string(group[0]) + "x" + std::to_string(group[1]) +
+                      "x" + std::to_string(group[2]) + " must have 1..1024 threads");
+  if (size[0] == 0 || size[1] == 0 || size[2] == 0)
+    return cb->misuse("dispatch grid " + std::to_string(size[0]) + "x" + std::to_string(size[1]) +
+                      "x" + std::to_string(size[2]) + " is empty");
+  if (kind == cpu::Command::DispatchThreadgroups)
+    for (int d = 0; d < 3; ++d)
+      if (uint64_t(size[d]) * group[d] > UINT32_MAX)
+        return cb->misuse("dispatch grid exceeds 2^32-1 threads in one dimension");
+  cpu::Command c;
+  c.kind = kind;
+  memcpy(c.size, size, sizeof c.size);
+  memcpy(c.group, group, sizeof c.group);
+  c.pipeline = enc->pipeline;
+  c.event = nullptr;
+  c.value = 0;
+  c.first_binding = uint32_t(cb->bindings.size());
+  for (uint32_t m = enc->bound; m; m &= m - 1) cb->bindings.push_back(enc->slots[__builtin_ctz(m)]);
+  c.n_bindings = uint32_t(cb->bindings.size()) - c.first_binding;
+  c.first_tg = uint32_t(cb->tg_lengths.size());
+  for (uint32_t m = enc->tg_bound; m; m &= m - 1) {
+    uint32_t i = uint32_t(__builtin_ctz(m));
+    cb->tg_lengths.push_back({i, enc->tg_lengths[i]});
+  }
+  c.n_tg = uint32_t(cb->tg_lengths.size()) - c.first_tg;
+  cb->commands.push_back(c);
+}
+
+bool usable(mlxn_compute_encoder_t enc) { return enc && enc->open; }
+
+}  // namespace
+
+extern "C" {
+
+int32_t mlxn_compute_encoder_new(mlxn_command_buffer_t cb, mlxn_compute_encoder_t *out) {
+  if (!cb || !out) return fail(MLXN_ERR_INVALID_ARGUMENT, "mlxn_compute_encoder_new: null handle");
+  if (cb->status.load() != MLXN_CB_STATUS_NOT_ENQUEUED)
+    return fail(MLXN_ERR_INVALID_ARGUMENT,
+                "mlxn_compute_encoder_new: command buffer" + cpu::quoted(cb->label) + " was already committed");
+  if (cb->encoder.open) {
+    cb->misuse("a second compute encoder was opened while one was open");
+    return fail(MLXN_ERR_INVALID_ARGUMENT, "mlxn_compute_encoder_new: command buffer" +
+                                               cpu::quoted(cb->label) + " already has an open encoder");
+  }
+  mlxn_compute_encoder &e = cb->encoder;
+  e.open = true;
+  e.label.clear();
+  e.pipeline = nullptr;
+  e.bound = e.tg_bound = 0;
+  *out = &e;
+  return MLXN_OK;
+}
+
+void mlxn_compute_encoder_set_label(mlxn_compute_encoder_t enc, const char *label) {
+  if (usable(enc)) enc->label = label ? label : "";
+}
+
+void mlxn_compute_encoder_set_pipeline(mlxn_compute_encoder_t enc, mlxn_pipeline_t p) {
+  if (usable(enc)) set_pipeline(enc, p);
+}
+
+void mlxn_compute_encoder_set_buffer(mlxn_compute_encoder_t enc, mlxn_buffer_t b, uint64_t offset,
+                                     uint32_t index) {
+  if (usable(enc)) set_buffer(enc, b, offset, index);
+}
+
+void mlxn_compute_encoder_set_bytes(mlxn_compute_encoder_t enc, const void *bytes, uint64_t length,
+                                    uint32_t index) {
+  if (usable(enc)) set_bytes(enc, bytes, length, index);
+}
+
+void mlxn_compute_encoder_set_threadgroup_memory_length(mlxn_compute_encoder_t enc, uint64_t length,
+                                                        uint32_t index) {
+  if (usable(enc)) set_threadgroup_memory(enc, length, index);
+}
+
+void mlxn_compute_encoder_dispatch_threads(mlxn_compute_encoder_t enc, uint32_t gx, uint32_t gy,
+                                           uint32_t gz, uint32_t tx, uint32_t ty, uint32_t tz) {
+  const uint32_t size[3] = {gx, gy, gz}, group[3] = {tx, ty, tz};
+  if (usable(enc)) dispatch(enc, cpu::Command::DispatchThreads, size, group);
+}
+
+void mlxn_compute_encoder_dispatch_threadgroups(mlxn_compute_encoder_t enc, uint32_t gx,
+                                                uint32_t gy, uint32_t gz, uint32_t tx,
+                                                uint32_t ty, uint32_t tz) {
+  const uint32_t size[3] = {gx, gy, gz}, group[3] = {tx, ty, tz};
+  if (usable(enc)) dispatch(enc, cpu::Command::DispatchThreadgroups, size, group);
+}
+
+// Record layout: see mlxn.h. Every count is checked against record_bytes before it is used.
+void mlxn_compute_encoder_dispatch_packed(mlxn_compute_encoder_t enc, const uint32_t *r,
+                                          uint64_t record_bytes) {
+  if (!usable(enc)) return;
+  mlxn_command_buffer *cb = enc->cb;
+  uint64_t words = record_bytes / 4;
+  if (!r || words < 12) return cb->misuse("packed dispatch record shorter than its 12-word header");
+  uint64_t n_buffers = r[1], n_bytes = r[2], n_tg = r[3];
+  uint64_t p = 12 + 6 * n_buffers + 2 * n_tg;
+  if (p > words || r[0] > 1)
+    return cb->misuse("malformed packed dispatch record (" + std::to_string(record_bytes) +
+                      " bytes for " + std::to_string(n_buffers) + " buffers, " +
+                      std::to_string(n_tg) + " threadgroup lengths, kind " + std::to_string(r[0]) + ")");
+  // Validate the inline-byte entries before applying anything, so a bad record changes nothing.
+  for (uint64_t i = 0, q = p; i < n_bytes; ++i) {
+    if (q + 2 > words || q + 2 + (uint64_t(r[q + 1]) + 3) / 4 > words)
+      return cb->misuse("packed dispatch record truncated in inline-byte entry " + std::to_string(i));
+    q += 2 + (uint64_t(r[q + 1]) + 3) / 4;
+  }
+  set_pipeline(enc, reinterpret_cast<mlxn_pipeline_t>(uintptr_t(r[4]) | uintptr_t(r[5]) << 32));
+  const uint32_t *e = r + 12;
+  for (uint64_t i = 0; i < n_buffers; ++i, e += 6)
+    set_buffer(enc, reinterpret_cast<mlxn_buffer_t>(uintptr_t(e[2]) | uintptr_t(e[3]) << 32),
+               uint64_t(e[4]) | uint64_t(e[5]) << 32, e[0]);
+  for (uint64_t i = 0; i < n_tg; ++i, e += 2) set_threadgroup_memory(enc, e[1], e[0]);
+  for (uint64_t i = 0; i < n_bytes; ++i) {
+    set_bytes(enc, e + 2, e[1], e[0]);
+    e += 2 + (uint64_t(e[1]) + 3) / 4;
+  }
+  dispatch(enc, r[0] == 0 ? cpu::Command::DispatchThreads : cpu::Command::DispatchThreadgroups,
+           r + 6, r + 9);
+}
+
+void mlxn_compute_encoder_memory_barrier(mlxn_compute_encoder_t enc) {
+  if (!usable(enc)) return;
+  cpu::Command c{};
+  c.kind = cpu::Command::Barrier;
+  enc->cb->commands.push_back(c);
+}
+
+void mlxn_compute_encoder_end(mlxn_compute_encoder_t enc) {
+  if (!usable(enc)) return;
+  enc->open = false;
+  enc->pipeline = nullptr;
+  enc->bound = enc->tg_bound = 0;
+}
+
+// ───────────────────────────── shared events ─────────────────────────────
+
+int32_t mlxn_event_new(mlxn_device_t dev, mlxn_event_t *out) {
+  if (!dev || !out) return fail(MLXN_ERR_INVALID_ARGUMENT, "mlxn_event_new: null device or out");
+  *out = new mlxn_event;
+  return MLXN_OK;
+}
+
+uint64_t mlxn_event_signaled_value(mlxn_event_t ev) {
+  return ev ? ev->value.load(std::memory_order_acquire) : 0;
+}
+
+void mlxn_event_free(mlxn_event_t ev) {
+  if (ev) ev->release();
+}
+
+// ───────────────────────────── residency sets ─────────────────────────────
+// Nothing to make resident on the cpu backend; handles exist so the TS core has one code path.
+
+int32_t mlxn_residency_set_new(mlxn_device_t dev, const char *label, mlxn_residency_set_t *out) {
+  if (!dev || !out) return fail(MLXN_ERR_INVALID_ARGUMENT, "mlxn_residency_set_new: null device or out");
+  *out = new mlxn_residency_set{label ? label : ""};
+  return MLXN_OK;
+}
+
+int32_t mlxn_residency_set_add(mlxn_residency_set_t set, mlxn_buffer_t b) {
+  return set && b ? MLXN_OK : fail(MLXN_ERR_INVALID_ARGUMENT, "mlxn_residency_set_add: null handle");
+}
+
+int32_t mlxn_residency_set_remove(mlxn_residency_set_t set, mlxn_buffer_t b) {
+  return set && b ? MLXN_OK : fail(MLXN_ERR_INVALID_ARGUMENT, "mlxn_residency_set_remove: null handle");
+}
+
+int32_t mlxn_residency_set_commit(mlxn_residency_set_t set) {
+  return set ? MLXN_OK : fail(MLXN_ERR_INVALID_ARGUMENT, "mlxn_residency_set_commit: null set");
+}
+
+int32_t mlxn_residency_set_attach(mlxn_residency_set_t set, mlxn_device_t dev) {
+  return set && dev ? MLXN_OK : fail(MLXN_ERR_INVALID_ARGUMENT, "mlxn_residency_set_attach: null handle");
+}
+
+void mlxn_residency_set_free(mlxn_residency_set_t set) { delete set; }
+
+// ───────────────────────────── capture ─────────────────────────────
+
+int32_t mlxn_capture_begin(mlxn_device_t) {
+  return fail(MLXN_ERR_UNSUPPORTED, "GPU capture needs the Metal backend; the cpu backend cannot capture");
+}
+
+int32_t mlxn_capture_end(mlxn_device_t) {
+  return fail(MLXN_ERR_UNSUPPORTED, "GPU capture needs the Metal backend; the cpu backend cannot capture");
+}
+
+}  // extern "C"
