@@ -98,6 +98,7 @@ struct mlxn_pipeline : cpu::Object {
   mlxn_library *library = nullptr;  // retained: the kernel object is the library's
   std::shared_ptr<mslcpu::KernelObject> object;
   const mslcpu_kernel_info *kernel = nullptr;
+  uint32_t buffers = 0;  // bit n: the kernel declares [[buffer(n)]], so a dispatch must bind it
   std::string label;
   ~mlxn_pipeline() override { library->release(); }
 };

@@ -153,6 +153,8 @@ int32_t mlxn_pipeline_new(mlxn_library_t lib, const char *name, const uint32_t *
   p->library = lib;
   p->object = std::move(obj);
   p->kernel = info;
+  for (const mslcpu::KernelParam &param : kernel->params)
+    if (param.kind == mslcpu::KernelParam::Buffer) p->buffers |= 1u << param.index;
   p->label = label ? label : "";
   *out = p;
   return MLXN_OK;

@@ -451,6 +451,10 @@ void dispatch(mlxn_compute_encoder_t enc, cpu::Command::Kind kind, const uint32_
               const uint32_t group[3]) {
   mlxn_command_buffer *cb = enc->cb;
   if (!enc->pipeline) return cb->misuse("dispatch without a pipeline");
+  if (uint32_t missing = enc->pipeline->buffers & ~enc->bound)
+    return cb->misuse("kernel '" + std::string(enc->pipeline->kernel->name) +
+                      "' declares [[buffer(" + std::to_string(__builtin_ctz(missing)) +
+                      ")]] but the dispatch binds nothing there");
   uint64_t threads = uint64_t(group[0]) * group[1] * group[2];
   if (threads == 0 || threads > cpu::kMaxThreadsPerGroup)
     return cb->misuse("threadgroup size " + std::to_string(group[0]) + "x" + std::to_string(group[1]) +
