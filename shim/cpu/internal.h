@@ -40,14 +40,33 @@ struct Object {
   }
 };
 
-// Stable-address storage for set_bytes data, freed with its command buffer.
-class Arena {
+// 64 KiB blocks of command-buffer records, recycled between command buffers of a device so
+// that steady-state encoding neither page-faults nor copies. Shared with the command buffers,
+// which may outlive the device handle.
+class ChunkPool {
  public:
-  void *copy(const void *data, size_t n);
+  static constexpr size_t kChunk = 64 * 1024;
+  ~ChunkPool();
+  char *get();
+  void put(char *chunk);
 
  private:
-  std::vector<std::unique_ptr<char[]>> chunks_;
-  size_t used_ = 0, capacity_ = 0;
+  std::mutex mu_;
+  std::vector<char *> free_;
+};
+
+// Append-only storage with stable addresses for one command buffer's records and inline bytes.
+class Stream {
+ public:
+  explicit Stream(std::shared_ptr<ChunkPool> pool) : pool_(std::move(pool)) {}
+  ~Stream();
+  void *alloc(size_t n);  // 16-byte aligned
+
+ private:
+  std::shared_ptr<ChunkPool> pool_;
+  std::vector<char *> pooled_, oversized_;
+  char *cur_ = nullptr;
+  size_t used_ = 0;
 };
 
 // Settings a library compile snapshots from its device.
@@ -74,6 +93,7 @@ struct mlxn_device {
   bool stopping = false;
   std::thread worker;
   cpu::Pool pool;  // used only by the worker thread
+  std::shared_ptr<cpu::ChunkPool> chunks = std::make_shared<cpu::ChunkPool>();
 
   // Snapshot of what a compile needs; false (last error set) when no compiler is usable.
   bool compiler_settings(cpu::CompilerSettings &out);
@@ -115,25 +135,28 @@ namespace cpu {
 // a bounds-checking executor can compare every access against the buffer.
 struct Binding {
   uint32_t index;
-  const void *owner;  // the mlxn_buffer, or nullptr for inline bytes
   char *base;
   uint64_t offset, length;
-};
-
-struct Command {
-  enum Kind : uint8_t { DispatchThreads, DispatchThreadgroups, Barrier, SignalEvent, WaitEvent };
-  Kind kind;
-  uint32_t size[3];   // grid in threads or threadgroups
-  uint32_t group[3];  // threads per threadgroup
-  uint32_t first_binding, n_bindings, first_tg, n_tg;
-  mlxn_pipeline *pipeline;
-  mlxn_event *event;
-  uint64_t value;
 };
 
 struct ThreadgroupLength {
   uint32_t index;
   uint64_t length;
+};
+
+// A recorded command; a dispatch's bindings and threadgroup lengths follow it in the stream.
+struct Command {
+  enum Kind : uint8_t { DispatchThreads, DispatchThreadgroups, Barrier, SignalEvent, WaitEvent };
+  Command *next;
+  Kind kind;
+  uint32_t size[3];   // grid in threads or threadgroups
+  uint32_t group[3];  // threads per threadgroup
+  uint32_t n_bindings, n_tg;
+  Binding *bindings;
+  ThreadgroupLength *tg;
+  mlxn_pipeline *pipeline;
+  mlxn_event *event;
+  uint64_t value;
 };
 
 }  // namespace cpu
@@ -144,23 +167,30 @@ struct mlxn_compute_encoder {
   std::string label;
   mlxn_pipeline *pipeline = nullptr;
   uint32_t bound = 0, tg_bound = 0;  // bit i: slot i is set
+  uint32_t n_bound = 0, n_tg_bound = 0;  // bits set, kept so a dispatch needs no popcount
+  static void mark(uint32_t &mask, uint32_t &count, uint32_t index) {
+    count += (mask >> index & 1) ^ 1;
+    mask |= 1u << index;
+  }
   cpu::Binding slots[MSLCPU_MAX_BINDINGS];
+  const void *owners[MSLCPU_MAX_BINDINGS];  // the mlxn_buffer in each slot; null for bytes
   uint64_t tg_lengths[MSLCPU_MAX_BINDINGS];
 };
 
 struct mlxn_command_buffer : cpu::Object {
-  mlxn_device *device = nullptr;
+  mlxn_device *device;
   std::atomic<int32_t> status{MLXN_CB_STATUS_NOT_ENQUEUED};
   std::string label;
   std::string error;      // written before a terminal status is published
   bool failed = false;    // an encoding misuse or a kernel fault: dispatches from here are skipped
   double start = 0, end = 0;
-  std::vector<cpu::Command> commands;
-  std::vector<cpu::Binding> bindings;
-  std::vector<cpu::ThreadgroupLength> tg_lengths;
+  cpu::Stream stream;
+  cpu::Command *first = nullptr, *last = nullptr;
   std::vector<cpu::Object *> retained;
-  cpu::Arena bytes;
   mlxn_compute_encoder encoder;
+
+  explicit mlxn_command_buffer(mlxn_device *dev) : device(dev), stream(dev->chunks) {}
+  cpu::Command *append(size_t n_bindings, size_t n_tg);
 
   void hold(cpu::Object *o) {
     o->retain();

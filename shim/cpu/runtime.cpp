@@ -47,16 +47,45 @@ double now_seconds() {
   return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
 }
 
-void *Arena::copy(const void *data, size_t n) {
+ChunkPool::~ChunkPool() {
+  for (char *c : free_) ::operator delete(c, std::align_val_t(64));
+}
+
+char *ChunkPool::get() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!free_.empty()) {
+      char *c = free_.back();
+      free_.pop_back();
+      return c;
+    }
+  }
+  return static_cast<char *>(::operator new(kChunk, std::align_val_t(64)));
+}
+
+void ChunkPool::put(char *chunk) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (free_.size() < 64) free_.push_back(chunk);  // keep up to 4 MiB for the next buffers
+  else ::operator delete(chunk, std::align_val_t(64));
+}
+
+Stream::~Stream() {
+  for (char *c : pooled_) pool_->put(c);
+  for (char *c : oversized_) ::operator delete(c, std::align_val_t(64));
+}
+
+void *Stream::alloc(size_t n) {
   size_t need = (n + 15) & ~size_t(15);
-  if (used_ + need > capacity_) {
-    capacity_ = std::max<size_t>(need, 64 * 1024);
-    chunks_.emplace_back(new char[capacity_]);
+  if (need > ChunkPool::kChunk / 4) {  // large inline bytes: a block of their own
+    oversized_.push_back(static_cast<char *>(::operator new(need, std::align_val_t(64))));
+    return oversized_.back();
+  }
+  if (!cur_ || used_ + need > ChunkPool::kChunk) {
+    pooled_.push_back(cur_ = pool_->get());
     used_ = 0;
   }
-  char *p = chunks_.back().get() + used_;
+  void *p = cur_ + used_;
   used_ += need;
-  if (n) memcpy(p, data, n);
   return p;
 }
 
@@ -85,18 +114,15 @@ void mlxn_event::wait(uint64_t v) {
 namespace {
 
 // Runs one dispatch; returns "" or the fault message.
-std::string execute_dispatch(mlxn_device *dev, mlxn_command_buffer *cb, const cpu::Command &c) {
+std::string execute_dispatch(mlxn_device *dev, const cpu::Command &c) {
   mslcpu_launch l;
   memset(&l, 0, sizeof l);
   for (uint32_t i = 0; i < c.n_bindings; ++i) {
-    const cpu::Binding &b = cb->bindings[c.first_binding + i];
+    const cpu::Binding &b = c.bindings[i];
     l.buffers[b.index] = b.base + b.offset;
     l.buffer_lengths[b.index] = b.length - b.offset;
   }
-  for (uint32_t i = 0; i < c.n_tg; ++i) {
-    const cpu::ThreadgroupLength &t = cb->tg_lengths[c.first_tg + i];
-    l.threadgroup_lengths[t.index] = t.length;
-  }
+  for (uint32_t i = 0; i < c.n_tg; ++i) l.threadgroup_lengths[c.tg[i].index] = c.tg[i].length;
   bool threads = c.kind == cpu::Command::DispatchThreads;
   for (int d = 0; d < 3; ++d) {
     l.group_size[d] = c.group[d];
@@ -116,12 +142,13 @@ void execute(mlxn_device *dev, mlxn_command_buffer *cb) {
   cb->status.store(MLXN_CB_STATUS_SCHEDULED, std::memory_order_release);
   // After a fault the remaining dispatches are skipped (Metal aborts the command buffer), but
   // event signals and waits still happen so that other command buffers do not deadlock.
-  for (const cpu::Command &c : cb->commands) {
+  for (const cpu::Command *cmd = cb->first; cmd; cmd = cmd->next) {
+    const cpu::Command &c = *cmd;
     switch (c.kind) {
       case cpu::Command::DispatchThreads:
       case cpu::Command::DispatchThreadgroups:
         if (!cb->failed) {
-          std::string fault = execute_dispatch(dev, cb, c);
+          std::string fault = execute_dispatch(dev, c);
           if (!fault.empty()) {
             cb->failed = true;
             cb->error = fault;
@@ -285,13 +312,10 @@ void mlxn_buffer_free(mlxn_buffer_t b) {
 int32_t mlxn_command_buffer_new(mlxn_device_t dev, mlxn_command_buffer_t *out) {
   if (!dev || !out)
     return fail(MLXN_ERR_INVALID_ARGUMENT, "mlxn_command_buffer_new: null device or out");
-  auto *cb = new (std::nothrow) mlxn_command_buffer;
+  auto *cb = new (std::nothrow) mlxn_command_buffer(dev);
   if (!cb) return fail(MLXN_ERR_OUT_OF_MEMORY, "mlxn_command_buffer_new: out of memory");
-  cb->device = dev;
   cb->encoder.cb = cb;
-  cb->commands.reserve(64);
-  cb->bindings.reserve(256);
-  cb->retained.reserve(128);
+  cb->retained.reserve(64);
   *out = cb;
   return MLXN_OK;
 }
@@ -365,11 +389,10 @@ int32_t encode_event(mlxn_command_buffer_t cb, mlxn_event_t ev, uint64_t value,
     return fail(MLXN_ERR_INVALID_ARGUMENT,
                 std::string(fn) + ": end the compute encoder before encoding an event");
   cb->hold(ev);
-  cpu::Command c{};
-  c.kind = kind;
-  c.event = ev;
-  c.value = value;
-  cb->commands.push_back(c);
+  cpu::Command *c = cb->append(0, 0);
+  c->kind = kind;
+  c->event = ev;
+  c->value = value;
   return MLXN_OK;
 }
 }  // namespace
@@ -393,6 +416,19 @@ void mlxn_command_buffer_free(mlxn_command_buffer_t cb) {
 }
 
 }  // extern "C"
+
+// A zeroed record with room for its bindings, linked at the end of the command list.
+cpu::Command *mlxn_command_buffer::append(size_t n_bindings, size_t n_tg) {
+  size_t bytes = sizeof(cpu::Command) + n_bindings * sizeof(cpu::Binding) +
+                 n_tg * sizeof(cpu::ThreadgroupLength);
+  auto *c = static_cast<cpu::Command *>(stream.alloc(bytes));
+  memset(c, 0, sizeof *c);
+  c->bindings = reinterpret_cast<cpu::Binding *>(c + 1);
+  c->tg = reinterpret_cast<cpu::ThreadgroupLength *>(c->bindings + n_bindings);
+  (last ? last->next : first) = c;
+  last = c;
+  return c;
+}
 
 void mlxn_command_buffer::misuse(const std::string &what) {
   if (failed) return;
@@ -420,10 +456,10 @@ void set_buffer(mlxn_compute_encoder_t enc, mlxn_buffer_t b, uint64_t offset, ui
     return enc->cb->misuse("buffer offset " + std::to_string(offset) + " at index " +
                            std::to_string(index) + " is not below the buffer length " +
                            std::to_string(b->length));
-  cpu::Binding &s = enc->slots[index];
-  if (!(enc->bound >> index & 1) || s.owner != b) enc->cb->hold(b);
-  s = {index, b, static_cast<char *>(b->data), offset, b->length};
-  enc->bound |= 1u << index;
+  if (!(enc->bound >> index & 1) || enc->owners[index] != b) enc->cb->hold(b);
+  enc->owners[index] = b;
+  enc->slots[index] = {index, static_cast<char *>(b->data), offset, b->length};
+  enc->mark(enc->bound, enc->n_bound, index);
 }
 
 void set_bytes(mlxn_compute_encoder_t enc, const void *bytes, uint64_t length, uint32_t index) {
@@ -432,9 +468,11 @@ void set_bytes(mlxn_compute_encoder_t enc, const void *bytes, uint64_t length, u
   if (length == 0 || length > cpu::kMaxInlineBytes || !bytes)
     return enc->cb->misuse("set_bytes at index " + std::to_string(index) + " with " +
                            std::to_string(length) + " bytes (must be 1..4096, non-null)");
-  char *copy = static_cast<char *>(enc->cb->bytes.copy(bytes, length));
-  enc->slots[index] = {index, nullptr, copy, 0, length};
-  enc->bound |= 1u << index;
+  char *copy = static_cast<char *>(enc->cb->stream.alloc(length));
+  memcpy(copy, bytes, length);
+  enc->owners[index] = nullptr;
+  enc->slots[index] = {index, copy, 0, length};
+  enc->mark(enc->bound, enc->n_bound, index);
 }
 
 void set_threadgroup_memory(mlxn_compute_encoder_t enc, uint64_t length, uint32_t index) {
@@ -444,7 +482,7 @@ void set_threadgroup_memory(mlxn_compute_encoder_t enc, uint64_t length, uint32_
     return enc->cb->misuse("threadgroup memory length " + std::to_string(length) +
                            " exceeds 32768 bytes");
   enc->tg_lengths[index] = length;
-  enc->tg_bound |= 1u << index;
+  enc->mark(enc->tg_bound, enc->n_tg_bound, index);
 }
 
 void dispatch(mlxn_compute_encoder_t enc, cpu::Command::Kind kind, const uint32_t size[3],
@@ -466,23 +504,16 @@ void dispatch(mlxn_compute_encoder_t enc, cpu::Command::Kind kind, const uint32_
     for (int d = 0; d < 3; ++d)
       if (uint64_t(size[d]) * group[d] > UINT32_MAX)
         return cb->misuse("dispatch grid exceeds 2^32-1 threads in one dimension");
-  cpu::Command c;
-  c.kind = kind;
-  memcpy(c.size, size, sizeof c.size);
-  memcpy(c.group, group, sizeof c.group);
-  c.pipeline = enc->pipeline;
-  c.event = nullptr;
-  c.value = 0;
-  c.first_binding = uint32_t(cb->bindings.size());
-  for (uint32_t m = enc->bound; m; m &= m - 1) cb->bindings.push_back(enc->slots[__builtin_ctz(m)]);
-  c.n_bindings = uint32_t(cb->bindings.size()) - c.first_binding;
-  c.first_tg = uint32_t(cb->tg_lengths.size());
+  cpu::Command *c = cb->append(enc->n_bound, enc->n_tg_bound);
+  c->kind = kind;
+  memcpy(c->size, size, sizeof c->size);
+  memcpy(c->group, group, sizeof c->group);
+  c->pipeline = enc->pipeline;
+  for (uint32_t m = enc->bound; m; m &= m - 1) c->bindings[c->n_bindings++] = enc->slots[__builtin_ctz(m)];
   for (uint32_t m = enc->tg_bound; m; m &= m - 1) {
     uint32_t i = uint32_t(__builtin_ctz(m));
-    cb->tg_lengths.push_back({i, enc->tg_lengths[i]});
+    c->tg[c->n_tg++] = {i, enc->tg_lengths[i]};
   }
-  c.n_tg = uint32_t(cb->tg_lengths.size()) - c.first_tg;
-  cb->commands.push_back(c);
 }
 
 bool usable(mlxn_compute_encoder_t enc) { return enc && enc->open; }
@@ -505,7 +536,7 @@ int32_t mlxn_compute_encoder_new(mlxn_command_buffer_t cb, mlxn_compute_encoder_
   e.open = true;
   e.label.clear();
   e.pipeline = nullptr;
-  e.bound = e.tg_bound = 0;
+  e.bound = e.tg_bound = e.n_bound = e.n_tg_bound = 0;
   *out = &e;
   return MLXN_OK;
 }
@@ -580,17 +611,14 @@ void mlxn_compute_encoder_dispatch_packed(mlxn_compute_encoder_t enc, const uint
 }
 
 void mlxn_compute_encoder_memory_barrier(mlxn_compute_encoder_t enc) {
-  if (!usable(enc)) return;
-  cpu::Command c{};
-  c.kind = cpu::Command::Barrier;
-  enc->cb->commands.push_back(c);
+  if (usable(enc)) enc->cb->append(0, 0)->kind = cpu::Command::Barrier;
 }
 
 void mlxn_compute_encoder_end(mlxn_compute_encoder_t enc) {
   if (!usable(enc)) return;
   enc->open = false;
   enc->pipeline = nullptr;
-  enc->bound = enc->tg_bound = 0;
+  enc->bound = enc->tg_bound = enc->n_bound = enc->n_tg_bound = 0;
 }
 
 // ───────────────────────────── shared events ─────────────────────────────

@@ -496,29 +496,33 @@ int main(void) {
     mlxn_library_free(clib);
   }
 
-  /* encode cost: a tight loop of packed dispatches into one command buffer (not executed) */
+  /* encode cost: tight loops of 1000 dispatches per command buffer (not executed) */
   {
-    const int iters = 200000;
+    const int per_cb = 1000, rounds = 100;
     uint64_t rl = pack(rec, 0, p32, first, 3, n, n, 256);
-    CHECK(mlxn_command_buffer_new(dev, &cb) == MLXN_OK, "cb");
-    CHECK(mlxn_compute_encoder_new(cb, &enc) == MLXN_OK, "enc");
-    t0 = now();
-    for (int i = 0; i < iters; ++i) mlxn_compute_encoder_dispatch_packed(enc, rec, rl);
-    double packed = (now() - t0) / iters;
-    t0 = now();
-    for (int i = 0; i < iters; ++i) {
-      mlxn_compute_encoder_set_pipeline(enc, p32);
-      mlxn_compute_encoder_set_buffer(enc, a, 0, 0);
-      mlxn_compute_encoder_set_buffer(enc, b, 0, 1);
-      mlxn_compute_encoder_set_buffer(enc, out, 0, 2);
-      mlxn_compute_encoder_set_bytes(enc, &n, 4, 3);
-      mlxn_compute_encoder_dispatch_threads(enc, n, 1, 1, 256, 1, 1);
+    double packed = 0, calls = 0;
+    int encoded = 1;
+    for (int round = 0; round < rounds; ++round) {
+      encoded &= mlxn_command_buffer_new(dev, &cb) == MLXN_OK && mlxn_compute_encoder_new(cb, &enc) == MLXN_OK;
+      t0 = now();
+      for (int i = 0; i < per_cb; ++i) mlxn_compute_encoder_dispatch_packed(enc, rec, rl);
+      packed += now() - t0;
+      t0 = now();
+      for (int i = 0; i < per_cb; ++i) {
+        mlxn_compute_encoder_set_pipeline(enc, p32);
+        mlxn_compute_encoder_set_buffer(enc, a, 0, 0);
+        mlxn_compute_encoder_set_buffer(enc, b, 0, 1);
+        mlxn_compute_encoder_set_buffer(enc, out, 0, 2);
+        mlxn_compute_encoder_set_bytes(enc, &n, 4, 3);
+        mlxn_compute_encoder_dispatch_threads(enc, n, 1, 1, 256, 1, 1);
+      }
+      calls += now() - t0;
+      mlxn_compute_encoder_end(enc);
+      mlxn_command_buffer_free(cb);
     }
-    double calls = (now() - t0) / iters;
-    mlxn_compute_encoder_end(enc);
-    mlxn_command_buffer_free(cb);
+    CHECK(encoded, "encode-cost command buffers");
     printf("encode cost: dispatch_packed %.1f ns/dispatch, set_* + dispatch_threads %.1f ns/dispatch\n",
-           packed * 1e9, calls * 1e9);
+           packed / (per_cb * rounds) * 1e9, calls / (per_cb * rounds) * 1e9);
   }
 
   mlxn_pipeline_free(p32);
