@@ -119,6 +119,7 @@ struct mlxn_pipeline : cpu::Object {
   std::shared_ptr<mslcpu::KernelObject> object;
   const mslcpu_kernel_info *kernel = nullptr;
   uint32_t buffers = 0;  // bit n: the kernel declares [[buffer(n)]], so a dispatch must bind it
+  uint32_t max_threads = 1024;
   std::string label;
   ~mlxn_pipeline() override { library->release(); }
 };

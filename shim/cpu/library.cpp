@@ -1,5 +1,7 @@
 // Libraries and pipelines: MSL source through the msl-cpu pre-pass and clang++ into a cached
 // kernel object, and a pipeline per (kernel, function-constant values).
+#include <unistd.h>
+
 #include <cstring>
 
 #include "internal.h"
@@ -76,6 +78,11 @@ int32_t object_for(mlxn_library *lib, const std::vector<std::string> &defines,
   std::string path, error;
   if (!mslcpu::compile(job, path, error)) return fail(MLXN_ERR_COMPILE, error);
   out.reset(mslcpu::KernelObject::load(path, error));
+  if (!out) {  // a damaged cache entry (say, truncated by a full disk): rebuild it once
+    unlink(path.c_str());
+    if (!mslcpu::compile(job, path, error)) return fail(MLXN_ERR_COMPILE, error);
+    out.reset(mslcpu::KernelObject::load(path, error));
+  }
   if (!out) return fail(MLXN_ERR_INTERNAL, error);
   lib->objects[key] = out;
   return MLXN_OK;
@@ -153,6 +160,7 @@ int32_t mlxn_pipeline_new(mlxn_library_t lib, const char *name, const uint32_t *
   p->library = lib;
   p->object = std::move(obj);
   p->kernel = info;
+  p->max_threads = kernel->max_threads;
   for (const mslcpu::KernelParam &param : kernel->params)
     if (param.kind == mslcpu::KernelParam::Buffer) p->buffers |= 1u << param.index;
   p->label = label ? label : "";
@@ -161,7 +169,9 @@ int32_t mlxn_pipeline_new(mlxn_library_t lib, const char *name, const uint32_t *
 }
 
 uint32_t mlxn_pipeline_thread_execution_width(mlxn_pipeline_t p) { return p ? 32 : 0; }
-uint32_t mlxn_pipeline_max_total_threads_per_threadgroup(mlxn_pipeline_t p) { return p ? 1024 : 0; }
+uint32_t mlxn_pipeline_max_total_threads_per_threadgroup(mlxn_pipeline_t p) {
+  return p ? p->max_threads : 0;
+}
 // Block-scope threadgroup arrays are not supported yet, so no kernel declares any.
 uint64_t mlxn_pipeline_static_threadgroup_memory_length(mlxn_pipeline_t) { return 0; }
 

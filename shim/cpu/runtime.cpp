@@ -126,7 +126,7 @@ std::string execute_dispatch(mlxn_device *dev, const cpu::Command &c) {
   bool threads = c.kind == cpu::Command::DispatchThreads;
   for (int d = 0; d < 3; ++d) {
     l.group_size[d] = c.group[d];
-    l.groups[d] = threads ? (c.size[d] + c.group[d] - 1) / c.group[d] : c.size[d];
+    l.groups[d] = threads ? uint32_t((uint64_t(c.size[d]) + c.group[d] - 1) / c.group[d]) : c.size[d];
     l.grid[d] = threads ? c.size[d] : c.size[d] * c.group[d];
   }
   l.clip_edges = threads ? 1u : 0u;
@@ -494,9 +494,11 @@ void dispatch(mlxn_compute_encoder_t enc, cpu::Command::Kind kind, const uint32_
                       "' declares [[buffer(" + std::to_string(__builtin_ctz(missing)) +
                       ")]] but the dispatch binds nothing there");
   uint64_t threads = uint64_t(group[0]) * group[1] * group[2];
-  if (threads == 0 || threads > cpu::kMaxThreadsPerGroup)
+  if (threads == 0 || threads > enc->pipeline->max_threads)
     return cb->misuse("threadgroup size " + std::to_string(group[0]) + "x" + std::to_string(group[1]) +
-                      "x" + std::to_string(group[2]) + " must have 1..1024 threads");
+                      "x" + std::to_string(group[2]) + " must have 1.." +
+                      std::to_string(enc->pipeline->max_threads) + " threads for kernel '" +
+                      enc->pipeline->kernel->name + "'");
   if (size[0] == 0 || size[1] == 0 || size[2] == 0)
     return cb->misuse("dispatch grid " + std::to_string(size[0]) + "x" + std::to_string(size[1]) +
                       "x" + std::to_string(size[2]) + " is empty");

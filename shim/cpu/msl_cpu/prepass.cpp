@@ -144,6 +144,7 @@ struct KernelTemplate {
   std::string prefix;  // enclosing namespaces, "::a::b" or ""
   std::vector<KernelParam> params;
   size_t def;          // index into defs_ of its own body
+  uint32_t max_threads;
 };
 
 class Prepass {
@@ -158,6 +159,7 @@ class Prepass {
       else if (is_attr(i)) blank(t_[i].b, t_[match_[i]].e);
     }
     rewrite_vector_constructors(t_);
+    rewrite_half_literals(t_);
     if (err_.empty()) scope(0, t_.size(), "", false);
     if (!err_.empty()) return err_;
     for (size_t k = 0; k < kernels_.size(); ++k) kernels_[k].flags = flags_of(kernel_defs_[k]);
@@ -270,6 +272,7 @@ class Prepass {
         if (sub[i].kind == Tok::Ident) def.idents.push_back(text(sub[i]));
       add_def(text(sub[1]), std::move(def));
       rewrite_vector_constructors(sub);
+      rewrite_half_literals(sub);
     }
   }
 
@@ -301,6 +304,16 @@ class Prepass {
         if (j < ts.size() && is(j + 1, '('))
           replace(ts[i].b, ts[j].e, "__mslcpu_mk<::metal::" + flat(ts[i].b, ts[j].e) + ">");
       }
+    }
+  }
+
+  // 1.5h -> 1.5f16: MSL's half literal suffix is clang's _Float16 suffix in C++.
+  void rewrite_half_literals(const std::vector<Tok> &ts) {
+    for (const Tok &k : ts) {
+      std::string_view n = text(k);
+      if (k.kind == Tok::Number && (n.back() == 'h' || n.back() == 'H') && !n.starts_with("0x") &&
+          !n.starts_with("0X"))
+        replace(k.e - 1, k.e, "f16");
     }
   }
 
@@ -394,19 +407,26 @@ class Prepass {
     size_t def_index = defs_.size() - 1;
 
     bool is_kernel = false;
+    uint32_t max_threads = 1024;
     for (size_t q = stmt; q < params; ++q) {
       if (word(q, "kernel")) is_kernel = true;
       if (is_attr(q) && attr_name(q) == "kernel") is_kernel = true;
+      if (is_attr(q) && attr_name(q) == "max_total_threads_per_threadgroup") {
+        int64_t m = attr_int(q);
+        if (m < 1 || m > 1024)
+          return fail(t_[q].b, "[[max_total_threads_per_threadgroup(n)]] needs n in 1..1024");
+        max_threads = uint32_t(m);
+      }
     }
     if (!is_kernel || in_class) return;
     std::vector<KernelParam> ps;
     if (!kernel_params(params, text(n), ps)) return;
     if (templated) {
       if (n + 1 < params) return;  // an explicit specialisation: reached through its template
-      templates_[text(n)] = {prefix, std::move(ps), def_index};
+      templates_[text(n)] = {prefix, std::move(ps), def_index, max_threads};
     } else {
       add_kernel(t_[n].b, std::string(text(n)), prefix + "::" + std::string(text(n)), ps,
-                 def_index);
+                 def_index, max_threads);
     }
   }
 
@@ -460,10 +480,10 @@ class Prepass {
   }
 
   void add_kernel(uint32_t at, std::string host, std::string callee,
-                  const std::vector<KernelParam> &ps, size_t def) {
+                  const std::vector<KernelParam> &ps, size_t def, uint32_t max_threads) {
     for (auto &k : kernels_)
       if (k.host_name == host) return fail(at, "two kernels named '" + host + "'");
-    kernels_.push_back({std::move(host), std::move(callee), ps, 0});
+    kernels_.push_back({std::move(host), std::move(callee), ps, 0, max_threads});
     kernel_defs_.push_back(def);
   }
 
@@ -492,7 +512,7 @@ class Prepass {
       if (it == templates_.end()) continue;
       size_t end = skip_angles(i + 1, semi);
       add_kernel(t_[i].b, host, it->second.prefix + "::" + flat(t_[i].b, t_[end - 1].e),
-                 it->second.params, it->second.def);
+                 it->second.params, it->second.def, it->second.max_threads);
       return;
     }
     fail(t_[b].b, "instantiation '" + host + "' names no kernel template defined above "

@@ -23,6 +23,7 @@ struct Kernel {
   std::string callee;     // e.g. "::elementwise_add<float>"
   std::vector<KernelParam> params;
   uint32_t flags = 0;     // MSLCPU_NEEDS_FIBERS | MSLCPU_USES_THREADGROUP_MEMORY
+  uint32_t max_threads = 1024;  // [[max_total_threads_per_threadgroup(n)]], else the device limit
 };
 
 struct FunctionConstant {

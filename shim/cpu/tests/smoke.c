@@ -81,6 +81,43 @@ static const char *kBroken =
     "  o[i] = undefined_thing;\n"
     "}\n";
 
+/* Pre-pass corner cases: look-alike kernels in comments and strings, macros, namespaces, a
+ * multi-line instantiation of a two-parameter template, half literals, vector constructors. */
+static const char *kTricky =
+    "#include <metal_stdlib>\n"
+    "#include <metal_math>\n"
+    "#pragma METAL internals : enable\n"
+    "using namespace metal;\n"
+    "/* kernel void fake_comment(device float* x [[buffer(0)]]) {} */\n"
+    "// kernel void fake_line(device float* x [[buffer(0)]]) {}\n"
+    "#define SCALE(x) ((x) * 2.0h)\n"
+    "#define SYNC() threadgroup_barrier(mem_flags::mem_threadgroup)\n"
+    "struct Params { uint n; float alpha; };\n"
+    "constant constexpr float kOffset = 0.25f;\n"
+    "namespace ops {\n"
+    "inline float twice(float x) { return float(SCALE(half(x))); }\n"
+    "template <typename T, int N>\n"
+    "[[kernel]] void\n"
+    "scaled(device const T* in [[buffer(0)]],\n"
+    "       device float* out [[buffer(1)]],\n"
+    "       constant Params& p [[buffer(2)]],\n"
+    "       uint i [[thread_position_in_grid]])\n"
+    "{\n"
+    "  const char* s = \"[[buffer(9)]] kernel void in_string(\";\n"
+    "  (void)s;\n"
+    "  if (i >= p.n) return;\n"
+    "  float4 v = float4(float(in[i]), 1.0f, float2(2.0f, 3.0f));\n"
+    "  out[i] = twice(v.x) * p.alpha + kOffset + float(N) + dot(v.yzw, float3(0, 0, 0));\n"
+    "}\n"
+    "}  // namespace ops\n"
+    "template [[host_name(\"scaled_f16\")]] [[kernel]] void ops::scaled<half, 3>(\n"
+    "    device const half*, device float*, constant Params&, uint);\n"
+    "kernel void uses_macro_barrier(device float* o [[buffer(0)]], uint i [[thread_position_in_grid]]) { SYNC(); o[i] = 0; }\n"
+    "kernel void uses_tg(device float* o [[buffer(0)]], threadgroup float* t [[threadgroup(0)]],\n"
+    "                    uint i [[thread_position_in_grid]]) { t[0] = 1; o[i] = t[0]; }\n"
+    "[[max_total_threads_per_threadgroup(64)]]\n"
+    "kernel void small_groups(device uint* o [[buffer(0)]], uint i [[thread_position_in_grid]]) { o[i] = i; }\n";
+
 static uint16_t f32_to_f16(float f) {
   _Float16 h = (_Float16)f;
   uint16_t u;
@@ -458,6 +495,70 @@ int main(void) {
   CHECK(mlxn_library_new_source(dev, kBroken, strlen(kBroken), "kernels/broken.metal", &broken) == MLXN_ERR_COMPILE &&
             strstr(mlxn_last_error(), "kernels/broken.metal:4:") && strstr(mlxn_last_error(), "undefined_thing"),
         "compile error");
+
+  /* pre-pass corner cases */
+  mlxn_library_t tlib = NULL;
+  CHECK(mlxn_library_new_source(dev, kTricky, strlen(kTricky), "tricky.metal", &tlib) == MLXN_OK, "tricky lib");
+  if (tlib) {
+    mlxn_pipeline_t ps = NULL, px = NULL, psmall = NULL;
+    const char *absent[] = {"fake_comment", "fake_line", "in_string", "scaled"};
+    for (int i = 0; i < 4; ++i)
+      CHECK(mlxn_pipeline_new(tlib, absent[i], NULL, 0, "", &px) == MLXN_ERR_NOT_FOUND, "no '%s'", absent[i]);
+    CHECK(mlxn_pipeline_new(tlib, "uses_macro_barrier", NULL, 0, "", &px) == MLXN_ERR_UNSUPPORTED,
+          "barrier through a macro is seen");
+    CHECK(mlxn_pipeline_new(tlib, "uses_tg", NULL, 0, "", &px) == MLXN_ERR_UNSUPPORTED &&
+              strstr(mlxn_last_error(), "threadgroup memory"), "threadgroup memory refused");
+    CHECK(mlxn_pipeline_new(tlib, "small_groups", NULL, 0, "", &psmall) == MLXN_OK &&
+              mlxn_pipeline_max_total_threads_per_threadgroup(psmall) == 64, "max_total_threads attribute");
+    CHECK(mlxn_pipeline_new(tlib, "scaled_f16", NULL, 0, "", &ps) == MLXN_OK, "namespaced template kernel");
+    if (ps && psmall) {
+      struct { uint32_t n; float alpha; } params = {10, 0.5f};
+      mlxn_buffer_t in = new_buffer(dev, 32), res = new_buffer(dev, 64), sm = new_buffer(dev, 512);
+      uint16_t *inv = mlxn_buffer_contents(in);
+      for (int i = 0; i < 16; ++i) inv[i] = f32_to_f16((float)i);
+      CHECK(mlxn_command_buffer_new(dev, &cb) == MLXN_OK && mlxn_compute_encoder_new(cb, &enc) == MLXN_OK, "cb");
+      mlxn_compute_encoder_set_pipeline(enc, ps);
+      mlxn_compute_encoder_set_buffer(enc, in, 0, 0);
+      mlxn_compute_encoder_set_buffer(enc, res, 0, 1);
+      mlxn_compute_encoder_set_bytes(enc, &params, sizeof params, 2);
+      mlxn_compute_encoder_dispatch_threads(enc, 16, 1, 1, 8, 1, 1);
+      mlxn_compute_encoder_set_pipeline(enc, psmall);
+      mlxn_compute_encoder_set_buffer(enc, sm, 0, 0);
+      mlxn_compute_encoder_dispatch_threads(enc, 128, 1, 1, 64, 1, 1);
+      mlxn_compute_encoder_end(enc);
+      CHECK(run_cb(cb) == MLXN_CB_STATUS_COMPLETED, "tricky cb: %s", mlxn_command_buffer_error(cb));
+      const float *rv = mlxn_buffer_contents(res);
+      ok = 1;
+      for (int i = 0; i < 16; ++i) ok &= rv[i] == (i < 10 ? (float)i + 3.25f : 0.0f);
+      CHECK(ok, "tricky results (r[3]=%g)", rv[3]);
+      CHECK(((const uint32_t *)mlxn_buffer_contents(sm))[127] == 127, "small groups");
+      mlxn_command_buffer_free(cb);
+      CHECK(mlxn_command_buffer_new(dev, &cb) == MLXN_OK && mlxn_compute_encoder_new(cb, &enc) == MLXN_OK, "cb");
+      mlxn_compute_encoder_set_pipeline(enc, psmall);
+      mlxn_compute_encoder_set_buffer(enc, sm, 0, 0);
+      mlxn_compute_encoder_dispatch_threads(enc, 128, 1, 1, 128, 1, 1);
+      mlxn_compute_encoder_end(enc);
+      CHECK(run_cb(cb) == MLXN_CB_STATUS_ERROR && strstr(mlxn_command_buffer_error(cb), "1..64"),
+            "group above the kernel's maximum: '%s'", mlxn_command_buffer_error(cb));
+      mlxn_command_buffer_free(cb);
+      mlxn_buffer_free(in);
+      mlxn_buffer_free(res);
+      mlxn_buffer_free(sm);
+    }
+    mlxn_pipeline_free(ps);
+    mlxn_pipeline_free(psmall);
+    mlxn_library_free(tlib);
+  }
+  {
+    /* an error after all those constructs is still reported at its own line */
+    int lines = 0;
+    for (const char *c = kTricky; *c; ++c) lines += *c == '\n';
+    char late[4096], want[64];
+    snprintf(late, sizeof late, "%skernel void late(device float* o [[buffer(0)]]) { o[0] = nope_late; }\n", kTricky);
+    snprintf(want, sizeof want, "tricky.metal:%d:", lines + 1);
+    CHECK(mlxn_library_new_source(dev, late, strlen(late), "tricky.metal", &tlib) == MLXN_ERR_COMPILE &&
+              strstr(mlxn_last_error(), want), "late error at %s", want);
+  }
 
   /* function constants: bool, int and float specialisations */
   mlxn_library_t clib = NULL;
