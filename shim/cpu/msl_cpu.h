@@ -75,6 +75,31 @@ typedef struct mslcpu_kernel_info {
 #define object_data
 #define is_function_constant_defined(name) __mslcpu_fcdef_##name
 
+/* constants from Metal's <metal_math> */
+#define MAXFLOAT __FLT_MAX__
+#define HUGE_VALF __builtin_huge_valf()
+#define INFINITY __builtin_inff()
+#define NAN __builtin_nanf("")
+#define FLT_MAX __FLT_MAX__
+#define FLT_MIN __FLT_MIN__
+#define FLT_EPSILON __FLT_EPSILON__
+#define HALF_MAX 65504.0f16
+#define HALF_MIN 6.103515625e-05f16
+#define HALF_EPSILON 9.765625e-04f16
+#define M_E_F 2.71828182845904523536f
+#define M_LOG2E_F 1.44269504088896340736f
+#define M_LOG10E_F 0.434294481903251827651f
+#define M_LN2_F 0.693147180559945309417f
+#define M_LN10_F 2.30258509299404568402f
+#define M_PI_F 3.14159265358979323846f
+#define M_PI_2_F 1.57079632679489661923f
+#define M_PI_4_F 0.785398163397448309616f
+#define M_1_PI_F 0.318309886183790671538f
+#define M_2_PI_F 0.636619772367581343076f
+#define M_2_SQRTPI_F 1.12837916709551257390f
+#define M_SQRT2_F 1.41421356237309504880f
+#define M_SQRT1_2_F 0.707106781186547524401f
+
 /* ───────────────────────────── scalar and vector types ───────────────────────────── */
 
 typedef unsigned int uint;
@@ -390,6 +415,8 @@ template <::mslcpu::vector V> inline V max(V a, V b) {
 }
 template <::mslcpu::vector V> inline V min(V a, ::mslcpu::elem<V> b) { V bv = b; return min(a, bv); }
 template <::mslcpu::vector V> inline V max(V a, ::mslcpu::elem<V> b) { V bv = b; return max(a, bv); }
+template <::mslcpu::vector V> inline V min(::mslcpu::elem<V> a, V b) { V av = a; return min(av, b); }
+template <::mslcpu::vector V> inline V max(::mslcpu::elem<V> a, V b) { V av = a; return max(av, b); }
 template <::mslcpu::vector V> inline V clamp(V x, V lo, V hi) { return min(max(x, lo), hi); }
 template <::mslcpu::vector V>
 inline V clamp(V x, ::mslcpu::elem<V> lo, ::mslcpu::elem<V> hi) { return min(max(x, lo), hi); }

@@ -380,12 +380,29 @@ class Prepass {
     if (keyword_type) {
       bool is_enum = false;
       for (size_t q = p; q < lb; ++q) is_enum |= word(q, "enum");
-      if (!is_enum) scope(lb + 1, rb, prefix, true);
+      if (!is_enum) {
+        class_def(p, lb, rb);
+        scope(lb + 1, rb, prefix, true);
+      }
       return false;  // `struct S {...} s;` continues to the ';'
     }
     if (params == lb) return false;  // an initializer or lambda: the statement goes on
     function(stmt, p, params, rb, prefix, templated, in_class);
     return true;
+  }
+
+  // A class's name reaches everything its body mentions: a kernel that uses the class may
+  // call any member (operators and constructors included) without naming it.
+  void class_def(size_t head, size_t lb, size_t rb) {
+    size_t name = lb;
+    for (size_t q = head; q + 1 < lb && name == lb; ++q)
+      if ((word(q, "struct") || word(q, "class") || word(q, "union")) && t_[q + 1].kind == Tok::Ident)
+        name = q + 1;
+    if (name == lb) return;
+    Def def;
+    for (size_t i = lb; i <= rb; ++i)
+      if (t_[i].kind == Tok::Ident) def.idents.push_back(text(i));
+    add_def(text(name), std::move(def));
   }
 
   void function(size_t stmt, size_t head, size_t params, size_t rb,

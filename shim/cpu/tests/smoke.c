@@ -115,6 +115,22 @@ static const char *kTricky =
     "kernel void uses_macro_barrier(device float* o [[buffer(0)]], uint i [[thread_position_in_grid]]) { SYNC(); o[i] = 0; }\n"
     "kernel void uses_tg(device float* o [[buffer(0)]], threadgroup float* t [[threadgroup(0)]],\n"
     "                    uint i [[thread_position_in_grid]]) { t[0] = 1; o[i] = t[0]; }\n"
+    "kernel void conversions(device float* o [[buffer(0)]], uint i [[thread_position_in_grid]]) {\n"
+    "  float4 v = float4(1.5f, -2.5f, 3.25f, 4.0f);\n"
+    "  int4 iv = int4(v);\n"
+    "  float4 back = float4(iv);\n"
+    "  half4 hv = half4(v);\n"
+    "  bfloat4 bv = bfloat4(hv);\n"
+    "  float2 f2 = float2(3.0f);\n"
+    "  o[0] = back.y; o[1] = float(hv.z); o[2] = float(bv.x); o[3] = f2.y;\n"
+    "  o[4] = float(as_type<uint>(1.0f) == 0x3f800000u); o[5] = select(1.0f, 2.0f, v.x > 1.0f);\n"
+    "  o[6] = clamp(5.0f, 0.0f, 1.0f); o[7] = float(max(3u, 7u)); o[8] = float4(int2(1, 2), 3, 4).w;\n"
+    "  o[9] = metal::fast::exp(0.0f) + precise::sqrt(4.0f) + float(isnan(NAN)) + M_PI_F * 0.0f;\n"
+    "}\n"
+    "struct Reducer { float operator()(float x) const { return simd_sum(x); } };\n"
+    "kernel void class_simd(device float* o [[buffer(0)]], uint i [[thread_position_in_grid]]) { o[i] = Reducer{}(o[i]); }\n"
+    "#define PASTE(a, b) a##b\n"
+    "kernel void hidden_simd(device float* o [[buffer(0)]], uint i [[thread_position_in_grid]]) { o[i] = PASTE(simd_, sum)(o[i]); }\n"
     "[[max_total_threads_per_threadgroup(64)]]\n"
     "kernel void small_groups(device uint* o [[buffer(0)]], uint i [[thread_position_in_grid]]) { o[i] = i; }\n";
 
@@ -508,6 +524,24 @@ int main(void) {
           "barrier through a macro is seen");
     CHECK(mlxn_pipeline_new(tlib, "uses_tg", NULL, 0, "", &px) == MLXN_ERR_UNSUPPORTED &&
               strstr(mlxn_last_error(), "threadgroup memory"), "threadgroup memory refused");
+    CHECK(mlxn_pipeline_new(tlib, "class_simd", NULL, 0, "", &px) == MLXN_ERR_UNSUPPORTED,
+          "a collective inside a class member is seen");
+    /* token pasting hides simd_sum from the pre-pass: the call itself fails the command buffer */
+    mlxn_pipeline_t phidden = NULL;
+    CHECK(mlxn_pipeline_new(tlib, "hidden_simd", NULL, 0, "hidden", &phidden) == MLXN_OK, "hidden_simd pipeline");
+    if (phidden) {
+      mlxn_buffer_t hb2 = new_buffer(dev, 64 * 4);
+      CHECK(mlxn_command_buffer_new(dev, &cb) == MLXN_OK && mlxn_compute_encoder_new(cb, &enc) == MLXN_OK, "cb");
+      mlxn_compute_encoder_set_pipeline(enc, phidden);
+      mlxn_compute_encoder_set_buffer(enc, hb2, 0, 0);
+      mlxn_compute_encoder_dispatch_threads(enc, 64, 1, 1, 32, 1, 1);
+      mlxn_compute_encoder_end(enc);
+      CHECK(run_cb(cb) == MLXN_CB_STATUS_ERROR && strstr(mlxn_command_buffer_error(cb), "hidden_simd") &&
+                strstr(mlxn_command_buffer_error(cb), "simd_sum"), "kernel fault: '%s'", mlxn_command_buffer_error(cb));
+      mlxn_command_buffer_free(cb);
+      mlxn_buffer_free(hb2);
+      mlxn_pipeline_free(phidden);
+    }
     CHECK(mlxn_pipeline_new(tlib, "small_groups", NULL, 0, "", &psmall) == MLXN_OK &&
               mlxn_pipeline_max_total_threads_per_threadgroup(psmall) == 64, "max_total_threads attribute");
     CHECK(mlxn_pipeline_new(tlib, "scaled_f16", NULL, 0, "", &ps) == MLXN_OK, "namespaced template kernel");
@@ -541,6 +575,18 @@ int main(void) {
       CHECK(run_cb(cb) == MLXN_CB_STATUS_ERROR && strstr(mlxn_command_buffer_error(cb), "1..64"),
             "group above the kernel's maximum: '%s'", mlxn_command_buffer_error(cb));
       mlxn_command_buffer_free(cb);
+      mlxn_pipeline_t pc = NULL;
+      CHECK(mlxn_pipeline_new(tlib, "conversions", NULL, 0, "", &pc) == MLXN_OK, "conversions pipeline");
+      CHECK(mlxn_command_buffer_new(dev, &cb) == MLXN_OK && mlxn_compute_encoder_new(cb, &enc) == MLXN_OK, "cb");
+      mlxn_compute_encoder_set_pipeline(enc, pc);
+      mlxn_compute_encoder_set_buffer(enc, res, 0, 0);
+      mlxn_compute_encoder_dispatch_threads(enc, 1, 1, 1, 1, 1, 1);
+      mlxn_compute_encoder_end(enc);
+      CHECK(run_cb(cb) == MLXN_CB_STATUS_COMPLETED, "conversions cb");
+      const float want[10] = {-2, 3.25f, 1.5f, 3, 1, 2, 1, 7, 4, 4};
+      for (int i = 0; i < 10; ++i) CHECK(rv[i] == want[i], "conversion %d: %g, want %g", i, rv[i], want[i]);
+      mlxn_command_buffer_free(cb);
+      mlxn_pipeline_free(pc);
       mlxn_buffer_free(in);
       mlxn_buffer_free(res);
       mlxn_buffer_free(sm);
