@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 
@@ -34,6 +35,9 @@ const char *const kFlags[] = {
 int run(const std::vector<std::string> &argv, std::string &output) {
   int fds[2];
   if (pipe(fds) != 0) return -1;
+  // Close-on-exec, so that a compiler another thread spawns cannot hold this pipe open.
+  fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+  fcntl(fds[1], F_SETFD, FD_CLOEXEC);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
