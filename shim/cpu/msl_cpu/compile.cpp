@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <climits>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -65,19 +66,20 @@ int run(const std::vector<std::string> &argv, std::string &output) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-bool on_path(const std::string &name) {
-  if (name.find('/') != std::string::npos) return access(name.c_str(), X_OK) == 0;
+// The executable `name` runs as (searched on PATH unless it has a '/'), or "".
+std::string resolve(const std::string &name) {
+  if (name.find('/') != std::string::npos) return access(name.c_str(), X_OK) == 0 ? name : "";
   const char *path = getenv("PATH");
   std::string p = path ? path : "/usr/bin:/bin";
   size_t b = 0;
   while (b <= p.size()) {
     size_t e = p.find(':', b);
     if (e == std::string::npos) e = p.size();
-    std::string dir = e > b ? p.substr(b, e - b) : ".";
-    if (access((dir + "/" + name).c_str(), X_OK) == 0) return true;
+    std::string file = (e > b ? p.substr(b, e - b) : ".") + "/" + name;
+    if (access(file.c_str(), X_OK) == 0) return file;
     b = e + 1;
   }
-  return false;
+  return "";
 }
 
 bool mkdirs(const std::string &dir) {
@@ -134,15 +136,19 @@ std::string first_lines(const std::string &text, int n) {
 
 }  // namespace
 
+// The identity is the compiler's real file with its size and modification time: an upgrade
+// changes it, and a cache hit never has to start the compiler.
 bool find_toolchain(const std::string &requested, Toolchain &out, std::string &error) {
   std::vector<std::string> candidates;
   if (!requested.empty()) candidates = {requested};
   else candidates = {"clang++-19", "clang++-18", "clang++-17", "clang++-16", "clang++"};
   for (const auto &c : candidates) {
-    if (!on_path(c)) continue;
-    std::string version;
-    if (run({c, "--version"}, version) != 0) continue;
-    out = {c, version};
+    std::string file = resolve(c);
+    char real[PATH_MAX];
+    struct stat st;
+    if (file.empty() || !realpath(file.c_str(), real) || stat(real, &st) != 0) continue;
+    out = {file, std::string(real) + " " + std::to_string(st.st_size) + " " +
+                     std::to_string(int64_t(st.st_mtime))};
     return true;
   }
   std::string tried;

@@ -13,8 +13,8 @@
 namespace mslcpu {
 
 struct Toolchain {
-  std::string cxx;       // command run (a name on PATH or a path)
-  std::string identity;  // its --version text: part of every cache key
+  std::string cxx;       // the compiler's path
+  std::string identity;  // real path, size and mtime: part of every cache key
 };
 
 // Resolves `requested` ("" = the first of clang++-19, -18, -17, -16, clang++ on PATH).

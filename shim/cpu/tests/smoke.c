@@ -606,6 +606,18 @@ int main(void) {
               strstr(mlxn_last_error(), want), "late error at %s", want);
   }
 
+  /* a second device, whose compiler option names nothing that exists */
+  {
+    mlxn_device_t other = NULL;
+    mlxn_library_t none = NULL;
+    CHECK(mlxn_device_open(&other) == MLXN_OK, "second device");
+    CHECK(mlxn_device_set_option(other, "msl_cpu.cxx", "clang++-no-such-version") == MLXN_OK, "cxx option");
+    CHECK(mlxn_library_new_source(other, kConstants, strlen(kConstants), "c.metal", &none) == MLXN_ERR_COMPILE &&
+              strstr(mlxn_last_error(), "clang++-no-such-version") && strstr(mlxn_last_error(), "make setup"),
+          "no compiler message");
+    mlxn_device_free(other);
+  }
+
   /* function constants: bool, int and float specialisations */
   mlxn_library_t clib = NULL;
   CHECK(mlxn_library_new_source(dev, kConstants, strlen(kConstants), "constants.metal", &clib) == MLXN_OK, "constants lib");
