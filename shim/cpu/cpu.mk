@@ -7,6 +7,7 @@ CPU_SRCS := $(CPU_DIR)/runtime.cpp $(CPU_DIR)/library.cpp $(CPU_DIR)/pool.cpp \
             $(CPU_DIR)/msl_cpu/prepass.cpp $(CPU_DIR)/msl_cpu/compile.cpp
 CPU_HDRS := $(wildcard $(CPU_DIR)/*.h $(CPU_DIR)/msl_cpu/*.h) shim/include/mlxn.h
 CPU_GEN := $(BUILD)/cpu
+CPU_OBJS := $(patsubst $(CPU_DIR)/%.cpp,$(CPU_GEN)/%.o,$(CPU_SRCS))
 CPU_CXXFLAGS := -std=c++20 -O2 -fPIC -Wall -Wextra -fvisibility=hidden
 CPU_SMOKE := $(BUILD)/cpu_shim_smoke
 # Only the C ABI is exported (std template instantiations would otherwise leak on Linux).
@@ -16,17 +17,22 @@ else
   CPU_LDFLAGS := -ldl -lpthread -Wl,--version-script=$(CPU_DIR)/exports.map
 endif
 
-.PHONY: check-cpu-shim
+.PHONY: check-cpu-shim cpu-compiler
+
+cpu-compiler:
+	@if [ -z "$(CLANGXX)" ]; then echo "no clang++ found: run 'make setup'" >&2; exit 1; fi
 
 # The kernel header travels inside the library as a raw string literal.
 $(CPU_GEN)/msl_cpu_header.inc: $(CPU_DIR)/msl_cpu.h
 	@mkdir -p $(CPU_GEN)
 	@{ printf 'R"mslcpu_header('; cat $<; printf ')mslcpu_header"\n'; } > $@.tmp && mv $@.tmp $@
 
-$(CPU_LIB): $(CPU_SRCS) $(CPU_HDRS) $(CPU_GEN)/msl_cpu_header.inc $(CPU_DIR)/exports.map
-	@if [ -z "$(CLANGXX)" ]; then echo "no clang++ found: run 'make setup'" >&2; exit 1; fi
-	@mkdir -p $(BUILD)
-	$(CLANGXX) $(CPU_CXXFLAGS) -I$(CPU_GEN) $(SHARED_FLAGS) $(CPU_SRCS) -o $@ $(CPU_LDFLAGS)
+$(CPU_GEN)/%.o: $(CPU_DIR)/%.cpp $(CPU_HDRS) $(CPU_GEN)/msl_cpu_header.inc | cpu-compiler
+	@mkdir -p $(dir $@)
+	$(CLANGXX) $(CPU_CXXFLAGS) -I$(CPU_GEN) -c $< -o $@
+
+$(CPU_LIB): $(CPU_OBJS) $(CPU_DIR)/exports.map
+	$(CLANGXX) $(SHARED_FLAGS) $(CPU_OBJS) -o $@ $(CPU_LDFLAGS)
 
 $(CPU_SMOKE): $(CPU_DIR)/tests/smoke.c shim/include/mlxn.h $(CPU_LIB)
 	$(CLANG) -std=c11 -O2 -Wall -Wextra $< -o $@ -L$(BUILD) -lmlxn_cpu -Wl,-rpath,'$$ORIGIN' -lm
