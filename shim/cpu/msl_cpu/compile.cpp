@@ -10,6 +10,7 @@
 #include <climits>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -23,14 +24,55 @@ const char kHeader[] =
 #include "msl_cpu_header.inc"
     ;
 
-// Flags every kernel compile uses. -ffp-contract=off and per-operation half/bfloat rounding keep
-// results close to Metal's; no -march=native, so a shared cache never holds code some host
-// cannot run.
-const char *const kFlags[] = {
-    "-std=c++20", "-O2", "-fPIC", "-w", "-ffp-contract=off", "-fno-exceptions", "-fno-rtti",
-    "-fno-math-errno", "-fvisibility=hidden", "-fno-color-diagnostics",
-    "-Xclang", "-ffloat16-excess-precision=none",
-    "-Xclang", "-fbfloat16-excess-precision=none"};
+// What kernel objects are built for: flags plus a description of the host they target.
+struct Target {
+  std::vector<std::string> flags;
+  std::string host;  // part of the cache key
+};
+
+// The CPU model and feature list, or "" where the system does not say.
+std::string cpu_identity() {
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  if (!f) return "";
+  std::string id;
+  char line[8192];
+  bool model = false, features = false;
+  while ((!model || !features) && fgets(line, sizeof line, f)) {
+    std::string_view l(line);
+    if (!model && l.starts_with("model name")) { id += line; model = true; }
+    if (!features && (l.starts_with("flags") || l.starts_with("Features"))) { id += line; features = true; }
+  }
+  fclose(f);
+  return features ? id : "";
+}
+
+// -ffp-contract=off and per-operation half/bfloat rounding keep results close to Metal's.
+// Kernels are built for this very CPU (-march=native: F16C and, where present, AVX-512 and
+// BF16 conversions make half and bfloat kernels several times faster), with the CPU's model and
+// feature list in the cache key, so a cache shared between machines never hands one a kernel
+// it cannot run. Where the features are unknown, the host's x86-64 level is named instead.
+const Target &kernel_target() {
+  static const Target t = [] {
+    Target t;
+    t.flags = {"-std=c++20", "-O2", "-fPIC", "-w", "-ffp-contract=off", "-fno-exceptions",
+               "-fno-rtti", "-fno-math-errno", "-fvisibility=hidden", "-fno-color-diagnostics",
+               "-Xclang", "-ffloat16-excess-precision=none",
+               "-Xclang", "-fbfloat16-excess-precision=none"};
+    t.host = cpu_identity();
+    if (!t.host.empty()) {
+      t.flags.push_back("-march=native");
+    } else {
+#if defined(__x86_64__)
+      __builtin_cpu_init();
+      if (__builtin_cpu_supports("x86-64-v4")) t.flags.push_back("-march=x86-64-v4");
+      else if (__builtin_cpu_supports("x86-64-v3")) t.flags.push_back("-march=x86-64-v3");
+      else if (__builtin_cpu_supports("x86-64-v2")) t.flags.push_back("-march=x86-64-v2");
+#endif
+    }
+    return t;
+  }();
+  return t;
+}
 
 // Runs argv, returning its exit status (or -1) and its combined stdout and stderr.
 int run(const std::vector<std::string> &argv, std::string &output) {
@@ -182,7 +224,8 @@ bool compile(const CompileJob &job, std::string &object_path, std::string &error
   }
 
   std::string key_text = job.toolchain->cxx + "\n" + job.toolchain->identity + "\n" + header_hash;
-  for (const char *f : kFlags) key_text += std::string(" ") + f;
+  key_text += "\n" + kernel_target().host;
+  for (const std::string &f : kernel_target().flags) key_text += " " + f;
   for (const auto &d : job.defines) key_text += " " + d;
   key_text += job.syntax_only ? " -fsyntax-only\n" : " -shared\n";
   key_text += job.text;
@@ -198,7 +241,7 @@ bool compile(const CompileJob &job, std::string &object_path, std::string &error
     return false;
   }
   std::vector<std::string> argv = {job.toolchain->cxx};
-  argv.insert(argv.end(), std::begin(kFlags), std::end(kFlags));
+  argv.insert(argv.end(), kernel_target().flags.begin(), kernel_target().flags.end());
   argv.insert(argv.end(), job.defines.begin(), job.defines.end());
   argv.insert(argv.end(), {"-include", header, "-x", "c++", source});
   if (job.syntax_only) argv.push_back("-fsyntax-only");

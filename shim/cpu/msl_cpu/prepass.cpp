@@ -601,24 +601,29 @@ class Prepass {
     std::string g = "\n#line 1 \"" + escaped(label_) + " (msl-cpu generated)\"\n";
     g += "extern \"C\" __attribute__((visibility(\"default\"))) const unsigned mslcpu_abi = "
          "MSLCPU_ABI_VERSION;\n";
+    // Buffer arguments are the same for every thread, so they are bound once per call, outside
+    // the thread loop, where the optimiser can treat them as invariant.
     for (size_t k = 0; k < kernels_.size(); ++k) {
       const Kernel &kn = kernels_[k];
-      std::string args;
+      std::string bound, args;
       for (size_t j = 0; j < kn.params.size(); ++j) {
         const KernelParam &p = kn.params[j];
-        std::string at = "P::at<" + std::to_string(j) + ">";
+        std::string at = "P::at<" + std::to_string(j) + ">", a = "a" + std::to_string(j);
         if (!args.empty()) args += ", ";
-        if (p.kind == KernelParam::Buffer)
-          args += "::mslcpu::buffer<" + at + ">(l, " + std::to_string(p.index) + ")";
-        else if (p.kind == KernelParam::Threadgroup)
+        if (p.kind == KernelParam::Buffer) {
+          bound += "  " + at + " " + a + " = ::mslcpu::buffer<" + at + ">(l, " +
+                   std::to_string(p.index) + ");\n";
+          args += a;
+        } else if (p.kind == KernelParam::Threadgroup) {
           args += "::mslcpu::threadgroup_buffer<" + at + ">(w, " + std::to_string(p.index) + ")";
-        else
+        } else {
           args += "::mslcpu::builtin<" + at + ">(" + p.source + ")";
+        }
       }
       g += "static int mslcpu_run_" + std::to_string(k) +
            "(const mslcpu_launch *l, mslcpu_worker *w, unsigned long long first, "
            "unsigned long long end) {\n"
-           "  using P = ::mslcpu::params<decltype(&" + kn.callee + ")>;\n"
+           "  using P = ::mslcpu::params<decltype(&" + kn.callee + ")>;\n" + bound +
            "  return ::mslcpu::run_groups<" + std::to_string(kn.flags) +
            "u>(l, w, first, end, [&](const ::mslcpu::ids &t) __attribute__((always_inline)) {\n"
            "    (void)t; " + kn.callee + "(" + args + ");\n  });\n}\n";
