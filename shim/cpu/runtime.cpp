@@ -354,6 +354,11 @@ int32_t mlxn_command_buffer_wait(mlxn_command_buffer_t cb) {
   if (s == MLXN_CB_STATUS_NOT_ENQUEUED)
     return fail(MLXN_ERR_INVALID_ARGUMENT,
                 "command buffer" + cpu::quoted(cb->label) + " was never committed");
+  // Small command buffers finish within microseconds: a short spin saves the futex round trip
+  // that would otherwise dominate their latency.
+  for (double until = cpu::now_seconds() + 20e-6;
+       s < MLXN_CB_STATUS_COMPLETED && cpu::now_seconds() < until;)
+    s = cb->status.load(std::memory_order_acquire);
   while (s < MLXN_CB_STATUS_COMPLETED) {
     cb->status.wait(s, std::memory_order_acquire);
     s = cb->status.load(std::memory_order_acquire);
