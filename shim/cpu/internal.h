@@ -145,19 +145,28 @@ struct ThreadgroupLength {
   uint64_t length;
 };
 
-// A recorded command; a dispatch's bindings and threadgroup lengths follow it in the stream.
+// A recorded command; a dispatch's bindings and then its threadgroup lengths follow it in the
+// stream.
 struct Command {
   enum Kind : uint8_t { DispatchThreads, DispatchThreadgroups, Barrier, SignalEvent, WaitEvent };
   Command *next;
   Kind kind;
+  uint8_t n_bindings, n_tg;
   uint32_t size[3];   // grid in threads or threadgroups
   uint32_t group[3];  // threads per threadgroup
-  uint32_t n_bindings, n_tg;
-  Binding *bindings;
-  ThreadgroupLength *tg;
-  mlxn_pipeline *pipeline;
-  mlxn_event *event;
-  uint64_t value;
+  union {
+    mlxn_pipeline *pipeline;  // dispatches
+    struct {
+      mlxn_event *event;
+      uint64_t value;
+    } ev;                     // event signal and wait
+  };
+  Binding *bindings() { return reinterpret_cast<Binding *>(this + 1); }
+  const Binding *bindings() const { return reinterpret_cast<const Binding *>(this + 1); }
+  const ThreadgroupLength *tg() const {
+    return reinterpret_cast<const ThreadgroupLength *>(bindings() + n_bindings);
+  }
+  ThreadgroupLength *tg() { return reinterpret_cast<ThreadgroupLength *>(bindings() + n_bindings); }
 };
 
 }  // namespace cpu

@@ -65,7 +65,9 @@ char *ChunkPool::get() {
 
 void ChunkPool::put(char *chunk) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (free_.size() < 64) free_.push_back(chunk);  // keep up to 4 MiB for the next buffers
+  // Up to 32 MiB stays for the next command buffers: a 100k-dispatch buffer is about 20 MiB,
+  // and memory returned to the system page-faults again on reuse.
+  if (free_.size() < 512) free_.push_back(chunk);
   else ::operator delete(chunk, std::align_val_t(64));
 }
 
@@ -118,11 +120,11 @@ std::string execute_dispatch(mlxn_device *dev, const cpu::Command &c) {
   mslcpu_launch l;
   memset(&l, 0, sizeof l);
   for (uint32_t i = 0; i < c.n_bindings; ++i) {
-    const cpu::Binding &b = c.bindings[i];
+    const cpu::Binding &b = c.bindings()[i];
     l.buffers[b.index] = b.base + b.offset;
     l.buffer_lengths[b.index] = b.length - b.offset;
   }
-  for (uint32_t i = 0; i < c.n_tg; ++i) l.threadgroup_lengths[c.tg[i].index] = c.tg[i].length;
+  for (uint32_t i = 0; i < c.n_tg; ++i) l.threadgroup_lengths[c.tg()[i].index] = c.tg()[i].length;
   bool threads = c.kind == cpu::Command::DispatchThreads;
   for (int d = 0; d < 3; ++d) {
     l.group_size[d] = c.group[d];
@@ -156,8 +158,8 @@ void execute(mlxn_device *dev, mlxn_command_buffer *cb) {
         }
         break;
       case cpu::Command::Barrier: break;  // dispatches already run one after another
-      case cpu::Command::SignalEvent: c.event->signal(c.value); break;
-      case cpu::Command::WaitEvent: c.event->wait(c.value); break;
+      case cpu::Command::SignalEvent: c.ev.event->signal(c.ev.value); break;
+      case cpu::Command::WaitEvent: c.ev.event->wait(c.ev.value); break;
     }
   }
   cb->end = cpu::now_seconds();
@@ -396,8 +398,8 @@ int32_t encode_event(mlxn_command_buffer_t cb, mlxn_event_t ev, uint64_t value,
   cb->hold(ev);
   cpu::Command *c = cb->append(0, 0);
   c->kind = kind;
-  c->event = ev;
-  c->value = value;
+  c->ev.event = ev;
+  c->ev.value = value;
   return MLXN_OK;
 }
 }  // namespace
@@ -428,8 +430,6 @@ cpu::Command *mlxn_command_buffer::append(size_t n_bindings, size_t n_tg) {
                  n_tg * sizeof(cpu::ThreadgroupLength);
   auto *c = static_cast<cpu::Command *>(stream.alloc(bytes));
   memset(c, 0, sizeof *c);
-  c->bindings = reinterpret_cast<cpu::Binding *>(c + 1);
-  c->tg = reinterpret_cast<cpu::ThreadgroupLength *>(c->bindings + n_bindings);
   (last ? last->next : first) = c;
   last = c;
   return c;
@@ -516,11 +516,15 @@ void dispatch(mlxn_compute_encoder_t enc, cpu::Command::Kind kind, const uint32_
   memcpy(c->size, size, sizeof c->size);
   memcpy(c->group, group, sizeof c->group);
   c->pipeline = enc->pipeline;
-  for (uint32_t m = enc->bound; m; m &= m - 1) c->bindings[c->n_bindings++] = enc->slots[__builtin_ctz(m)];
+  cpu::Binding *b = c->bindings();
+  for (uint32_t m = enc->bound; m; m &= m - 1) *b++ = enc->slots[__builtin_ctz(m)];
+  c->n_bindings = uint8_t(enc->n_bound);
+  cpu::ThreadgroupLength *t = c->tg();
   for (uint32_t m = enc->tg_bound; m; m &= m - 1) {
     uint32_t i = uint32_t(__builtin_ctz(m));
-    c->tg[c->n_tg++] = {i, enc->tg_lengths[i]};
+    *t++ = {i, enc->tg_lengths[i]};
   }
+  c->n_tg = uint8_t(enc->n_tg_bound);
 }
 
 bool usable(mlxn_compute_encoder_t enc) { return enc && enc->open; }
