@@ -94,6 +94,10 @@ const finalizer = new FinalizationRegistry<Storage>((storage) => storage.release
 export class Buffer {
   readonly #storage: Storage;
   #disposed = false;
+  /** @internal Low and high 32 bits of the native handle, split once for the packed dispatch record. */
+  readonly handleLo: number;
+  /** @internal */
+  readonly handleHi: number;
 
   /** @internal Use `Device.allocBuffer` or `Buffer.slice`. */
   constructor(
@@ -107,6 +111,8 @@ export class Buffer {
     readonly byteLength: number,
   ) {
     this.#storage = storage;
+    this.handleLo = storage.handle >>> 0;
+    this.handleHi = Math.floor(storage.handle / 0x100000000);
     finalizer.register(this, storage, this);
   }
 

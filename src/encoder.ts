@@ -44,21 +44,38 @@ const MAX_BINDINGS = 31;
 const MAX_INLINE_BYTES = 4096;
 const HEADER_WORDS = 12;
 
-/** Reusable record space for packed dispatches (grown when a dispatch needs more). */
-let record = new Uint32Array(1024);
-let recordBytes = new Uint8Array(record.buffer);
+/**
+ * Reusable record space for packed dispatches, with views of each element type so inline bytes
+ * from the common typed arrays are copied without allocating. Large enough for any dispatch:
+ * 31 bindings of at most 4 KiB each.
+ */
+const RECORD_WORDS = HEADER_WORDS + 31 * 6 + 31 * 2 + 31 * (2 + MAX_INLINE_BYTES / 4);
+const record = new Uint32Array(RECORD_WORDS);
+const recordBytes = new Uint8Array(record.buffer);
+const recordViews = new Map<Function, TypedArray>([
+  [Uint32Array, record],
+  [Int32Array, new Int32Array(record.buffer)],
+  [Float32Array, new Float32Array(record.buffer)],
+]);
 
-function ensureRecord(words: number): void {
-  if (words <= record.length) return;
-  record = new Uint32Array(Math.max(words, record.length * 2));
-  recordBytes = new Uint8Array(record.buffer);
+/** Copy the bytes of `src` into the record at word `at`. */
+function copyInline(src: TypedArray, at: number): void {
+  const alias = recordViews.get(src.constructor);
+  if (alias !== undefined) (alias as Uint32Array).set(src as Uint32Array, at);
+  else recordBytes.set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength), at * 4);
 }
+
+const KIND_THREADS = 0;
+const KIND_THREADGROUPS = 1;
+const NO_THREADGROUP_MEMORY: readonly number[] = Object.freeze([]);
 
 function checkSize3(name: string, v: Size3): void {
   if (!Array.isArray(v) || v.length !== 3) throw new ArgumentError(name, `must be [x, y, z] (got ${JSON.stringify(v)})`);
-  for (const d of v) {
-    if (!Number.isInteger(d) || d < 1 || d > 0xffffffff) throw new ArgumentError(name, `must be three integers in [1, 2^32) (got [${v.join(", ")}])`);
-  }
+  if (!isDim(v[0]) || !isDim(v[1]) || !isDim(v[2])) throw new ArgumentError(name, `must be three integers in [1, 2^32) (got [${v.join(", ")}])`);
+}
+
+function isDim(d: number): boolean {
+  return d >= 1 && d <= 0xffffffff && Math.floor(d) === d;
 }
 
 export class CommandEncoder {
@@ -86,18 +103,23 @@ export class CommandEncoder {
 
   /** Dispatch with the grid given in threads. */
   dispatchThreads(pipeline: Pipeline, bindings: readonly Binding[], grid: Size3, threadgroup: Size3, options?: DispatchOptions): void {
-    this.dispatch({ pipeline, bindings, kind: "threads", grid, threadgroup, threadgroupMemory: options?.threadgroupMemory });
+    this.#encode(KIND_THREADS, pipeline, bindings, grid, threadgroup, options?.threadgroupMemory);
   }
 
   /** Dispatch with the grid given in threadgroups. */
   dispatchThreadgroups(pipeline: Pipeline, bindings: readonly Binding[], groups: Size3, threadgroup: Size3, options?: DispatchOptions): void {
-    this.dispatch({ pipeline, bindings, kind: "threadgroups", grid: groups, threadgroup, threadgroupMemory: options?.threadgroupMemory });
+    this.#encode(KIND_THREADGROUPS, pipeline, bindings, groups, threadgroup, options?.threadgroupMemory);
   }
 
-  /** Validate and encode one dispatch. */
+  /** Validate and encode one dispatch described by `desc`. */
   dispatch(desc: DispatchDesc): void {
-    this.#checkOpen();
-    const { pipeline, bindings, grid, threadgroup } = desc;
+    const kind = desc.kind === "threads" ? KIND_THREADS : KIND_THREADGROUPS;
+    this.#encode(kind, desc.pipeline, desc.bindings, desc.grid, desc.threadgroup, desc.threadgroupMemory);
+  }
+
+  /** The one dispatch path: validate in TS, pack one record, make one FFI call. */
+  #encode(kind: number, pipeline: Pipeline, bindings: readonly Binding[], grid: Size3, threadgroup: Size3, tgMem: readonly number[] | undefined): void {
+    if (this.#disposed || this.device.disposed || this.#cb.committed) this.#checkOpen();
     if (!(pipeline instanceof Pipeline)) throw new ArgumentError("pipeline", "must be a Pipeline from KernelRegistry.getPipeline");
     checkSize3("grid", grid);
     checkSize3("threadgroup", threadgroup);
@@ -107,8 +129,7 @@ export class CommandEncoder {
     }
     if (!Array.isArray(bindings)) throw new ArgumentError("bindings", "must be an array of buffers, {buffer, offset} or typed arrays");
     if (bindings.length > MAX_BINDINGS) throw new ArgumentError("bindings", `at most ${MAX_BINDINGS} bindings (got ${bindings.length})`);
-    const tgMem = desc.threadgroupMemory ?? [];
-    const words = this.#pack(desc, tgMem);
+    const words = packDispatch(this.device, kind, pipeline, bindings, grid, threadgroup, tgMem ?? NO_THREADGROUP_MEMORY);
     if (this.#computeEncoder === null) this.#openComputeEncoder();
     this.device.native.mlxn_compute_encoder_dispatch_packed(this.#computeEncoder!, record, words * 4);
     counters.dispatch++;
@@ -252,89 +273,88 @@ export class CommandEncoder {
       throw new CommandBufferError(this.#label, CommandBufferStatus.Committed, "already committed: encode into a new command encoder (or resetForNextStage() in a session)");
     }
   }
+}
 
-  /** Write `desc` into `record`; returns the number of 32-bit words used. */
-  #pack(desc: DispatchDesc, tgMem: readonly number[]): number {
-    const { pipeline, bindings, grid, threadgroup } = desc;
-    const device = this.device;
-    let nBuffers = 0;
-    let nBytes = 0;
-    let inlineWords = 0;
-    for (let i = 0; i < bindings.length; i++) {
-      const b = bindings[i];
-      if (ArrayBuffer.isView(b)) {
-        nBytes++;
-        inlineWords += 2 + Math.ceil(b.byteLength / 4);
-      } else nBuffers++;
-    }
-    const words = HEADER_WORDS + nBuffers * 6 + tgMem.length * 2 + inlineWords;
-    ensureRecord(words);
-    const r = record;
-    r[0] = desc.kind === "threads" ? 0 : 1;
-    r[1] = nBuffers;
-    r[2] = nBytes;
-    r[3] = tgMem.length;
-    r[4] = pipeline.handle >>> 0;
-    r[5] = Math.floor(pipeline.handle / 0x100000000);
-    r[6] = grid[0];
-    r[7] = grid[1];
-    r[8] = grid[2];
-    r[9] = threadgroup[0];
-    r[10] = threadgroup[1];
-    r[11] = threadgroup[2];
-    let w = HEADER_WORDS;
-    let inlineAt = HEADER_WORDS + nBuffers * 6 + tgMem.length * 2;
-    for (let i = 0; i < bindings.length; i++) {
-      const b = bindings[i];
-      if (ArrayBuffer.isView(b)) {
-        const len = b.byteLength;
-        if (len === 0 || len > MAX_INLINE_BYTES) throw new ArgumentError(`bindings[${i}]`, `inline bytes must be 1..${MAX_INLINE_BYTES} bytes (got ${len})`);
-        r[inlineAt] = i;
-        r[inlineAt + 1] = len;
-        recordBytes.set(new Uint8Array(b.buffer, b.byteOffset, len), (inlineAt + 2) * 4);
-        inlineAt += 2 + Math.ceil(len / 4);
-        continue;
+/**
+ * Write one dispatch into `record`; returns the number of 32-bit words used.
+ *
+ * Bindings are classified with `instanceof Buffer` first: `ArrayBuffer.isView` on a non-view
+ * object keeps this loop out of JSC's optimizing tiers (measured 390 ns against 70 ns per
+ * four-binding dispatch).
+ */
+function packDispatch(device: Device, kind: number, pipeline: Pipeline, bindings: readonly Binding[], grid: Size3, threadgroup: Size3, tgMem: readonly number[]): number {
+  let nBuffers = 0;
+  for (let i = 0; i < bindings.length; i++) if (!isInlineBinding(bindings[i])) nBuffers++;
+  const nInline = bindings.length - nBuffers;
+  const r = record;
+  r[0] = kind;
+  r[1] = nBuffers;
+  r[2] = nInline;
+  r[3] = tgMem.length;
+  r[4] = pipeline.handleLo;
+  r[5] = pipeline.handleHi;
+  r[6] = grid[0];
+  r[7] = grid[1];
+  r[8] = grid[2];
+  r[9] = threadgroup[0];
+  r[10] = threadgroup[1];
+  r[11] = threadgroup[2];
+  let w = HEADER_WORDS;
+  let inlineAt = HEADER_WORDS + nBuffers * 6 + tgMem.length * 2;
+  for (let i = 0; i < bindings.length; i++) {
+    const b = bindings[i];
+    let buffer: Buffer;
+    let offset = 0;
+    if (b instanceof Buffer) {
+      buffer = b;
+    } else if (isInlineBinding(b)) {
+      const len = b.byteLength;
+      if (len === 0 || len > MAX_INLINE_BYTES) throw new ArgumentError(`bindings[${i}]`, `inline bytes must be 1..${MAX_INLINE_BYTES} bytes (got ${len})`);
+      r[inlineAt] = i;
+      r[inlineAt + 1] = len;
+      copyInline(b, inlineAt + 2);
+      inlineAt += 2 + ((len + 3) >>> 2);
+      continue;
+    } else if (b !== null && typeof b === "object" && (b as { buffer?: unknown }).buffer instanceof Buffer) {
+      const bb = b as { buffer: Buffer; offset?: number; length?: number };
+      buffer = bb.buffer;
+      offset = bb.offset ?? 0;
+      const length = bb.length ?? buffer.byteLength - offset;
+      if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length <= 0 || offset + length > buffer.byteLength) {
+        throw new ArgumentError(`bindings[${i}]`, `offset ${offset} + length ${length} exceeds the buffer's ${buffer.byteLength} bytes`);
       }
-      let buffer: Buffer;
-      let offset = 0;
-      if (b instanceof Buffer) {
-        buffer = b;
-      } else if (b !== null && typeof b === "object" && (b as { buffer?: unknown }).buffer instanceof Buffer) {
-        const bb = b as { buffer: Buffer; offset?: number; length?: number };
-        buffer = bb.buffer;
-        offset = bb.offset ?? 0;
-        const length = bb.length ?? buffer.byteLength - offset;
-        if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length <= 0 || offset + length > buffer.byteLength) {
-          throw new ArgumentError(`bindings[${i}]`, `offset ${offset} + length ${length} exceeds the buffer's ${buffer.byteLength} bytes`);
-        }
-      } else {
-        throw new ArgumentError(`bindings[${i}]`, "must be a Buffer, { buffer, offset?, length? } or a typed array of inline bytes");
-      }
-      if (buffer.disposed) throw new ArgumentError(`bindings[${i}]`, "buffer was disposed");
-      if (buffer.device !== device) throw new ArgumentError(`bindings[${i}]`, "buffer belongs to another device");
-      const handle = buffer.handle;
-      const at = buffer.byteOffset + offset;
-      r[w] = i;
-      r[w + 1] = 0;
-      r[w + 2] = handle >>> 0;
-      r[w + 3] = Math.floor(handle / 0x100000000);
-      r[w + 4] = at >>> 0;
-      r[w + 5] = Math.floor(at / 0x100000000);
-      w += 6;
+    } else {
+      throw new ArgumentError(`bindings[${i}]`, "must be a Buffer, { buffer, offset?, length? } or a typed array of inline bytes");
     }
-    const maxTg = device.limits.maxThreadgroupMemory;
-    let tgTotal = pipeline.staticThreadgroupMemoryLength;
-    for (let i = 0; i < tgMem.length; i++) {
-      const len = tgMem[i]!;
-      if (!Number.isInteger(len) || len < 0) throw new ArgumentError(`threadgroupMemory[${i}]`, `must be a non-negative integer (got ${len})`);
-      // Metal requires threadgroup memory lengths in multiples of 16 bytes.
-      const rounded = Math.ceil(len / 16) * 16;
-      tgTotal += rounded;
-      r[w] = i;
-      r[w + 1] = rounded;
-      w += 2;
-    }
-    if (tgTotal > maxTg) throw new ArgumentError("threadgroupMemory", `${tgTotal} bytes of threadgroup memory exceed the device's ${maxTg}`);
-    return words;
+    if (buffer.disposed) throw new ArgumentError(`bindings[${i}]`, "buffer was disposed");
+    if (buffer.device !== device) throw new ArgumentError(`bindings[${i}]`, "buffer belongs to another device");
+    const at = buffer.byteOffset + offset;
+    r[w] = i;
+    r[w + 1] = 0;
+    r[w + 2] = buffer.handleLo;
+    r[w + 3] = buffer.handleHi;
+    r[w + 4] = at >>> 0;
+    r[w + 5] = at > 0xffffffff ? Math.floor(at / 0x100000000) : 0;
+    w += 6;
   }
+  const words = inlineAt;
+  const maxTg = device.limits.maxThreadgroupMemory;
+  let tgTotal = pipeline.staticThreadgroupMemoryLength;
+  for (let i = 0; i < tgMem.length; i++) {
+    const len = tgMem[i]!;
+    if (!Number.isInteger(len) || len < 0) throw new ArgumentError(`threadgroupMemory[${i}]`, `must be a non-negative integer (got ${len})`);
+    // Metal requires threadgroup memory lengths in multiples of 16 bytes.
+    const rounded = Math.ceil(len / 16) * 16;
+    tgTotal += rounded;
+    r[w] = i;
+    r[w + 1] = rounded;
+    w += 2;
+  }
+  if (tgTotal > maxTg) throw new ArgumentError("threadgroupMemory", `${tgTotal} bytes of threadgroup memory exceed the device's ${maxTg}`);
+  return words;
+}
+
+/** Inline bytes: a typed array that is not a Buffer (checked after `instanceof Buffer`, see above). */
+function isInlineBinding(b: Binding | undefined): b is TypedArray {
+  return !(b instanceof Buffer) && ArrayBuffer.isView(b);
 }

@@ -43,7 +43,15 @@ export class Pipeline {
     readonly threadExecutionWidth: number,
     readonly maxTotalThreadsPerThreadgroup: number,
     readonly staticThreadgroupMemoryLength: number,
-  ) {}
+  ) {
+    this.handleLo = handle >>> 0;
+    this.handleHi = Math.floor(handle / 0x100000000);
+  }
+
+  /** @internal Low and high 32 bits of the handle, split once for the packed dispatch record. */
+  readonly handleLo: number;
+  /** @internal */
+  readonly handleHi: number;
 }
 
 /**

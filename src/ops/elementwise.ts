@@ -8,6 +8,8 @@ import type { KernelRegistry } from "../registry.ts";
 import { checkBuffer, checkCount, checkDType } from "./validate.ts";
 
 const FLOAT_TYPES: readonly DType[] = [DType.F32, DType.F16, DType.BF16];
+/** Kernel name per dtype, built once: a template string per call costs more than the lookup. */
+const ADD_KERNELS = new Map(FLOAT_TYPES.map((d) => [d, `elementwise_add_${d.name}`]));
 const THREADGROUP = 256;
 const nScratch = new Uint32Array(1);
 
@@ -24,7 +26,7 @@ export function elementwiseAdd(enc: CommandEncoder, registry: KernelRegistry, a:
   checkBuffer("a", a, dtype, n);
   checkBuffer("b", b, dtype, n);
   checkBuffer("out", out, dtype, n);
-  const pipeline = registry.getPipeline(`elementwise_add_${dtype.name}`);
+  const pipeline = registry.getPipeline(ADD_KERNELS.get(dtype)!);
   nScratch[0] = n;
   const tg = Math.min(THREADGROUP, pipeline.maxTotalThreadsPerThreadgroup);
   enc.dispatchThreads(pipeline, [a, b, out, nScratch], [n, 1, 1], [tg, 1, 1]);
