@@ -217,13 +217,25 @@ class Prepass {
     return r;
   }
 
+  // Records the first error, located as the compiler would: `#line N "file"` markers (which the
+  // TS core writes where it inlines headers) renumber the lines that follow them.
   void fail(uint32_t offset, const std::string &msg) {
     if (!err_.empty()) return;
+    std::string file = label_;
     size_t line = 1, col = 1;
     for (uint32_t i = 0; i < offset && i < s_.size(); ++i) {
-      if (s_[i] == '\n') { ++line; col = 1; } else ++col;
+      if (s_[i] != '\n') { ++col; continue; }
+      ++line;
+      col = 1;
+      auto sub = tokenize(s_, i + 1, std::min(s_.find('\n', i + 1), s_.size()), false);
+      size_t k = sub.size() > 1 && text(sub[1]) == "line" ? 2 : 1;
+      if (sub.size() > k && text(sub[0]) == "#" && sub[k].kind == Tok::Number) {
+        line = size_t(std::strtoul(std::string(text(sub[k])).c_str(), nullptr, 10)) - 1;
+        if (sub.size() > k + 1 && sub[k + 1].kind == Tok::String)
+          file = std::string(text(sub[k + 1]).substr(1, text(sub[k + 1]).size() - 2));
+      }
     }
-    err_ = label_ + ":" + std::to_string(line) + ":" + std::to_string(col) + ": error: " + msg;
+    err_ = file + ":" + std::to_string(line) + ":" + std::to_string(col) + ": error: " + msg;
   }
 
   void blank(uint32_t b, uint32_t e) { edits_.push_back({b, e, {}, true}); }

@@ -606,6 +606,16 @@ int main(void) {
               strstr(mlxn_last_error(), want), "late error at %s", want);
   }
 
+  /* pre-pass errors honour the #line markers the TS core writes where it inlines a header */
+  {
+    const char *inlined = "#include <metal_stdlib>\n#line 1 \"kernels/x.h\"\n// header\n"
+                          "kernel void k(device float* o) { }\n#line 3 \"kernels/x.metal\"\n";
+    mlxn_library_t xl = NULL;
+    CHECK(mlxn_library_new_source(dev, inlined, strlen(inlined), "kernels/x.metal", &xl) == MLXN_ERR_COMPILE &&
+              strstr(mlxn_last_error(), "kernels/x.h:2:") && strstr(mlxn_last_error(), "no attribute"),
+          "pre-pass error location");
+  }
+
   /* a second device, whose compiler option names nothing that exists */
   {
     mlxn_device_t other = NULL;
