@@ -13,7 +13,17 @@
  *      address-space words, math, conversions, and the group runner the generated code calls.
  *
  * It deliberately includes no system header: every kernel compile parses this file, and keeping
- * it self-contained keeps a cold compile fast and the kernel .so free of host dependencies.
+ * it self-contained keeps a cold compile fast.
+ *
+ * Where barriers, SIMD-group functions and threadgroup memory plug in (today the pre-pass flags
+ * such kernels and mlxn_pipeline_new refuses them):
+ *   - run_groups<FLAGS> below: the MSLCPU_NEEDS_FIBERS branch runs a group's threads as fibers;
+ *   - threadgroup_barrier, simd_* and quad_* below become cooperative yields among those fibers;
+ *   - mslcpu_worker carries per-executor state (fiber stacks, threadgroup storage), prepared by
+ *     cpu::Pool::prepare (pool.cpp) from launch.threadgroup_lengths;
+ *   - block-scope `threadgroup` arrays need a pre-pass rewrite into that per-group storage, and
+ *     their total is what mlxn_pipeline_static_threadgroup_memory_length reports;
+ *   - launch.buffer_lengths is there for the bounds-checking (msl_cpu.sanitize) build.
  */
 #ifndef MSL_CPU_ABI_H
 #define MSL_CPU_ABI_H
