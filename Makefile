@@ -44,6 +44,7 @@ demo: setup
 	$(BUN) run examples/demo.ts
 
 test: setup
+	@$(MAKE) --no-print-directory check-cpu-shim
 	$(BUN) test
 
 bench: setup
