@@ -59,3 +59,8 @@ clean:
 # C baseline of bench/dispatch.ts, linked against the cpu shim.
 $(BUILD)/bench_dispatch_c: bench/dispatch_c.c shim/include/mlxn.h $(CPU_LIB)
 	$(CLANG) -O2 -Wall -Ishim/include $< -L$(BUILD) -lmlxn_cpu -Wl,-rpath,'$$ORIGIN' -o $@
+
+# memcpy bandwidth, the yardstick of the kernel benches (bench/support.ts).
+$(BUILD)/bench_memcpy: bench/memcpy.c
+	@mkdir -p $(BUILD)
+	$(CLANG) -O2 -Wall $< -o $@
