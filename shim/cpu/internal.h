@@ -26,6 +26,8 @@
 
 namespace cpu {
 
+struct Command;
+
 // Sets this thread's last error and returns `status`.
 int32_t fail(int32_t status, std::string message);
 
@@ -93,6 +95,7 @@ struct mlxn_device {
   bool stopping = false;
   std::thread worker;
   cpu::Pool pool;  // used only by the worker thread
+  std::vector<const cpu::Command *> concurrent;  // the worker's current barrier-free group
   std::shared_ptr<cpu::ChunkPool> chunks = std::make_shared<cpu::ChunkPool>();
 
   // Snapshot of what a compile needs; false (last error set) when no compiler is usable.

@@ -139,6 +139,21 @@ std::string execute_dispatch(mlxn_device *dev, const cpu::Command &c) {
          " failed: " + fault;
 }
 
+// Runs the dispatches gathered since the last barrier. A concurrent compute encoder promises
+// no order among them, so they run last-encoded first: any dependency that lacks a barrier then
+// reads stale data on every run, instead of only when a GPU happens to overlap the two.
+void run_concurrent_group(mlxn_device *dev, mlxn_command_buffer *cb) {
+  auto &group = dev->concurrent;
+  for (auto it = group.rbegin(); it != group.rend() && !cb->failed; ++it) {
+    std::string fault = execute_dispatch(dev, **it);
+    if (!fault.empty()) {
+      cb->failed = true;
+      cb->error = fault;
+    }
+  }
+  group.clear();
+}
+
 void execute(mlxn_device *dev, mlxn_command_buffer *cb) {
   cb->start = cpu::now_seconds();
   cb->status.store(MLXN_CB_STATUS_SCHEDULED, std::memory_order_release);
@@ -148,20 +163,19 @@ void execute(mlxn_device *dev, mlxn_command_buffer *cb) {
     const cpu::Command &c = *cmd;
     switch (c.kind) {
       case cpu::Command::DispatchThreads:
-      case cpu::Command::DispatchThreadgroups:
-        if (!cb->failed) {
-          std::string fault = execute_dispatch(dev, c);
-          if (!fault.empty()) {
-            cb->failed = true;
-            cb->error = fault;
-          }
-        }
+      case cpu::Command::DispatchThreadgroups: dev->concurrent.push_back(cmd); break;
+      case cpu::Command::Barrier: run_concurrent_group(dev, cb); break;
+      case cpu::Command::SignalEvent:
+        run_concurrent_group(dev, cb);
+        c.ev.event->signal(c.ev.value);
         break;
-      case cpu::Command::Barrier: break;  // dispatches already run one after another
-      case cpu::Command::SignalEvent: c.ev.event->signal(c.ev.value); break;
-      case cpu::Command::WaitEvent: c.ev.event->wait(c.ev.value); break;
+      case cpu::Command::WaitEvent:
+        run_concurrent_group(dev, cb);
+        c.ev.event->wait(c.ev.value);
+        break;
     }
   }
+  run_concurrent_group(dev, cb);
   cb->end = cpu::now_seconds();
   cb->status.store(cb->failed ? MLXN_CB_STATUS_ERROR : MLXN_CB_STATUS_COMPLETED,
                    std::memory_order_release);
@@ -627,6 +641,8 @@ void mlxn_compute_encoder_memory_barrier(mlxn_compute_encoder_t enc) {
 
 void mlxn_compute_encoder_end(mlxn_compute_encoder_t enc) {
   if (!usable(enc)) return;
+  // Metal orders the work of successive encoders on tracked resources: end a concurrent group.
+  enc->cb->append(0, 0)->kind = cpu::Command::Barrier;
   enc->open = false;
   enc->pipeline = nullptr;
   enc->bound = enc->tg_bound = enc->n_bound = enc->n_tg_bound = 0;
