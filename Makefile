@@ -19,7 +19,7 @@ BUN := node_modules/.bin/bun
 CLANGXX := $(firstword $(foreach c,clang++-19 clang++-18 clang++-17 clang++-16 clang++,$(if $(shell command -v $(c) 2>/dev/null),$(c),)))
 CLANG := $(patsubst clang++%,clang%,$(CLANGXX))
 
-.PHONY: all setup deps shim demo test bench typecheck clean
+.PHONY: all setup deps shim demo demo-exe test bench typecheck clean
 
 all: shim
 
@@ -46,6 +46,10 @@ demo: setup
 test: setup
 	@$(MAKE) --no-print-directory check-cpu-shim
 	$(BUN) test
+
+# The demo as a single-file executable: the shim and kernels/ ride along as embedded assets.
+demo-exe: setup
+	$(BUN) build --compile examples/demo.ts --asset kernels --asset $(CPU_LIB) --outfile $(BUILD)/demo
 
 bench: setup
 	$(BUN) run bench/dispatch.ts
