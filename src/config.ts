@@ -16,6 +16,8 @@
  * | MLXN_MSL_CPU_SANITIZE  | `1`: msl-cpu builds bounds-checked kernels (debug)               |
  * | MLXN_MSL_CPU_THREADS   | msl-cpu worker threads (default: all cores)                      |
  * | MLXN_CAPTURE           | metal: write a GPU capture (.gputrace) to this path (debug)      |
+ * | MLXN_AUTO_BARRIER      | `1`: automatic barriers on in every encoder, even where code set |
+ * |                        | `autoBarrier = false` (debug: finds a missing hand-placed barrier) |
  */
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,6 +32,8 @@ export interface Config {
   mslCpuSanitize: boolean;
   mslCpuThreads: number | undefined;
   capturePath: string | undefined;
+  /** Force automatic barriers on in every encoder (they are on by default; see CommandEncoder). */
+  autoBarrier: boolean;
 }
 
 function readBackend(v: string | undefined): Config["backend"] {
@@ -61,6 +65,7 @@ function readConfig(env: NodeJS.ProcessEnv): Config {
     mslCpuSanitize: env.MLXN_MSL_CPU_SANITIZE === "1",
     mslCpuThreads: readPositiveInt("MLXN_MSL_CPU_THREADS", env.MLXN_MSL_CPU_THREADS),
     capturePath: env.MLXN_CAPTURE || undefined,
+    autoBarrier: env.MLXN_AUTO_BARRIER === "1",
   };
 }
 

@@ -1,23 +1,39 @@
 /**
  * CommandEncoder: one command buffer and, from its first dispatch on, one persistent compute
- * encoder in concurrent dispatch mode. Dependent dispatches need `memoryBarrier()` between them.
+ * encoder in concurrent dispatch mode: dispatches between two barriers may run in any order or
+ * overlap.
  *
- * Every dispatch goes through `dispatch(desc)`, which validates in TS, packs the whole dispatch
- * into one record and makes a single FFI call. Counters, residency commits and labels happen
- * here because they are tied to the commit points; profiling and capture live elsewhere.
+ * Every dispatch goes through one path (`#encode`): validate in TS, pack the whole dispatch into
+ * one record, decide on a barrier, make a single FFI call. Counters, residency commits and labels
+ * happen here because they are tied to the commit points. Hazard rules live in hazards.ts,
+ * graph capture and replay in graph.ts, profiling in profile.ts; this class only calls them.
+ *
+ * **Automatic barriers** (on by default): each dispatch may declare which bindings it reads and
+ * writes (`reads`/`writes` in the options, by binding index, optionally narrowed to a byte
+ * range). Before a dispatch whose ranges conflict with a dispatch since the last barrier
+ * (read-after-write, write-after-read, write-after-write on overlapping bytes of one allocation)
+ * the encoder inserts a barrier; reads of the same bytes never need one. A dispatch that declares
+ * nothing is treated as reading and writing every buffer it binds. Ops declare their accesses,
+ * so chains of ops are correct without a single manual barrier. `memoryBarrier()` still works
+ * and starts a new group. Turn tracking off per encoder with `enc.autoBarrier = false` (the
+ * caller then places every barrier); `MLXN_AUTO_BARRIER=1` forces it on for every encoder.
  *
  * @example
  * const enc = device.commandEncoder();
- * enc.dispatchThreads(pipeline, [a, b, out, new Uint32Array([n])], [n, 1, 1], [256, 1, 1]);
+ * enc.dispatchThreads(pipeline, [a, b, out, new Uint32Array([n])], [n, 1, 1], [256, 1, 1], { reads: [0, 1], writes: [2] });
+ * enc.dispatchThreads(pipeline, [out, b, out2, new Uint32Array([n])], [n, 1, 1], [256, 1, 1], { reads: [0, 1], writes: [2] }); // barrier inserted: reads out
  * enc.commitAndWait();
  */
 import type { Pointer } from "bun:ffi";
 import { Buffer, type TypedArray } from "./buffer.ts";
 import { CommandBuffer, CommandBufferStatus } from "./commandbuffer.ts";
+import { config } from "./config.ts";
 import { counters } from "./counters.ts";
 import type { Device } from "./device.ts";
 import { ArgumentError, CommandBufferError, DisposedError } from "./errors.ts";
 import { failure, outSlot, takeHandle } from "./ffi/native.ts";
+import { HazardTracker } from "./hazards.ts";
+import { profileCommandBuffer, type CommandBufferProfile } from "./profile.ts";
 import { Pipeline } from "./registry.ts";
 
 /** What can be bound to `[[buffer(i)]]`: a buffer, a buffer at an offset, or inline bytes. */
@@ -25,10 +41,36 @@ export type Binding = Buffer | { buffer: Buffer; offset?: number; length?: numbe
 
 export type Size3 = readonly [number, number, number];
 
+/**
+ * One declared access: a binding index (the whole binding), or a byte range within a binding,
+ * `offset` bytes from the start of what is bound and `length` bytes long (default: to its end).
+ */
+export type Access = number | { binding: number; offset?: number; length?: number };
+
 export interface DispatchOptions {
   /** Bytes of threadgroup memory for `[[threadgroup(i)]]` parameters, by index. */
   threadgroupMemory?: readonly number[];
+  /**
+   * Bindings the kernel reads, for automatic barriers. When `reads` or `writes` is given, every
+   * buffer binding must appear in one of them (a binding both read and written goes in
+   * `writes`). Without either, every buffer binding counts as read and written.
+   */
+  reads?: readonly Access[];
+  /** Bindings the kernel writes (see `reads`). */
+  writes?: readonly Access[];
 }
+
+/**
+ * @internal Where dispatches go instead of the backend while a graph is recorded (graph.ts).
+ * `record[0, words)` is the packed dispatch exactly as it would have been sent.
+ */
+export interface DispatchSink {
+  dispatch(pipeline: Pipeline, record: Uint32Array, words: number, bindings: readonly Binding[]): void;
+  barrier(): void;
+}
+
+/** @internal One recorded step for `CommandEncoder.encodeSteps`: a packed record, or `null` for a barrier. */
+export type Step = Uint32Array | null;
 
 /** One dispatch, as every dispatch entry point describes it. */
 export interface DispatchDesc extends DispatchOptions {
@@ -65,6 +107,14 @@ function copyInline(src: TypedArray, at: number): void {
   else recordBytes.set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength), at * 4);
 }
 
+/**
+ * Per-binding facts `packDispatch` leaves for the hazard check: allocation id (0 for inline
+ * bytes) and the bound byte range `[start, end)` within the allocation.
+ */
+const bindAlloc = new Float64Array(MAX_BINDINGS);
+const bindStart = new Float64Array(MAX_BINDINGS);
+const bindEnd = new Float64Array(MAX_BINDINGS);
+
 const KIND_THREADS = 0;
 const KIND_THREADGROUPS = 1;
 const NO_THREADGROUP_MEMORY: readonly number[] = Object.freeze([]);
@@ -84,11 +134,44 @@ export class CommandEncoder {
   #computeEncoder: Pointer | null = null;
   #label = "";
   #disposed = false;
+  #autoOption = true;
+  /** Effective auto-barrier switch: the option, or forced on by `MLXN_AUTO_BARRIER=1`. */
+  #auto: boolean;
+  #tracker = new HazardTracker();
+  #sink: DispatchSink | null = null;
+  #prof: CommandBufferProfile | null = null;
 
   /** @internal Use `device.commandEncoder()`. */
   constructor(device: Device) {
     this.device = device;
+    this.#auto = this.#autoOption || config().autoBarrier;
     this.#cb = this.#newCommandBuffer();
+  }
+
+  /**
+   * Whether this encoder inserts barriers from declared reads and writes (default true). Set it
+   * to false to place every barrier by hand; `MLXN_AUTO_BARRIER=1` keeps it on regardless.
+   *
+   * @example
+   * const enc = device.commandEncoder();
+   * enc.autoBarrier = false; // hand-placed barriers only
+   */
+  get autoBarrier(): boolean {
+    return this.#auto;
+  }
+
+  set autoBarrier(on: boolean) {
+    if (typeof on !== "boolean") throw new ArgumentError("autoBarrier", `must be a boolean (got ${typeof on})`);
+    this.#autoOption = on;
+    this.#auto = on || config().autoBarrier;
+    // Dispatches encoded while tracking was off are unknown to the tracker: order after them.
+    this.#tracker.reset();
+    if (this.#auto && this.#computeEncoder !== null) this.#tracker.markOpaque();
+  }
+
+  /** Ranges the hazard tracker holds for the current concurrent group (diagnostic). */
+  get trackedRanges(): number {
+    return this.#tracker.length;
   }
 
   /** The command buffer being encoded (or, after a commit, the one last committed). */
@@ -103,22 +186,22 @@ export class CommandEncoder {
 
   /** Dispatch with the grid given in threads. */
   dispatchThreads(pipeline: Pipeline, bindings: readonly Binding[], grid: Size3, threadgroup: Size3, options?: DispatchOptions): void {
-    this.#encode(KIND_THREADS, pipeline, bindings, grid, threadgroup, options?.threadgroupMemory);
+    this.#encode(KIND_THREADS, pipeline, bindings, grid, threadgroup, options);
   }
 
   /** Dispatch with the grid given in threadgroups. */
   dispatchThreadgroups(pipeline: Pipeline, bindings: readonly Binding[], groups: Size3, threadgroup: Size3, options?: DispatchOptions): void {
-    this.#encode(KIND_THREADGROUPS, pipeline, bindings, groups, threadgroup, options?.threadgroupMemory);
+    this.#encode(KIND_THREADGROUPS, pipeline, bindings, groups, threadgroup, options);
   }
 
   /** Validate and encode one dispatch described by `desc`. */
   dispatch(desc: DispatchDesc): void {
     const kind = desc.kind === "threads" ? KIND_THREADS : KIND_THREADGROUPS;
-    this.#encode(kind, desc.pipeline, desc.bindings, desc.grid, desc.threadgroup, desc.threadgroupMemory);
+    this.#encode(kind, desc.pipeline, desc.bindings, desc.grid, desc.threadgroup, desc);
   }
 
-  /** The one dispatch path: validate in TS, pack one record, make one FFI call. */
-  #encode(kind: number, pipeline: Pipeline, bindings: readonly Binding[], grid: Size3, threadgroup: Size3, tgMem: readonly number[] | undefined): void {
+  /** The one dispatch path: validate in TS, pack one record, decide on a barrier, make one FFI call. */
+  #encode(kind: number, pipeline: Pipeline, bindings: readonly Binding[], grid: Size3, threadgroup: Size3, options: DispatchOptions | undefined): void {
     if (this.#disposed || this.device.disposed || this.#cb.committed) this.#checkOpen();
     if (!(pipeline instanceof Pipeline)) throw new ArgumentError("pipeline", "must be a Pipeline from KernelRegistry.getPipeline");
     checkSize3("grid", grid);
@@ -129,21 +212,127 @@ export class CommandEncoder {
     }
     if (!Array.isArray(bindings)) throw new ArgumentError("bindings", "must be an array of buffers, {buffer, offset} or typed arrays");
     if (bindings.length > MAX_BINDINGS) throw new ArgumentError("bindings", `at most ${MAX_BINDINGS} bindings (got ${bindings.length})`);
-    const words = packDispatch(this.device, kind, pipeline, bindings, grid, threadgroup, tgMem ?? NO_THREADGROUP_MEMORY);
-    if (this.#computeEncoder === null) this.#openComputeEncoder();
-    this.device.native.mlxn_compute_encoder_dispatch_packed(this.#computeEncoder!, record, words * 4);
+    const words = packDispatch(this.device, kind, pipeline, bindings, grid, threadgroup, options?.threadgroupMemory ?? NO_THREADGROUP_MEMORY);
+    if (this.#sink === null && this.#computeEncoder === null) this.#openComputeEncoder();
+    if (this.#auto) this.#checkHazards(bindings.length, options?.reads, options?.writes);
     counters.dispatch++;
+    if (this.#sink !== null) return this.#sink.dispatch(pipeline, record, words, bindings);
+    this.device.native.mlxn_compute_encoder_dispatch_packed(this.#computeEncoder!, record, words * 4);
+    if (this.#prof !== null) this.#prof.dispatch(pipeline.name);
   }
 
   /**
-   * Order every later dispatch after every earlier one (buffer scope). Before the first dispatch
-   * there is nothing to order, so it does nothing and is not counted.
+   * The single hazard decision: add this dispatch's ranges to the tracker and insert a barrier
+   * if they conflict with the current concurrent group (hazards.ts has the rules).
+   */
+  #checkHazards(nBindings: number, reads: readonly Access[] | undefined, writes: readonly Access[] | undefined): void {
+    const t = this.#tracker;
+    t.discard();
+    if (reads === undefined && writes === undefined) {
+      for (let i = 0; i < nBindings; i++) if (bindAlloc[i] !== 0) t.add(bindAlloc[i]!, bindStart[i]!, bindEnd[i]!, true);
+    } else {
+      let declared = 0;
+      if (reads !== undefined) declared |= addAccesses(t, "reads", reads, nBindings, false);
+      if (writes !== undefined) declared |= addAccesses(t, "writes", writes, nBindings, true);
+      for (let i = 0; i < nBindings; i++) {
+        if (bindAlloc[i] !== 0 && (declared & (1 << i)) === 0) {
+          t.discard();
+          throw new ArgumentError("reads", `buffer binding ${i} is in neither reads nor writes; declare every buffer the kernel uses`);
+        }
+      }
+    }
+    if (t.conflicts()) {
+      this.#barrier();
+      t.reset();
+      counters.autoBarrier++;
+    } else if (!t.empty) {
+      counters.autoConcurrent++;
+    }
+    t.commit();
+  }
+
+  /**
+   * Order every later dispatch after every earlier one (buffer scope), and start a new group for
+   * the hazard tracker. Before the first dispatch there is nothing to order, so it does nothing
+   * and is not counted. Ops never call it: automatic barriers cover them.
    */
   memoryBarrier(): void {
     this.#checkOpen();
+    this.#tracker.reset();
+    if (this.#sink !== null) return this.#sink.barrier();
     if (this.#computeEncoder === null) return;
-    this.device.native.mlxn_compute_encoder_memory_barrier(this.#computeEncoder);
+    this.#barrier();
+  }
+
+  /** Encode one barrier: into the recording graph, or the compute encoder (counted, optionally timed). */
+  #barrier(): void {
+    if (this.#sink !== null) return this.#sink.barrier();
+    const prof = this.#prof;
+    if (prof !== null && prof.timeBarriers) {
+      const t0 = Bun.nanoseconds();
+      this.device.native.mlxn_compute_encoder_memory_barrier(this.#computeEncoder!);
+      prof.barrierTimed(Bun.nanoseconds() - t0);
+    } else {
+      this.device.native.mlxn_compute_encoder_memory_barrier(this.#computeEncoder!);
+      if (prof !== null) prof.barriers++;
+    }
     counters.barrier++;
+  }
+
+  // ───────────── used by graph.ts: recording and replay ─────────────
+
+  /**
+   * @internal Send dispatches and barriers to `sink` (a graph recorder) instead of the backend,
+   * tracking hazards among them with a fresh tracker, until `stopRecording()`.
+   */
+  startRecording(sink: DispatchSink): void {
+    this.#checkOpen();
+    if (this.#sink !== null) throw new ArgumentError("encoder", "is already recording a graph");
+    this.#sink = sink;
+    this.#encoderTracker = this.#tracker;
+    this.#tracker = new HazardTracker();
+  }
+
+  /** @internal End recording; the encoder's own hazard state is as it was before. */
+  stopRecording(): void {
+    if (this.#sink === null) return;
+    this.#sink = null;
+    this.#tracker = this.#encoderTracker!;
+    this.#encoderTracker = undefined;
+  }
+  #encoderTracker: HazardTracker | undefined;
+
+  /**
+   * @internal Encode recorded steps as they are, without validation (graph.ts checked what it
+   * substituted). With automatic barriers, a barrier first separates them from earlier
+   * dispatches of the group, and the next tracked dispatch is ordered after them. Returns the
+   * number of barriers encoded.
+   */
+  encodeSteps(steps: readonly Step[], kernels: readonly string[]): number {
+    this.#checkOpen();
+    if (this.#sink !== null) throw new ArgumentError("encoder", "is recording a graph; replay into another encoder");
+    if (this.#computeEncoder === null) this.#openComputeEncoder();
+    let barriers = 0;
+    if (this.#auto && !this.#tracker.empty) {
+      this.#barrier();
+      counters.autoBarrier++;
+      barriers++;
+    }
+    const native = this.device.native;
+    const ce = this.#computeEncoder!;
+    for (let i = 0; i < steps.length; i++) {
+      const s = steps[i]!;
+      if (s === null) {
+        this.#barrier();
+        barriers++;
+      } else {
+        native.mlxn_compute_encoder_dispatch_packed(ce, s, s.byteLength);
+      }
+    }
+    if (this.#prof !== null) for (const k of kernels) this.#prof.dispatch(k);
+    this.#tracker.reset();
+    if (this.#auto) this.#tracker.markOpaque();
+    return barriers;
   }
 
   /** Submit without waiting. */
@@ -192,7 +381,7 @@ export class CommandEncoder {
     if (this.#disposed) return;
     this.#disposed = true;
     this.#endComputeEncoder();
-    this.#cb.dispose();
+    if (this.#prof === null || !this.#prof.adopt()) this.#cb.dispose();
   }
 
   [Symbol.dispose](): void {
@@ -204,8 +393,10 @@ export class CommandEncoder {
   /** @internal Start a fresh command buffer on the same queue (after a commit). */
   resetCommandBuffer(): void {
     this.#endComputeEncoder();
+    this.#prof?.discardIfUncommitted();
     this.#cb = this.#newCommandBuffer();
     this.#label = "";
+    this.#auto = this.#autoOption || config().autoBarrier;
   }
 
   /** @internal Make work encoded from now on wait for `event` to reach `value`. */
@@ -233,7 +424,9 @@ export class CommandEncoder {
     const status = native.mlxn_command_buffer_new(this.device.handle, outSlot);
     if (status !== 0) throw failure(native, status, "commandBuffer");
     counters.commandBuffer++;
-    return new CommandBuffer(native, takeHandle());
+    const cb = new CommandBuffer(native, takeHandle());
+    this.#prof = profileCommandBuffer(this.device, cb);
+    return cb;
   }
 
   #openComputeEncoder(): void {
@@ -244,6 +437,7 @@ export class CommandEncoder {
   }
 
   #endComputeEncoder(): void {
+    this.#tracker.reset();
     if (this.#computeEncoder === null) return;
     this.device.native.mlxn_compute_encoder_end(this.#computeEncoder);
     this.#computeEncoder = null;
@@ -258,12 +452,14 @@ export class CommandEncoder {
   }
 
   #submit(): void {
+    if (this.#sink !== null) throw new ArgumentError("encoder", "cannot commit while recording a graph");
     this.#endComputeEncoder();
     this.device.residency.flush();
     const native = this.device.native;
     const status = native.mlxn_command_buffer_commit(this.#cb.handle);
     if (status !== 0) throw failure(native, status, "commit");
     this.#cb.markCommitted();
+    if (this.#prof !== null) this.#prof.committed(this.#label);
   }
 
   #checkOpen(): void {
@@ -305,11 +501,14 @@ function packDispatch(device: Device, kind: number, pipeline: Pipeline, bindings
     const b = bindings[i];
     let buffer: Buffer;
     let offset = 0;
+    let length: number;
     if (b instanceof Buffer) {
       buffer = b;
+      length = b.byteLength;
     } else if (isInlineBinding(b)) {
       const len = b.byteLength;
       if (len === 0 || len > MAX_INLINE_BYTES) throw new ArgumentError(`bindings[${i}]`, `inline bytes must be 1..${MAX_INLINE_BYTES} bytes (got ${len})`);
+      bindAlloc[i] = 0;
       r[inlineAt] = i;
       r[inlineAt + 1] = len;
       copyInline(b, inlineAt + 2);
@@ -319,7 +518,7 @@ function packDispatch(device: Device, kind: number, pipeline: Pipeline, bindings
       const bb = b as { buffer: Buffer; offset?: number; length?: number };
       buffer = bb.buffer;
       offset = bb.offset ?? 0;
-      const length = bb.length ?? buffer.byteLength - offset;
+      length = bb.length ?? buffer.byteLength - offset;
       if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length <= 0 || offset + length > buffer.byteLength) {
         throw new ArgumentError(`bindings[${i}]`, `offset ${offset} + length ${length} exceeds the buffer's ${buffer.byteLength} bytes`);
       }
@@ -329,6 +528,9 @@ function packDispatch(device: Device, kind: number, pipeline: Pipeline, bindings
     if (buffer.disposed) throw new ArgumentError(`bindings[${i}]`, "buffer was disposed");
     if (buffer.device !== device) throw new ArgumentError(`bindings[${i}]`, "buffer belongs to another device");
     const at = buffer.byteOffset + offset;
+    bindAlloc[i] = buffer.handleHi * 0x100000000 + buffer.handleLo;
+    bindStart[i] = at;
+    bindEnd[i] = at + length;
     r[w] = i;
     r[w + 1] = 0;
     r[w + 2] = buffer.handleLo;
@@ -352,6 +554,44 @@ function packDispatch(device: Device, kind: number, pipeline: Pipeline, bindings
   }
   if (tgTotal > maxTg) throw new ArgumentError("threadgroupMemory", `${tgTotal} bytes of threadgroup memory exceed the device's ${maxTg}`);
   return words;
+}
+
+/**
+ * Add the declared accesses `list` (named `name` in errors) to the tracker, using the binding
+ * ranges `packDispatch` left; returns a bit mask of the binding indices covered.
+ */
+function addAccesses(t: HazardTracker, name: string, list: readonly Access[], nBindings: number, write: boolean): number {
+  if (!Array.isArray(list)) throw new ArgumentError(name, "must be an array of binding indices or { binding, offset?, length? }");
+  let mask = 0;
+  for (let k = 0; k < list.length; k++) {
+    const a = list[k];
+    let slot: number;
+    let offset = 0;
+    let length = -1;
+    if (typeof a === "number") {
+      slot = a;
+    } else if (a !== null && typeof a === "object") {
+      slot = a.binding;
+      offset = a.offset ?? 0;
+      length = a.length ?? -1;
+    } else {
+      throw new ArgumentError(`${name}[${k}]`, `must be a binding index or { binding, offset?, length? } (got ${String(a)})`);
+    }
+    if (!Number.isInteger(slot) || slot < 0 || slot >= nBindings || bindAlloc[slot] === 0) {
+      t.discard();
+      throw new ArgumentError(`${name}[${k}]`, `must name a buffer binding of this dispatch (got ${slot}; ${nBindings} bindings)`);
+    }
+    const start = bindStart[slot]!;
+    const bound = bindEnd[slot]! - start;
+    if (length === -1) length = bound - offset;
+    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length <= 0 || offset + length > bound) {
+      t.discard();
+      throw new ArgumentError(`${name}[${k}]`, `range offset ${offset} + length ${length} must be non-empty and inside binding ${slot}'s ${bound} bytes`);
+    }
+    t.add(bindAlloc[slot]!, start + offset, start + offset + length, write);
+    mask |= 1 << slot;
+  }
+  return mask;
 }
 
 /** Inline bytes: a typed array that is not a Buffer (checked after `instanceof Buffer`, see above). */

@@ -15,6 +15,7 @@ test.skipIf(device.backend !== "cpu")("a dependent dispatch without a barrier re
     const twice = floatBuffer(device, DType.F32, 4);
     const out = floatBuffer(device, DType.F32, 4);
     const enc = device.commandEncoder();
+    enc.autoBarrier = false; // barriers by hand only: this test is about the missing one
     ops.elementwiseAdd(enc, registry, a, a, twice, 4, DType.F32);
     if (barrier) enc.memoryBarrier();
     ops.elementwiseAdd(enc, registry, twice, a, out, 4, DType.F32);
