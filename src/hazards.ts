@@ -19,7 +19,8 @@
  * conflict with each other (an in-place kernel is one dispatch).
  *
  * Storage is flat typed arrays that grow on demand, so tracking allocates nothing per dispatch.
- * A check is linear in the size of the current group, which a barrier empties.
+ * A filter over allocation ids skips the scan of the group for allocations it does not touch,
+ * so many independent dispatches in one group stay cheap; a barrier empties the group.
  *
  * @example
  * const t = new HazardTracker();
@@ -29,15 +30,28 @@
  * t.conflicts();                       // true: read-after-write, a barrier is needed
  */
 export class HazardTracker {
+  // Ranges recorded for the current group.
   #alloc = new Float64Array(64);
   #start = new Float64Array(64);
   #end = new Float64Array(64);
   #write = new Uint8Array(64);
-  /** Ranges recorded for the current group. */
   #len = 0;
-  /** Ranges added for the dispatch being checked (stored after the recorded ones). */
-  #top = 0;
-  /** Set after work the tracker cannot see (a graph replay): the next dispatch conflicts. */
+  // Ranges of the dispatch being checked.
+  #pAlloc = new Float64Array(64);
+  #pStart = new Float64Array(64);
+  #pEnd = new Float64Array(64);
+  #pWrite = new Uint8Array(64);
+  #pLen = 0;
+  /**
+   * A filter over allocation ids so a check scans the group only when an allocation it touches
+   * may be in it: slot `hash(alloc)` holds the current generation if some recorded range of such
+   * an allocation is a write (`#writeGen`) or any range (`#anyGen`). A reset bumps the
+   * generation instead of clearing the slots.
+   */
+  #anyGen = new Uint32Array(FILTER_SLOTS);
+  #writeGen = new Uint32Array(FILTER_SLOTS);
+  #gen = 1;
+  /** Set after work the tracker cannot see (a graph replay): the next check conflicts. */
   #opaque = false;
   #checks = 0;
   #conflicts = 0;
@@ -64,13 +78,13 @@ export class HazardTracker {
 
   /** Add a range accessed by the dispatch being checked. */
   add(alloc: number, start: number, end: number, write: boolean): void {
-    const i = this.#top;
-    if (i === this.#alloc.length) this.#grow();
-    this.#alloc[i] = alloc;
-    this.#start[i] = start;
-    this.#end[i] = end;
-    this.#write[i] = write ? 1 : 0;
-    this.#top = i + 1;
+    const i = this.#pLen;
+    if (i === this.#pAlloc.length) this.#growPending();
+    this.#pAlloc[i] = alloc;
+    this.#pStart[i] = start;
+    this.#pEnd[i] = end;
+    this.#pWrite[i] = write ? 1 : 0;
+    this.#pLen = i + 1;
   }
 
   /** Whether the ranges added since the last `commit()` conflict with the recorded group. */
@@ -85,12 +99,27 @@ export class HazardTracker {
 
   /** Record the added ranges as part of the current group. */
   commit(): void {
-    this.#len = this.#top;
+    const n = this.#pLen;
+    if (this.#len + n > this.#alloc.length) this.#grow(this.#len + n);
+    const gen = this.#gen;
+    for (let p = 0; p < n; p++) {
+      const i = this.#len++;
+      const a = this.#pAlloc[p]!;
+      const w = this.#pWrite[p]!;
+      this.#alloc[i] = a;
+      this.#start[i] = this.#pStart[p]!;
+      this.#end[i] = this.#pEnd[p]!;
+      this.#write[i] = w;
+      const h = slot(a);
+      this.#anyGen[h] = gen;
+      if (w !== 0) this.#writeGen[h] = gen;
+    }
+    this.#pLen = 0;
   }
 
   /** Forget the added ranges without recording them. */
   discard(): void {
-    this.#top = this.#len;
+    this.#pLen = 0;
   }
 
   /**
@@ -98,16 +127,13 @@ export class HazardTracker {
    * `conflicts() → reset() → commit()` records the dispatch that caused the barrier.
    */
   reset(): void {
-    const pending = this.#top - this.#len;
-    if (pending > 0 && this.#len > 0) {
-      this.#alloc.copyWithin(0, this.#len, this.#top);
-      this.#start.copyWithin(0, this.#len, this.#top);
-      this.#end.copyWithin(0, this.#len, this.#top);
-      this.#write.copyWithin(0, this.#len, this.#top);
-    }
     this.#len = 0;
-    this.#top = pending;
     this.#opaque = false;
+    if (++this.#gen === 0xffffffff) {
+      this.#anyGen.fill(0);
+      this.#writeGen.fill(0);
+      this.#gen = 1;
+    }
   }
 
   /** Make the next check conflict whatever it adds (work was encoded that the tracker did not see). */
@@ -116,33 +142,50 @@ export class HazardTracker {
   }
 
   #find(): boolean {
-    const alloc = this.#alloc;
-    const start = this.#start;
-    const end = this.#end;
-    const write = this.#write;
     const len = this.#len;
-    for (let p = len; p < this.#top; p++) {
-      const a = alloc[p]!;
-      const s = start[p]!;
-      const e = end[p]!;
-      const w = write[p]!;
+    if (len === 0) return false;
+    const gen = this.#gen;
+    for (let p = 0; p < this.#pLen; p++) {
+      const a = this.#pAlloc[p]!;
+      const w = this.#pWrite[p]!;
+      // A read can only conflict with a recorded write; a write with anything.
+      if ((w !== 0 ? this.#anyGen : this.#writeGen)[slot(a)] !== gen) continue;
+      const s = this.#pStart[p]!;
+      const e = this.#pEnd[p]!;
       for (let r = 0; r < len; r++) {
-        if (alloc[r] === a && (w | write[r]!) !== 0 && s < end[r]! && start[r]! < e) return true;
+        if (this.#alloc[r] === a && (w | this.#write[r]!) !== 0 && s < this.#end[r]! && this.#start[r]! < e) return true;
       }
     }
     return false;
   }
 
-  #grow(): void {
-    const n = this.#alloc.length * 2;
-    const grow = <T extends Float64Array | Uint8Array>(a: T, make: (n: number) => T): T => {
-      const b = make(n);
-      b.set(a);
-      return b;
-    };
-    this.#alloc = grow(this.#alloc, (k) => new Float64Array(k));
-    this.#start = grow(this.#start, (k) => new Float64Array(k));
-    this.#end = grow(this.#end, (k) => new Float64Array(k));
-    this.#write = grow(this.#write, (k) => new Uint8Array(k));
+  #grow(min: number): void {
+    let n = this.#alloc.length * 2;
+    while (n < min) n *= 2;
+    this.#alloc = grown(this.#alloc, new Float64Array(n));
+    this.#start = grown(this.#start, new Float64Array(n));
+    this.#end = grown(this.#end, new Float64Array(n));
+    this.#write = grown(this.#write, new Uint8Array(n));
   }
+
+  #growPending(): void {
+    const n = this.#pAlloc.length * 2;
+    this.#pAlloc = grown(this.#pAlloc, new Float64Array(n));
+    this.#pStart = grown(this.#pStart, new Float64Array(n));
+    this.#pEnd = grown(this.#pEnd, new Float64Array(n));
+    this.#pWrite = grown(this.#pWrite, new Uint8Array(n));
+  }
+}
+
+const FILTER_SLOTS = 1024;
+
+/** Filter slot of an allocation id (a native pointer: low bits are alignment, so skip them). */
+function slot(alloc: number): number {
+  const x = (alloc / 64) | 0;
+  return (x ^ (x >>> 10)) & (FILTER_SLOTS - 1);
+}
+
+function grown<T extends Float64Array | Uint8Array>(from: T, to: T): T {
+  to.set(from);
+  return to;
 }

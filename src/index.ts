@@ -11,7 +11,11 @@ export { Device, type DeviceLimits } from "./device.ts";
 export { Buffer, type TypedArray, type TypedArrayConstructor } from "./buffer.ts";
 export { DType, isDType } from "./dtype.ts";
 export { KernelRegistry, Pipeline, pipelineKey, type FunctionConstants } from "./registry.ts";
-export { CommandEncoder, type Binding, type DispatchDesc, type DispatchOptions, type Size3 } from "./encoder.ts";
+export { CommandEncoder, type Access, type Binding, type DispatchDesc, type DispatchOptions, type Size3 } from "./encoder.ts";
+export { BufferPool, type AllocRequest, type BucketStats, type PoolOptions, type PoolStats } from "./pool.ts";
+export { HazardTracker } from "./hazards.ts";
+export { Graph, type GraphBuffers, type ReplayReport } from "./graph.ts";
+export { Profiler, type CommandBufferRecord, type KernelTotal, type LabelTotal, type ProfilerOptions } from "./profile.ts";
 export { CommandBuffer, CommandBufferStatus } from "./commandbuffer.ts";
 export { EncoderSession } from "./session.ts";
 export {
