@@ -1,0 +1,296 @@
+/**
+ * Graph: a sequence of dispatches recorded once and replayed into any command encoder, with other
+ * buffers bound in place of the recorded "parameters".
+ *
+ * Recording runs the usual op code against an encoder in record mode: every dispatch is
+ * validated, packed and hazard-checked exactly as when encoding, but the packed record and the
+ * barriers the hazard check (or the caller) placed are kept instead of being sent. Replay
+ * substitutes the parameter buffers into the kept records and sends them — one FFI call per
+ * dispatch or barrier, with no per-dispatch validation, packing or hazard tracking. What replay
+ * checks instead, once per replay:
+ *
+ * - each replacement is a live buffer of this device with exactly the byte length of the buffer it
+ *   replaces (the recorded grids and inline sizes assume it);
+ * - replacements do not overlap each other or any fixed (non-parameter) buffer range the graph
+ *   binds, because the recorded barriers were derived for disjoint parameters — an overlap would
+ *   create hazards no recorded barrier covers;
+ * - fixed buffers are still alive.
+ *
+ * A binding is a parameter binding when it lies inside a parameter's buffer (a view or an offset
+ * into it keeps its relative position in the replacement); a binding that straddles a
+ * parameter's edge is rejected at record time. Everything else is bound as recorded.
+ *
+ * Counting: recording counts dispatches in `dispatchCount()` as the encoder does; a replay adds
+ * its barriers to `barrierCount()` but not its dispatches, which it reports itself.
+ *
+ * @example
+ * const x = pool.alloc(n * 4, DType.F32), y = pool.alloc(n * 4, DType.F32);
+ * const graph = Graph.record(device.commandEncoder(), { x, y }, (enc) => {
+ *   ops.elementwiseAdd(enc, registry, x, bias, tmp, n, DType.F32);
+ *   ops.elementwiseAdd(enc, registry, tmp, bias, y, n, DType.F32);
+ * });
+ * const enc = device.commandEncoder();
+ * graph.replay(enc, { x: otherInput, y: otherOutput }); // { dispatches: 2, barriers: 1 }
+ * enc.commitAndWait();
+ */
+import { Buffer } from "./buffer.ts";
+import { CommandEncoder, type Binding, type DispatchSink, type Step } from "./encoder.ts";
+import { ArgumentError, DisposedError } from "./errors.ts";
+import type { Pipeline } from "./registry.ts";
+
+/** Replacement buffers for a replay: by parameter name, or in the order the parameters were given. */
+export type GraphBuffers = Readonly<Record<string, Buffer>> | readonly Buffer[];
+
+/** What one replay encoded. */
+export interface ReplayReport {
+  dispatches: number;
+  /** Barriers encoded, including one separating the replay from earlier work of the encoder. */
+  barriers: number;
+}
+
+/** A byte range `[start, end)` of one allocation. */
+interface Range {
+  alloc: number;
+  start: number;
+  end: number;
+}
+
+interface Param extends Range {
+  name: string;
+  placeholder: Buffer;
+}
+
+/** A buffer entry of a recorded dispatch that takes a parameter's buffer at replay. */
+interface ParamSlot {
+  /** Index in the graph's words of the entry's handle (low word; then high, offset low, high). */
+  word: number;
+  param: number;
+  /** Offset of the binding from the start of the parameter's buffer. */
+  offset: number;
+}
+
+const HEADER_WORDS = 12;
+const BUFFER_ENTRY_WORDS = 6;
+const TWO_32 = 0x100000000;
+
+function rangeOf(buffer: Buffer, offset = 0, length = buffer.byteLength - offset): Range {
+  const start = buffer.byteOffset + offset;
+  return { alloc: buffer.handleHi * TWO_32 + buffer.handleLo, start, end: start + length };
+}
+
+function overlaps(a: Range, b: Range): boolean {
+  return a.alloc === b.alloc && a.start < b.end && b.start < a.end;
+}
+
+/** Collects dispatch records and barriers while an encoder records. */
+class Recorder implements DispatchSink {
+  words = new Uint32Array(1024);
+  used = 0;
+  /** Per step: [start word, word count], or undefined for a barrier. */
+  steps: ([number, number] | undefined)[] = [];
+  kernels: string[] = [];
+  slots: ParamSlot[] = [];
+  readonly fixed = new Map<Buffer, string>();
+  readonly fixedRanges = new Map<number, Range[]>();
+
+  constructor(
+    readonly device: object,
+    readonly params: readonly Param[],
+  ) {}
+
+  dispatch(pipeline: Pipeline, record: Uint32Array, words: number, bindings: readonly Binding[]): void {
+    const at = this.used;
+    if (at + words > this.words.length) {
+      const grown = new Uint32Array(Math.max(this.words.length * 2, at + words));
+      grown.set(this.words);
+      this.words = grown;
+    }
+    this.words.set(record.subarray(0, words), at);
+    this.used += words;
+    const dispatch = this.kernels.length;
+    this.steps.push([at, words]);
+    this.kernels.push(pipeline.name);
+    const nBuffers = record[1]!;
+    for (let j = 0; j < nBuffers; j++) {
+      const w = HEADER_WORDS + j * BUFFER_ENTRY_WORDS;
+      const slot = record[w]!;
+      const b = bindings[slot]!;
+      const buffer = b instanceof Buffer ? b : (b as { buffer: Buffer }).buffer;
+      const start = record[w + 4]! + record[w + 5]! * TWO_32;
+      const length = b instanceof Buffer ? b.byteLength : ((b as { length?: number }).length ?? buffer.byteLength - ((b as { offset?: number }).offset ?? 0));
+      const range: Range = { alloc: buffer.handleHi * TWO_32 + buffer.handleLo, start, end: start + length };
+      const p = this.params.findIndex((q) => overlaps(q, range));
+      if (p === -1) {
+        this.#addFixed(buffer, range, `dispatch ${dispatch} (${pipeline.name}) binding ${slot}`);
+        continue;
+      }
+      const param = this.params[p]!;
+      if (range.start < param.start || range.end > param.end) {
+        throw new ArgumentError(`params.${param.name}`, `binding ${slot} of dispatch ${dispatch} (${pipeline.name}) covers bytes [${range.start}, ${range.end}) of its allocation, which straddle the parameter's [${param.start}, ${param.end})`);
+      }
+      this.slots.push({ word: at + w + 2, param: p, offset: range.start - param.start });
+    }
+  }
+
+  barrier(): void {
+    // Barriers before the first dispatch or right after another order nothing.
+    if (this.steps.length > 0 && this.steps[this.steps.length - 1] !== undefined) this.steps.push(undefined);
+  }
+
+  #addFixed(buffer: Buffer, range: Range, where: string): void {
+    if (!this.fixed.has(buffer)) this.fixed.set(buffer, where);
+    const list = this.fixedRanges.get(range.alloc);
+    if (list === undefined) this.fixedRanges.set(range.alloc, [range]);
+    else if (!list.some((r) => r.start === range.start && r.end === range.end)) list.push(range);
+  }
+}
+
+/**
+ * A recorded sequence of dispatches and barriers; see the module comment.
+ *
+ * @example
+ * const graph = Graph.record(enc, { x }, (e) => ops.elementwiseAdd(e, registry, x, x, y, n, DType.F32));
+ * graph.replay(enc, { x: nextInput });
+ */
+export class Graph {
+  /** Parameter names, in the order given to `record` (the order for array replacements). */
+  readonly params: readonly string[];
+  readonly #device: object;
+  readonly #params: readonly Param[];
+  readonly #words: Uint32Array;
+  readonly #steps: readonly Step[];
+  readonly #kernels: readonly string[];
+  readonly #slots: readonly ParamSlot[];
+  readonly #fixed: ReadonlyMap<Buffer, string>;
+  readonly #fixedRanges: ReadonlyMap<number, readonly Range[]>;
+  readonly #barriers: number;
+
+  private constructor(rec: Recorder) {
+    const steps = rec.steps;
+    while (steps.length > 0 && steps[steps.length - 1] === undefined) steps.pop();
+    this.#device = rec.device;
+    this.#params = rec.params;
+    this.params = Object.freeze(rec.params.map((p) => p.name));
+    this.#words = rec.words.slice(0, rec.used);
+    // Each step is a view of its own record, made once, so a replay allocates nothing per step.
+    this.#steps = Object.freeze(steps.map((s) => (s === undefined ? null : this.#words.subarray(s[0], s[0] + s[1]))));
+    this.#kernels = Object.freeze(rec.kernels);
+    this.#slots = rec.slots;
+    this.#fixed = rec.fixed;
+    this.#fixedRanges = rec.fixedRanges;
+    this.#barriers = steps.length - rec.kernels.length;
+  }
+
+  /**
+   * Record what `fn` encodes into `enc` (nothing reaches the backend while it runs). `params`
+   * names the buffers that replays may replace; they must not overlap one another.
+   *
+   * @example
+   * const graph = Graph.record(enc, { input, output }, (e) => layer(e, input, output));
+   */
+  static record(enc: CommandEncoder, params: Readonly<Record<string, Buffer>>, fn: (enc: CommandEncoder) => void): Graph {
+    if (!(enc instanceof CommandEncoder)) throw new ArgumentError("encoder", "must be a CommandEncoder");
+    if (params === null || typeof params !== "object" || Array.isArray(params)) throw new ArgumentError("params", "must be an object of named buffers, like { x, y }");
+    if (typeof fn !== "function") throw new ArgumentError("fn", "must be a function that encodes into the encoder it is given");
+    const list: Param[] = [];
+    for (const [name, buffer] of Object.entries(params)) {
+      checkBuffer(`params.${name}`, buffer, enc.device);
+      const param = { name, placeholder: buffer, ...rangeOf(buffer) };
+      const other = list.find((q) => overlaps(q, param));
+      if (other) throw new ArgumentError(`params.${name}`, `overlaps params.${other.name}; parameters must be disjoint`);
+      list.push(param);
+    }
+    const rec = new Recorder(enc.device, list);
+    enc.startRecording(rec);
+    try {
+      const result: unknown = fn(enc);
+      if (result instanceof Promise) throw new ArgumentError("fn", "must encode synchronously (it returned a promise)");
+    } finally {
+      enc.stopRecording();
+    }
+    return new Graph(rec);
+  }
+
+  /** Dispatches one replay encodes. */
+  get dispatchCount(): number {
+    return this.#kernels.length;
+  }
+
+  /** Barriers recorded between the dispatches. */
+  get barrierCount(): number {
+    return this.#barriers;
+  }
+
+  /** Kernel names of the dispatches, in order. */
+  get kernels(): readonly string[] {
+    return this.#kernels;
+  }
+
+  /**
+   * Encode the recorded dispatches and barriers into `enc`, with `buffers` bound in place of the
+   * parameters they name (parameters not named keep their recorded buffer).
+   *
+   * @example
+   * const report = graph.replay(enc, { x: tokenInput }); // or graph.replay(enc, [tokenInput])
+   * console.log(report.dispatches, report.barriers);
+   */
+  replay(enc: CommandEncoder, buffers: GraphBuffers = {}): ReplayReport {
+    if (!(enc instanceof CommandEncoder)) throw new ArgumentError("encoder", "must be a CommandEncoder");
+    if (enc.device !== this.#device) throw new ArgumentError("encoder", "belongs to another device than the graph");
+    const bound = this.#resolve(buffers);
+    for (const [buffer, where] of this.#fixed) if (buffer.disposed) throw new DisposedError(`graph buffer at ${where}`);
+    const words = this.#words;
+    for (const s of this.#slots) {
+      const b = bound[s.param]!;
+      const at = b.byteOffset + s.offset;
+      words[s.word] = b.handleLo;
+      words[s.word + 1] = b.handleHi;
+      words[s.word + 2] = at >>> 0;
+      words[s.word + 3] = Math.floor(at / TWO_32);
+    }
+    const barriers = enc.encodeSteps(this.#steps, this.#kernels);
+    return { dispatches: this.#kernels.length, barriers };
+  }
+
+  /** The buffer for each parameter, checked; see the module comment for the rules. */
+  #resolve(buffers: GraphBuffers): Buffer[] {
+    if (buffers === null || typeof buffers !== "object") throw new ArgumentError("buffers", "must be an object of named buffers or an array");
+    const params = this.#params;
+    const given: (Buffer | undefined)[] = new Array(params.length).fill(undefined);
+    if (Array.isArray(buffers)) {
+      if (buffers.length > params.length) throw new ArgumentError("buffers", `has ${buffers.length} entries; the graph has ${params.length} parameters (${this.params.join(", ")})`);
+      buffers.forEach((b, i) => (given[i] = b));
+    } else {
+      for (const [name, b] of Object.entries(buffers)) {
+        const i = this.params.indexOf(name);
+        if (i === -1) throw new ArgumentError(`buffers.${name}`, `is not a parameter of this graph (parameters: ${this.params.join(", ") || "none"})`);
+        given[i] = b;
+      }
+    }
+    const bound: Buffer[] = [];
+    const ranges: Range[] = [];
+    params.forEach((p, i) => {
+      const name = `buffers.${p.name}`;
+      const b = given[i] ?? p.placeholder;
+      checkBuffer(name, b, this.#device);
+      if (b.byteLength !== p.placeholder.byteLength) {
+        throw new ArgumentError(name, `has ${b.byteLength} bytes; the graph was recorded with ${p.placeholder.byteLength} bytes for "${p.name}"`);
+      }
+      const r = rangeOf(b);
+      const j = ranges.findIndex((q) => overlaps(q, r));
+      if (j !== -1) throw new ArgumentError(name, `overlaps buffers.${params[j]!.name}; the recorded barriers assume parameters are disjoint`);
+      if (this.#fixedRanges.get(r.alloc)?.some((q) => overlaps(q, r))) {
+        throw new ArgumentError(name, "overlaps a buffer the graph binds as recorded; the recorded barriers assume parameters are disjoint from it");
+      }
+      bound.push(b);
+      ranges.push(r);
+    });
+    return bound;
+  }
+}
+
+function checkBuffer(name: string, b: Buffer, device: object): void {
+  if (!(b instanceof Buffer)) throw new ArgumentError(name, `must be a Buffer (got ${b === null ? "null" : typeof b})`);
+  if (b.disposed) throw new ArgumentError(name, "buffer was disposed");
+  if (b.device !== device) throw new ArgumentError(name, "belongs to another device");
+}
