@@ -62,10 +62,11 @@ export interface DispatchOptions {
 
 /**
  * @internal Where dispatches go instead of the backend while a graph is recorded (graph.ts).
- * `record[0, words)` is the packed dispatch exactly as it would have been sent.
+ * `record[0, words)` is the packed dispatch exactly as it would have been sent; `options` carries
+ * its access declaration, if any.
  */
 export interface DispatchSink {
-  dispatch(pipeline: Pipeline, record: Uint32Array, words: number, bindings: readonly Binding[]): void;
+  dispatch(pipeline: Pipeline, record: Uint32Array, words: number, bindings: readonly Binding[], options: DispatchOptions | undefined): void;
   barrier(): void;
 }
 
@@ -216,7 +217,7 @@ export class CommandEncoder {
     if (this.#sink === null && this.#computeEncoder === null) this.#openComputeEncoder();
     if (this.#auto) this.#checkHazards(bindings.length, options?.reads, options?.writes);
     counters.dispatch++;
-    if (this.#sink !== null) return this.#sink.dispatch(pipeline, record, words, bindings);
+    if (this.#sink !== null) return this.#sink.dispatch(pipeline, record, words, bindings, options);
     this.device.native.mlxn_compute_encoder_dispatch_packed(this.#computeEncoder!, record, words * 4);
     if (this.#prof !== null) this.#prof.dispatch(pipeline.name);
   }

@@ -11,9 +11,11 @@
  *
  * - each replacement is a live buffer of this device with exactly the byte length of the buffer it
  *   replaces (the recorded grids and inline sizes assume it);
- * - replacements do not overlap each other or any fixed (non-parameter) buffer range the graph
- *   binds, because the recorded barriers were derived for disjoint parameters — an overlap would
- *   create hazards no recorded barrier covers;
+ * - a replacement the graph writes (or one overlapping a range the graph writes) does not overlap
+ *   another parameter or a fixed (non-parameter) buffer range the graph binds: the recorded
+ *   barriers were derived with those apart, and an overlap would create a hazard no recorded
+ *   barrier covers. Ranges that are only read may be shared freely. A dispatch that declared no
+ *   accesses counts as writing every buffer it binds;
  * - fixed buffers are still alive.
  *
  * A binding is a parameter binding when it lies inside a parameter's buffer (a view or an offset
@@ -34,7 +36,7 @@
  * enc.commitAndWait();
  */
 import { Buffer } from "./buffer.ts";
-import { CommandEncoder, type Binding, type DispatchSink, type Step } from "./encoder.ts";
+import { CommandEncoder, type Access, type Binding, type DispatchOptions, type DispatchSink, type Step } from "./encoder.ts";
 import { ArgumentError, DisposedError } from "./errors.ts";
 import type { Pipeline } from "./registry.ts";
 
@@ -55,7 +57,12 @@ interface Range {
   end: number;
 }
 
-interface Param extends Range {
+/** A range the graph binds, and whether any dispatch writes it. */
+interface Bound extends Range {
+  written: boolean;
+}
+
+interface Param extends Bound {
   name: string;
   placeholder: Buffer;
 }
@@ -91,14 +98,15 @@ class Recorder implements DispatchSink {
   kernels: string[] = [];
   slots: ParamSlot[] = [];
   readonly fixed = new Map<Buffer, string>();
-  readonly fixedRanges = new Map<number, Range[]>();
+  readonly fixedRanges = new Map<number, Bound[]>();
 
   constructor(
     readonly device: object,
     readonly params: readonly Param[],
   ) {}
 
-  dispatch(pipeline: Pipeline, record: Uint32Array, words: number, bindings: readonly Binding[]): void {
+  dispatch(pipeline: Pipeline, record: Uint32Array, words: number, bindings: readonly Binding[], options: DispatchOptions | undefined): void {
+    const written = writtenSlots(options);
     const at = this.used;
     if (at + words > this.words.length) {
       const grown = new Uint32Array(Math.max(this.words.length * 2, at + words));
@@ -118,7 +126,7 @@ class Recorder implements DispatchSink {
       const buffer = b instanceof Buffer ? b : (b as { buffer: Buffer }).buffer;
       const start = record[w + 4]! + record[w + 5]! * TWO_32;
       const length = b instanceof Buffer ? b.byteLength : ((b as { length?: number }).length ?? buffer.byteLength - ((b as { offset?: number }).offset ?? 0));
-      const range: Range = { alloc: buffer.handleHi * TWO_32 + buffer.handleLo, start, end: start + length };
+      const range: Bound = { alloc: buffer.handleHi * TWO_32 + buffer.handleLo, start, end: start + length, written: (written & (1 << slot)) !== 0 };
       const p = this.params.findIndex((q) => overlaps(q, range));
       if (p === -1) {
         this.#addFixed(buffer, range, `dispatch ${dispatch} (${pipeline.name}) binding ${slot}`);
@@ -129,6 +137,7 @@ class Recorder implements DispatchSink {
         throw new ArgumentError(`params.${param.name}`, `binding ${slot} of dispatch ${dispatch} (${pipeline.name}) covers bytes [${range.start}, ${range.end}) of its allocation, which straddle the parameter's [${param.start}, ${param.end})`);
       }
       this.slots.push({ word: at + w + 2, param: p, offset: range.start - param.start });
+      param.written ||= range.written;
     }
   }
 
@@ -137,11 +146,13 @@ class Recorder implements DispatchSink {
     if (this.steps.length > 0 && this.steps[this.steps.length - 1] !== undefined) this.steps.push(undefined);
   }
 
-  #addFixed(buffer: Buffer, range: Range, where: string): void {
+  #addFixed(buffer: Buffer, range: Bound, where: string): void {
     if (!this.fixed.has(buffer)) this.fixed.set(buffer, where);
     const list = this.fixedRanges.get(range.alloc);
-    if (list === undefined) this.fixedRanges.set(range.alloc, [range]);
-    else if (!list.some((r) => r.start === range.start && r.end === range.end)) list.push(range);
+    const same = list?.find((r) => r.start === range.start && r.end === range.end);
+    if (same !== undefined) same.written ||= range.written;
+    else if (list === undefined) this.fixedRanges.set(range.alloc, [range]);
+    else list.push(range);
   }
 }
 
@@ -162,7 +173,7 @@ export class Graph {
   readonly #kernels: readonly string[];
   readonly #slots: readonly ParamSlot[];
   readonly #fixed: ReadonlyMap<Buffer, string>;
-  readonly #fixedRanges: ReadonlyMap<number, readonly Range[]>;
+  readonly #fixedRanges: ReadonlyMap<number, readonly Bound[]>;
   readonly #barriers: number;
 
   private constructor(rec: Recorder) {
@@ -195,7 +206,7 @@ export class Graph {
     const list: Param[] = [];
     for (const [name, buffer] of Object.entries(params)) {
       checkBuffer(`params.${name}`, buffer, enc.device);
-      const param = { name, placeholder: buffer, ...rangeOf(buffer) };
+      const param = { name, placeholder: buffer, written: false, ...rangeOf(buffer) };
       const other = list.find((q) => overlaps(q, param));
       if (other) throw new ArgumentError(`params.${name}`, `overlaps params.${other.name}; parameters must be disjoint`);
       list.push(param);
@@ -268,7 +279,7 @@ export class Graph {
       }
     }
     const bound: Buffer[] = [];
-    const ranges: Range[] = [];
+    const ranges: Bound[] = [];
     params.forEach((p, i) => {
       const name = `buffers.${p.name}`;
       const b = given[i] ?? p.placeholder;
@@ -276,17 +287,25 @@ export class Graph {
       if (b.byteLength !== p.placeholder.byteLength) {
         throw new ArgumentError(name, `has ${b.byteLength} bytes; the graph was recorded with ${p.placeholder.byteLength} bytes for "${p.name}"`);
       }
-      const r = rangeOf(b);
-      const j = ranges.findIndex((q) => overlaps(q, r));
-      if (j !== -1) throw new ArgumentError(name, `overlaps buffers.${params[j]!.name}; the recorded barriers assume parameters are disjoint`);
-      if (this.#fixedRanges.get(r.alloc)?.some((q) => overlaps(q, r))) {
-        throw new ArgumentError(name, "overlaps a buffer the graph binds as recorded; the recorded barriers assume parameters are disjoint from it");
+      const r = { ...rangeOf(b), written: p.written };
+      const j = ranges.findIndex((q) => (q.written || r.written) && overlaps(q, r));
+      if (j !== -1) throw new ArgumentError(name, `overlaps buffers.${params[j]!.name} and one of them is written; the recorded barriers assume they are disjoint`);
+      if (this.#fixedRanges.get(r.alloc)?.some((q) => (q.written || r.written) && overlaps(q, r))) {
+        throw new ArgumentError(name, "overlaps a buffer the graph binds as recorded, and one of them is written; the recorded barriers assume they are disjoint");
       }
       bound.push(b);
       ranges.push(r);
     });
     return bound;
   }
+}
+
+/** Bit mask of the binding slots a dispatch may write: its declared writes, or all if it declared nothing. */
+function writtenSlots(options: DispatchOptions | undefined): number {
+  if (options?.reads === undefined && options?.writes === undefined) return -1;
+  let mask = 0;
+  for (const a of options.writes ?? []) mask |= 1 << (typeof a === "number" ? a : (a as Exclude<Access, number>).binding);
+  return mask;
 }
 
 function checkBuffer(name: string, b: Buffer, device: object): void {
