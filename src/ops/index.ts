@@ -1,2 +1,24 @@
 /** Ops: each validates its arguments, picks a pipeline and encodes its dispatches. */
-export { elementwiseAdd } from "./elementwise.ts";
+export {
+  elementwiseAdd,
+  elementwiseSub,
+  elementwiseMul,
+  elementwiseDiv,
+  scalarAdd,
+  scalarMul,
+  cast,
+  copy,
+  copyStrided,
+  concat,
+  transpose,
+  type BinaryOp,
+  type BinaryOptions,
+  type CopyOptions,
+  type StridedCopyParams,
+  type ConcatInput,
+  type TransposeParams,
+} from "./elementwise.ts";
+export { silu, sigmoid, gelu, softcap, swiglu, sigmoidMul, geglu, type GeluApproximation } from "./activations.ts";
+export { rope, ropeFrequencies, MAX_ROPE_POSITION, type RopeParams, type RopeScaling } from "./rope.ts";
+export { embedding, embeddingAffine, AFFINE_BITS, AFFINE_GROUP_SIZES, type EmbeddingParams, type AffineTable, type AffineEmbeddingParams } from "./embedding.ts";
+export { kvCacheAppend, kvCacheCopy, type KvAppendParams, type KvCopyParams } from "./kvcache.ts";

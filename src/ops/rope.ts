@@ -1,0 +1,132 @@
+/**
+ * Rotary position embedding (kernels/rope.{h,metal}) over q or k laid out as
+ * [tokens, heads, headDim]. Token t has position `offset + t`.
+ *
+ * Layouts: NeoX (default; Llama, Qwen, Mistral in HF/MLX form) rotates the pairs
+ * (i, i + rotaryDim/2); traditional (`traditional: true`, Meta's original and GPT-J) rotates the
+ * pairs (2i, 2i + 1). Pair i turns by the angle `position · invFreq[i]`, where
+ * `invFreq[i] = theta^(-2i / rotaryDim)`, adjusted by `scaling`:
+ * - `linear`: every frequency divided by `factor` (positions interpolated);
+ * - `llama3`: Llama 3.1's by-wavelength rule: with `lowWave = originalMaxPositions / lowFreqFactor`
+ *   and `highWave = originalMaxPositions / highFreqFactor`, a frequency of wavelength 2π/f
+ *   below `highWave` is kept, above `lowWave` divided by `factor`, and in between blended:
+ *   `s = (originalMaxPositions / wavelength - lowFreqFactor) / (highFreqFactor - lowFreqFactor)`,
+ *   `f' = (1 - s) · f / factor + s · f`.
+ * Frequencies are computed here in float64, rounded to f32 and passed inline (cached per
+ * setting); the kernel computes angles and the rotation in f32.
+ *
+ * Elements past `rotaryDim` (partial rotary) are copied unchanged. `x` and `out` may be the
+ * same buffer. Apply it once to q and once to k (their head counts may differ).
+ */
+import type { Buffer } from "../buffer.ts";
+import type { DType } from "../dtype.ts";
+import type { CommandEncoder } from "../encoder.ts";
+import { ArgumentError } from "../errors.ts";
+import type { KernelRegistry } from "../registry.ts";
+import { argStruct } from "./args.ts";
+import { access, groupFor, namesByDType } from "./common.ts";
+import { checkBuffer, checkCounts, checkDType, checkInt, checkMultiple, checkNumber, checkOneOf, checkOptions, FLOAT_DTYPES, MAX_ELEMENTS } from "./validate.ts";
+
+export type RopeScaling =
+  | { type: "linear"; factor: number }
+  | { type: "llama3"; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number };
+
+export interface RopeParams {
+  tokens: number;
+  heads: number;
+  headDim: number;
+  /** Leading elements of each head that rotate (even, ≤ headDim; default headDim). */
+  rotaryDim?: number;
+  /** Base of the frequencies (default 10000). */
+  theta?: number;
+  /** Position of the first token (default 0). */
+  offset?: number;
+  /** Adjacent pairs (2i, 2i+1) instead of NeoX halves (default false). */
+  traditional?: boolean;
+  scaling?: RopeScaling;
+  dtype: DType;
+}
+
+/** Positions are converted to f32 in the kernel, exact up to 2^24. */
+export const MAX_ROPE_POSITION = 2 ** 24;
+/** Frequencies travel as inline bytes (at most 4 KiB): 1024 pairs. */
+const MAX_PAIRS = 1024;
+
+const NEOX = namesByDType("rope_neox");
+const TRADITIONAL = namesByDType("rope_traditional");
+const RopeArgs = argStruct("RopeArgs", { tokens: "u32", heads: "u32", head_dim: "u32", rotary_dim: "u32", offset: "u32" });
+const frequencyCache = new Map<string, Float32Array>();
+const ROPE_ACCESS = access([0], [1]);
+
+/**
+ * The f32 frequencies `invFreq[i]` for i < rotaryDim / 2 (see the module comment).
+ *
+ * @example
+ * ops.ropeFrequencies(128, 500000, { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 });
+ */
+export function ropeFrequencies(rotaryDim: number, theta: number, scaling?: RopeScaling): Float32Array {
+  const key = scaling === undefined ? `${rotaryDim}|${theta}` : `${rotaryDim}|${theta}|${JSON.stringify(scaling)}`;
+  const hit = frequencyCache.get(key);
+  if (hit) return hit;
+  const freqs = new Float32Array(rotaryDim / 2);
+  for (let i = 0; i < freqs.length; i++) {
+    let f = theta ** ((-2 * i) / rotaryDim);
+    if (scaling?.type === "linear") f /= scaling.factor;
+    else if (scaling?.type === "llama3") {
+      const { factor, lowFreqFactor, highFreqFactor, originalMaxPositions } = scaling;
+      const wavelength = (2 * Math.PI) / f;
+      if (wavelength > originalMaxPositions / lowFreqFactor) f /= factor;
+      else if (wavelength >= originalMaxPositions / highFreqFactor) {
+        const s = (originalMaxPositions / wavelength - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
+        f = ((1 - s) * f) / factor + s * f;
+      }
+    }
+    freqs[i] = f;
+  }
+  frequencyCache.set(key, freqs);
+  return freqs;
+}
+
+function checkScaling(scaling: RopeScaling): void {
+  checkOptions("params.scaling", scaling, ["type", "factor", "lowFreqFactor", "highFreqFactor", "originalMaxPositions"], ["type", "factor"]);
+  checkOneOf("params.scaling.type", scaling.type, ["linear", "llama3"]);
+  checkNumber("params.scaling.factor", scaling.factor, 0);
+  if (scaling.type === "llama3") {
+    checkOptions("params.scaling", scaling, ["type", "factor", "lowFreqFactor", "highFreqFactor", "originalMaxPositions"], ["lowFreqFactor", "highFreqFactor", "originalMaxPositions"]);
+    checkNumber("params.scaling.lowFreqFactor", scaling.lowFreqFactor, 0);
+    checkNumber("params.scaling.highFreqFactor", scaling.highFreqFactor, scaling.lowFreqFactor);
+    checkNumber("params.scaling.originalMaxPositions", scaling.originalMaxPositions, 0);
+  }
+}
+
+/**
+ * Rotate `x` [tokens, heads, headDim] into `out` (same shape and dtype).
+ *
+ * @example
+ * ops.rope(enc, registry, q, q, { tokens, heads: 32, headDim: 128, theta: 500000, offset: pos, dtype: DType.BF16 });
+ */
+export function rope(enc: CommandEncoder, registry: KernelRegistry, x: Buffer, out: Buffer, params: RopeParams): void {
+  checkOptions("params", params, ["tokens", "heads", "headDim", "rotaryDim", "theta", "offset", "traditional", "scaling", "dtype"], ["tokens", "heads", "headDim", "dtype"]);
+  const { tokens, heads, headDim, dtype } = params;
+  const rotaryDim = params.rotaryDim ?? headDim;
+  const theta = params.theta ?? 10000;
+  const offset = params.offset ?? 0;
+  checkDType("params.dtype", dtype, FLOAT_DTYPES);
+  checkCounts("params", params, ["tokens", "heads", "headDim"]);
+  checkMultiple("params.headDim", headDim, 2);
+  checkInt("params.rotaryDim", rotaryDim, 2, Math.min(headDim, 2 * MAX_PAIRS));
+  checkMultiple("params.rotaryDim", rotaryDim, 2);
+  checkNumber("params.theta", theta, 1);
+  checkInt("params.offset", offset, 0, MAX_ROPE_POSITION - 1);
+  if (offset + tokens > MAX_ROPE_POSITION) throw new ArgumentError("params.offset", `positions up to offset + tokens - 1 = ${offset + tokens - 1} must be below ${MAX_ROPE_POSITION}`);
+  if (params.traditional !== undefined && typeof params.traditional !== "boolean") throw new ArgumentError("params.traditional", `must be a boolean (got ${typeof params.traditional})`);
+  if (params.scaling !== undefined) checkScaling(params.scaling);
+  const n = tokens * heads * headDim;
+  if (n > MAX_ELEMENTS) throw new ArgumentError("params", `tokens·heads·headDim = ${n} exceeds the kernels' 32-bit element index`);
+  checkBuffer("x", x, dtype, n);
+  checkBuffer("out", out, dtype, n);
+  const pipeline = registry.getPipeline((params.traditional ? TRADITIONAL : NEOX).get(dtype)!);
+  const freqs = ropeFrequencies(rotaryDim, theta, params.scaling);
+  const grid = [headDim / 2, heads, tokens] as const;
+  enc.dispatchThreads(pipeline, [x, out, RopeArgs.write({ tokens, heads, head_dim: headDim, rotary_dim: rotaryDim, offset }), freqs], grid, groupFor(pipeline, grid), ROPE_ACCESS);
+}

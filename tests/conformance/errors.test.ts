@@ -1,0 +1,89 @@
+/**
+ * Bad op arguments get an ArgumentError naming the argument, before anything is encoded: wrong
+ * dtypes, mismatched shapes, out-of-range positions, too-small outputs, misspelled options.
+ * Each row is one call; the encoder must hold no dispatch afterwards.
+ */
+import { describe, expect, test } from "bun:test";
+import { ArgumentError, type CommandEncoder, DType, dispatchCount, type KernelRegistry, ops } from "../../src/index.ts";
+import { fixture, floatBuffer } from "../support/fixtures.ts";
+
+const { device, registry } = fixture();
+const f32 = (n: number) => floatBuffer(device, DType.F32, n);
+const f16 = (n: number) => floatBuffer(device, DType.F16, n);
+const u32 = (n: number) => device.allocBuffer(4 * n, DType.U32, [n]);
+
+const a = f32(64);
+const b = f32(64);
+const small = f32(8);
+const h = f16(64);
+const ids = u32(4);
+const words = u32(64);
+
+type Call = (enc: CommandEncoder, r: KernelRegistry) => void;
+
+/** [description, call, argument the error must name] */
+const rows: [string, Call, string][] = [
+  // elementwise
+  ["binary: integer dtype", (e, r) => ops.elementwiseMul(e, r, a, b, a, 16, DType.U32), "dtype"],
+  ["binary: b of another dtype", (e, r) => ops.elementwiseSub(e, r, a, h, a, 16, DType.F32), "b"],
+  ["binary: out too small", (e, r) => ops.elementwiseDiv(e, r, a, b, small, 16, DType.F32), "out"],
+  ["binary: n zero", (e, r) => ops.elementwiseAdd(e, r, a, b, a, 0, DType.F32), "n"],
+  ["binary: rowLength not dividing n", (e, r) => ops.elementwiseAdd(e, r, a, b, a, 30, DType.F32, { rowLength: 7 }), "options.rowLength"],
+  ["binary: broadcast row too short", (e, r) => ops.elementwiseAdd(e, r, a, small, a, 64, DType.F32, { rowLength: 16 }), "b"],
+  ["binary: misspelled option", (e, r) => ops.elementwiseAdd(e, r, a, b, a, 16, DType.F32, { rowlength: 4 } as never), "options.rowlength"],
+  ["scalar: NaN value", (e, r) => ops.scalarMul(e, r, a, a, 16, DType.F32, Number.NaN), "value"],
+  ["cast: dst of the wrong dtype", (e, r) => ops.cast(e, r, a, b, 16, DType.F32, DType.F16), "dst"],
+  ["cast: src too small", (e, r) => ops.cast(e, r, small, h, 16, DType.F32, DType.F16), "src"],
+  ["copy: slice past the source", (e, r) => ops.copy(e, r, a, b, 16, DType.F32, { srcOffset: 60 }), "src"],
+  ["copy: negative offset", (e, r) => ops.copy(e, r, a, b, 16, DType.F32, { dstOffset: -1 }), "options.dstOffset"],
+  ["copyStrided: strides of the wrong rank", (e, r) => ops.copyStrided(e, r, a, b, { shape: [4, 4], srcStrides: [4], dstStrides: [4, 1], dtype: DType.F32 }), "params.srcStrides"],
+  ["copyStrided: walk past dst", (e, r) => ops.copyStrided(e, r, a, small, { shape: [4, 4], srcStrides: [4, 1], dstStrides: [4, 1], dtype: DType.F32 }), "dst"],
+  ["concat: no inputs", (e, r) => ops.concat(e, r, [], a, 2, DType.F32), "inputs"],
+  ["concat: out too small", (e, r) => ops.concat(e, r, [{ buffer: a, cols: 8 }, { buffer: b, cols: 8 }], small, 4, DType.F32), "out"],
+  ["transpose: dst too small", (e, r) => ops.transpose(e, r, a, small, { rows: 4, cols: 4, dtype: DType.F32 }), "dst"],
+  // activations
+  ["silu: out of another dtype", (e, r) => ops.silu(e, r, a, h, 16, DType.F32), "out"],
+  ["gelu: unknown approximation", (e, r) => ops.gelu(e, r, a, a, 16, DType.F32, "sigmoid" as never), "approximation"],
+  ["softcap: cap not positive", (e, r) => ops.softcap(e, r, a, a, 16, DType.F32, 0), "cap"],
+  ["swiglu: up too small", (e, r) => ops.swiglu(e, r, a, small, a, 16, DType.F32), "up"],
+  // rope
+  ["rope: odd headDim", (e, r) => ops.rope(e, r, a, a, { tokens: 1, heads: 1, headDim: 7, dtype: DType.F32 }), "params.headDim"],
+  ["rope: rotaryDim past headDim", (e, r) => ops.rope(e, r, a, a, { tokens: 1, heads: 1, headDim: 16, rotaryDim: 32, dtype: DType.F32 }), "params.rotaryDim"],
+  ["rope: position past 2^24", (e, r) => ops.rope(e, r, a, a, { tokens: 2, heads: 1, headDim: 16, offset: 2 ** 24 - 1, dtype: DType.F32 }), "params.offset"],
+  ["rope: x too small", (e, r) => ops.rope(e, r, small, a, { tokens: 2, heads: 2, headDim: 16, dtype: DType.F32 }), "x"],
+  ["rope: misspelled option", (e, r) => ops.rope(e, r, a, a, { tokens: 1, heads: 1, headDim: 16, dtype: DType.F32, thetta: 1 } as never), "params.thetta"],
+  ["rope: llama3 scaling without its factors", (e, r) => ops.rope(e, r, a, a, { tokens: 1, heads: 1, headDim: 16, dtype: DType.F32, scaling: { type: "llama3", factor: 8 } as never }), "params.scaling.lowFreqFactor"],
+  // embedding
+  ["embedding: float ids", (e, r) => ops.embedding(e, r, a, b, a, { tokens: 4, vocab: 4, dim: 4, dtype: DType.F32 }), "ids"],
+  ["embedding: table too small", (e, r) => ops.embedding(e, r, small, ids, a, { tokens: 4, vocab: 4, dim: 4, dtype: DType.F32 }), "table"],
+  ["embedding: out too small", (e, r) => ops.embedding(e, r, a, ids, small, { tokens: 4, vocab: 4, dim: 4, dtype: DType.F32 }), "out"],
+  ["embeddingAffine: 7 bits", (e, r) => ops.embeddingAffine(e, r, { weight: words, scales: a, biases: a }, ids, a, { tokens: 1, vocab: 1, dim: 32, bits: 7, groupSize: 32, scaleDType: DType.F32, outDType: DType.F32 }), "params.bits"],
+  ["embeddingAffine: dim not a multiple of the group", (e, r) => ops.embeddingAffine(e, r, { weight: words, scales: a, biases: a }, ids, a, { tokens: 1, vocab: 1, dim: 48, bits: 4, groupSize: 32, scaleDType: DType.F32, outDType: DType.F32 }), "params.dim"],
+  ["embeddingAffine: weight not U32", (e, r) => ops.embeddingAffine(e, r, { weight: a, scales: a, biases: a }, ids, a, { tokens: 1, vocab: 1, dim: 32, bits: 4, groupSize: 32, scaleDType: DType.F32, outDType: DType.F32 }), "table.weight"],
+  ["embeddingAffine: scales of another dtype", (e, r) => ops.embeddingAffine(e, r, { weight: words, scales: h, biases: a }, ids, a, { tokens: 1, vocab: 1, dim: 32, bits: 4, groupSize: 32, scaleDType: DType.F32, outDType: DType.F32 }), "table.scales"],
+  // kv cache
+  ["kvCacheAppend: rows past the capacity", (e, r) => ops.kvCacheAppend(e, r, a, b, { tokens: 2, heads: 1, headDim: 8, capacity: 8, position: 7, dtype: DType.F32 }), "params.position"],
+  ["kvCacheAppend: negative position", (e, r) => ops.kvCacheAppend(e, r, a, b, { tokens: 1, heads: 1, headDim: 8, capacity: 8, position: -1, dtype: DType.F32 }), "params.position"],
+  ["kvCacheAppend: cache too small", (e, r) => ops.kvCacheAppend(e, r, a, small, { tokens: 1, heads: 1, headDim: 8, capacity: 8, position: 0, dtype: DType.F32 }), "cache"],
+  ["kvCacheAppend: src of another dtype", (e, r) => ops.kvCacheAppend(e, r, h, b, { tokens: 1, heads: 1, headDim: 8, capacity: 8, position: 0, dtype: DType.F32 }), "src"],
+  ["kvCacheCopy: window past the source", (e, r) => ops.kvCacheCopy(e, r, a, b, { heads: 1, headDim: 8, tokens: 4, srcCapacity: 8, dstCapacity: 8, srcPosition: 5, dtype: DType.F32 }), "params.srcPosition"],
+];
+
+describe("op argument errors", () => {
+  for (const [what, call, argument] of rows) {
+    test(`${what} → [${argument}]`, () => {
+      const enc = device.commandEncoder();
+      const before = dispatchCount();
+      let error: unknown;
+      try {
+        call(enc, registry);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(ArgumentError);
+      expect((error as ArgumentError).argument).toBe(argument);
+      expect(dispatchCount()).toBe(before);
+      enc.dispose();
+    });
+  }
+});

@@ -1,0 +1,166 @@
+/**
+ * The conformance harness: every op family lists its cases in a table (op, dtype, shape,
+ * parameters, tolerance) and runs each against a float64 reference from
+ * tests/support/reference/. A case's id reads like a call, `rmsNorm(dtype=bf16,rows=7,cols=257)`,
+ * so `bun test -t 'rmsNorm(dtype=bf16'` selects it.
+ *
+ * Cases whose kernels need barriers, SIMD-group functions or threadgroup memory are skipped
+ * (with the reason in the test name) while the backend cannot run them.
+ */
+import { describe, expect, test } from "bun:test";
+import { type Buffer, type CommandEncoder, DType, type Device, type KernelRegistry } from "../../src/index.ts";
+import { FIBERS_REASON, supportsBarriers } from "../support/fibers.ts";
+import { download, fixture, floatBuffer, randomFloats, roundTo } from "../support/fixtures.ts";
+
+/** A case passes when every |got - want| ≤ atol + rtol · |want|. */
+export interface Tolerance {
+  atol: number;
+  rtol: number;
+}
+
+/** Tolerances of one op family, per output dtype. */
+export type DTypeTolerances = Readonly<Record<"f32" | "f16" | "bf16", Tolerance>>;
+
+export interface Case<P> {
+  op: string;
+  dtype: DType;
+  /** Sizes, printed in the id after the dtype. */
+  shape: Readonly<Record<string, number>>;
+  /** Other parameters, printed after the shape. */
+  params: P;
+  tolerance: Tolerance;
+}
+
+/** The printable id of a case: `op(dtype=…,shape…,params…)`. */
+export function caseId(c: Case<object>): string {
+  const parts = [`dtype=${c.dtype.name}`];
+  for (const [k, v] of Object.entries(c.shape)) parts.push(`${k}=${v}`);
+  for (const [k, v] of Object.entries(c.params)) {
+    if (v === undefined) continue;
+    parts.push(`${k}=${typeof v === "object" && v !== null ? (isDType(v) ? v.name : JSON.stringify(v).replaceAll(",", ";")) : String(v)}`);
+  }
+  return `${c.op}(${parts.join(",")})`;
+}
+
+function isDType(v: unknown): v is DType {
+  return Object.values(DType).includes(v as DType);
+}
+
+/** What a case run hands back for comparison. */
+export interface Outcome {
+  got: ArrayLike<number>;
+  want: ArrayLike<number>;
+  /** Named extra checks that must hold exactly (e.g. "nothing written past n"). */
+  exact?: Readonly<Record<string, [unknown, unknown]>>;
+}
+
+/**
+ * Per-case resources: buffers made through it are disposed when the case ends, and `encode`
+ * runs one command buffer to completion.
+ */
+export class CaseContext {
+  readonly device: Device;
+  readonly registry: KernelRegistry;
+  readonly #buffers: Buffer[] = [];
+
+  constructor(device: Device, registry: KernelRegistry) {
+    this.device = device;
+    this.registry = registry;
+  }
+
+  /** A float buffer of `n` elements holding `values` (or zeros). */
+  floats(dtype: DType, n: number, values?: ArrayLike<number>): Buffer {
+    return this.keep(floatBuffer(this.device, dtype, n, values));
+  }
+
+  /** Random values in [lo, hi), already rounded to `dtype` so the reference sees what the kernel sees. */
+  random(dtype: DType, n: number, seed: number, lo = -1, hi = 1): { buffer: Buffer; values: Float64Array } {
+    const values = randomFloats(n, seed, lo, hi).map((v) => roundTo(dtype, v));
+    return { buffer: this.floats(dtype, n, values), values };
+  }
+
+  /** A U32 buffer holding `values`. */
+  u32(values: ArrayLike<number>): Buffer {
+    const buf = this.keep(this.device.allocBuffer(Math.max(1, values.length) * 4, DType.U32, [values.length]));
+    buf.view(Uint32Array).set(values);
+    return buf;
+  }
+
+  /** Any buffer made elsewhere, disposed with the case. */
+  keep(buf: Buffer): Buffer {
+    this.#buffers.push(buf);
+    return buf;
+  }
+
+  read(buf: Buffer, n: number): Float64Array {
+    return download(buf, n);
+  }
+
+  /** Encode with `fn` into a fresh command encoder, commit and wait. */
+  encode(fn: (enc: CommandEncoder) => void): void {
+    const enc = this.device.commandEncoder();
+    try {
+      fn(enc);
+      enc.commitAndWait();
+    } finally {
+      enc.dispose();
+    }
+  }
+
+  dispose(): void {
+    for (const b of this.#buffers) b.dispose();
+    this.#buffers.length = 0;
+  }
+}
+
+/** Index and size of the worst violation of `tol`, or undefined when all pass. */
+export function worstViolation(got: ArrayLike<number>, want: ArrayLike<number>, tol: Tolerance): { index: number; got: number; want: number; allowed: number } | undefined {
+  let worst: { index: number; got: number; want: number; allowed: number } | undefined;
+  let worstExcess = 0;
+  for (let i = 0; i < want.length; i++) {
+    const g = got[i]!;
+    const w = want[i]!;
+    const allowed = tol.atol + tol.rtol * Math.abs(w);
+    const err = g === w ? 0 : Math.abs(g - w);
+    const excess = Number.isNaN(err) ? Infinity : err - allowed;
+    if (excess > worstExcess) {
+      worstExcess = excess;
+      worst = { index: i, got: g, want: w, allowed };
+    }
+  }
+  return worst;
+}
+
+export interface FamilyOptions {
+  /** The family's kernels use barriers / SIMD-group functions / threadgroup memory. */
+  needsFibers?: boolean;
+}
+
+/**
+ * Register one test per case of `cases`, under `describe(family)`. `run` executes a case on the
+ * active backend and returns what to compare.
+ */
+export function conformance<P extends object>(family: string, cases: readonly Case<P>[], run: (c: Case<P>, ctx: CaseContext) => Outcome, options: FamilyOptions = {}): void {
+  const { device, registry } = fixture();
+  const skip = options.needsFibers === true && !supportsBarriers();
+  describe(skip ? `${family} [skipped: ${FIBERS_REASON}]` : family, () => {
+    for (const c of cases) {
+      test.skipIf(skip)(caseId(c as Case<object>), () => {
+        const ctx = new CaseContext(device, registry);
+        try {
+          const { got, want, exact } = run(c, ctx);
+          expect(got.length).toBe(want.length);
+          const bad = worstViolation(got, want, c.tolerance);
+          if (bad) {
+            throw new Error(`${caseId(c as Case<object>)}: element ${bad.index} is ${bad.got}, reference ${bad.want} (allowed ±${bad.allowed.toExponential(2)}; tolerance atol=${c.tolerance.atol}, rtol=${c.tolerance.rtol})`);
+          }
+          for (const [what, [g, w]] of Object.entries(exact ?? {})) {
+            if (!Bun.deepEquals(g, w)) throw new Error(`${caseId(c as Case<object>)}: ${what}: got ${JSON.stringify(g)}, expected ${JSON.stringify(w)}`);
+          }
+        } finally {
+          ctx.dispose();
+        }
+      });
+    }
+  });
+}

@@ -1,0 +1,303 @@
+/**
+ * Float64 reference forward pass of the Llama / Mistral / Qwen2 / Qwen3 decoders, written from
+ * the format description (anchors-and-formats §2) and mlx-lm's documented behaviour, and
+ * independent of the kernels: weights are dequantized in TypeScript and every step is plain
+ * float64 arithmetic, one token at a time (a causal prefill is the same as feeding tokens one by
+ * one through the KV cache).
+ *
+ * Per layer: h = x + o_proj(attn(RMSNorm(x))); out = h + down(silu(gate(n)) * up(n)), n = RMSNorm(h).
+ * Attention: q/k/v projections (+ bias for Qwen2 and Llama's attention_bias), Qwen3's per-head
+ * q/k RMSNorm, RoPE (rotate-half unless `rope_traditional`; linear or Llama 3 scaling), causal
+ * GQA (query head i reads kv head floor(i / (heads / kv_heads))), scale 1/sqrt(head_dim).
+ * Output: final RMSNorm, then lm_head, or the (dequantized) embedding when tied.
+ *
+ * @example
+ * const ref = ReferenceDecoder.fromDirectory(model.dir);
+ * const cache = ref.newCache();
+ * const logits = ref.forward([1, 2, 3], cache);   // prefill: logits of the last position
+ * const next = ref.forward([4], cache);           // one decode step
+ */
+import { readModelConfig, moduleQuantization, type ModelConfig } from "../../../src/models/config.ts";
+import { deviceDType, SafetensorsArchive, type SafetensorsDType } from "../../../src/io/safetensors.ts";
+import { decodeFloats } from "../../../src/io/floats.ts";
+import { dequantize } from "../../../src/quant.ts";
+
+/** One tensor's bytes as stored in a file. */
+export interface HostTensor {
+  readonly dtype: SafetensorsDType;
+  readonly shape: readonly number[];
+  readonly bytes: Uint8Array;
+}
+
+/** Looks tensors up by name (undefined when absent). */
+export type TensorSource = (name: string) => HostTensor | undefined;
+
+/** A dense row-major matrix. */
+export interface Matrix {
+  readonly rows: number;
+  readonly cols: number;
+  readonly data: Float64Array;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pieces
+
+/** x / sqrt(mean(x^2) + eps) * weight. */
+export function rmsNorm(x: ArrayLike<number>, weight: ArrayLike<number>, eps: number): Float64Array {
+  let ss = 0;
+  for (let i = 0; i < x.length; i++) ss += x[i]! * x[i]!;
+  const r = 1 / Math.sqrt(ss / x.length + eps);
+  return Float64Array.from({ length: x.length }, (_, i) => x[i]! * r * weight[i]!);
+}
+
+/** m @ x (+ bias). */
+export function matVec(m: Matrix, x: ArrayLike<number>, bias?: ArrayLike<number>): Float64Array {
+  if (x.length !== m.cols) throw new Error(`matVec: x has ${x.length} values, matrix has ${m.cols} columns`);
+  const out = new Float64Array(m.rows);
+  for (let r = 0; r < m.rows; r++) {
+    let s = bias ? bias[r]! : 0;
+    const base = r * m.cols;
+    for (let c = 0; c < m.cols; c++) s += m.data[base + c]! * x[c]!;
+    out[r] = s;
+  }
+  return out;
+}
+
+export const silu = (x: number): number => x / (1 + Math.exp(-x));
+
+/**
+ * Inverse frequencies theta_i (i < headDim / 2) of RoPE: base^(-2i/d), divided by the factor for
+ * linear scaling; for Llama 3 scaling, wavelengths 2*pi/theta above original/low_freq_factor are
+ * divided by the factor, those below original/high_freq_factor kept, and those between
+ * interpolated with s = (original/wavelength - low) / (high - low): theta*(1-s)/factor + theta*s.
+ */
+export function ropeInvFrequencies(config: Pick<ModelConfig, "headDim" | "ropeTheta" | "ropeScaling">): Float64Array {
+  const half = config.headDim / 2;
+  const s = config.ropeScaling;
+  return Float64Array.from({ length: half }, (_, i) => {
+    const theta = config.ropeTheta ** (-(2 * i) / config.headDim);
+    if (!s) return theta;
+    if (s.type === "linear") return theta / s.factor;
+    const wavelength = (2 * Math.PI) / theta;
+    const lowWavelength = s.originalMaxPositionEmbeddings / s.lowFreqFactor;
+    const highWavelength = s.originalMaxPositionEmbeddings / s.highFreqFactor;
+    if (wavelength < highWavelength) return theta;
+    if (wavelength > lowWavelength) return theta / s.factor;
+    const smooth = (s.originalMaxPositionEmbeddings / wavelength - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
+    return ((1 - smooth) * theta) / s.factor + smooth * theta;
+  });
+}
+
+/**
+ * Rotate one head vector for `position`. Pair i is (x[i], x[i + d/2]) ("rotate half", mlx-lm's
+ * default) or (x[2i], x[2i+1]) when `traditional`; it turns by position * invFreq[i].
+ */
+export function applyRope(x: ArrayLike<number>, position: number, invFreq: ArrayLike<number>, traditional: boolean): Float64Array {
+  const d = x.length;
+  const half = d / 2;
+  const out = Float64Array.from(x);
+  for (let i = 0; i < half; i++) {
+    const a = traditional ? 2 * i : i;
+    const b = traditional ? 2 * i + 1 : i + half;
+    const angle = position * invFreq[i]!;
+    const c = Math.cos(angle);
+    const s = Math.sin(angle);
+    out[a] = x[a]! * c - x[b]! * s;
+    out[b] = x[a]! * s + x[b]! * c;
+  }
+  return out;
+}
+
+/** softmax(q . k_j * scale) weighted sum of v_j over the given keys and values. */
+export function attend(q: ArrayLike<number>, keys: readonly ArrayLike<number>[], values: readonly ArrayLike<number>[], scale: number): Float64Array {
+  const scores = keys.map((k) => {
+    let s = 0;
+    for (let i = 0; i < q.length; i++) s += q[i]! * k[i]!;
+    return s * scale;
+  });
+  const max = Math.max(...scores);
+  const w = scores.map((s) => Math.exp(s - max));
+  const total = w.reduce((a, b) => a + b, 0);
+  const out = new Float64Array(values[0]!.length);
+  values.forEach((v, j) => {
+    for (let i = 0; i < out.length; i++) out[i] = out[i]! + (w[j]! / total) * v[i]!;
+  });
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Weights
+
+function floats(t: HostTensor, name: string): Float64Array {
+  const dtype = deviceDType(t.dtype);
+  if (!dtype?.isFloat) throw new Error(`${name}: expected a float tensor, got ${t.dtype}`);
+  return decodeFloats(t.bytes, dtype);
+}
+
+function expectShape(t: HostTensor, shape: readonly number[], name: string): void {
+  if (t.shape.join() !== shape.join()) throw new Error(`${name}: shape [${t.shape}] expected [${shape}]`);
+}
+
+interface Linear {
+  readonly m: Matrix;
+  readonly bias?: Float64Array;
+}
+
+interface Layer {
+  inputNorm: Float64Array;
+  q: Linear;
+  k: Linear;
+  v: Linear;
+  o: Linear;
+  qNorm?: Float64Array;
+  kNorm?: Float64Array;
+  postNorm: Float64Array;
+  gate: Linear;
+  up: Linear;
+  down: Linear;
+}
+
+/** Per-layer lists of past keys and values (one [kvHeads * headDim] vector per position). */
+export class ReferenceKVCache {
+  readonly keys: Float64Array[][];
+  readonly values: Float64Array[][];
+
+  constructor(layers: number) {
+    this.keys = Array.from({ length: layers }, () => []);
+    this.values = Array.from({ length: layers }, () => []);
+  }
+
+  /** Positions held. */
+  get length(): number {
+    return this.keys[0]?.length ?? 0;
+  }
+}
+
+export class ReferenceDecoder {
+  readonly config: ModelConfig;
+  readonly embedding: Matrix;
+  readonly lmHead: Matrix;
+  readonly #layers: Layer[];
+  readonly #norm: Float64Array;
+  readonly #invFreq: Float64Array;
+
+  constructor(config: ModelConfig, source: TensorSource) {
+    this.config = config;
+    const get = (name: string): HostTensor => {
+      const t = source(name);
+      if (!t) throw new Error(`reference: missing tensor ${name}`);
+      return t;
+    };
+    const vector = (name: string, size: number): Float64Array => {
+      const t = get(name);
+      expectShape(t, [size], name);
+      return floats(t, name);
+    };
+    const linear = (path: string, inF: number, outF: number, hasBias: boolean): Linear => {
+      const quant = moduleQuantization(config, path, source(`${path}.scales`) !== undefined);
+      const w = get(`${path}.weight`);
+      let data: Float64Array;
+      if (quant) {
+        expectShape(w, [outF, (inF * quant.bits) / 32], `${path}.weight`);
+        const groups = inF / quant.groupSize;
+        const scales = get(`${path}.scales`);
+        const biases = get(`${path}.biases`);
+        expectShape(scales, [outF, groups], `${path}.scales`);
+        expectShape(biases, [outF, groups], `${path}.biases`);
+        const packed = new Uint32Array(w.bytes.slice().buffer);
+        data = dequantize({ rows: outF, cols: inF, bits: quant.bits, groupSize: quant.groupSize, packed, scales: floats(scales, path), biases: floats(biases, path), scaleDType: deviceDType(scales.dtype)! });
+      } else {
+        expectShape(w, [outF, inF], `${path}.weight`);
+        data = floats(w, `${path}.weight`);
+      }
+      return { m: { rows: outF, cols: inF, data }, bias: hasBias ? vector(`${path}.bias`, outF) : undefined };
+    };
+
+    const { hiddenSize: h, intermediateSize: inter, headDim, numAttentionHeads: nq, numKeyValueHeads: nkv, vocabSize } = config;
+    this.embedding = linear("model.embed_tokens", h, vocabSize, false).m;
+    this.#layers = Array.from({ length: config.numHiddenLayers }, (_, i) => {
+      const p = `model.layers.${i}`;
+      return {
+        inputNorm: vector(`${p}.input_layernorm.weight`, h),
+        q: linear(`${p}.self_attn.q_proj`, h, nq * headDim, config.qkvBias),
+        k: linear(`${p}.self_attn.k_proj`, h, nkv * headDim, config.qkvBias),
+        v: linear(`${p}.self_attn.v_proj`, h, nkv * headDim, config.qkvBias),
+        o: linear(`${p}.self_attn.o_proj`, nq * headDim, h, config.oBias),
+        qNorm: config.qkNorm ? vector(`${p}.self_attn.q_norm.weight`, headDim) : undefined,
+        kNorm: config.qkNorm ? vector(`${p}.self_attn.k_norm.weight`, headDim) : undefined,
+        postNorm: vector(`${p}.post_attention_layernorm.weight`, h),
+        gate: linear(`${p}.mlp.gate_proj`, h, inter, config.mlpBias),
+        up: linear(`${p}.mlp.up_proj`, h, inter, config.mlpBias),
+        down: linear(`${p}.mlp.down_proj`, inter, h, config.mlpBias),
+      };
+    });
+    this.#norm = vector("model.norm.weight", h);
+    this.lmHead = config.tieWordEmbeddings ? this.embedding : linear("lm_head", h, vocabSize, false).m;
+    this.#invFreq = ropeInvFrequencies(config);
+  }
+
+  /** The reference for a model directory (config.json + safetensors). */
+  static fromDirectory(dir: string): ReferenceDecoder {
+    const archive = SafetensorsArchive.open(dir);
+    const source: TensorSource = (name) => {
+      const info = archive.info(name);
+      return info && { dtype: info.dtype, shape: info.shape, bytes: archive.read(name) };
+    };
+    return new ReferenceDecoder(readModelConfig(dir), source);
+  }
+
+  newCache(): ReferenceKVCache {
+    return new ReferenceKVCache(this.config.numHiddenLayers);
+  }
+
+  /** Logits of the last token of `tokens`, which are appended to `cache` (positions continue from it). */
+  forward(tokens: readonly number[], cache: ReferenceKVCache = this.newCache()): Float64Array {
+    const all = this.forwardAll(tokens, cache);
+    return all[all.length - 1]!;
+  }
+
+  /** Logits of every token of `tokens`, appended to `cache`. */
+  forwardAll(tokens: readonly number[], cache: ReferenceKVCache = this.newCache()): Float64Array[] {
+    if (tokens.length === 0) throw new Error("reference: no tokens");
+    return tokens.map((t) => matVec(this.lmHead, this.hiddenState(t, cache)));
+  }
+
+  /** Final-normed hidden state of one token at position cache.length, which it appends to. */
+  hiddenState(token: number, cache: ReferenceKVCache): Float64Array {
+    const c = this.config;
+    if (!Number.isInteger(token) || token < 0 || token >= c.vocabSize) throw new Error(`reference: token ${token} outside the vocabulary`);
+    const position = cache.length;
+    const { headDim: d, numAttentionHeads: nq, numKeyValueHeads: nkv } = c;
+    const group = nq / nkv;
+    let x: Float64Array = this.embedding.data.slice(token * c.hiddenSize, (token + 1) * c.hiddenSize);
+    this.#layers.forEach((layer, li) => {
+      const n = rmsNorm(x, layer.inputNorm, c.rmsNormEps);
+      const q = matVec(layer.q.m, n, layer.q.bias);
+      const k = matVec(layer.k.m, n, layer.k.bias);
+      const v = matVec(layer.v.m, n, layer.v.bias);
+      const head = (vec: Float64Array, i: number, norm?: Float64Array) => {
+        const part = vec.subarray(i * d, (i + 1) * d);
+        return applyRope(norm ? rmsNorm(part, norm, c.rmsNormEps) : part, position, this.#invFreq, c.ropeTraditional);
+      };
+      const kRot = new Float64Array(nkv * d);
+      for (let i = 0; i < nkv; i++) kRot.set(head(k, i, layer.kNorm), i * d);
+      cache.keys[li]!.push(kRot);
+      cache.values[li]!.push(v);
+      const attnOut = new Float64Array(nq * d);
+      for (let i = 0; i < nq; i++) {
+        const kv = Math.floor(i / group);
+        const keys = cache.keys[li]!.map((kk) => kk.subarray(kv * d, (kv + 1) * d));
+        const values = cache.values[li]!.map((vv) => vv.subarray(kv * d, (kv + 1) * d));
+        attnOut.set(attend(head(q, i, layer.qNorm), keys, values, 1 / Math.sqrt(d)), i * d);
+      }
+      const o = matVec(layer.o.m, attnOut, layer.o.bias);
+      const hState = x.map((xi, i) => xi + o[i]!);
+      const n2 = rmsNorm(hState, layer.postNorm, c.rmsNormEps);
+      const gate = matVec(layer.gate.m, n2, layer.gate.bias);
+      const up = matVec(layer.up.m, n2, layer.up.bias);
+      const down = matVec(layer.down.m, gate.map((g, i) => silu(g) * up[i]!), layer.down.bias);
+      x = hState.map((hi, i) => hi + down[i]!);
+    });
+    return rmsNorm(x, this.#norm, c.rmsNormEps);
+  }
+}
