@@ -71,3 +71,21 @@ export class CommandBufferError extends MlxnError {
 
 /** The backend could not be loaded or refused an operation. */
 export class BackendError extends MlxnError {}
+
+/**
+ * A model file or directory is malformed, or does not match its configuration: names the file
+ * (or directory), the tensor when one is involved, and what is wrong.
+ *
+ * @example
+ * try { loadModelWeights(device, dir); }
+ * catch (e) { if (e instanceof FormatError) console.log(e.path, e.tensor); }
+ */
+export class FormatError extends MlxnError {
+  constructor(
+    readonly path: string,
+    detail: string,
+    readonly tensor?: string,
+  ) {
+    super(`[format] ${path}: ${tensor === undefined ? "" : `tensor "${tensor}": `}${detail}`);
+  }
+}

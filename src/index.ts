@@ -40,7 +40,15 @@ export {
   OutOfMemoryError,
   CommandBufferError,
   BackendError,
+  FormatError,
 } from "./errors.ts";
 export { config, withConfig, type Config } from "./config.ts";
 export { defaultBackend, type Backend } from "./ffi/loader.ts";
 export * as ops from "./ops/index.ts";
+export { SafetensorsArchive, readSafetensorsHeader, writeSafetensors, writeModelSafetensors, type TensorInfo, type TensorData, type SafetensorsDType } from "./io/safetensors.ts";
+export { ProgressBar, type ProgressOptions } from "./io/progress.ts";
+export { quantize, dequantize, MLX_BITS, MLX_GROUP_SIZES, type Quantized } from "./quant.ts";
+export { readModelConfig, parseModelConfig, moduleQuantization, countParameters, SUPPORTED_MODEL_TYPES, type ModelConfig, type ModelType, type QuantSpec, type RopeScaling } from "./models/config.ts";
+export { loadModelWeights, ModelWeights, modelModules, type LinearWeights, type LayerWeights, type AttentionWeights, type MlpWeights } from "./models/weights.ts";
+export { Tokenizer, StreamDecoder, type ChatMessage } from "./models/tokenizer.ts";
+export { createSyntheticModel, writeSyntheticModel, syntheticPreset, type SyntheticModelSpec, type SyntheticPreset, type SyntheticModel } from "./models/synthetic.ts";

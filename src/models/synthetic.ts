@@ -1,0 +1,299 @@
+/**
+ * Deterministic random models written as real MLX model directories: `config.json` (with the
+ * `quantization` section mlx-lm writes, per-module overrides included), safetensors through the
+ * MLX-style writer (optionally sharded with an index), and a small byte-level BPE tokenizer with
+ * a chat template. The same spec and seed always give byte-identical files.
+ *
+ * Presets cover what the decoder has to handle: `llama` (tied 4-bit embedding, Llama 3 RoPE
+ * scaling), `qwen2` (q/k/v biases, sharded), `qwen3` (q/k norms, head_dim != hidden/heads,
+ * untied, per-module bit widths and an unquantized module), `f16` (no quantization), and
+ * `demo` (Llama-shaped, about 20M parameters, 4-bit).
+ *
+ * @example
+ * using model = createSyntheticModel(syntheticPreset("qwen3"));
+ * const weights = loadModelWeights(device, model.dir);
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DType } from "../dtype.ts";
+import { ArgumentError } from "../errors.ts";
+import { encodeFloats } from "../io/floats.ts";
+import { safetensorsDType, writeModelSafetensors, type TensorData } from "../io/safetensors.ts";
+import { quantize } from "../quant.ts";
+import { countParameters, parseModelConfig, type ModelConfig, type ModelType } from "./config.ts";
+import { buildByteLevelTokenizer } from "./synthetic_tokenizer.ts";
+import { modelModules } from "./weights.ts";
+
+/** Bits and group size of a quantized module, as in config.json. */
+export interface SyntheticQuant {
+  readonly bits: number;
+  readonly groupSize: number;
+}
+
+export interface SyntheticModelSpec {
+  readonly modelType: ModelType;
+  readonly vocabSize: number;
+  readonly hiddenSize: number;
+  readonly intermediateSize: number;
+  readonly numLayers: number;
+  readonly numHeads: number;
+  readonly numKvHeads: number;
+  /** Default hiddenSize / numHeads (qwen2 requires that value). */
+  readonly headDim?: number;
+  /** Float dtype of unquantized tensors and of scales/biases. */
+  readonly dtype: DType;
+  /** Global quantization, or false for an unquantized model. */
+  readonly quantization: SyntheticQuant | false;
+  /** Per-module entries, keyed by module path (e.g. "model.layers.0.mlp.down_proj"). */
+  readonly quantizationOverrides?: Readonly<Record<string, SyntheticQuant | false>>;
+  readonly tieWordEmbeddings: boolean;
+  readonly ropeTheta?: number;
+  readonly ropeTraditional?: boolean;
+  /** Written as config.json `rope_scaling`. */
+  readonly ropeScaling?: Readonly<Record<string, string | number>>;
+  readonly rmsNormEps?: number;
+  readonly maxPositionEmbeddings?: number;
+  /** Llama only: biases on q/k/v/o and on the MLP projections. */
+  readonly attentionBias?: boolean;
+  readonly mlpBias?: boolean;
+  readonly seed?: number;
+  /** Split tensor data into shards of at most this many bytes. Default: one file. */
+  readonly maxShardBytes?: number;
+  /** Write tokenizer files (needs vocabSize >= 260). Default true. */
+  readonly tokenizer?: boolean;
+}
+
+export type SyntheticPreset = "llama" | "qwen2" | "qwen3" | "f16" | "demo";
+
+const TINY = { vocabSize: 320, hiddenSize: 64, intermediateSize: 128, numLayers: 2, numHeads: 4, numKvHeads: 2 } as const;
+
+const PRESETS: Record<SyntheticPreset, SyntheticModelSpec> = {
+  llama: {
+    modelType: "llama",
+    ...TINY,
+    dtype: DType.F16,
+    quantization: { bits: 4, groupSize: 32 },
+    tieWordEmbeddings: true,
+    ropeTheta: 10000,
+    // A short original context so that the scaling changes several frequencies of a small head.
+    ropeScaling: { rope_type: "llama3", factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 },
+    seed: 1,
+  },
+  qwen2: {
+    modelType: "qwen2",
+    ...TINY,
+    dtype: DType.BF16,
+    quantization: { bits: 4, groupSize: 64 },
+    tieWordEmbeddings: true,
+    seed: 2,
+    maxShardBytes: 24_000,
+  },
+  qwen3: {
+    modelType: "qwen3",
+    ...TINY,
+    headDim: 32,
+    dtype: DType.BF16,
+    quantization: { bits: 4, groupSize: 32 },
+    quantizationOverrides: {
+      "model.layers.0.mlp.down_proj": { bits: 8, groupSize: 32 },
+      "model.layers.1.self_attn.v_proj": false,
+      lm_head: { bits: 6, groupSize: 64 },
+    },
+    tieWordEmbeddings: false,
+    seed: 3,
+  },
+  f16: {
+    modelType: "llama",
+    ...TINY,
+    dtype: DType.F16,
+    quantization: false,
+    tieWordEmbeddings: false,
+    ropeTheta: 500000,
+    seed: 4,
+  },
+  demo: {
+    modelType: "llama",
+    vocabSize: 1024,
+    hiddenSize: 512,
+    intermediateSize: 1536,
+    numLayers: 6,
+    numHeads: 8,
+    numKvHeads: 4,
+    dtype: DType.F16,
+    quantization: { bits: 4, groupSize: 64 },
+    tieWordEmbeddings: true,
+    ropeTheta: 500000,
+    ropeScaling: { rope_type: "llama3", factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 },
+    seed: 5,
+  },
+};
+
+/**
+ * A preset spec, optionally with fields replaced.
+ *
+ * @example
+ * const spec = syntheticPreset("llama", { numLayers: 1 });
+ */
+export function syntheticPreset(name: SyntheticPreset, overrides: Partial<SyntheticModelSpec> = {}): SyntheticModelSpec {
+  const base = PRESETS[name];
+  if (!base) throw new ArgumentError("name", `unknown preset ${JSON.stringify(name)} (presets: ${Object.keys(PRESETS).join(", ")})`);
+  return { ...base, ...overrides };
+}
+
+/** Deterministic uniform floats in [-1, 1) (mulberry32), seeded per tensor. */
+class Random {
+  #state: number;
+
+  constructor(seed: number, name: string) {
+    let h = 0x811c9dc5 ^ seed;
+    for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+    this.#state = h >>> 0;
+  }
+
+  next(): number {
+    let t = (this.#state = (this.#state + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) / 0x100000000) * 2 - 1;
+  }
+
+  /** n values center + spread * u, u uniform in [-1, 1). */
+  fill(n: number, center: number, spread: number): Float32Array {
+    const out = new Float32Array(n);
+    for (let i = 0; i < n; i++) out[i] = center + spread * this.next();
+    return out;
+  }
+}
+
+const TORCH_DTYPE = new Map<DType, string>([
+  [DType.F32, "float32"],
+  [DType.F16, "float16"],
+  [DType.BF16, "bfloat16"],
+]);
+
+function snakeQuant(q: SyntheticQuant): Record<string, number | string> {
+  return { group_size: q.groupSize, bits: q.bits, mode: "affine" };
+}
+
+/** The config.json a spec describes. */
+export function syntheticConfigJson(spec: SyntheticModelSpec): Record<string, unknown> {
+  const isLlama = spec.modelType === "llama" || spec.modelType === "mistral";
+  const json: Record<string, unknown> = {
+    architectures: [{ llama: "LlamaForCausalLM", mistral: "MistralForCausalLM", qwen2: "Qwen2ForCausalLM", qwen3: "Qwen3ForCausalLM" }[spec.modelType]],
+    model_type: spec.modelType,
+    vocab_size: spec.vocabSize,
+    hidden_size: spec.hiddenSize,
+    intermediate_size: spec.intermediateSize,
+    num_hidden_layers: spec.numLayers,
+    num_attention_heads: spec.numHeads,
+    num_key_value_heads: spec.numKvHeads,
+    rms_norm_eps: spec.rmsNormEps ?? 1e-5,
+    rope_theta: spec.ropeTheta ?? (spec.modelType.startsWith("qwen") ? 1000000 : 10000),
+    max_position_embeddings: spec.maxPositionEmbeddings ?? 4096,
+    tie_word_embeddings: spec.tieWordEmbeddings,
+    torch_dtype: TORCH_DTYPE.get(spec.dtype),
+  };
+  if (spec.headDim !== undefined || spec.modelType === "qwen3") json.head_dim = spec.headDim ?? spec.hiddenSize / spec.numHeads;
+  if (spec.ropeTraditional !== undefined) json.rope_traditional = spec.ropeTraditional;
+  if (spec.ropeScaling) json.rope_scaling = { ...spec.ropeScaling };
+  if (isLlama) Object.assign(json, { attention_bias: spec.attentionBias ?? false, mlp_bias: spec.mlpBias ?? false });
+  if (spec.quantization) {
+    const q: Record<string, unknown> = snakeQuant(spec.quantization);
+    for (const [path, o] of Object.entries(spec.quantizationOverrides ?? {})) q[path] = o === false ? false : snakeQuant(o);
+    json.quantization = q;
+    json.quantization_config = q;
+  }
+  return json;
+}
+
+export interface SyntheticModel {
+  readonly dir: string;
+  readonly config: ModelConfig;
+  /** Parameters of the unquantized model (what the quantized tensors stand for). */
+  readonly parameterCount: number;
+  /** Files written, relative to `dir`. */
+  readonly files: readonly string[];
+}
+
+/**
+ * Write the model a spec describes into `dir` (created if needed).
+ *
+ * @example
+ * const model = writeSyntheticModel("/tmp/tiny-qwen2", syntheticPreset("qwen2"));
+ */
+export function writeSyntheticModel(dir: string, spec: SyntheticModelSpec): SyntheticModel {
+  const writeTokenizer = spec.tokenizer ?? true;
+  const configJson = syntheticConfigJson(spec);
+  const tokenizer = writeTokenizer ? buildByteLevelTokenizer(spec.vocabSize, { bosToken: spec.modelType === "llama" || spec.modelType === "mistral" }) : undefined;
+  if (tokenizer) {
+    configJson.bos_token_id = spec.modelType.startsWith("qwen") ? null : tokenizer.specialIds["<|begin_of_text|>"];
+    configJson.eos_token_id = [tokenizer.specialIds["<|im_end|>"], tokenizer.specialIds["<|end_of_text|>"]];
+  }
+  // Validating through the real parser catches a spec the loader would reject, before writing.
+  const config = parseModelConfig(configJson, "synthetic config");
+  const tensors = syntheticTensors(spec, config);
+  const parameterCount = countParameters(config);
+  mkdirSync(dir, { recursive: true });
+  const files = writeModelSafetensors(dir, tensors, { maxShardBytes: spec.maxShardBytes, totalParameters: parameterCount });
+  writeFileSync(join(dir, "config.json"), JSON.stringify(configJson, null, 4));
+  files.push("config.json");
+  if (tokenizer) {
+    writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(tokenizer.tokenizerJson));
+    writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify(tokenizer.tokenizerConfig, null, 2));
+    files.push("tokenizer.json", "tokenizer_config.json");
+  }
+  return { dir, config, parameterCount, files };
+}
+
+/**
+ * Write a synthetic model into a new temporary directory; dispose the result to delete it.
+ *
+ * @example
+ * using model = createSyntheticModel(syntheticPreset("demo"));
+ */
+export function createSyntheticModel(spec: SyntheticModelSpec, parentDir: string = tmpdir()): SyntheticModel & Disposable & { dispose(): void } {
+  const dir = mkdtempSync(join(parentDir, `mlxn-${spec.modelType}-`));
+  try {
+    const model = writeSyntheticModel(dir, spec);
+    const dispose = () => rmSync(dir, { recursive: true, force: true });
+    return { ...model, dispose, [Symbol.dispose]: dispose };
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/** Tensors in name order. */
+function syntheticTensors(spec: SyntheticModelSpec, config: ModelConfig): [string, TensorData][] {
+  const seed = spec.seed ?? 0;
+  const dtype = safetensorsDType(spec.dtype);
+  const out: [string, TensorData][] = [];
+  const float = (name: string, shape: number[], values: Float32Array) => {
+    out.push([name, { dtype, shape, data: encodeFloats(values, spec.dtype) }]);
+  };
+  const overrides = spec.quantizationOverrides ?? {};
+  for (const m of modelModules(config)) {
+    const rng = new Random(seed, m.path);
+    if (m.kind === "norm") {
+      float(`${m.path}.weight`, [m.size], rng.fill(m.size, 1, 0.2));
+      continue;
+    }
+    const { path, inFeatures: inF, outFeatures: outF } = m;
+    // Embedding rows feed an RMSNorm; linears keep unit variance (uniform, var = 1 / in).
+    const w = rng.fill(outF * inF, 0, path === "model.embed_tokens" ? 0.5 : Math.sqrt(3 / inF));
+    const q = Object.hasOwn(overrides, path) ? overrides[path]! : spec.quantization;
+    if (q && inF % q.groupSize === 0) {
+      const quantized = quantize(w, outF, inF, q.bits, q.groupSize, spec.dtype);
+      const groups = inF / q.groupSize;
+      out.push([`${path}.weight`, { dtype: "U32", shape: [outF, (inF * q.bits) / 32], data: new Uint8Array(quantized.packed.buffer) }]);
+      out.push([`${path}.scales`, { dtype, shape: [outF, groups], data: encodeFloats(quantized.scales, spec.dtype) }]);
+      out.push([`${path}.biases`, { dtype, shape: [outF, groups], data: encodeFloats(quantized.biases, spec.dtype) }]);
+    } else {
+      float(`${path}.weight`, [outF, inF], w);
+    }
+    if (m.hasBias) float(`${path}.bias`, [outF], new Random(seed, `${path}.bias`).fill(outF, 0, 0.2));
+  }
+  out.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return out;
+}
