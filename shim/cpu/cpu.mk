@@ -6,6 +6,8 @@ CPU_LIB := $(BUILD)/libmlxn_cpu.$(SO)
 CPU_SRCS := $(CPU_DIR)/runtime.cpp $(CPU_DIR)/library.cpp $(CPU_DIR)/pool.cpp \
             $(CPU_DIR)/msl_cpu/prepass.cpp $(CPU_DIR)/msl_cpu/compile.cpp
 CPU_HDRS := $(wildcard $(CPU_DIR)/*.h $(CPU_DIR)/msl_cpu/*.h) shim/include/mlxn.h
+# The kernel header: msl_cpu.h, then the rest of the MSL surface, in this order.
+CPU_KERNEL_HDRS := $(CPU_DIR)/msl_cpu.h $(addprefix $(CPU_DIR)/msl_cpu/kernel/,fibers.h)
 CPU_GEN := $(BUILD)/cpu
 CPU_OBJS := $(patsubst $(CPU_DIR)/%.cpp,$(CPU_GEN)/%.o,$(CPU_SRCS))
 CPU_CXXFLAGS := -std=c++20 -O2 -fPIC -Wall -Wextra -fvisibility=hidden
@@ -23,9 +25,9 @@ cpu-compiler:
 	@if [ -z "$(CLANGXX)" ]; then echo "no clang++ found: run 'make setup'" >&2; exit 1; fi
 
 # The kernel header travels inside the library as a raw string literal.
-$(CPU_GEN)/msl_cpu_header.inc: $(CPU_DIR)/msl_cpu.h
+$(CPU_GEN)/msl_cpu_header.inc: $(CPU_KERNEL_HDRS)
 	@mkdir -p $(CPU_GEN)
-	@{ printf 'R"mslcpu_header('; cat $<; printf ')mslcpu_header"\n'; } > $@.tmp && mv $@.tmp $@
+	@{ printf 'R"mslcpu_header('; cat $^; printf ')mslcpu_header"\n'; } > $@.tmp && mv $@.tmp $@
 
 $(CPU_GEN)/%.o: $(CPU_DIR)/%.cpp $(CPU_HDRS) $(CPU_GEN)/msl_cpu_header.inc | cpu-compiler
 	@mkdir -p $(dir $@)

@@ -121,6 +121,8 @@ struct mlxn_pipeline : cpu::Object {
   mlxn_library *library = nullptr;  // retained: the kernel object is the library's
   std::shared_ptr<mslcpu::KernelObject> object;
   const mslcpu_kernel_info *kernel = nullptr;
+  cpu::KernelRun run{};
+  uint64_t static_tg = 0;  // bytes of block-scope threadgroup variables it reaches
   uint32_t buffers = 0;  // bit n: the kernel declares [[buffer(n)]], so a dispatch must bind it
   uint32_t max_threads = 1024;
   std::string label;

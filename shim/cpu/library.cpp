@@ -140,12 +140,6 @@ int32_t mlxn_pipeline_new(mlxn_library_t lib, const char *name, const uint32_t *
   if (!kernel)
     return fail(MLXN_ERR_NOT_FOUND, "no kernel function '" + std::string(name) + "' in library '" +
                                         lib->label + "'");
-  if (kernel->flags & MSLCPU_NEEDS_FIBERS)
-    return fail(MLXN_ERR_UNSUPPORTED, "kernel '" + std::string(name) +
-                                          "' needs barriers/simd-group functions: not yet supported by msl-cpu");
-  if (kernel->flags & MSLCPU_USES_THREADGROUP_MEMORY)
-    return fail(MLXN_ERR_UNSUPPORTED, "kernel '" + std::string(name) +
-                                          "' uses threadgroup memory: not yet supported by msl-cpu");
   std::vector<std::string> defines;
   std::string error;
   if (!constant_defines(lib->program, constants, n_constants, defines, error))
@@ -160,6 +154,8 @@ int32_t mlxn_pipeline_new(mlxn_library_t lib, const char *name, const uint32_t *
   p->library = lib;
   p->object = std::move(obj);
   p->kernel = info;
+  p->run = {info->run, info->flags, p->object->tg_total()};
+  p->static_tg = p->object->static_tg(info);
   p->max_threads = kernel->max_threads;
   for (const mslcpu::KernelParam &param : kernel->params)
     if (param.kind == mslcpu::KernelParam::Buffer) p->buffers |= 1u << param.index;
@@ -172,8 +168,10 @@ uint32_t mlxn_pipeline_thread_execution_width(mlxn_pipeline_t p) { return p ? 32
 uint32_t mlxn_pipeline_max_total_threads_per_threadgroup(mlxn_pipeline_t p) {
   return p ? p->max_threads : 0;
 }
-// Block-scope threadgroup arrays are not supported yet, so no kernel declares any.
-uint64_t mlxn_pipeline_static_threadgroup_memory_length(mlxn_pipeline_t) { return 0; }
+// The block-scope threadgroup variables the kernel can reach, each rounded to 16 bytes.
+uint64_t mlxn_pipeline_static_threadgroup_memory_length(mlxn_pipeline_t p) {
+  return p ? p->static_tg : 0;
+}
 
 void mlxn_pipeline_free(mlxn_pipeline_t p) {
   if (p) p->release();

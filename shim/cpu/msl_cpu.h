@@ -1,35 +1,34 @@
 /*
  * msl_cpu.h — the kernel-side half of msl-cpu: makes Metal Shading Language valid C++20 for clang.
  *
- * libmlxn_cpu embeds this file, writes it into the kernel cache by content hash and force-includes
- * it (-include) in every kernel compile, after the pre-pass (msl_cpu/prepass.cpp) has removed what
- * macros cannot express: [[...]] attributes, instantiation lines, function-constant declarations,
- * multi-argument vector constructors.
+ * libmlxn_cpu embeds this file, followed by the files of msl_cpu/kernel/ (fibers.h: the group
+ * runner, barriers and SIMD-group functions; atomics.h; matrix.h; checked.h), writes the whole
+ * into the kernel cache by content hash and force-includes it (-include) in every kernel compile,
+ * after the pre-pass (msl_cpu/prepass.cpp) has removed what macros cannot express: [[...]]
+ * attributes, instantiation lines, function-constant declarations, block-scope `threadgroup`
+ * variables, multi-argument vector constructors.
  *
  * Two parts:
  *   1. The launch ABI shared with the runtime (C structs, no Metal words). The runtime includes
  *      only this part, with MSLCPU_ABI_ONLY defined.
  *   2. The MSL surface: scalar and vector types (clang ext_vector_type, so swizzles are native),
- *      address-space words, math, conversions, and the group runner the generated code calls.
+ *      address-space words, math and conversions; the rest of the surface is in msl_cpu/kernel/.
  *
  * It deliberately includes no system header: every kernel compile parses this file, and keeping
  * it self-contained keeps a cold compile fast.
- *
- * Where barriers, SIMD-group functions and threadgroup memory plug in (today the pre-pass flags
- * such kernels and mlxn_pipeline_new refuses them):
- *   - run_groups<FLAGS> below: the MSLCPU_NEEDS_FIBERS branch runs a group's threads as fibers;
- *   - threadgroup_barrier, simd_* and quad_* below become cooperative yields among those fibers;
- *   - mslcpu_worker carries per-executor state (fiber stacks, threadgroup storage), prepared by
- *     cpu::Pool::prepare (pool.cpp) from launch.threadgroup_lengths;
- *   - block-scope `threadgroup` arrays need a pre-pass rewrite into that per-group storage, and
- *     their total is what mlxn_pipeline_static_threadgroup_memory_length reports;
- *   - launch.buffer_lengths is there for the bounds-checking (msl_cpu.sanitize) build.
  */
 #ifndef MSL_CPU_ABI_H
 #define MSL_CPU_ABI_H
 
-#define MSLCPU_ABI_VERSION 1u
+#define MSLCPU_ABI_VERSION 2u
 #define MSLCPU_MAX_BINDINGS 31
+#define MSLCPU_MAX_THREADS 1024u
+/* Each kernel thread of a fiber kernel runs on a stack of this many bytes, aligned to its size
+ * (the runner finds its fiber from the stack pointer). Slot 0 is the runner's own. */
+#define MSLCPU_STACK_BYTES (128u * 1024u)
+/* Scheduler state of the group being run (run queue, SIMD-group exchange slots). */
+#define MSLCPU_GROUP_STATE_BYTES (128u * 1024u)
+#define MSLCPU_MAX_TG_SLOTS 256u
 
 /* Per-kernel flags computed by the pre-pass, exported in the kernel table. */
 enum {
@@ -48,10 +47,14 @@ typedef struct mslcpu_launch {
   unsigned clip_edges;    /* 1 for dispatch_threads: edge groups are clipped to the grid */
 } mslcpu_launch;
 
-/* Per-worker-thread state. The fiber runtime grows this (stacks, scratch) behind the runner. */
+/* Per-executor state, prepared by the runtime (cpu::Pool::prepare) before a runner is called. */
 typedef struct mslcpu_worker {
-  void *tg_memory[MSLCPU_MAX_BINDINGS];   /* storage for [[threadgroup(n)]] of the current group */
-  const char *fault;                      /* set when a runner returns non-zero */
+  void *tg_memory[MSLCPU_MAX_BINDINGS]; /* [[threadgroup(n)]] storage of the current group */
+  void *tg_static;     /* block-scope threadgroup variables: the object's mslcpu_tg_total bytes */
+  void *state;         /* MSLCPU_GROUP_STATE_BYTES, 64-byte aligned */
+  void *stacks;        /* stack_count slots of MSLCPU_STACK_BYTES, aligned to MSLCPU_STACK_BYTES */
+  unsigned stack_count; /* >= 1, and >= 1 + threads per group for MSLCPU_NEEDS_FIBERS kernels */
+  const char *fault;   /* set when a runner returns non-zero */
 } mslcpu_worker;
 
 /* Runs threadgroups [first, end) in linear order (x fastest). Returns 0, or non-zero with
@@ -63,10 +66,18 @@ typedef struct mslcpu_kernel_info {
   const char *name; /* host name */
   mslcpu_runner run;
   unsigned flags;   /* MSLCPU_* */
+  const unsigned *tg_sites; /* block-scope threadgroup declarations it reaches, ~0u-terminated */
 } mslcpu_kernel_info;
 
+/* One block-scope `threadgroup` variable (per declaration site and template instantiation),
+ * laid out when the object is loaded. */
+typedef struct mslcpu_tg_slot {
+  unsigned site, size, offset;
+} mslcpu_tg_slot;
+
 /* Every kernel object exports: mslcpu_abi (== MSLCPU_ABI_VERSION), mslcpu_kernels,
- * mslcpu_kernel_count. */
+ * mslcpu_kernel_count, mslcpu_tg_slots, mslcpu_tg_slot_count and mslcpu_tg_total (bytes of
+ * block-scope threadgroup storage, all slots; ~0u when more than MSLCPU_MAX_TG_SLOTS). */
 
 #endif /* MSL_CPU_ABI_H */
 
@@ -529,137 +540,11 @@ template <::mslcpu::vector V> inline bool any(V v) {
 namespace fast { using namespace ::metal; }
 namespace precise { using namespace ::metal; }
 
-/* ── barriers and SIMD-group functions. Kernels that reach these are flagged by the pre-pass
- *    (MSLCPU_NEEDS_FIBERS) and refused at pipeline creation until the fiber runtime exists;
- *    the bodies below only catch a call the pre-pass missed, as a kernel fault. ── */
-
+/* memory scopes of threadgroup_barrier and simdgroup_barrier (msl_cpu/kernel/fibers.h) */
 enum class mem_flags : uint { mem_none = 0, mem_device = 1, mem_threadgroup = 2, mem_texture = 4,
                               mem_threadgroup_imageblock = 8, mem_object_data = 16 };
 constexpr mem_flags operator|(mem_flags a, mem_flags b) { return mem_flags(uint(a) | uint(b)); }
 
 } // namespace metal
-
-namespace mslcpu {
-inline thread_local const char *fault = nullptr;
-inline void unsupported(const char *what) { if (!fault) fault = what; }
-} // namespace mslcpu
-
-#define MSLCPU_COLLECTIVE_1(name)                                                          \
-  template <class T> inline T name(T x) { ::mslcpu::unsupported(#name ": needs fibers, not yet supported by msl-cpu"); return x; }
-#define MSLCPU_COLLECTIVE_2(name)                                                          \
-  template <class T, class L> inline T name(T x, L) { ::mslcpu::unsupported(#name ": needs fibers, not yet supported by msl-cpu"); return x; }
-
-namespace metal {
-inline void threadgroup_barrier(mem_flags) { ::mslcpu::unsupported("threadgroup_barrier: needs fibers, not yet supported by msl-cpu"); }
-inline void simdgroup_barrier(mem_flags) { ::mslcpu::unsupported("simdgroup_barrier: needs fibers, not yet supported by msl-cpu"); }
-MSLCPU_COLLECTIVE_1(simd_sum) MSLCPU_COLLECTIVE_1(simd_product) MSLCPU_COLLECTIVE_1(simd_max)
-MSLCPU_COLLECTIVE_1(simd_min) MSLCPU_COLLECTIVE_1(simd_and) MSLCPU_COLLECTIVE_1(simd_or)
-MSLCPU_COLLECTIVE_1(simd_xor) MSLCPU_COLLECTIVE_1(simd_broadcast_first)
-MSLCPU_COLLECTIVE_1(simd_prefix_inclusive_sum) MSLCPU_COLLECTIVE_1(simd_prefix_exclusive_sum)
-MSLCPU_COLLECTIVE_1(simd_prefix_inclusive_product) MSLCPU_COLLECTIVE_1(simd_prefix_exclusive_product)
-MSLCPU_COLLECTIVE_1(simd_all) MSLCPU_COLLECTIVE_1(simd_any)
-MSLCPU_COLLECTIVE_2(simd_broadcast) MSLCPU_COLLECTIVE_2(simd_shuffle)
-MSLCPU_COLLECTIVE_2(simd_shuffle_down) MSLCPU_COLLECTIVE_2(simd_shuffle_up)
-MSLCPU_COLLECTIVE_2(simd_shuffle_xor) MSLCPU_COLLECTIVE_2(simd_shuffle_rotate_down)
-MSLCPU_COLLECTIVE_2(simd_shuffle_rotate_up)
-MSLCPU_COLLECTIVE_1(quad_sum) MSLCPU_COLLECTIVE_1(quad_max) MSLCPU_COLLECTIVE_1(quad_min)
-MSLCPU_COLLECTIVE_2(quad_broadcast) MSLCPU_COLLECTIVE_2(quad_shuffle)
-MSLCPU_COLLECTIVE_2(quad_shuffle_down) MSLCPU_COLLECTIVE_2(quad_shuffle_up)
-MSLCPU_COLLECTIVE_2(quad_shuffle_xor)
-inline bool simd_is_first() { ::mslcpu::unsupported("simd_is_first: needs fibers, not yet supported by msl-cpu"); return true; }
-} // namespace metal
-#undef MSLCPU_COLLECTIVE_1
-#undef MSLCPU_COLLECTIVE_2
-
-/* ───────────────────────────── group runner (called by generated code) ───────────────────────────── */
-
-namespace mslcpu {
-
-/* Every position builtin of one thread; the generated call picks the ones the kernel declares. */
-struct ids {
-  uint3 tpig;   /* thread_position_in_grid */
-  uint3 tpitg;  /* thread_position_in_threadgroup */
-  uint3 tgpig;  /* threadgroup_position_in_grid */
-  uint3 tptg;   /* threads_per_threadgroup (actual size of this group) */
-  uint3 tgpg;   /* threadgroups_per_grid */
-  uint3 tpg;    /* threads_per_grid */
-  uint3 dtptg;  /* dispatch_threads_per_threadgroup */
-  uint tiitg;   /* thread_index_in_threadgroup */
-  uint ntg;     /* threads in this group */
-};
-
-template <class T> inline T builtin(uint3 v) {
-  using B = __remove_cvref(T);
-  if constexpr (vt<B>::n == 0) return static_cast<B>(v.x);
-  else if constexpr (vt<B>::n == 2) return B{static_cast<elem<B>>(v.x), static_cast<elem<B>>(v.y)};
-  else return __builtin_convertvector(v, B);
-}
-template <class T> inline T builtin(uint v) { return static_cast<__remove_cvref(T)>(v); }
-
-template <class P> inline P buffer(const mslcpu_launch *l, int n) {
-  if constexpr (__is_pointer(P)) {
-    return reinterpret_cast<P>(l->buffers[n]);
-  } else {
-    static_assert(__is_reference(P), "msl-cpu: a [[buffer(n)]] parameter must be a pointer or reference");
-    return *reinterpret_cast<__remove_reference_t(P) *>(l->buffers[n]);
-  }
-}
-template <class P> inline P threadgroup_buffer(mslcpu_worker *w, int n) {
-  static_assert(__is_pointer(P), "msl-cpu: a [[threadgroup(n)]] parameter must be a pointer");
-  return reinterpret_cast<P>(w->tg_memory[n]);
-}
-
-template <class F> struct params;
-template <class R, class... A> struct params<R (*)(A...)> {
-  template <int I> using at = __type_pack_element<I, A...>;
-};
-
-/* Runs groups [first, end). FLAGS are the kernel's pre-pass flags: the fiber runtime plugs in as
- * the MSLCPU_NEEDS_FIBERS branch (threads of a group as fibers, threadgroup storage per group);
- * today such kernels are refused at pipeline creation and this branch only reports it. */
-template <unsigned FLAGS, class Body>
-inline int run_groups(const mslcpu_launch *l, mslcpu_worker *w, unsigned long long first,
-                      unsigned long long end, Body body) {
-  if constexpr ((FLAGS & MSLCPU_NEEDS_FIBERS) != 0) {
-    w->fault = "needs barriers/simd-group functions: not yet supported by msl-cpu";
-    return 1;
-  }
-  // Plain loop: each thread of a group runs to completion in turn.
-  const uint3 full = {l->group_size[0], l->group_size[1], l->group_size[2]};
-  ids t;
-  t.tgpg = uint3{l->groups[0], l->groups[1], l->groups[2]};
-  t.tpg = uint3{l->grid[0], l->grid[1], l->grid[2]};
-  t.dtptg = full;
-  const unsigned long long gxy = (unsigned long long)t.tgpg.x * t.tgpg.y;
-  for (unsigned long long g = first; g < end; ++g) {
-    t.tgpig = uint3{uint(g % t.tgpg.x), uint(g / t.tgpg.x % t.tgpg.y), uint(g / gxy)};
-    uint3 size = full;
-    if (l->clip_edges) {
-      uint3 base = t.tgpig * full;
-      size = uint3{metal::min(full.x, t.tpg.x - base.x), metal::min(full.y, t.tpg.y - base.y),
-                   metal::min(full.z, t.tpg.z - base.z)};
-    }
-    t.tptg = size;
-    t.ntg = size.x * size.y * size.z;
-    uint3 origin = t.tgpig * full;
-    uint i = 0;
-    for (uint z = 0; z < size.z; ++z)
-      for (uint y = 0; y < size.y; ++y)
-        for (uint x = 0; x < size.x; ++x, ++i) {
-          t.tpitg = uint3{x, y, z};
-          t.tpig = origin + t.tpitg;
-          t.tiitg = i;
-          body(t);
-        }
-  }
-  if (fault) {
-    w->fault = fault;
-    fault = nullptr;
-    return 1;
-  }
-  return 0;
-}
-
-} // namespace mslcpu
 
 #endif /* MSL_CPU_SURFACE */

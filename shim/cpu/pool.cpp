@@ -1,6 +1,9 @@
 #include "pool.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cstdlib>
 
 namespace cpu {
 
@@ -8,7 +11,53 @@ namespace {
 // Below this many threads a dispatch runs on the caller: waking the pool costs tens of
 // microseconds, about what a few thousand elementwise threads take.
 constexpr uint64_t kInlineThreads = 16384;
+// Fiber kernels cost more per thread, so they are spread from fewer threads on.
+constexpr uint64_t kInlineFiberThreads = 2048;
+constexpr size_t kStack = MSLCPU_STACK_BYTES;
 }  // namespace
+
+Executor::~Executor() {
+  if (arena_) munmap(arena_, arena_bytes_);
+  free(tg_);
+}
+
+const char *Executor::prepare(const mslcpu_launch &l, const KernelRun &k) {
+  w.fault = nullptr;
+  // Stack slots: the runner's own, and one per thread of a group for fiber kernels. Pages are
+  // reserved, not committed: a fiber touches little more than the top page of its slot.
+  unsigned threads = l.group_size[0] * l.group_size[1] * l.group_size[2];
+  unsigned need = 1 + ((k.flags & MSLCPU_NEEDS_FIBERS) ? threads : 0);
+  if (need > w.stack_count) {
+    unsigned slots = std::max(need, std::min(w.stack_count * 2, MSLCPU_MAX_THREADS + 1));
+    size_t bytes = kStack + MSLCPU_GROUP_STATE_BYTES + size_t(slots) * kStack;
+    void *p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return "out of memory for fiber stacks";
+    if (arena_) munmap(arena_, arena_bytes_);
+    arena_ = p;
+    arena_bytes_ = bytes;
+    uintptr_t stacks = (uintptr_t(p) + MSLCPU_GROUP_STATE_BYTES + kStack - 1) & ~uintptr_t(kStack - 1);
+    w.state = p;
+    w.stacks = reinterpret_cast<void *>(stacks);
+    w.stack_count = slots;
+  }
+  // Threadgroup memory: the object's block-scope variables, then each [[threadgroup(n)]].
+  size_t total = (k.tg_static + 15) & ~size_t(15);
+  for (int i = 0; i < MSLCPU_MAX_BINDINGS; ++i) total += (l.threadgroup_lengths[i] + 15) & ~size_t(15);
+  if (total > tg_bytes_) {
+    void *p = nullptr;
+    if (posix_memalign(&p, 64, total) != 0) return "out of memory for threadgroup memory";
+    free(tg_);
+    tg_ = static_cast<char *>(p);
+    tg_bytes_ = total;
+  }
+  w.tg_static = tg_;
+  size_t off = (k.tg_static + 15) & ~size_t(15);
+  for (int i = 0; i < MSLCPU_MAX_BINDINGS; ++i) {
+    w.tg_memory[i] = tg_ + off;
+    off += (l.threadgroup_lengths[i] + 15) & ~size_t(15);
+  }
+  return nullptr;
+}
 
 void Pool::resize(unsigned executors) {
   executors = std::max(executors, 1u);
@@ -27,18 +76,19 @@ void Pool::resize(unsigned executors) {
     threads_.emplace_back([this, g = generation_] { loop(g); });
 }
 
-void Pool::prepare(mslcpu_worker &worker, const mslcpu_launch &) {
-  // Threadgroup memory and fiber stacks are allocated here once msl-cpu runs such kernels.
-  worker.fault = nullptr;
-}
-
-void Pool::drain(Job &job, mslcpu_worker &worker) {
-  prepare(worker, *job.launch);
+void Pool::drain(Job &job, Executor &executor) {
+  if (const char *oom = executor.prepare(*job.launch, *job.kernel)) {
+    const char *none = nullptr;
+    job.fault.compare_exchange_strong(none, oom);
+    job.next.store(job.total, std::memory_order_relaxed);
+    return;
+  }
+  mslcpu_worker &worker = executor.w;
   for (;;) {
     uint64_t first = job.next.fetch_add(job.chunk, std::memory_order_relaxed);
     if (first >= job.total) return;
     uint64_t end = std::min(first + job.chunk, job.total);
-    if (job.runner(job.launch, &worker, first, end) != 0) {
+    if (job.kernel->run(job.launch, &worker, first, end) != 0) {
       const char *none = nullptr;
       job.fault.compare_exchange_strong(none, worker.fault ? worker.fault : "kernel fault");
       job.next.store(job.total, std::memory_order_relaxed);  // stop handing out groups
@@ -47,13 +97,14 @@ void Pool::drain(Job &job, mslcpu_worker &worker) {
   }
 }
 
-const char *Pool::run(const mslcpu_launch &launch, mslcpu_runner runner) {
+const char *Pool::run(const mslcpu_launch &launch, const KernelRun &kernel) {
   Job job;
   job.launch = &launch;
-  job.runner = runner;
+  job.kernel = &kernel;
   job.total = uint64_t(launch.groups[0]) * launch.groups[1] * launch.groups[2];
   uint64_t per_group = uint64_t(launch.group_size[0]) * launch.group_size[1] * launch.group_size[2];
-  if (threads_.empty() || job.total <= 1 || job.total * per_group <= kInlineThreads) {
+  uint64_t inline_threads = (kernel.flags & MSLCPU_NEEDS_FIBERS) ? kInlineFiberThreads : kInlineThreads;
+  if (threads_.empty() || job.total <= 1 || job.total * per_group <= inline_threads) {
     job.chunk = job.total;
     drain(job, caller_);
     return job.fault.load();
@@ -75,7 +126,7 @@ const char *Pool::run(const mslcpu_launch &launch, mslcpu_runner runner) {
 }
 
 void Pool::loop(uint64_t seen) {
-  mslcpu_worker worker{};
+  Executor executor;
   for (;;) {
     std::unique_lock<std::mutex> lock(mu_);
     wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
@@ -83,7 +134,7 @@ void Pool::loop(uint64_t seen) {
     seen = generation_;
     Job *job = job_;
     lock.unlock();
-    drain(*job, worker);
+    drain(*job, executor);
     lock.lock();
     if (--pending_ == 0) done_.notify_one();
   }

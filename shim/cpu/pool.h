@@ -4,8 +4,9 @@
 // size N has N-1 threads of its own. Small dispatches run on the caller without waking anyone:
 // a wake-up costs more than a few thousand threads of an elementwise kernel.
 //
-// Seam for the fiber runtime: each executor owns an mslcpu_worker; per-group threadgroup memory
-// (launch.threadgroup_lengths) and fiber stacks belong in it, prepared in prepare().
+// Each executor owns the state a kernel object's runner works in (mslcpu_worker): fiber stacks
+// and the scheduler area of the fiber runtime, and threadgroup memory. It is allocated on first
+// need, grown when a dispatch needs more, and reused by every later dispatch.
 #pragma once
 
 #include <atomic>
@@ -20,6 +21,31 @@
 
 namespace cpu {
 
+// What the pool needs to know about a kernel to run it.
+struct KernelRun {
+  mslcpu_runner run;
+  unsigned flags;      // MSLCPU_*
+  uint64_t tg_static;  // bytes of block-scope threadgroup storage of its kernel object
+};
+
+// One executor's mslcpu_worker and the memory behind it.
+class Executor {
+ public:
+  Executor() = default;
+  Executor(const Executor &) = delete;
+  Executor &operator=(const Executor &) = delete;
+  ~Executor();
+  // Makes `w` ready for `launch`; nullptr, or what could not be allocated.
+  const char *prepare(const mslcpu_launch &launch, const KernelRun &kernel);
+  mslcpu_worker w{};
+
+ private:
+  void *arena_ = nullptr;  // scheduler state, then the stack slots
+  size_t arena_bytes_ = 0;
+  char *tg_ = nullptr;
+  size_t tg_bytes_ = 0;
+};
+
 class Pool {
  public:
   ~Pool() { resize(1); }
@@ -27,18 +53,17 @@ class Pool {
   void resize(unsigned executors);
   unsigned size() const { return unsigned(threads_.size()) + 1; }
   // Runs every threadgroup of `launch`; returns nullptr or the first fault a runner reported.
-  const char *run(const mslcpu_launch &launch, mslcpu_runner runner);
+  const char *run(const mslcpu_launch &launch, const KernelRun &kernel);
 
  private:
   struct Job {
     const mslcpu_launch *launch;
-    mslcpu_runner runner;
+    const KernelRun *kernel;
     uint64_t total, chunk;
     std::atomic<uint64_t> next{0};
     std::atomic<const char *> fault{nullptr};
   };
-  static void drain(Job &job, mslcpu_worker &worker);
-  static void prepare(mslcpu_worker &worker, const mslcpu_launch &launch);
+  static void drain(Job &job, Executor &executor);
   void loop(uint64_t seen);
 
   std::vector<std::thread> threads_;
@@ -48,7 +73,7 @@ class Pool {
   unsigned pending_ = 0;  // pool threads still working on the current job
   Job *job_ = nullptr;
   bool stop_ = false;
-  mslcpu_worker caller_{};
+  Executor caller_;
 };
 
 }  // namespace cpu

@@ -132,7 +132,7 @@ std::string execute_dispatch(mlxn_device *dev, const cpu::Command &c) {
     l.grid[d] = threads ? c.size[d] : c.size[d] * c.group[d];
   }
   l.clip_edges = threads ? 1u : 0u;
-  const char *fault = dev->pool.run(l, c.pipeline->kernel->run);
+  const char *fault = dev->pool.run(l, c.pipeline->run);
   if (!fault) return "";
   return "kernel '" + std::string(c.pipeline->kernel->name) + "'" +
          (c.pipeline->label.empty() ? "" : " (pipeline '" + c.pipeline->label + "')") +
@@ -518,6 +518,12 @@ void dispatch(mlxn_compute_encoder_t enc, cpu::Command::Kind kind, const uint32_
                       "x" + std::to_string(group[2]) + " must have 1.." +
                       std::to_string(enc->pipeline->max_threads) + " threads for kernel '" +
                       enc->pipeline->kernel->name + "'");
+  uint64_t tg_bytes = enc->pipeline->static_tg;
+  for (uint32_t m = enc->tg_bound; m; m &= m - 1) tg_bytes += enc->tg_lengths[__builtin_ctz(m)];
+  if (tg_bytes > cpu::kMaxThreadgroupMemory)
+    return cb->misuse("kernel '" + std::string(enc->pipeline->kernel->name) + "' needs " +
+                      std::to_string(tg_bytes) + " bytes of threadgroup memory (" +
+                      std::to_string(enc->pipeline->static_tg) + " declared in the kernel); the limit is 32768");
   if (size[0] == 0 || size[1] == 0 || size[2] == 0)
     return cb->misuse("dispatch grid " + std::to_string(size[0]) + "x" + std::to_string(size[1]) +
                       "x" + std::to_string(size[2]) + " is empty");

@@ -271,8 +271,17 @@ KernelObject *KernelObject::load(const std::string &path, std::string &error) {
   auto abi = static_cast<const unsigned *>(dlsym(h, "mslcpu_abi"));
   auto table = static_cast<const mslcpu_kernel_info *>(dlsym(h, "mslcpu_kernels"));
   auto count = static_cast<const unsigned *>(dlsym(h, "mslcpu_kernel_count"));
-  if (!abi || *abi != MSLCPU_ABI_VERSION || !table || !count) {
+  auto slots = static_cast<const mslcpu_tg_slot *>(dlsym(h, "mslcpu_tg_slots"));
+  auto slot_count = static_cast<const unsigned *>(dlsym(h, "mslcpu_tg_slot_count"));
+  auto tg_total = static_cast<const unsigned *>(dlsym(h, "mslcpu_tg_total"));
+  if (!abi || *abi != MSLCPU_ABI_VERSION || !table || !count || !slots || !slot_count || !tg_total) {
     error = "msl-cpu: '" + path + "' is not a kernel object of this msl-cpu version";
+    dlclose(h);
+    return nullptr;
+  }
+  if (*tg_total == ~0u) {
+    error = "msl-cpu: '" + path + "' declares more than " + std::to_string(MSLCPU_MAX_TG_SLOTS) +
+            " threadgroup variables";
     dlclose(h);
     return nullptr;
   }
@@ -280,7 +289,18 @@ KernelObject *KernelObject::load(const std::string &path, std::string &error) {
   k->handle_ = h;
   k->kernels_ = table;
   k->count_ = *count;
+  k->slots_ = slots;
+  k->slot_count_ = *slot_count;
+  k->tg_total_ = *tg_total;
   return k;
+}
+
+uint64_t KernelObject::static_tg(const mslcpu_kernel_info *kernel) const {
+  uint64_t bytes = 0;
+  for (unsigned i = 0; i < slot_count_; ++i)
+    for (const unsigned *site = kernel->tg_sites; *site != ~0u; ++site)
+      if (slots_[i].site == *site) bytes += (uint64_t(slots_[i].size) + 15) & ~uint64_t(15);
+  return bytes;
 }
 
 KernelObject::~KernelObject() {

@@ -43,11 +43,18 @@ class KernelObject {
   static KernelObject *load(const std::string &path, std::string &error);
   ~KernelObject();
   const mslcpu_kernel_info *find(std::string_view name) const;
+  // Bytes of block-scope threadgroup storage of every kernel of the object (the runner's layout).
+  uint64_t tg_total() const { return tg_total_; }
+  // Bytes of block-scope threadgroup storage `kernel` can reach: Metal's static length.
+  uint64_t static_tg(const mslcpu_kernel_info *kernel) const;
 
  private:
   void *handle_ = nullptr;
   const mslcpu_kernel_info *kernels_ = nullptr;
   unsigned count_ = 0;
+  const mslcpu_tg_slot *slots_ = nullptr;
+  unsigned slot_count_ = 0;
+  uint64_t tg_total_ = 0;
 };
 
 std::string sha256_hex(std::string_view data);

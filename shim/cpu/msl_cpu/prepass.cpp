@@ -138,6 +138,12 @@ bool vector_type_name(std::string_view n) {
 
 struct Def {
   std::vector<std::string_view> idents;  // identifiers its body (and parameters) mention
+  std::vector<uint32_t> tg_sites;        // block-scope threadgroup variables declared in it
+};
+
+// A function body: tokens (lb, rb) and the Def it belongs to.
+struct Body {
+  size_t lb, rb, def;
 };
 
 struct KernelTemplate {
@@ -161,8 +167,10 @@ class Prepass {
     rewrite_vector_constructors(t_);
     rewrite_half_literals(t_);
     if (err_.empty()) scope(0, t_.size(), "", false);
+    for (const Body &b : bodies_) threadgroup_variables(b);
     if (!err_.empty()) return err_;
-    for (size_t k = 0; k < kernels_.size(); ++k) kernels_[k].flags = flags_of(kernel_defs_[k]);
+    for (size_t k = 0; k < kernels_.size(); ++k)
+      kernels_[k].flags = flags_of(kernel_defs_[k], kernels_[k].tg_sites);
     out.text = "#line 1 \"" + escaped(label_) + "\"\n" + apply_edits() + generated();
     out.kernels = std::move(kernels_);
     out.constants = std::move(constants_);
@@ -182,6 +190,8 @@ class Prepass {
   std::vector<Kernel> kernels_;
   std::vector<size_t> kernel_defs_;
   std::vector<FunctionConstant> constants_;
+  std::vector<Body> bodies_;
+  uint32_t tg_sites_ = 0;
 
   // ── helpers ──
   std::string_view text(const Tok &k) const { return s_.substr(k.b, k.e - k.b); }
@@ -399,7 +409,7 @@ class Prepass {
       return false;  // `struct S {...} s;` continues to the ';'
     }
     if (params == lb) return false;  // an initializer or lambda: the statement goes on
-    function(stmt, p, params, rb, prefix, templated, in_class);
+    function(stmt, p, params, lb, rb, prefix, templated, in_class);
     return true;
   }
 
@@ -417,7 +427,7 @@ class Prepass {
     add_def(text(name), std::move(def));
   }
 
-  void function(size_t stmt, size_t head, size_t params, size_t rb,
+  void function(size_t stmt, size_t head, size_t params, size_t lb, size_t rb,
                 const std::string &prefix, bool templated, bool in_class) {
     size_t n = params - 1;
     if (punct(n, '>')) {  // foo<T>(...): a specialisation; its name precedes the '<'
@@ -434,6 +444,7 @@ class Prepass {
       if (t_[i].kind == Tok::Ident) def.idents.push_back(text(i));
     add_def(text(n), std::move(def));
     size_t def_index = defs_.size() - 1;
+    bodies_.push_back({lb, rb, def_index});
 
     bool is_kernel = false;
     uint32_t max_threads = 1024;
@@ -512,7 +523,7 @@ class Prepass {
                   const std::vector<KernelParam> &ps, size_t def, uint32_t max_threads) {
     for (auto &k : kernels_)
       if (k.host_name == host) return fail(at, "two kernels named '" + host + "'");
-    kernels_.push_back({std::move(host), std::move(callee), ps, 0, max_threads});
+    kernels_.push_back({std::move(host), std::move(callee), ps, 0, max_threads, {}});
     kernel_defs_.push_back(def);
   }
 
@@ -564,8 +575,83 @@ class Prepass {
                 "); static constexpr bool __mslcpu_fcdef_" + n + " = MSLCPU_FCD_" + i + ";");
   }
 
+  // ── block-scope threadgroup variables ──
+  // `threadgroup float a[32], b;` becomes
+  //   `typedef float __mslcpu_tg1[32], __mslcpu_tg2; __mslcpu_tg1 &a = ...; __mslcpu_tg2 &b = ...;`
+  // where `...` is the storage of the group being run (::mslcpu::tg_static). Declarations of
+  // pointers and references to threadgroup memory are left alone: the macro erases the word.
+  void threadgroup_variables(const Body &body) {
+    for (size_t i = body.lb + 1; i < body.rb && err_.empty(); ++i) {
+      if (!word(i, "threadgroup")) continue;
+      bool starts = punct(i - 1, ';') || punct(i - 1, '{') || punct(i - 1, '}') ||
+                    t_[i - 1].kind == Tok::Directive;
+      if (starts) threadgroup_declaration(i, body.def);
+    }
+  }
+
+  void threadgroup_declaration(size_t kw, size_t def) {
+    struct Declarator {
+      size_t b, e;
+      bool pointer;  // `*` or `&`: a thread's own pointer or reference to threadgroup memory
+    };
+    std::vector<Declarator> ds;
+    size_t semi = kw + 1, start = kw + 1;
+    int angle = 0;
+    bool pointer = false, init = false;
+    for (; semi < t_.size(); ++semi) {
+      if (punct(semi, '(') && !word(semi - 1, "alignas") && !init) return;  // a function, a cast
+      if ((punct(semi, '(') || punct(semi, '[') || punct(semi, '{')) && match_[semi] > 0) {
+        semi = size_t(match_[semi]);
+        continue;
+      }
+      if (punct(semi, '*') || punct(semi, '&')) pointer = true;
+      if (punct(semi, '=')) init = true;
+      if (punct(semi, '<')) ++angle;
+      if (punct(semi, '>')) --angle;
+      if (punct(semi, ';') || (punct(semi, ',') && angle == 0)) {
+        if (init && !pointer)
+          return fail(t_[kw].b, "a threadgroup variable cannot have an initializer (Metal rejects it)");
+        ds.push_back({start, semi, pointer});
+        start = semi + 1;
+        pointer = init = false;
+        if (punct(semi, ';')) break;
+      }
+    }
+    if (semi >= t_.size()) return;
+    size_t pointers = 0;
+    for (const Declarator &d : ds) pointers += d.pointer;
+    if (pointers == ds.size()) return;  // the macro erases the word
+    if (pointers)
+      return fail(t_[kw].b, "declare threadgroup variables and pointers to threadgroup memory in "
+                            "separate statements (msl-cpu gives the variables group storage)");
+    std::string refs;
+    replace(t_[kw].b, t_[kw].e, "typedef");
+    for (size_t d = 0; d < ds.size(); ++d) {
+      size_t name = ds[d].e;
+      int depth = 0;
+      for (size_t q = ds[d].b; q < ds[d].e; ++q) {
+        if (punct(q, '<')) ++depth;
+        if (punct(q, '>')) --depth;
+        if (punct(q, '[') && depth == 0) break;
+        if ((punct(q, '(') || punct(q, '[')) && match_[q] > 0) { q = size_t(match_[q]); continue; }
+        // the first declarator's name is its last identifier (after the type); later ones, their first
+        if (t_[q].kind == Tok::Ident && depth == 0 && (d == 0 || name == ds[d].e)) name = q;
+      }
+      if (name == ds[d].e || word(name, "alignas"))
+        return fail(t_[ds[d].b].b, "msl-cpu cannot read this threadgroup declaration; write "
+                                   "`threadgroup T name[N];`");
+      uint32_t site = ++tg_sites_;
+      std::string type = "__mslcpu_tg" + std::to_string(site);
+      replace(t_[name].b, t_[name].e, type);
+      refs += " " + type + " &" + std::string(text(name)) + " = ::mslcpu::tg_static<" + type +
+              ", " + std::to_string(site) + "u>();";
+      defs_[def].tg_sites.push_back(site);
+    }
+    replace(t_[semi].b, t_[semi].e, ";" + refs);
+  }
+
   // ── flags: everything the kernel's body reaches through names defined in this source ──
-  uint32_t flags_of(size_t def) const {
+  uint32_t flags_of(size_t def, std::vector<uint32_t> &sites) const {
     uint32_t flags = 0;
     std::vector<size_t> work = {def};
     std::unordered_set<size_t> seen = {def};
@@ -573,6 +659,7 @@ class Prepass {
     while (!work.empty()) {
       size_t d = work.back();
       work.pop_back();
+      sites.insert(sites.end(), defs_[d].tg_sites.begin(), defs_[d].tg_sites.end());
       for (std::string_view id : defs_[d].idents) {
         if (needs_fibers_name(id)) flags |= MSLCPU_NEEDS_FIBERS;
         if (id == "threadgroup") flags |= MSLCPU_USES_THREADGROUP_MEMORY;
@@ -611,8 +698,6 @@ class Prepass {
 
   std::string generated() const {
     std::string g = "\n#line 1 \"" + escaped(label_) + " (msl-cpu generated)\"\n";
-    g += "extern \"C\" __attribute__((visibility(\"default\"))) const unsigned mslcpu_abi = "
-         "MSLCPU_ABI_VERSION;\n";
     // Buffer arguments are the same for every thread, so they are bound once per call, outside
     // the thread loop, where the optimiser can treat them as invariant.
     for (size_t k = 0; k < kernels_.size(); ++k) {
@@ -639,13 +724,16 @@ class Prepass {
            "  return ::mslcpu::run_groups<" + std::to_string(kn.flags) +
            "u>(l, w, first, end, [&](const ::mslcpu::ids &t) __attribute__((always_inline)) {\n"
            "    (void)t; " + kn.callee + "(" + args + ");\n  });\n}\n";
+      g += "static const unsigned mslcpu_sites_" + std::to_string(k) + "[] = {";
+      for (uint32_t site : kn.tg_sites) g += std::to_string(site) + "u, ";
+      g += "~0u};\n";
     }
     g += "extern \"C\" __attribute__((visibility(\"default\"))) const mslcpu_kernel_info "
          "mslcpu_kernels[] = {\n";
     for (size_t k = 0; k < kernels_.size(); ++k)
       g += "  {\"" + escaped(kernels_[k].host_name) + "\", mslcpu_run_" + std::to_string(k) +
-           ", " + std::to_string(kernels_[k].flags) + "u},\n";
-    if (kernels_.empty()) g += "  {0, 0, 0},\n";
+           ", " + std::to_string(kernels_[k].flags) + "u, mslcpu_sites_" + std::to_string(k) + "},\n";
+    if (kernels_.empty()) g += "  {0, 0, 0, 0},\n";
     g += "};\nextern \"C\" __attribute__((visibility(\"default\"))) const unsigned "
          "mslcpu_kernel_count = " + std::to_string(kernels_.size()) + ";\n";
     return g;

@@ -24,6 +24,7 @@ struct Kernel {
   std::vector<KernelParam> params;
   uint32_t flags = 0;     // MSLCPU_NEEDS_FIBERS | MSLCPU_USES_THREADGROUP_MEMORY
   uint32_t max_threads = 1024;  // [[max_total_threads_per_threadgroup(n)]], else the device limit
+  std::vector<uint32_t> tg_sites;  // block-scope threadgroup variables its body can reach
 };
 
 struct FunctionConstant {

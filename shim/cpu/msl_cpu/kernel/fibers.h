@@ -1,0 +1,736 @@
+/*
+ * fibers.h — part of the msl-cpu kernel header (appended to msl_cpu.h; see its top comment).
+ *
+ * The group runner the generated code calls, and everything that needs the threads of one
+ * threadgroup to run "at the same time": threadgroup_barrier, simdgroup_barrier, the SIMD-group
+ * and quad-group functions, and block-scope threadgroup variables.
+ *
+ * Execution model. A runner call switches onto the executor's own stack (slot 0 of
+ * mslcpu_worker.stacks) and runs its threadgroups one after another there:
+ *   - a kernel that reaches no barrier and no collective (no MSLCPU_NEEDS_FIBERS) runs each
+ *     thread of a group to completion in turn, a plain loop;
+ *   - otherwise each thread is a fiber on a stack slot of its own (thread i on slot i + 1), and
+ *     the fibers of the group switch among themselves with a hand-written context switch (six
+ *     register pushes and a stack swap; no system call, no signal mask) whenever one has to wait.
+ * Every stack slot is MSLCPU_STACK_BYTES long and aligned to that size, so the code of a kernel
+ * finds its fiber from the stack pointer alone: no thread-local storage, which costs a call in a
+ * dlopen'ed object.
+ *
+ * Scheduling is a FIFO run queue. A fiber waits at a barrier until all threads of its group have
+ * arrived, and at a collective until all *live* lanes of its SIMD-group have (the last to arrive
+ * computes the results and carries on without a switch). Semantics, which match Metal's where
+ * Metal defines them:
+ *   - A SIMD-group is 32 consecutive thread indices; the last one of a group may be partial.
+ *     Lanes past the group size and lanes whose thread has returned are inactive: they take no
+ *     part in reductions, prefixes, votes or broadcast_first. Reading an inactive lane with a
+ *     shuffle or broadcast gives 0 (Metal: undefined).
+ *   - Lanes of one SIMD-group that wait at different call sites (divergent code) form separate
+ *     active sets: once every live lane is waiting, the set that has waited longest completes
+ *     first, which is how a GPU re-converges an if/else or a loop with lane-dependent trip count.
+ *   - threadgroup_barrier must be reached by every thread of the group, at the same call site:
+ *     a thread that returns while others wait (or have waited) at a barrier, or threads waiting at
+ *     different barriers, fail the command buffer with an error that names the line.
+ */
+
+extern "C" __attribute__((visibility("default"))) const unsigned mslcpu_abi = MSLCPU_ABI_VERSION;
+extern "C" __attribute__((visibility("default"))) mslcpu_tg_slot mslcpu_tg_slots[MSLCPU_MAX_TG_SLOTS];
+extern "C" __attribute__((visibility("default"))) unsigned mslcpu_tg_slot_count;
+extern "C" __attribute__((visibility("default"))) unsigned mslcpu_tg_total;
+mslcpu_tg_slot mslcpu_tg_slots[MSLCPU_MAX_TG_SLOTS];
+unsigned mslcpu_tg_slot_count;
+unsigned mslcpu_tg_total;
+
+namespace mslcpu {
+
+constexpr unsigned long long kStackBytes = MSLCPU_STACK_BYTES;
+constexpr unsigned kSimdWidth = 32;
+constexpr unsigned kMain = ~0u;  // Fiber::index of the runner's own context
+
+/* Every position builtin of one thread; the generated call picks the ones the kernel declares. */
+struct ids {
+  uint3 tpig;   /* thread_position_in_grid */
+  uint3 tpitg;  /* thread_position_in_threadgroup */
+  uint3 tgpig;  /* threadgroup_position_in_grid */
+  uint3 tptg;   /* threads_per_threadgroup (actual size of this group) */
+  uint3 tgpg;   /* threadgroups_per_grid */
+  uint3 tpg;    /* threads_per_grid */
+  uint3 dtptg;  /* dispatch_threads_per_threadgroup */
+  uint tiitg;   /* thread_index_in_threadgroup */
+  uint ntg;     /* threads in this group */
+};
+
+struct Group;
+using Resolver = void (*)(Group &, unsigned simdgroup, unsigned lanes);
+
+enum : unsigned { kReady, kAtCollective, kAtBarrier, kDone };
+
+/* A fiber's control block, 64 bytes at the top of its stack slot (below a per-slot offset that
+ * keeps the blocks of successive slots in different cache sets). */
+struct alignas(64) Fiber {
+  void *sp;          /* saved stack pointer while switched out */
+  Group *g;
+  unsigned index;    /* thread index in the threadgroup, or kMain */
+  unsigned state;
+  Resolver resolve;  /* the collective it waits at */
+  unsigned site;     /* and that collective's call site */
+  unsigned seq;      /* arrival order, for divergent SIMD-groups */
+};
+
+/* Per SIMD-group exchange area: each lane deposits its operand, the last to arrive computes. */
+struct SimdState {
+  unsigned live;     /* lanes whose thread has not returned */
+  unsigned arrived;  /* lanes waiting at a collective */
+  unsigned waiting;  /* bit per waiting lane */
+  unsigned first_site;
+  Resolver first_resolve;
+  bool mixed;        /* waiting lanes are at more than one call site */
+  alignas(64) unsigned char in[kSimdWidth][32];
+  alignas(64) unsigned char out[kSimdWidth][32];
+  unsigned long long arg[kSimdWidth];
+};
+
+struct Group {
+  void *os_sp;       /* the executor's stack while the runner runs on slot 0 */
+  Fiber *main;
+  mslcpu_worker *w;
+  const mslcpu_launch *l;
+  const void *body;
+  void (*entry)(Fiber *);
+  unsigned long long first, end;
+  ids base;          /* builtins shared by the threads of the current group */
+  unsigned n, done, seq, head, tail;
+  unsigned barrier_count, barrier_line;
+  const char *barrier_file;
+  const char *fault;
+  unsigned short queue[MSLCPU_MAX_THREADS];
+  SimdState simd[MSLCPU_MAX_THREADS / kSimdWidth];
+  char message[512];
+};
+static_assert(sizeof(Group) <= MSLCPU_GROUP_STATE_BYTES, "msl-cpu: group state outgrew its area");
+
+/* ── stacks and the context switch ── */
+
+inline Fiber *fiber_in(unsigned long long base) {
+  unsigned color = unsigned(base / kStackBytes) & 63u;
+  return reinterpret_cast<Fiber *>(base + kStackBytes - 64u * (color + 1u));
+}
+inline Fiber *slot_fiber(mslcpu_worker *w, unsigned i) {
+  return fiber_in(reinterpret_cast<unsigned long long>(w->stacks) + i * kStackBytes);
+}
+inline Fiber *thread_fiber(Group &g, unsigned i) { return slot_fiber(g.w, i + 1); }
+
+inline unsigned long long stack_pointer() {
+  unsigned long long sp;
+#if defined(__x86_64__)
+  __asm__("movq %%rsp, %0" : "=r"(sp));
+#elif defined(__aarch64__)
+  __asm__("mov %0, sp" : "=r"(sp));
+#else
+#error "msl-cpu: fibers need x86-64 or arm64"
+#endif
+  return sp;
+}
+/* The fiber running this code. */
+inline Fiber *self() { return fiber_in(stack_pointer() & ~(kStackBytes - 1)); }
+
+constexpr unsigned long long kCanary = 0x6d736c6370752121ull;
+inline unsigned long long *canary(Fiber *f) {
+  return reinterpret_cast<unsigned long long *>(reinterpret_cast<unsigned long long>(f) & ~(kStackBytes - 1));
+}
+
+/* switch_stack(save, to): saves the callee-saved registers on the current stack, stores the
+ * stack pointer in *save, and resumes the context whose stack pointer is `to`. */
+#if defined(__x86_64__)
+__attribute__((naked, noinline)) static void switch_stack(void **, void *) {
+  __asm__ volatile(
+      "pushq %rbp\n\tpushq %rbx\n\tpushq %r12\n\tpushq %r13\n\tpushq %r14\n\tpushq %r15\n\t"
+      "movq %rsp, (%rdi)\n\tmovq %rsi, %rsp\n\t"
+      "popq %r15\n\tpopq %r14\n\tpopq %r13\n\tpopq %r12\n\tpopq %rbx\n\tpopq %rbp\n\tretq\n\t");
+}
+/* First code of a new context: entry(fiber), with both in callee-saved registers. */
+__attribute__((naked, noinline)) static void fiber_start() {
+  __asm__ volatile("movq %r12, %rdi\n\tcallq *%r13\n\tud2\n\t");
+}
+inline void *initial_frame(Fiber *f, void (*entry)(Fiber *)) {
+  // Popped as r15 r14 r13 r12 rbx rbp, then returned into: 16-byte alignment at the call.
+  void **sp = reinterpret_cast<void **>(reinterpret_cast<char *>(f) - 72);
+  sp[0] = nullptr; sp[1] = nullptr; sp[2] = reinterpret_cast<void *>(entry); sp[3] = f;
+  sp[4] = nullptr; sp[5] = nullptr; sp[6] = reinterpret_cast<void *>(&fiber_start);
+  return sp;
+}
+#elif defined(__aarch64__)
+__attribute__((naked, noinline)) static void switch_stack(void **, void *) {
+  __asm__ volatile(
+      "sub sp, sp, #160\n\t"
+      "stp x19, x20, [sp, #0]\n\tstp x21, x22, [sp, #16]\n\tstp x23, x24, [sp, #32]\n\t"
+      "stp x25, x26, [sp, #48]\n\tstp x27, x28, [sp, #64]\n\tstp x29, x30, [sp, #80]\n\t"
+      "stp d8, d9, [sp, #96]\n\tstp d10, d11, [sp, #112]\n\tstp d12, d13, [sp, #128]\n\t"
+      "stp d14, d15, [sp, #144]\n\t"
+      "mov x2, sp\n\tstr x2, [x0]\n\tmov sp, x1\n\t"
+      "ldp x19, x20, [sp, #0]\n\tldp x21, x22, [sp, #16]\n\tldp x23, x24, [sp, #32]\n\t"
+      "ldp x25, x26, [sp, #48]\n\tldp x27, x28, [sp, #64]\n\tldp x29, x30, [sp, #80]\n\t"
+      "ldp d8, d9, [sp, #96]\n\tldp d10, d11, [sp, #112]\n\tldp d12, d13, [sp, #128]\n\t"
+      "ldp d14, d15, [sp, #144]\n\t"
+      "add sp, sp, #160\n\tret\n\t");
+}
+__attribute__((naked, noinline)) static void fiber_start() {
+  __asm__ volatile("mov x0, x19\n\tblr x20\n\tbrk #0\n\t");
+}
+inline void *initial_frame(Fiber *f, void (*entry)(Fiber *)) {
+  void **sp = reinterpret_cast<void **>(reinterpret_cast<char *>(f) - 192);
+  for (int i = 0; i < 20; ++i) sp[i] = nullptr;
+  sp[0] = f; sp[1] = reinterpret_cast<void *>(entry); sp[11] = reinterpret_cast<void *>(&fiber_start);
+  return sp;
+}
+#endif
+
+inline void switch_to(void **save, void *to) {
+  __asm__ volatile("" ::: "memory");
+  switch_stack(save, to);
+  __asm__ volatile("" ::: "memory");
+}
+
+/* ── faults ── */
+
+/* Records the first fault of the dispatch. A kernel thread's fiber is abandoned (the runner
+ * stops the dispatch); on the runner's own context the caller carries on with a harmless value. */
+template <class... A> inline void fail(Fiber *f, const char *fmt, A... args) {
+  Group &g = *f->g;
+  if (!g.fault) {
+    __builtin_snprintf(g.message, sizeof g.message, fmt, args...);
+    g.fault = g.message;
+  }
+  if (f->index != kMain) {
+    switch_to(&f->sp, g.main->sp);
+    __builtin_unreachable();
+  }
+}
+
+/* ── run queue and waiting ── */
+
+inline void push(Group &g, unsigned i) { g.queue[g.tail++ & (MSLCPU_MAX_THREADS - 1)] = (unsigned short)i; }
+
+/* The next context to run: a queued fiber; the runner when the group is done; otherwise (every
+ * live fiber waits) the SIMD-groups complete their longest-waiting active sets, and when nothing
+ * can move the group is deadlocked on a barrier. */
+inline void settle(Group &g, unsigned s, Fiber *running);
+inline Fiber *next_context(Group &g) {
+  for (int round = 0; round < 2; ++round) {
+    if (g.head != g.tail) return thread_fiber(g, g.queue[g.head++ & (MSLCPU_MAX_THREADS - 1)]);
+    if (g.done == g.n) return g.main;
+    if (round == 0)
+      for (unsigned s = 0; s * kSimdWidth < g.n; ++s)
+        if (g.simd[s].arrived) settle(g, s, nullptr);
+  }
+  if (!g.fault) {
+    __builtin_snprintf(g.message, sizeof g.message,
+                       "threadgroup_barrier at %s:%u can never complete: %u of %u threads wait there",
+                       g.barrier_file ? g.barrier_file : "?", g.barrier_line,
+                       g.barrier_count, g.n);
+    g.fault = g.message;
+  }
+  return g.main;
+}
+
+/* Switches away from `f` until something makes it ready again. */
+inline void wait(Fiber *f) {
+  Group &g = *f->g;
+  Fiber *next = next_context(g);
+  if (next != f) switch_to(&f->sp, next->sp);
+}
+
+/* ── SIMD-group collectives ── */
+
+inline unsigned lane_count(unsigned mask) { return unsigned(__builtin_popcount(mask)); }
+
+/* Completes waiting lanes of SIMD-group `s`: all of them, or (divergent code) those at the call
+ * site that has waited longest. Released lanes are queued, except `running`, which carries on. */
+inline void settle(Group &g, unsigned s, Fiber *running) {
+  SimdState &S = g.simd[s];
+  unsigned mask = S.waiting;
+  Resolver fn = S.first_resolve;
+  if (S.mixed) {
+    unsigned best = ~0u, site = 0;
+    for (unsigned m = mask; m; m &= m - 1) {
+      Fiber *f = thread_fiber(g, s * kSimdWidth + unsigned(__builtin_ctz(m)));
+      if (f->seq < best) { best = f->seq; fn = f->resolve; site = f->site; }
+    }
+    unsigned same = 0;
+    for (unsigned m = mask; m; m &= m - 1) {
+      unsigned lane = unsigned(__builtin_ctz(m));
+      Fiber *f = thread_fiber(g, s * kSimdWidth + lane);
+      if (f->resolve == fn && f->site == site) same |= 1u << lane;
+    }
+    mask = same;
+  }
+  fn(g, s, mask);
+  S.waiting &= ~mask;
+  S.arrived -= lane_count(mask);
+  if (S.mixed && S.waiting) {  // the remaining lanes: are they still at more than one site?
+    Fiber *f0 = thread_fiber(g, s * kSimdWidth + unsigned(__builtin_ctz(S.waiting)));
+    S.first_resolve = f0->resolve;
+    S.first_site = f0->site;
+    S.mixed = false;
+    for (unsigned m = S.waiting; m; m &= m - 1) {
+      Fiber *f = thread_fiber(g, s * kSimdWidth + unsigned(__builtin_ctz(m)));
+      S.mixed |= f->resolve != S.first_resolve || f->site != S.first_site;
+    }
+  }
+  for (unsigned m = mask; m; m &= m - 1) {
+    unsigned i = s * kSimdWidth + unsigned(__builtin_ctz(m));
+    Fiber *f = thread_fiber(g, i);
+    f->state = kReady;
+    if (f != running) push(g, i);
+  }
+}
+
+template <class T> inline T load(const unsigned char *p) {
+  T v;
+  __builtin_memcpy(&v, p, sizeof(T));
+  return v;
+}
+template <class T> inline void store(unsigned char *p, T v) { __builtin_memcpy(p, &v, sizeof(T)); }
+
+/* Deposits `x` (and `arg`), waits for the lane's active set, returns what the resolver left. */
+template <class R, class T>
+inline R exchange(T x, unsigned long long arg, unsigned site, Resolver fn, const char *what) {
+  static_assert(sizeof(T) <= 32 && sizeof(R) <= 32, "msl-cpu: SIMD-group operand wider than 32 bytes");
+  Fiber *f = self();
+  if (f->index == kMain) {
+    fail(f, "%s: reached in a kernel msl-cpu runs without fibers (the pre-pass did not see it; "
+            "call SIMD-group functions by name)", what);
+    return R{};
+  }
+  Group &g = *f->g;
+  unsigned lane = f->index & (kSimdWidth - 1), s = f->index / kSimdWidth;
+  SimdState &S = g.simd[s];
+  store(S.in[lane], x);
+  S.arg[lane] = arg;
+  f->resolve = fn;
+  f->site = site;
+  f->seq = g.seq++;
+  f->state = kAtCollective;
+  if (S.arrived == 0) {
+    S.first_resolve = fn;
+    S.first_site = site;
+    S.mixed = false;
+  } else if (fn != S.first_resolve || site != S.first_site) {
+    S.mixed = true;
+  }
+  ++S.arrived;
+  S.waiting |= 1u << lane;
+  if (S.arrived == S.live) settle(g, s, f);
+  if (f->state != kReady) wait(f);
+  return load<R>(S.out[lane]);
+}
+
+/* Lanes of `mask` in the W-wide segment (SIMD-group or quad) of lane `lane`. */
+template <unsigned W> inline unsigned segment(unsigned mask, unsigned lane) {
+  if constexpr (W == 32) return mask;
+  else return mask & (((1u << W) - 1u) << (lane & ~(W - 1u)));
+}
+
+template <class T> struct op_traits {
+  static T zero() { T v{}; return v; }
+  static T one() { T v = static_cast<elem<T>>(1); return v; }
+};
+struct OpSum { template <class T> static T apply(T a, T b) { return a + b; } template <class T> static T identity() { return op_traits<T>::zero(); } };
+struct OpProduct { template <class T> static T apply(T a, T b) { return a * b; } template <class T> static T identity() { return op_traits<T>::one(); } };
+struct OpMin { template <class T> static T apply(T a, T b) { return metal::min(a, b); } };
+struct OpMax { template <class T> static T apply(T a, T b) { return metal::max(a, b); } };
+struct OpAnd { template <class T> static T apply(T a, T b) { return a & b; } };
+struct OpOr { template <class T> static T apply(T a, T b) { return a | b; } };
+struct OpXor { template <class T> static T apply(T a, T b) { return a ^ b; } };
+
+/* Reduction over the active lanes of each W-wide segment, in lane order. */
+template <class T, class Op, unsigned W> void resolve_reduce(Group &g, unsigned s, unsigned mask) {
+  SimdState &S = g.simd[s];
+  for (unsigned base = 0; base < kSimdWidth; base += W) {
+    unsigned seg = segment<W>(mask, base);
+    if (!seg) continue;
+    unsigned l0 = unsigned(__builtin_ctz(seg));
+    T acc = load<T>(S.in[l0]);
+    for (unsigned m = seg & (seg - 1); m; m &= m - 1) acc = Op::apply(acc, load<T>(S.in[__builtin_ctz(m)]));
+    for (unsigned m = seg; m; m &= m - 1) store(S.out[__builtin_ctz(m)], acc);
+  }
+}
+
+template <class T, class Op, bool Inclusive, unsigned W> void resolve_prefix(Group &g, unsigned s, unsigned mask) {
+  SimdState &S = g.simd[s];
+  for (unsigned base = 0; base < kSimdWidth; base += W) {
+    T acc = Op::template identity<T>();
+    for (unsigned m = segment<W>(mask, base); m; m &= m - 1) {
+      unsigned lane = unsigned(__builtin_ctz(m));
+      T v = load<T>(S.in[lane]);
+      if (Inclusive) acc = Op::apply(acc, v);
+      store(S.out[lane], acc);
+      if (!Inclusive) acc = Op::apply(acc, v);
+    }
+  }
+}
+
+/* Where each lane reads from: a lane index, kOwn (its own value) or kNone (0). */
+constexpr int kOwn = -1, kNone = -2;
+struct SrcIndex { template <unsigned W> static int at(unsigned ql, unsigned long long a) { return a < W ? int(a) : kNone; } };
+struct SrcUp { template <unsigned W> static int at(unsigned ql, unsigned long long a) { return ql < a ? kOwn : int(ql - a); } };
+struct SrcDown { template <unsigned W> static int at(unsigned ql, unsigned long long a) { return ql + a >= W ? kOwn : int(ql + a); } };
+struct SrcXor { template <unsigned W> static int at(unsigned ql, unsigned long long a) { return (ql ^ a) < W ? int(ql ^ a) : kNone; } };
+struct SrcRotUp { template <unsigned W> static int at(unsigned ql, unsigned long long a) { return int((ql + W - a % W) % W); } };
+struct SrcRotDown { template <unsigned W> static int at(unsigned ql, unsigned long long a) { return int((ql + a) % W); } };
+
+template <class T, class Src, unsigned W> void resolve_shuffle(Group &g, unsigned s, unsigned mask) {
+  SimdState &S = g.simd[s];
+  for (unsigned m = mask; m; m &= m - 1) {
+    unsigned lane = unsigned(__builtin_ctz(m)), base = lane & ~(W - 1u);
+    int src = Src::template at<W>(lane - base, S.arg[lane]);
+    T v = op_traits<T>::zero();
+    if (src == kOwn) v = load<T>(S.in[lane]);
+    else if (src >= 0 && (mask >> (base + unsigned(src)) & 1u)) v = load<T>(S.in[base + unsigned(src)]);
+    store(S.out[lane], v);
+  }
+}
+
+template <class T, unsigned W> void resolve_first(Group &g, unsigned s, unsigned mask) {
+  SimdState &S = g.simd[s];
+  for (unsigned m = mask; m; m &= m - 1) {
+    unsigned lane = unsigned(__builtin_ctz(m));
+    store(S.out[lane], load<T>(S.in[__builtin_ctz(segment<W>(mask, lane))]));
+  }
+}
+
+/* Votes: bit per active lane whose operand is true, relative to the segment. */
+enum class Vote { Ballot, All, Any, IsFirst, Active };
+template <Vote V, unsigned W> void resolve_vote(Group &g, unsigned s, unsigned mask) {
+  SimdState &S = g.simd[s];
+  for (unsigned m = mask; m; m &= m - 1) {
+    unsigned lane = unsigned(__builtin_ctz(m)), base = lane & ~(W - 1u);
+    unsigned seg = segment<W>(mask, lane), yes = 0;
+    for (unsigned k = seg; k; k &= k - 1)
+      if (load<bool>(S.in[__builtin_ctz(k)])) yes |= 1u << __builtin_ctz(k);
+    unsigned long long r = 0;
+    if (V == Vote::Ballot) r = yes >> base;
+    else if (V == Vote::Active) r = seg >> base;
+    else if (V == Vote::All) r = yes == seg;
+    else if (V == Vote::Any) r = yes != 0;
+    else r = lane == unsigned(__builtin_ctz(seg));
+    store(S.out[lane], r);
+  }
+}
+
+inline void resolve_none(Group &, unsigned, unsigned) {}
+
+inline unsigned site_of(unsigned line, unsigned column) { return line << 10 ^ column; }
+
+/* ── threadgroup_barrier ── */
+
+inline void barrier(unsigned line, const char *file) {
+  Fiber *f = self();
+  if (f->index == kMain)
+    return fail(f, "threadgroup_barrier at %s:%u: reached in a kernel msl-cpu runs without fibers "
+                   "(the pre-pass did not see it; call barriers by name)", file, line);
+  Group &g = *f->g;
+  if (g.done)
+    fail(f, "divergent threadgroup_barrier at %s:%u: thread %u reached it after %u thread(s) of its "
+            "threadgroup returned; every thread of a threadgroup must reach every barrier",
+         file, line, f->index, g.done);
+  if (g.barrier_count == 0) {
+    g.barrier_line = line;
+    g.barrier_file = file;
+  } else if (line != g.barrier_line ||
+             (file != g.barrier_file && __builtin_strcmp(file, g.barrier_file) != 0)) {
+    fail(f, "divergent threadgroup_barrier: threads of one threadgroup wait at %s:%u and at %s:%u",
+         g.barrier_file, g.barrier_line, file, line);
+  }
+  if (++g.barrier_count == g.n) {
+    g.barrier_count = 0;
+    for (unsigned i = 0; i < g.n; ++i) {
+      if (i == f->index) continue;
+      thread_fiber(g, i)->state = kReady;
+      push(g, i);
+    }
+    return;
+  }
+  f->state = kAtBarrier;
+  wait(f);
+}
+
+/* A kernel thread returned: its fiber is done for this group. */
+[[noreturn]] inline void finish(Fiber *f) {
+  Group &g = *f->g;
+  if (*canary(f) != kCanary)
+    fail(f, "a kernel thread overflowed its %u KiB stack (private arrays too large?)", unsigned(kStackBytes / 1024));
+  f->state = kDone;
+  ++g.done;
+  if (g.barrier_count)
+    fail(f, "divergent threadgroup_barrier at %s:%u: thread %u returned while %u thread(s) of its "
+            "threadgroup wait there; every thread of a threadgroup must reach every barrier",
+         g.barrier_file, g.barrier_line, f->index, g.barrier_count);
+  unsigned s = f->index / kSimdWidth;
+  SimdState &S = g.simd[s];
+  --S.live;
+  if (S.arrived && S.arrived == S.live) settle(g, s, nullptr);
+  Fiber *next = next_context(g);
+  switch_to(&f->sp, next->sp);
+  __builtin_unreachable();
+}
+
+/* ── block-scope threadgroup variables ── */
+
+inline unsigned register_tg(unsigned site, unsigned long long size, unsigned long long align) {
+  if (mslcpu_tg_total == ~0u || mslcpu_tg_slot_count >= MSLCPU_MAX_TG_SLOTS) {
+    mslcpu_tg_total = ~0u;
+    return 0;
+  }
+  align = align < 16 ? 16 : align;
+  unsigned long long off = (mslcpu_tg_total + align - 1) / align * align;
+  mslcpu_tg_slots[mslcpu_tg_slot_count++] = {site, unsigned(size), unsigned(off)};
+  mslcpu_tg_total = unsigned(off + size);
+  return unsigned(off);
+}
+template <class T, unsigned SITE> struct tg_slot {
+  static inline const unsigned offset = register_tg(SITE, sizeof(T), alignof(T));
+};
+/* The pre-pass turns `threadgroup float a[32];` into `typedef float A[32]; A &a = tg_static<A, n>();`. */
+template <class T, unsigned SITE> inline T &tg_static() {
+  return *reinterpret_cast<T *>(static_cast<char *>(self()->g->w->tg_static) + tg_slot<T, SITE>::offset);
+}
+
+/* ── the group runner ── */
+
+template <class T> inline T builtin(uint3 v) {
+  using B = __remove_cvref(T);
+  if constexpr (vt<B>::n == 0) return static_cast<B>(v.x);
+  else if constexpr (vt<B>::n == 2) return B{static_cast<elem<B>>(v.x), static_cast<elem<B>>(v.y)};
+  else return __builtin_convertvector(v, B);
+}
+template <class T> inline T builtin(uint v) { return static_cast<__remove_cvref(T)>(v); }
+
+template <class P> inline P buffer(const mslcpu_launch *l, int n) {
+  if constexpr (__is_pointer(P)) {
+    return (P)(l->buffers[n]);
+  } else {
+    static_assert(__is_reference(P), "msl-cpu: a [[buffer(n)]] parameter must be a pointer or reference");
+    return *(__remove_reference_t(P) *)(l->buffers[n]);
+  }
+}
+template <class P> inline P threadgroup_buffer(mslcpu_worker *w, int n) {
+  static_assert(__is_pointer(P), "msl-cpu: a [[threadgroup(n)]] parameter must be a pointer");
+  return (P)(w->tg_memory[n]);
+}
+
+template <class F> struct params;
+template <class R, class... A> struct params<R (*)(A...)> {
+  template <int I> using at = __type_pack_element<I, A...>;
+};
+
+/* Sets the builtins shared by the threads of group `index`. */
+inline void begin_group(Group &g, unsigned long long index) {
+  const mslcpu_launch *l = g.l;
+  ids &t = g.base;
+  const uint3 full = {l->group_size[0], l->group_size[1], l->group_size[2]};
+  t.tgpg = uint3{l->groups[0], l->groups[1], l->groups[2]};
+  t.tpg = uint3{l->grid[0], l->grid[1], l->grid[2]};
+  t.dtptg = full;
+  const unsigned long long gxy = (unsigned long long)t.tgpg.x * t.tgpg.y;
+  t.tgpig = uint3{uint(index % t.tgpg.x), uint(index / t.tgpg.x % t.tgpg.y), uint(index / gxy)};
+  uint3 size = full;
+  if (l->clip_edges) {
+    uint3 origin = t.tgpig * full;
+    size = uint3{metal::min(full.x, t.tpg.x - origin.x), metal::min(full.y, t.tpg.y - origin.y),
+                 metal::min(full.z, t.tpg.z - origin.z)};
+  }
+  t.tptg = size;
+  t.ntg = size.x * size.y * size.z;
+}
+
+template <class Body> void thread_entry(Fiber *f) {
+  Group &g = *f->g;
+  ids t = g.base;
+  unsigned i = f->index;
+  t.tpitg = uint3{i % t.tptg.x, i / t.tptg.x % t.tptg.y, i / (t.tptg.x * t.tptg.y)};
+  t.tpig = t.tgpig * t.dtptg + t.tpitg;
+  t.tiitg = i;
+  (*static_cast<const Body *>(g.body))(t);
+  finish(f);
+}
+
+/* One group as fibers; returns when every thread returned or the dispatch faulted. */
+inline void run_fibers(Group &g) {
+  unsigned n = g.base.ntg;
+  g.n = n;
+  g.done = g.seq = g.head = g.tail = g.barrier_count = 0;
+  for (unsigned s = 0; s * kSimdWidth < n; ++s) {
+    SimdState &S = g.simd[s];
+    S.live = n - s * kSimdWidth < kSimdWidth ? n - s * kSimdWidth : kSimdWidth;
+    S.arrived = S.waiting = 0;
+    S.mixed = false;
+  }
+  for (unsigned i = 0; i < n; ++i) {
+    Fiber *f = thread_fiber(g, i);
+    f->g = &g;
+    f->index = i;
+    f->state = kReady;
+    f->sp = initial_frame(f, g.entry);
+    *canary(f) = kCanary;
+    push(g, i);
+  }
+  Fiber *first = next_context(g);
+  switch_to(&g.main->sp, first->sp);
+}
+
+template <unsigned FLAGS, class Body> void run_on_main(Fiber *m) {
+  Group &g = *m->g;
+  const Body &body = *static_cast<const Body *>(g.body);
+  for (unsigned long long index = g.first; index < g.end && !g.fault; ++index) {
+    begin_group(g, index);
+    if constexpr ((FLAGS & MSLCPU_NEEDS_FIBERS) != 0) {
+      run_fibers(g);
+    } else {
+      // Plain loop: each thread of the group runs to completion in turn.
+      ids t = g.base;
+      const uint3 size = t.tptg, origin = t.tgpig * t.dtptg;
+      uint i = 0;
+      for (uint z = 0; z < size.z; ++z)
+        for (uint y = 0; y < size.y; ++y)
+          for (uint x = 0; x < size.x; ++x, ++i) {
+            t.tpitg = uint3{x, y, z};
+            t.tpig = origin + t.tpitg;
+            t.tiitg = i;
+            body(t);
+          }
+    }
+  }
+  switch_to(&m->sp, g.os_sp);
+  __builtin_unreachable();
+}
+
+/* Runs groups [first, end) of a launch on the executor's stack slots. */
+template <unsigned FLAGS, class Body>
+inline int run_groups(const mslcpu_launch *l, mslcpu_worker *w, unsigned long long first,
+                      unsigned long long end, const Body &body) {
+  Group &g = *static_cast<Group *>(w->state);
+  g.l = l;
+  g.w = w;
+  g.body = &body;
+  g.entry = &thread_entry<Body>;
+  g.first = first;
+  g.end = end;
+  g.fault = nullptr;
+  Fiber *m = slot_fiber(w, 0);
+  m->g = &g;
+  m->index = kMain;
+  m->state = kReady;
+  g.main = m;
+  m->sp = initial_frame(m, &run_on_main<FLAGS, Body>);
+  switch_to(&g.os_sp, m->sp);
+  if (!g.fault) return 0;
+  w->fault = g.fault;
+  return 1;
+}
+
+} // namespace mslcpu
+
+/* ───────────────────────────── the Metal functions ───────────────────────────── */
+
+#define MSLCPU_SITE unsigned line = __builtin_LINE(), unsigned column = __builtin_COLUMN()
+#define MSLCPU_AT ::mslcpu::site_of(line, column)
+
+namespace metal {
+
+inline void threadgroup_barrier(mem_flags = mem_flags::mem_none, unsigned line = __builtin_LINE(),
+                                const char *file = __builtin_FILE()) {
+  ::mslcpu::barrier(line, file);
+}
+inline void simdgroup_barrier(mem_flags = mem_flags::mem_none, MSLCPU_SITE) {
+  ::mslcpu::exchange<bool>(false, 0, MSLCPU_AT, &::mslcpu::resolve_none, "simdgroup_barrier");
+}
+
+/* Metal's result of simd_ballot and simd_active_threads_mask: bit i for SIMD lane i. */
+struct simd_vote {
+  using vote_t = ulong;
+  constexpr simd_vote(vote_t v = 0) : v_(v) {}
+  explicit constexpr operator vote_t() const { return v_; }
+  constexpr bool all() const { return (v_ & 0xffffffffu) == 0xffffffffu; }
+  constexpr bool any() const { return v_ != 0; }
+ private:
+  vote_t v_;
+};
+struct quad_vote {
+  using vote_t = ushort;
+  constexpr quad_vote(vote_t v = 0) : v_(v) {}
+  explicit constexpr operator vote_t() const { return v_; }
+  constexpr bool all() const { return (v_ & 0xfu) == 0xfu; }
+  constexpr bool any() const { return v_ != 0; }
+ private:
+  vote_t v_;
+};
+
+#define MSLCPU_REDUCE(prefix, W, name, Op)                                                    \
+  template <class T> inline T prefix##_##name(T x, MSLCPU_SITE) {                            \
+    return ::mslcpu::exchange<T>(x, 0, MSLCPU_AT, &::mslcpu::resolve_reduce<T, ::mslcpu::Op, W>, \
+                                 #prefix "_" #name);                                          \
+  }
+#define MSLCPU_PREFIX(prefix, W, name, Op, incl)                                              \
+  template <class T> inline T prefix##_prefix_##name(T x, MSLCPU_SITE) {                     \
+    return ::mslcpu::exchange<T>(x, 0, MSLCPU_AT,                                             \
+                                 &::mslcpu::resolve_prefix<T, ::mslcpu::Op, incl, W>,         \
+                                 #prefix "_prefix_" #name);                                   \
+  }
+#define MSLCPU_SHUFFLE(prefix, W, name, Src)                                                  \
+  template <class T, class I> inline T prefix##_##name(T x, I arg, MSLCPU_SITE) {            \
+    return ::mslcpu::exchange<T>(x, (unsigned long long)(arg), MSLCPU_AT,                     \
+                                 &::mslcpu::resolve_shuffle<T, ::mslcpu::Src, W>,             \
+                                 #prefix "_" #name);                                          \
+  }
+#define MSLCPU_GROUP_FUNCTIONS(prefix, W)                                                     \
+  MSLCPU_REDUCE(prefix, W, sum, OpSum) MSLCPU_REDUCE(prefix, W, product, OpProduct)           \
+  MSLCPU_REDUCE(prefix, W, min, OpMin) MSLCPU_REDUCE(prefix, W, max, OpMax)                   \
+  MSLCPU_REDUCE(prefix, W, and, OpAnd) MSLCPU_REDUCE(prefix, W, or, OpOr)                     \
+  MSLCPU_REDUCE(prefix, W, xor, OpXor)                                                        \
+  MSLCPU_PREFIX(prefix, W, inclusive_sum, OpSum, true)                                        \
+  MSLCPU_PREFIX(prefix, W, exclusive_sum, OpSum, false)                                       \
+  MSLCPU_PREFIX(prefix, W, inclusive_product, OpProduct, true)                                \
+  MSLCPU_PREFIX(prefix, W, exclusive_product, OpProduct, false)                               \
+  MSLCPU_SHUFFLE(prefix, W, shuffle, SrcIndex) MSLCPU_SHUFFLE(prefix, W, broadcast, SrcIndex) \
+  MSLCPU_SHUFFLE(prefix, W, shuffle_up, SrcUp) MSLCPU_SHUFFLE(prefix, W, shuffle_down, SrcDown) \
+  MSLCPU_SHUFFLE(prefix, W, shuffle_xor, SrcXor)                                              \
+  MSLCPU_SHUFFLE(prefix, W, shuffle_rotate_up, SrcRotUp)                                      \
+  MSLCPU_SHUFFLE(prefix, W, shuffle_rotate_down, SrcRotDown)                                  \
+  template <class T> inline T prefix##_broadcast_first(T x, MSLCPU_SITE) {                    \
+    return ::mslcpu::exchange<T>(x, 0, MSLCPU_AT, &::mslcpu::resolve_first<T, W>,             \
+                                 #prefix "_broadcast_first");                                 \
+  }                                                                                           \
+  inline bool prefix##_all(bool b, MSLCPU_SITE) {                                             \
+    return ::mslcpu::exchange<unsigned long long>(                                            \
+               b, 0, MSLCPU_AT, &::mslcpu::resolve_vote<::mslcpu::Vote::All, W>, #prefix "_all") != 0; \
+  }                                                                                           \
+  inline bool prefix##_any(bool b, MSLCPU_SITE) {                                             \
+    return ::mslcpu::exchange<unsigned long long>(                                            \
+               b, 0, MSLCPU_AT, &::mslcpu::resolve_vote<::mslcpu::Vote::Any, W>, #prefix "_any") != 0; \
+  }                                                                                           \
+  inline bool prefix##_is_first(MSLCPU_SITE) {                                                \
+    return ::mslcpu::exchange<unsigned long long>(                                            \
+               true, 0, MSLCPU_AT, &::mslcpu::resolve_vote<::mslcpu::Vote::IsFirst, W>,       \
+               #prefix "_is_first") != 0;                                                     \
+  }                                                                                           \
+  inline prefix##_vote prefix##_ballot(bool b, MSLCPU_SITE) {                                 \
+    return prefix##_vote(prefix##_vote::vote_t(::mslcpu::exchange<unsigned long long>(        \
+        b, 0, MSLCPU_AT, &::mslcpu::resolve_vote<::mslcpu::Vote::Ballot, W>, #prefix "_ballot"))); \
+  }                                                                                           \
+  inline prefix##_vote prefix##_active_threads_mask(MSLCPU_SITE) {                            \
+    return prefix##_vote(prefix##_vote::vote_t(::mslcpu::exchange<unsigned long long>(        \
+        true, 0, MSLCPU_AT, &::mslcpu::resolve_vote<::mslcpu::Vote::Active, W>,               \
+        #prefix "_active_threads_mask")));                                                    \
+  }
+
+MSLCPU_GROUP_FUNCTIONS(simd, 32)
+MSLCPU_GROUP_FUNCTIONS(quad, 4)
+#undef MSLCPU_GROUP_FUNCTIONS
+#undef MSLCPU_REDUCE
+#undef MSLCPU_PREFIX
+#undef MSLCPU_SHUFFLE
+
+inline bool simd_is_helper_thread() { return false; }
+inline bool quad_is_helper_thread() { return false; }
+
+} // namespace metal
