@@ -354,7 +354,7 @@ export class SafetensorsArchive {
   }
 
   /** A host copy of the tensor's bytes. */
-  read(name: string): Uint8Array {
+  read(name: string): Uint8Array<ArrayBuffer> {
     const info = this.require(name);
     const out = new Uint8Array(info.byteLength);
     withFile(info.file, (fd) => readExact(fd, out, info.offset, info.file));

@@ -128,6 +128,8 @@ export class Tokenizer {
 
   /** Text of `ids`. Ids outside the vocabulary decode to nothing. */
   decode(ids: readonly number[], options: { skipSpecialTokens?: boolean } = {}): string {
+    // The library refuses an empty list.
+    if (ids.length === 0) return "";
     return this.#hf.decode([...ids], { skip_special_tokens: options.skipSpecialTokens ?? false });
   }
 

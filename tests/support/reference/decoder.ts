@@ -179,6 +179,7 @@ export class ReferenceDecoder {
   readonly lmHead: Matrix;
   readonly #layers: Layer[];
   readonly #norm: Float64Array;
+  readonly #matrices = new Map<string, Matrix>();
   readonly #invFreq: Float64Array;
 
   constructor(config: ModelConfig, source: TensorSource) {
@@ -210,7 +211,9 @@ export class ReferenceDecoder {
         expectShape(w, [outF, inF], `${path}.weight`);
         data = floats(w, `${path}.weight`);
       }
-      return { m: { rows: outF, cols: inF, data }, bias: hasBias ? vector(`${path}.bias`, outF) : undefined };
+      const m = { rows: outF, cols: inF, data };
+      this.#matrices.set(path, m);
+      return { m, bias: hasBias ? vector(`${path}.bias`, outF) : undefined };
     };
 
     const { hiddenSize: h, intermediateSize: inter, headDim, numAttentionHeads: nq, numKeyValueHeads: nkv, vocabSize } = config;
@@ -244,6 +247,13 @@ export class ReferenceDecoder {
       return info && { dtype: info.dtype, shape: info.shape, bytes: archive.read(name) };
     };
     return new ReferenceDecoder(readModelConfig(dir), source);
+  }
+
+  /** The (dequantized) weight matrix of a linear module, e.g. "model.layers.0.mlp.down_proj". */
+  moduleMatrix(path: string): Matrix {
+    const m = this.#matrices.get(path);
+    if (!m) throw new Error(`reference: no linear module ${path}`);
+    return m;
   }
 
   newCache(): ReferenceKVCache {

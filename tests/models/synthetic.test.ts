@@ -1,0 +1,79 @@
+/** Synthetic MLX model directories: deterministic, valid for the real loaders, shaped as specified. */
+import { afterAll, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DType } from "../../src/index.ts";
+import { countParameters, parseModelConfig, readModelConfig } from "../../src/models/config.ts";
+import { createSyntheticModel, syntheticConfigJson, syntheticPreset, writeSyntheticModel } from "../../src/models/synthetic.ts";
+import { expectFormatError } from "./support.ts";
+
+const root = mkdtempSync(join(tmpdir(), "mlxn-synthetic-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const filesOf = (dir: string) => Object.fromEntries(readdirSync(dir).map((f) => [f, readFileSync(join(dir, f))]));
+
+test("same spec, same bytes; another seed, other weights", () => {
+  const spec = syntheticPreset("qwen3", { numLayers: 1 });
+  const a = writeSyntheticModel(join(root, "a"), spec);
+  const b = writeSyntheticModel(join(root, "b"), spec);
+  const c = writeSyntheticModel(join(root, "c"), { ...spec, seed: 99 });
+  expect(filesOf(a.dir)).toEqual(filesOf(b.dir));
+  expect(readFileSync(join(c.dir, "model.safetensors"))).not.toEqual(readFileSync(join(a.dir, "model.safetensors")));
+  expect(readFileSync(join(c.dir, "config.json"))).toEqual(readFileSync(join(a.dir, "config.json")));
+});
+
+test("config.json reads back as the returned config, with mlx-lm's quantization sections", () => {
+  const m = writeSyntheticModel(join(root, "q3"), syntheticPreset("qwen3"));
+  expect(readModelConfig(m.dir)).toEqual(m.config);
+  const json = JSON.parse(readFileSync(join(m.dir, "config.json"), "utf8"));
+  expect(json.quantization).toEqual({
+    group_size: 32,
+    bits: 4,
+    mode: "affine",
+    "model.layers.0.mlp.down_proj": { group_size: 32, bits: 8, mode: "affine" },
+    "model.layers.1.self_attn.v_proj": false,
+    lm_head: { group_size: 64, bits: 6, mode: "affine" },
+  });
+  expect(json.quantization_config).toEqual(json.quantization);
+  expect(json.head_dim).toBe(32);
+  expect(m.files).toEqual(["model.safetensors", "model.safetensors.index.json", "config.json", "tokenizer.json", "tokenizer_config.json"]);
+  const index = JSON.parse(readFileSync(join(m.dir, "model.safetensors.index.json"), "utf8"));
+  expect(index.metadata.total_parameters).toBe(m.parameterCount);
+  expect(Object.keys(index.weight_map)).toEqual(Object.keys(index.weight_map).sort());
+});
+
+test("sharding option and an unquantized f16 model", () => {
+  const sharded = writeSyntheticModel(join(root, "q2"), syntheticPreset("qwen2"));
+  expect(sharded.files.filter((f) => f.startsWith("model-")).length).toBe(3);
+  const f16 = writeSyntheticModel(join(root, "f16"), syntheticPreset("f16", { tokenizer: false }));
+  expect(f16.config.quantization).toBeUndefined();
+  expect(existsSync(join(f16.dir, "tokenizer.json"))).toBe(false);
+  expect(JSON.parse(readFileSync(join(f16.dir, "config.json"), "utf8")).torch_dtype).toBe("float16");
+});
+
+test("the demo preset is a ~20M-parameter Llama-shaped 4-bit model with a matching tokenizer size", () => {
+  const spec = syntheticPreset("demo");
+  const config = parseModelConfig(syntheticConfigJson(spec));
+  expect(config.architecture).toBe("llama");
+  expect(config.quantization).toEqual({ bits: 4, groupSize: 64, mode: "affine" });
+  expect(config.tieWordEmbeddings).toBe(true);
+  expect(config.numKeyValueHeads).toBeLessThan(config.numAttentionHeads);
+  expect(countParameters(config)).toBeGreaterThan(18e6);
+  expect(countParameters(config)).toBeLessThan(22e6);
+  expect(spec.dtype).toBe(DType.F16);
+});
+
+test("createSyntheticModel writes into a fresh temporary directory and removes it on dispose", () => {
+  const m = createSyntheticModel(syntheticPreset("llama", { numLayers: 1, tokenizer: false }), root);
+  expect(existsSync(join(m.dir, "config.json"))).toBe(true);
+  m.dispose();
+  expect(existsSync(m.dir)).toBe(false);
+});
+
+test("a spec the loader would reject fails before anything is written", () => {
+  const dir = join(root, "never");
+  expectFormatError(() => writeSyntheticModel(dir, syntheticPreset("qwen2", { headDim: 32 })), /head_dim: qwen2 uses hidden_size \/ num_attention_heads = 16/);
+  expect(existsSync(dir)).toBe(false);
+  expect(() => syntheticPreset("gpt2" as never)).toThrow(/unknown preset "gpt2"/);
+});
