@@ -188,13 +188,14 @@ function checkOverlaps(tensors: TensorInfo[], dataStart: number, path: string): 
 }
 
 /** Read exactly `target.byteLength` bytes at `position`, in chunks that bound each read call. */
-function readExact(fd: number, target: Uint8Array, position: number, path: string): void {
+function readExact(fd: number, target: Uint8Array, position: number, path: string, onRead?: (bytes: number) => void): void {
   const CHUNK = 64 << 20;
   let done = 0;
   while (done < target.byteLength) {
     const n = readSync(fd, target, done, Math.min(CHUNK, target.byteLength - done), position + done);
     if (n <= 0) throw new FormatError(path, `file ended at byte ${position + done}, expected ${target.byteLength - done} more bytes (truncated or changed while reading?)`);
     done += n;
+    onRead?.(n);
   }
 }
 
@@ -392,8 +393,7 @@ export class SafetensorsArchive {
           fd = openForRead(info.file);
           fds.set(info.file, fd);
         }
-        readExact(fd, buf.view(Uint8Array).subarray(0, info.byteLength), info.offset, info.file);
-        bar?.advance(info.byteLength);
+        readExact(fd, buf.view(Uint8Array).subarray(0, info.byteLength), info.offset, info.file, bar && ((n) => bar.advance(n)));
       });
     } catch (e) {
       for (const buf of out.values()) buf.dispose();

@@ -204,6 +204,19 @@ describe("model directories", () => {
     for (const b of bufs.values()) b.dispose();
   });
 
+  test("loading reports progress in bytes to the bar", () => {
+    const dir = join(root, `progress-${counter++}`);
+    writeModelSafetensors(dir, tensors, { maxShardBytes: 20 });
+    const out: string[] = [];
+    const bufs = SafetensorsArchive.open(dir).load(device, undefined, {
+      label: "weights",
+      progress: { enabled: true, delayMs: 0, now: () => 0, stream: { write: (t) => out.push(t) } },
+    });
+    expect(out[0]).toMatch(/^\rweights \[#+-*\] +\d+% 0\.0 kB \/ 0\.0 kB$/);
+    expect(out.slice(-2)).toEqual([`\rweights [${"#".repeat(30)}] 100% 0.0 kB / 0.0 kB`, "\n"]);
+    for (const b of bufs.values()) b.dispose();
+  });
+
   test("one shard is model.safetensors; without an index every model*.safetensors is read", () => {
     const dir = join(root, `single-${counter++}`);
     expect(writeModelSafetensors(dir, tensors)).toEqual(["model.safetensors", INDEX_FILE]);

@@ -52,6 +52,12 @@ test("sharding option and an unquantized f16 model", () => {
   expect(JSON.parse(readFileSync(join(f16.dir, "config.json"), "utf8")).torch_dtype).toBe("float16");
 });
 
+test("mistral is written and read as a llama-architecture model", () => {
+  const m = writeSyntheticModel(join(root, "mistral"), syntheticPreset("llama", { modelType: "mistral", numLayers: 1, ropeTraditional: true }));
+  expect(readModelConfig(m.dir)).toMatchObject({ modelType: "mistral", architecture: "llama", ropeTraditional: true });
+  expect(m.config.bosTokenId).toBeDefined();
+});
+
 test("the demo preset is a ~20M-parameter Llama-shaped 4-bit model with a matching tokenizer size", () => {
   const spec = syntheticPreset("demo");
   const config = parseModelConfig(syntheticConfigJson(spec));
