@@ -12,9 +12,9 @@ import { decodeFloats, encodeFloats } from "../../src/io/floats.ts";
 import { deviceDType, writeModelSafetensors, type TensorData } from "../../src/io/safetensors.ts";
 import { parseModelConfig } from "../../src/models/config.ts";
 import { syntheticPreset, writeSyntheticModel } from "../../src/models/synthetic.ts";
-import { modelModules } from "../../src/models/weights.ts";
+import { loadModelWeights, modelModules } from "../../src/models/weights.ts";
 import { applyRope, attend, ReferenceDecoder, rmsNorm, ropeInvFrequencies, silu } from "../support/reference/decoder.ts";
-import { maxAbsDiff } from "../support/fixtures.ts";
+import { fixture, maxAbsDiff } from "../support/fixtures.ts";
 import { readTensors } from "./support.ts";
 
 const root = mkdtempSync(join(tmpdir(), "mlxn-reference-"));
@@ -164,6 +164,13 @@ describe("synthetic models", () => {
     // Earlier tokens matter (attention reaches back) and logits are not degenerate.
     expect(maxAbsDiff(ref.forward([6, 17, 300, 2, 2, 64, 9]), prefill.at(-1)!)).toBeGreaterThan(1e-6);
     expect(Math.max(...prefill.at(-1)!) - Math.min(...prefill.at(-1)!)).toBeGreaterThan(1);
+  });
+
+  test("built from loaded device buffers, it matches the one built from the directory", () => {
+    const m = writeSyntheticModel(join(root, "buffers"), syntheticPreset("qwen2", { tokenizer: false }));
+    using weights = loadModelWeights(fixture().device, m.dir, { progress: false });
+    const fromBuffers = ReferenceDecoder.fromBuffers(weights.config, weights.tensors);
+    expect(fromBuffers.forward([3, 4, 5])).toEqual(ReferenceDecoder.fromDirectory(m.dir).forward([3, 4, 5]));
   });
 
   test.each(["llama", "qwen3"] as const)("%s: the quantized model equals its dequantized dense copy", (name) => {

@@ -18,7 +18,8 @@
  * const next = ref.forward([4], cache);           // one decode step
  */
 import { readModelConfig, moduleQuantization, type ModelConfig } from "../../../src/models/config.ts";
-import { deviceDType, SafetensorsArchive, type SafetensorsDType } from "../../../src/io/safetensors.ts";
+import type { Buffer } from "../../../src/buffer.ts";
+import { deviceDType, SafetensorsArchive, safetensorsDType, type SafetensorsDType } from "../../../src/io/safetensors.ts";
 import { decodeFloats } from "../../../src/io/floats.ts";
 import { dequantize } from "../../../src/quant.ts";
 
@@ -254,6 +255,19 @@ export class ReferenceDecoder {
     const m = this.#matrices.get(path);
     if (!m) throw new Error(`reference: no linear module ${path}`);
     return m;
+  }
+
+  /**
+   * The reference for tensors already in device buffers (e.g. `loadModelWeights(...).tensors`),
+   * read back through their host-visible contents.
+   */
+  static fromBuffers(config: ModelConfig, tensors: ReadonlyMap<string, Buffer>): ReferenceDecoder {
+    return new ReferenceDecoder(config, (name) => {
+      const buf = tensors.get(name);
+      if (!buf) return undefined;
+      const bytes = buf.elementCount * buf.dtype.size;
+      return { dtype: safetensorsDType(buf.dtype), shape: buf.shape, bytes: buf.view(Uint8Array).slice(0, bytes) };
+    });
   }
 
   newCache(): ReferenceKVCache {
