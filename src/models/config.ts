@@ -235,6 +235,11 @@ export function parseModelConfig(json: unknown, source = "config.json"): ModelCo
   const ropeThetaDefault = (ropeParameters?.rope_theta as number | undefined) ?? { llama: 10000, qwen2: 1000000, qwen3: undefined }[architecture];
   const maxPositionEmbeddings = r.has("max_position_embeddings") ? r.int("max_position_embeddings") : architecture === "qwen2" ? 32768 : undefined;
   const attentionBias = architecture === "llama" && r.bool("attention_bias", false);
+  // mlx-lm's llama can mix in sliding-window layers; this decoder runs full attention only.
+  const layerTypes = json.layer_types;
+  if (Array.isArray(layerTypes) && layerTypes.some((t) => t !== "full_attention")) {
+    r.fail("layer_types", `only "full_attention" layers are supported (got ${JSON.stringify([...new Set(layerTypes)])})`);
+  }
 
   return Object.freeze({
     modelType: type,

@@ -83,6 +83,8 @@ describe("model types", () => {
     expectFormatError(() => parse({ model_type: "llama", tie_word_embeddings: "yes" }), /tie_word_embeddings: must be true or false/);
     expectFormatError(() => parse({ model_type: "llama", eos_token_id: "x" }), /eos_token_id must be a token id/);
     expectFormatError(() => parseModelConfig([1]), /must be a JSON object/);
+    expectFormatError(() => parse({ model_type: "llama", layer_types: ["full_attention", "sliding_attention"] }), /layer_types: only "full_attention" layers are supported/);
+    expect(parse({ model_type: "llama", layer_types: ["full_attention", "full_attention"] }).numHiddenLayers).toBe(2);
   });
 
   test("token ids: one or a list", () => {
