@@ -67,6 +67,24 @@ const rows: [string, Call, string][] = [
   ["kvCacheAppend: cache too small", (e, r) => ops.kvCacheAppend(e, r, a, small, { tokens: 1, heads: 1, headDim: 8, capacity: 8, position: 0, dtype: DType.F32 }), "cache"],
   ["kvCacheAppend: src of another dtype", (e, r) => ops.kvCacheAppend(e, r, h, b, { tokens: 1, heads: 1, headDim: 8, capacity: 8, position: 0, dtype: DType.F32 }), "src"],
   ["kvCacheCopy: window past the source", (e, r) => ops.kvCacheCopy(e, r, a, b, { heads: 1, headDim: 8, tokens: 4, srcCapacity: 8, dstCapacity: 8, srcPosition: 5, dtype: DType.F32 }), "params.srcPosition"],
+  // norms
+  ["rmsNorm: weight too short", (e, r) => ops.rmsNorm(e, r, a, small, b, { rows: 4, cols: 16, dtype: DType.F32 }), "weight"],
+  ["rmsNorm: negative eps", (e, r) => ops.rmsNorm(e, r, a, null, b, { rows: 4, cols: 16, eps: -1, dtype: DType.F32 }), "params.eps"],
+  ["rmsNorm: x of another dtype", (e, r) => ops.rmsNorm(e, r, h, null, b, { rows: 4, cols: 16, dtype: DType.F32 }), "x"],
+  ["addRmsNorm: out is sum", (e, r) => ops.addRmsNorm(e, r, a, b, null, b, b, { rows: 4, cols: 16, dtype: DType.F32 }), "out"],
+  ["addRmsNorm: residual too small", (e, r) => ops.addRmsNorm(e, r, a, small, null, b, a, { rows: 4, cols: 16, dtype: DType.F32 }), "residual"],
+  ["layerNorm: bias without weight", (e, r) => ops.layerNorm(e, r, a, null, b, a, { rows: 4, cols: 16, dtype: DType.F32 }), "bias"],
+  ["l2Norm: rows zero", (e, r) => ops.l2Norm(e, r, a, a, { rows: 0, cols: 16, dtype: DType.F32 }), "params.rows"],
+  // softmax and selection
+  ["softmax: causal queries not dividing rows", (e, r) => ops.softmax(e, r, a, a, { rows: 4, cols: 16, causal: { queries: 3 }, dtype: DType.F32 }), "params.causal.queries"],
+  ["softmax: out too small", (e, r) => ops.softmax(e, r, a, small, { rows: 4, cols: 16, dtype: DType.F32 }), "out"],
+  ["argmax: out not U32", (e, r) => ops.argmax(e, r, a, b, { rows: 4, cols: 16, dtype: DType.F32 }), "out"],
+  ["topK: k past cols", (e, r) => ops.topK(e, r, a, b, words, { rows: 4, cols: 16, k: 17, dtype: DType.F32 }), "params.k"],
+  ["topK: values too small", (e, r) => ops.topK(e, r, a, small, words, { rows: 4, cols: 16, k: 4, dtype: DType.F32 }), "values"],
+  ["sample: negative temperature", (e, r) => ops.sample(e, r, a, ids, { rows: 4, cols: 16, dtype: DType.F32, temperature: -1, seed: 0, step: 0 }), "params.temperature"],
+  ["sample: topP above 1", (e, r) => ops.sample(e, r, a, ids, { rows: 4, cols: 16, dtype: DType.F32, temperature: 1, topP: 1.5, seed: 0, step: 0 }), "params.topP"],
+  ["sample: seed past u32", (e, r) => ops.sample(e, r, a, ids, { rows: 4, cols: 16, dtype: DType.F32, temperature: 1, seed: 2 ** 32, step: 0 }), "params.seed"],
+  ["sample: out too small", (e, r) => ops.sample(e, r, a, ids, { rows: 8, cols: 8, dtype: DType.F32, temperature: 1, seed: 0, step: 0 }), "out"],
 ];
 
 describe("op argument errors", () => {

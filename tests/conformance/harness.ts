@@ -9,7 +9,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { type Buffer, type CommandEncoder, DType, type Device, type KernelRegistry } from "../../src/index.ts";
-import { FIBERS_REASON, supportsBarriers } from "../support/fibers.ts";
+import { FIBERS_REASON, MATRIX_REASON, supportsBarriers, supportsSimdgroupMatrix } from "../support/fibers.ts";
 import { download, fixture, floatBuffer, randomFloats, roundTo } from "../support/fixtures.ts";
 
 /** A case passes when every |got - want| ≤ atol + rtol · |want|. */
@@ -50,8 +50,8 @@ function isDType(v: unknown): v is DType {
 export interface Outcome {
   got: ArrayLike<number>;
   want: ArrayLike<number>;
-  /** Named extra checks that must hold exactly (e.g. "nothing written past n"). */
-  exact?: Readonly<Record<string, [unknown, unknown]>>;
+  /** Named extra checks that must hold exactly, as [got, expected] (e.g. "nothing written past n"). */
+  exact?: Readonly<Record<string, readonly unknown[]>>;
 }
 
 /**
@@ -134,6 +134,8 @@ export function worstViolation(got: ArrayLike<number>, want: ArrayLike<number>, 
 export interface FamilyOptions {
   /** The family's kernels use barriers / SIMD-group functions / threadgroup memory. */
   needsFibers?: boolean;
+  /** The family's kernels also use simdgroup_matrix (implies needsFibers). */
+  needsSimdgroupMatrix?: boolean;
 }
 
 /**
@@ -142,8 +144,9 @@ export interface FamilyOptions {
  */
 export function conformance<P extends object>(family: string, cases: readonly Case<P>[], run: (c: Case<P>, ctx: CaseContext) => Outcome, options: FamilyOptions = {}): void {
   const { device, registry } = fixture();
-  const skip = options.needsFibers === true && !supportsBarriers();
-  describe(skip ? `${family} [skipped: ${FIBERS_REASON}]` : family, () => {
+  const reason = options.needsSimdgroupMatrix === true && !supportsSimdgroupMatrix() ? (supportsBarriers() ? MATRIX_REASON : FIBERS_REASON) : options.needsFibers === true && !supportsBarriers() ? FIBERS_REASON : undefined;
+  const skip = reason !== undefined;
+  describe(skip ? `${family} [skipped: ${reason}]` : family, () => {
     for (const c of cases) {
       test.skipIf(skip)(caseId(c as Case<object>), () => {
         const ctx = new CaseContext(device, registry);
@@ -154,7 +157,7 @@ export function conformance<P extends object>(family: string, cases: readonly Ca
           if (bad) {
             throw new Error(`${caseId(c as Case<object>)}: element ${bad.index} is ${bad.got}, reference ${bad.want} (allowed ±${bad.allowed.toExponential(2)}; tolerance atol=${c.tolerance.atol}, rtol=${c.tolerance.rtol})`);
           }
-          for (const [what, [g, w]] of Object.entries(exact ?? {})) {
+          for (const [what, [g, w]] of Object.entries(exact ?? {}) as [string, readonly unknown[]][]) {
             if (!Bun.deepEquals(g, w)) throw new Error(`${caseId(c as Case<object>)}: ${what}: got ${JSON.stringify(g)}, expected ${JSON.stringify(w)}`);
           }
         } finally {

@@ -9,7 +9,7 @@
  * const fibers = supportsBarriers();
  * test.skipIf(!fibers)("rmsNorm ...", () => { ... });
  */
-import { BackendError, KernelRegistry } from "../../src/index.ts";
+import { BackendError, CompileError, KernelRegistry } from "../../src/index.ts";
 import { fixture } from "./fixtures.ts";
 
 const probeSource = `
@@ -34,18 +34,52 @@ export const FIBERS_REASON = "msl-cpu does not yet run barriers/SIMD-group funct
 let cached: boolean | undefined;
 
 export function supportsBarriers(): boolean {
-  if (cached !== undefined) return cached;
+  cached ??= probe("fibers_probe", probeSource);
+  return cached;
+}
+
+// The tiled matmul and prefill-attention kernels also multiply 8x8 simdgroup matrices.
+const matrixProbeSource = `
+#include <metal_stdlib>
+#include <metal_simdgroup_matrix>
+using namespace metal;
+kernel void simdgroup_matrix_probe(device float* out [[buffer(0)]], uint tid [[thread_position_in_threadgroup]]) {
+  threadgroup float tile[64];
+  for (uint i = tid; i < 64; i += 32) tile[i] = float(i);
+  threadgroup_barrier(mem_flags::mem_threadgroup);
+  simdgroup_float8x8 a;
+  simdgroup_load(a, tile, 8);
+  simdgroup_float8x8 c = make_filled_simdgroup_matrix<float, 8, 8>(1.0f);
+  simdgroup_multiply_accumulate(c, a, a, c);
+  simdgroup_store(c, out, 8);
+}
+`;
+
+/** The reason printed by tests skipped because the backend lacks simdgroup matrices. */
+export const MATRIX_REASON = "msl-cpu does not yet run simdgroup_matrix";
+
+let matrixCached: boolean | undefined;
+
+/** Whether the backend runs kernels with simdgroup_matrix as well as barriers and SIMD-group functions. */
+export function supportsSimdgroupMatrix(): boolean {
+  // Until msl-cpu declares the simdgroup_matrix types, the probe fails to compile with this error.
+  matrixCached ??= supportsBarriers() && probe("simdgroup_matrix_probe", matrixProbeSource, /unknown type name 'simdgroup_float8x8'/);
+  return matrixCached;
+}
+
+/** Compile `name` from `source`: false for msl-cpu's "not yet supported" refusals, throws otherwise. */
+function probe(name: string, source: string, missing?: RegExp): boolean {
   const { device } = fixture();
   const registry = new KernelRegistry(device);
   try {
-    registry.registerSource("fibers_probe", probeSource);
-    registry.getPipeline("fibers_probe");
-    cached = true;
+    registry.registerSource(name, source);
+    registry.getPipeline(name);
+    return true;
   } catch (e) {
-    if (e instanceof BackendError && /not yet supported by msl-cpu/.test(e.message)) cached = false;
-    else throw e;
+    if (e instanceof BackendError && /not yet supported by msl-cpu/.test(e.message)) return false;
+    if (missing && e instanceof CompileError && missing.test(e.message)) return false;
+    throw e;
   } finally {
     registry.dispose();
   }
-  return cached;
 }
