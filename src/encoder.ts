@@ -32,7 +32,7 @@ import { counters } from "./counters.ts";
 import type { Device } from "./device.ts";
 import { ArgumentError, CommandBufferError, DisposedError } from "./errors.ts";
 import { failure, outSlot, takeHandle } from "./ffi/native.ts";
-import { HazardTracker } from "./hazards.ts";
+import { Hazard, HazardTracker } from "./hazards.ts";
 import { profileCommandBuffer, type CommandBufferProfile } from "./profile.ts";
 import { Pipeline } from "./registry.ts";
 
@@ -109,12 +109,22 @@ function copyInline(src: TypedArray, at: number): void {
 }
 
 /**
- * Per-binding facts `packDispatch` leaves for the hazard check: allocation id (0 for inline
- * bytes) and the bound byte range `[start, end)` within the allocation.
+ * Per-binding facts `packDispatch` leaves for the hazard check: allocation id (the low 32 bits of
+ * the handle, see hazards.ts; 0 for inline bytes) and the bound byte range `[start, end)` within
+ * the allocation.
  */
-const bindAlloc = new Float64Array(MAX_BINDINGS);
+const bindAlloc = new Int32Array(MAX_BINDINGS);
 const bindStart = new Float64Array(MAX_BINDINGS);
 const bindEnd = new Float64Array(MAX_BINDINGS);
+/** An undeclared dispatch reads and writes every buffer it binds. */
+const ALL_WRITES = new Uint8Array(MAX_BINDINGS).fill(1);
+
+/** The ranges a dispatch declares, as `addAccesses` resolves them for the hazard tracker. */
+const MAX_ACCESSES = 64;
+const accAlloc = new Int32Array(MAX_ACCESSES);
+const accStart = new Float64Array(MAX_ACCESSES);
+const accEnd = new Float64Array(MAX_ACCESSES);
+const accWrite = new Uint8Array(MAX_ACCESSES);
 
 const KIND_THREADS = 0;
 const KIND_THREADGROUPS = 1;
@@ -227,29 +237,33 @@ export class CommandEncoder {
    * if they conflict with the current concurrent group (hazards.ts has the rules).
    */
   #checkHazards(nBindings: number, reads: readonly Access[] | undefined, writes: readonly Access[] | undefined): void {
-    const t = this.#tracker;
-    t.discard();
+    let outcome: number;
     if (reads === undefined && writes === undefined) {
-      for (let i = 0; i < nBindings; i++) if (bindAlloc[i] !== 0) t.add(bindAlloc[i]!, bindStart[i]!, bindEnd[i]!, true);
+      outcome = this.#tracker.track(nBindings, bindAlloc, bindStart, bindEnd, ALL_WRITES);
     } else {
+      let n = 0;
       let declared = 0;
-      if (reads !== undefined) declared |= addAccesses(t, "reads", reads, nBindings, false);
-      if (writes !== undefined) declared |= addAccesses(t, "writes", writes, nBindings, true);
+      if (reads !== undefined) {
+        n = addAccesses("reads", reads, nBindings, 0, n);
+        declared = accessedSlots;
+      }
+      if (writes !== undefined) {
+        n = addAccesses("writes", writes, nBindings, 1, n);
+        declared |= accessedSlots;
+      }
       for (let i = 0; i < nBindings; i++) {
         if (bindAlloc[i] !== 0 && (declared & (1 << i)) === 0) {
-          t.discard();
           throw new ArgumentError("reads", `buffer binding ${i} is in neither reads nor writes; declare every buffer the kernel uses`);
         }
       }
+      outcome = this.#tracker.track(n, accAlloc, accStart, accEnd, accWrite);
     }
-    if (t.conflicts()) {
+    if (outcome === Hazard.Barrier) {
       this.#barrier();
-      t.reset();
       counters.autoBarrier++;
-    } else if (!t.empty) {
+    } else if (outcome === Hazard.Concurrent) {
       counters.autoConcurrent++;
     }
-    t.commit();
   }
 
   /**
@@ -529,7 +543,7 @@ function packDispatch(device: Device, kind: number, pipeline: Pipeline, bindings
     if (buffer.disposed) throw new ArgumentError(`bindings[${i}]`, "buffer was disposed");
     if (buffer.device !== device) throw new ArgumentError(`bindings[${i}]`, "buffer belongs to another device");
     const at = buffer.byteOffset + offset;
-    bindAlloc[i] = buffer.handleHi * 0x100000000 + buffer.handleLo;
+    bindAlloc[i] = buffer.handleLo | 0 || 1;
     bindStart[i] = at;
     bindEnd[i] = at + length;
     r[w] = i;
@@ -557,42 +571,48 @@ function packDispatch(device: Device, kind: number, pipeline: Pipeline, bindings
   return words;
 }
 
+/** Binding slots (bit mask) the last `addAccesses` call covered. */
+let accessedSlots = 0;
+
 /**
- * Add the declared accesses `list` (named `name` in errors) to the tracker, using the binding
- * ranges `packDispatch` left; returns a bit mask of the binding indices covered.
+ * Resolve the declared accesses `list` (named `name` in errors) into the `acc*` arrays from
+ * entry `at` on, using the binding ranges `packDispatch` left; returns the next free entry and
+ * leaves the binding slots covered in `accessedSlots`.
  */
-function addAccesses(t: HazardTracker, name: string, list: readonly Access[], nBindings: number, write: boolean): number {
+function addAccesses(name: string, list: readonly Access[], nBindings: number, write: number, at: number): number {
   if (!Array.isArray(list)) throw new ArgumentError(name, "must be an array of binding indices or { binding, offset?, length? }");
+  if (at + list.length > MAX_ACCESSES) throw new ArgumentError(name, `at most ${MAX_ACCESSES} declared accesses per dispatch`);
   let mask = 0;
-  for (let k = 0; k < list.length; k++) {
+  for (let k = 0; k < list.length; k++, at++) {
     const a = list[k];
-    let slot: number;
-    let offset = 0;
-    let length = -1;
-    if (typeof a === "number") {
-      slot = a;
-    } else if (a !== null && typeof a === "object") {
-      slot = a.binding;
-      offset = a.offset ?? 0;
-      length = a.length ?? -1;
-    } else {
-      throw new ArgumentError(`${name}[${k}]`, `must be a binding index or { binding, offset?, length? } (got ${String(a)})`);
+    accWrite[at] = write;
+    // The common case, a whole binding by index: no range arithmetic.
+    if (typeof a === "number" && a >>> 0 === a && a < nBindings && bindAlloc[a] !== 0) {
+      accAlloc[at] = bindAlloc[a]!;
+      accStart[at] = bindStart[a]!;
+      accEnd[at] = bindEnd[a]!;
+      mask |= 1 << a;
+      continue;
     }
+    const slot = typeof a === "number" ? a : a !== null && typeof a === "object" ? a.binding : NaN;
     if (!Number.isInteger(slot) || slot < 0 || slot >= nBindings || bindAlloc[slot] === 0) {
-      t.discard();
-      throw new ArgumentError(`${name}[${k}]`, `must name a buffer binding of this dispatch (got ${slot}; ${nBindings} bindings)`);
+      throw new ArgumentError(`${name}[${k}]`, `must be a buffer binding index or { binding, offset?, length? } naming one (got ${typeof a === "object" ? JSON.stringify(a) : String(a)}; this dispatch has ${nBindings} bindings)`);
     }
+    const range = a as Exclude<Access, number>;
     const start = bindStart[slot]!;
     const bound = bindEnd[slot]! - start;
-    if (length === -1) length = bound - offset;
+    const offset = range.offset ?? 0;
+    const length = range.length ?? bound - offset;
     if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length <= 0 || offset + length > bound) {
-      t.discard();
       throw new ArgumentError(`${name}[${k}]`, `range offset ${offset} + length ${length} must be non-empty and inside binding ${slot}'s ${bound} bytes`);
     }
-    t.add(bindAlloc[slot]!, start + offset, start + offset + length, write);
+    accAlloc[at] = bindAlloc[slot]!;
+    accStart[at] = start + offset;
+    accEnd[at] = start + offset + length;
     mask |= 1 << slot;
   }
-  return mask;
+  accessedSlots = mask;
+  return at;
 }
 
 /** Inline bytes: a typed array that is not a Buffer (checked after `instanceof Buffer`, see above). */

@@ -13,7 +13,7 @@ export { DType, isDType } from "./dtype.ts";
 export { KernelRegistry, Pipeline, pipelineKey, type FunctionConstants } from "./registry.ts";
 export { CommandEncoder, type Access, type Binding, type DispatchDesc, type DispatchOptions, type Size3 } from "./encoder.ts";
 export { BufferPool, type AllocRequest, type BucketStats, type PoolOptions, type PoolStats } from "./pool.ts";
-export { HazardTracker } from "./hazards.ts";
+export { Hazard, HazardTracker } from "./hazards.ts";
 export { Graph, type GraphBuffers, type ReplayReport } from "./graph.ts";
 export { Profiler, type CommandBufferRecord, type KernelTotal, type LabelTotal, type ProfilerOptions } from "./profile.ts";
 export { CommandBuffer, CommandBufferStatus } from "./commandbuffer.ts";

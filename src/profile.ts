@@ -23,6 +23,7 @@
  * console.log(prof.toTable());
  */
 import type { CommandBuffer } from "./commandbuffer.ts";
+import type { Device } from "./device.ts";
 import { CommandBufferStatus } from "./commandbuffer.ts";
 import { counters } from "./counters.ts";
 import { ArgumentError } from "./errors.ts";
@@ -163,14 +164,14 @@ export class CommandBufferProfile implements CommandBufferRecord {
  * console.log(prof.toTable());
  */
 export class Profiler {
-  readonly device: object;
+  readonly device: Device;
   readonly #timeBarriers: boolean;
   #records: CommandBufferProfile[] = [];
   /** Index of the oldest record that may still be in flight. */
   #pendingFrom = 0;
   #running = true;
 
-  private constructor(device: object, options: ProfilerOptions) {
+  private constructor(device: Device, options: ProfilerOptions) {
     this.device = device;
     this.#timeBarriers = options.barriers === true;
   }
@@ -181,7 +182,7 @@ export class Profiler {
    * @example
    * using prof = Profiler.start(device, { barriers: true }); // stopped at the end of the scope
    */
-  static start(device: object, options: ProfilerOptions = {}): Profiler {
+  static start(device: Device, options: ProfilerOptions = {}): Profiler {
     if (options === null || typeof options !== "object") throw new ArgumentError("options", "must be an object like { barriers: true }");
     for (const key of Object.keys(options)) {
       if (key !== "barriers") throw new ArgumentError("options", `unknown option "${key}" (known: barriers)`);

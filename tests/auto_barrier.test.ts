@@ -10,6 +10,7 @@
 import { describe, expect, test } from "bun:test";
 import {
   DType,
+  Hazard,
   HazardTracker,
   autoBarrierConcurrentCount,
   autoBarrierCount,
@@ -54,54 +55,60 @@ function encoder(auto: boolean): CommandEncoder {
 describe("hazard rules (exact byte ranges of one allocation)", () => {
   const A = 0x1000;
   const B = 0x2000;
-  /** Does a dispatch with `next` ranges conflict with a group holding `prev`? */
-  function conflict(prev: [number, number, number, boolean][], next: [number, number, number, boolean][]): boolean {
+  type R = [alloc: number, start: number, end: number, write: boolean];
+  /** Track one dispatch touching `ranges`; returns the Hazard outcome. */
+  function track(t: HazardTracker, ...ranges: R[]): number {
+    return t.track(
+      ranges.length,
+      Int32Array.from(ranges, (r) => r[0]),
+      Float64Array.from(ranges, (r) => r[1]),
+      Float64Array.from(ranges, (r) => r[2]),
+      Uint8Array.from(ranges, (r) => (r[3] ? 1 : 0)),
+    );
+  }
+  /** Does a dispatch touching `next` conflict with a group holding one touching `prev`? */
+  function conflict(prev: R, next: R): boolean {
     const t = new HazardTracker();
-    for (const r of prev) t.add(...r);
-    t.commit();
-    for (const r of next) t.add(...r);
-    return t.conflicts();
+    expect(track(t, prev)).toBe(Hazard.First);
+    return track(t, next) === Hazard.Barrier;
   }
   test("read after read never conflicts; RAW, WAR and WAW do", () => {
-    expect(conflict([[A, 0, 64, false]], [[A, 0, 64, false]])).toBe(false);
-    expect(conflict([[A, 0, 64, true]], [[A, 0, 64, false]])).toBe(true);
-    expect(conflict([[A, 0, 64, false]], [[A, 0, 64, true]])).toBe(true);
-    expect(conflict([[A, 0, 64, true]], [[A, 0, 64, true]])).toBe(true);
+    expect(conflict([A, 0, 64, false], [A, 0, 64, false])).toBe(false);
+    expect(conflict([A, 0, 64, true], [A, 0, 64, false])).toBe(true);
+    expect(conflict([A, 0, 64, false], [A, 0, 64, true])).toBe(true);
+    expect(conflict([A, 0, 64, true], [A, 0, 64, true])).toBe(true);
   });
   test("different allocations, disjoint and adjacent ranges never conflict; any overlap does", () => {
-    expect(conflict([[A, 0, 64, true]], [[B, 0, 64, true]])).toBe(false);
-    expect(conflict([[A, 0, 64, true]], [[A, 64, 128, true]])).toBe(false); // adjacent
-    expect(conflict([[A, 64, 128, true]], [[A, 0, 64, false]])).toBe(false);
-    expect(conflict([[A, 0, 64, true]], [[A, 63, 128, false]])).toBe(true);
-    expect(conflict([[A, 10, 20, false]], [[A, 0, 1000, true]])).toBe(true); // contained
+    expect(conflict([A, 0, 64, true], [B, 0, 64, true])).toBe(false);
+    expect(conflict([A, 0, 64, true], [A, 64, 128, true])).toBe(false); // adjacent
+    expect(conflict([A, 64, 128, true], [A, 0, 64, false])).toBe(false);
+    expect(conflict([A, 0, 64, true], [A, 63, 128, false])).toBe(true);
+    expect(conflict([A, 10, 20, false], [A, 0, 1000, true])).toBe(true); // contained
   });
-  test("a dispatch's own reads and writes do not conflict; reset starts a new group", () => {
+  test("a dispatch's own reads and writes do not conflict; a conflict starts a new group", () => {
     const t = new HazardTracker();
-    t.add(A, 0, 64, false);
-    t.add(A, 0, 64, true); // in-place
-    expect(t.conflicts()).toBe(false);
-    t.commit();
-    t.add(A, 0, 64, false);
-    expect(t.conflicts()).toBe(true);
-    t.reset(); // the barrier: the pending read becomes the new group
-    t.commit();
-    expect(t.length).toBe(1);
-    t.add(A, 0, 64, false);
-    expect(t.conflicts()).toBe(false);
-    t.discard();
-    t.add(A, 0, 64, true);
-    expect(t.conflicts()).toBe(true);
-    expect([t.checks, t.conflictCount]).toEqual([4, 2]);
+    expect(track(t, [A, 0, 64, false], [A, 0, 64, true])).toBe(Hazard.First); // in place
+    expect(track(t, [B, 0, 64, false])).toBe(Hazard.Concurrent);
+    expect(t.length).toBe(3);
+    expect(track(t, [A, 0, 64, false])).toBe(Hazard.Barrier);
+    expect(t.length).toBe(1); // the new group holds just the dispatch that needed the barrier
+    expect(track(t, [A, 0, 64, false])).toBe(Hazard.Concurrent);
+    t.reset(); // a manual barrier
+    expect(track(t, [A, 0, 64, true])).toBe(Hazard.First);
+    t.markOpaque(); // work the tracker did not see
+    expect(track(t, [B, 0, 4, false])).toBe(Hazard.Barrier);
+    expect([t.checks, t.conflictCount]).toEqual([6, 2]);
+  });
+  test("entries with allocation id 0 (inline bytes) are skipped", () => {
+    const t = new HazardTracker();
+    track(t, [0, 0, 64, true]);
+    expect(t.length).toBe(0);
+    expect(track(t, [0, 0, 64, true])).toBe(Hazard.First);
   });
   test("many independent allocations in one group, then a conflict with the first", () => {
     const t = new HazardTracker();
-    for (let i = 0; i < 500; i++) {
-      t.add(0x10000 + i * 4096, 0, 4096, true);
-      expect(t.conflicts()).toBe(false);
-      t.commit();
-    }
-    t.add(0x10000, 100, 101, false);
-    expect(t.conflicts()).toBe(true);
+    for (let i = 0; i < 500; i++) expect(track(t, [0x10000 + i * 4096, 0, 4096, true])).toBe(i === 0 ? Hazard.First : Hazard.Concurrent);
+    expect(track(t, [0x10000, 100, 101, false])).toBe(Hazard.Barrier);
   });
 });
 
