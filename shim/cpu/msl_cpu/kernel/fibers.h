@@ -25,8 +25,10 @@
  *     part in reductions, prefixes, votes or broadcast_first. Reading an inactive lane with a
  *     shuffle or broadcast gives 0 (Metal: undefined).
  *   - Lanes of one SIMD-group that wait at different call sites (divergent code) form separate
- *     active sets: once every live lane is waiting, the set that has waited longest completes
- *     first, which is how a GPU re-converges an if/else or a loop with lane-dependent trip count.
+ *     active sets: once every live lane is waiting, the set whose call site comes first in the
+ *     source completes first. Within one function that is how a GPU re-converges an if/else or
+ *     a loop with a lane-dependent trip count; a collective in a helper function defined above
+ *     the divergent code may complete too early, so keep collectives in uniform control flow.
  *   - threadgroup_barrier must be reached by every thread of the group, at the same call site:
  *     a thread that returns while others wait (or have waited) at a barrier, or threads waiting at
  *     different barriers, fail the command buffer with an error that names the line.
@@ -72,8 +74,7 @@ struct alignas(64) Fiber {
   unsigned index;    /* thread index in the threadgroup, or kMain */
   unsigned state;
   Resolver resolve;  /* the collective it waits at */
-  unsigned site;     /* and that collective's call site */
-  unsigned seq;      /* arrival order, for divergent SIMD-groups */
+  unsigned site;     /* and that collective's call site (line << 10 | column) */
 };
 
 /* Per SIMD-group exchange area: each lane deposits its operand, the last to arrive computes. */
@@ -98,7 +99,7 @@ struct Group {
   void (*entry)(Fiber *);
   unsigned long long first, end;
   ids base;          /* builtins shared by the threads of the current group */
-  unsigned n, done, seq, head, tail;
+  unsigned n, done, head, tail;
   unsigned barrier_count, barrier_line;
   const char *barrier_file;
   const char *fault;
@@ -211,7 +212,7 @@ template <class... A> inline void fail(Fiber *f, const char *fmt, A... args) {
 inline void push(Group &g, unsigned i) { g.queue[g.tail++ & (MSLCPU_MAX_THREADS - 1)] = (unsigned short)i; }
 
 /* The next context to run: a queued fiber; the runner when the group is done; otherwise (every
- * live fiber waits) the SIMD-groups complete their longest-waiting active sets, and when nothing
+ * live fiber waits) the SIMD-groups complete the active sets that can, and when nothing
  * can move the group is deadlocked on a barrier. */
 inline void settle(Group &g, unsigned s, Fiber *running);
 inline Fiber *next_context(Group &g) {
@@ -244,18 +245,20 @@ inline void wait(Fiber *f) {
 inline unsigned lane_count(unsigned mask) { return unsigned(__builtin_popcount(mask)); }
 
 /* Completes waiting lanes of SIMD-group `s`: all of them, or (divergent code) those at the call
- * site that has waited longest. Released lanes are queued, except `running`, which carries on. */
+ * site that comes first in the source. Released lanes are queued, except `running`, which carries on. */
 inline void settle(Group &g, unsigned s, Fiber *running) {
   SimdState &S = g.simd[s];
   unsigned mask = S.waiting;
   Resolver fn = S.first_resolve;
   if (S.mixed) {
-    unsigned best = ~0u, site = 0;
+    // Divergent lanes: complete the call site that comes first in the source. Within one
+    // function that re-converges an if/else or a loop with a lane-dependent trip count as a GPU
+    // does (lanes still inside run before lanes past the end).
+    unsigned site = ~0u, same = 0;
     for (unsigned m = mask; m; m &= m - 1) {
       Fiber *f = thread_fiber(g, s * kSimdWidth + unsigned(__builtin_ctz(m)));
-      if (f->seq < best) { best = f->seq; fn = f->resolve; site = f->site; }
+      if (f->site < site) { site = f->site; fn = f->resolve; }
     }
-    unsigned same = 0;
     for (unsigned m = mask; m; m &= m - 1) {
       unsigned lane = unsigned(__builtin_ctz(m));
       Fiber *f = thread_fiber(g, s * kSimdWidth + lane);
@@ -308,7 +311,6 @@ inline R exchange(T x, unsigned long long arg, unsigned site, Resolver fn, const
   S.arg[lane] = arg;
   f->resolve = fn;
   f->site = site;
-  f->seq = g.seq++;
   f->state = kAtCollective;
   if (S.arrived == 0) {
     S.first_resolve = fn;
@@ -419,7 +421,7 @@ template <Vote V, unsigned W> void resolve_vote(Group &g, unsigned s, unsigned m
 
 inline void resolve_none(Group &, unsigned, unsigned) {}
 
-inline unsigned site_of(unsigned line, unsigned column) { return line << 10 ^ column; }
+inline unsigned site_of(unsigned line, unsigned column) { return line << 10 | (column & 1023u); }
 
 /* ── threadgroup_barrier ── */
 
@@ -558,7 +560,7 @@ template <class Body> void thread_entry(Fiber *f) {
 inline void run_fibers(Group &g) {
   unsigned n = g.base.ntg;
   g.n = n;
-  g.done = g.seq = g.head = g.tail = g.barrier_count = 0;
+  g.done = g.head = g.tail = g.barrier_count = 0;
   for (unsigned s = 0; s * kSimdWidth < n; ++s) {
     SimdState &S = g.simd[s];
     S.live = n - s * kSimdWidth < kSimdWidth ? n - s * kSimdWidth : kSimdWidth;
