@@ -8,6 +8,8 @@
  *   the endpoint of larger magnitude is the edge: min (scale > 0) or max (scale < 0)
  *   q0 = round(edge / scale); if q0 != 0: scale = edge / q0, bias = edge; else bias = 0
  *   q = clip(round((w - bias) / scale), 0, n)          dequantized: w' = scale * q + bias
+ * round() is Metal's (halfway cases away from zero), as in MLX's quantize kernel; JavaScript's
+ * Math.round rounds -2.5 to -2, which differs for the negative edge/scale of a min-edged group.
  * Scales and biases are then stored in the weight's float dtype. Codes are packed per row as a
  * little-endian bit stream, element i at bits [i*bits, (i+1)*bits), into uint32 words.
  *
@@ -39,6 +41,11 @@ export interface Quantized {
 
 const f = Math.fround;
 
+/** Round to the nearest integer, halfway cases away from zero (Metal's and C's round). */
+function roundHalfAway(x: number): number {
+  return Math.sign(x) * Math.round(Math.abs(x));
+}
+
 /** Quantize `w` (row-major rows x cols) the way MLX does. */
 export function quantize(w: ArrayLike<number>, rows: number, cols: number, bits: number, groupSize: number, scaleDType: DType = DType.F32): Quantized {
   if (cols % groupSize !== 0) throw new ArgumentError("groupSize", `cols ${cols} must be a multiple of groupSize ${groupSize}`);
@@ -61,14 +68,14 @@ export function quantize(w: ArrayLike<number>, rows: number, cols: number, bits:
       const minIsEdge = Math.abs(min) > Math.abs(max);
       if (!minIsEdge) scale = -scale;
       const edge = minIsEdge ? min : max;
-      const q0 = Math.round(f(edge / scale));
+      const q0 = roundHalfAway(f(edge / scale));
       let bias = 0;
       if (q0 !== 0) {
         scale = f(edge / q0);
         bias = edge;
       }
       for (let i = 0; i < groupSize; i++) {
-        const q = Math.round(f(f(f(w[base + i]!) - bias) / scale));
+        const q = roundHalfAway(f(f(f(w[base + i]!) - bias) / scale));
         codes[base + i] = Math.min(nBins, Math.max(0, q));
       }
       scales[r * groups + g] = roundToDType(scaleDType, scale);

@@ -1,0 +1,153 @@
+// Matrix-vector products for decode: y[m, n] = sum_k x[m, k] * W[n, k] for a few rows of x (the
+// ops route 1 to 8 rows here), with W in PyTorch/MLX [out, in] layout, dense (gemv) or MLX affine
+// quantized (qmv, format in quantized.h). Accumulation is in float; y is rounded once to T.
+//
+// Shape of the work: a threadgroup is MV_SIMDGROUPS simdgroups; each simdgroup owns MV_ROWS
+// consecutive rows of W and walks K with its 32 lanes side by side, each lane taking a chunk of
+// Rows::CHUNK consecutive values per step (so a simdgroup reads 32 contiguous chunks of a row at
+// once). A pass serves up to MV_MAX_X_ROWS rows of x, so W is read and decoded once for all of
+// them; grid y counts passes. The lanes' partial sums meet in one simd_sum per output. No
+// threadgroup memory, no barriers.
+//
+// Function constant mv_one_row: true when x has one row (decode proper). The kernel then keeps a
+// single row of accumulators, so the common case pays no registers for the batched one.
+#pragma once
+#include <metal_stdlib>
+#include "quantized.h"
+using namespace metal;
+
+constant bool mv_one_row [[function_constant(100)]];
+
+constant constexpr int MV_ROWS = 4;
+constant constexpr int MV_SIMDGROUPS = 2;
+constant constexpr int MV_MAX_X_ROWS = 4;
+
+// Dense rows of type W: chunks of 8 values; a chunk that runs past K reads zeros.
+template <typename W>
+struct DenseRows {
+  static constexpr int CHUNK = 8;
+  static constexpr bool AFFINE = false;
+  device const W* w;
+  uint K;
+
+  inline void load(uint n, uint k0, bool full, thread float* v, thread float& scale, thread float& bias) const {
+    device const W* p = w + n * K + k0;
+    if (full) {
+      for (int i = 0; i < CHUNK; i++) v[i] = float(p[i]);
+    } else {
+      for (int i = 0; i < CHUNK; i++) v[i] = k0 + i < K ? float(p[i]) : 0.0f;
+    }
+    scale = 1.0f;
+    bias = 0.0f;
+  }
+};
+
+// MLX affine rows: chunks of one 32-value block; `v` gets the raw codes and the block's scale
+// and bias come back separately, so a dot product costs one multiply-add per value and the bias
+// is applied once per block against the sum of x.
+template <typename S, int bits>
+struct AffineRows {
+  static constexpr int CHUNK = 32;
+  static constexpr bool AFFINE = true;
+  device const uint* w;
+  device const S* scales;
+  device const S* biases;
+  uint K;
+  uint group_shift;
+
+  inline void load(uint n, uint k0, bool, thread float* v, thread float& scale, thread float& bias) const {
+    uint words[bits];
+    load_block<bits>(w + (n * K + k0) / 32 * bits, words);
+    for (int i = 0; i < CHUNK; i++) v[i] = float(block_code<bits>(words, i));
+    const uint g = (n * K + k0) >> group_shift;
+    scale = float(scales[g]);
+    bias = float(biases[g]);
+  }
+};
+
+// The body shared by gemv and qmv. `tg` is the threadgroup index along N, `xrow0` the first row
+// of x this threadgroup handles (grid y walks rows of x in steps of MV_MAX_X_ROWS).
+template <typename T, typename Rows>
+inline void matvec(thread const Rows& rows, device const T* x, device T* y, constant MatmulArgs& args,
+                   uint tg, uint xrow0, uint sg, uint lane) {
+  constexpr int C = Rows::CHUNK;
+  const uint K = args.K;
+  const uint N = args.N;
+  const uint n0 = (tg * MV_SIMDGROUPS + sg) * MV_ROWS;
+  if (n0 >= N) return;  // the whole simdgroup leaves together
+  const int xrows = mv_one_row ? 1 : int(min(uint(MV_MAX_X_ROWS), args.M - xrow0));
+  x += xrow0 * K;
+  y += xrow0 * N;
+
+  float acc[MV_MAX_X_ROWS][MV_ROWS];
+  for (int m = 0; m < MV_MAX_X_ROWS; m++)
+    for (int r = 0; r < MV_ROWS; r++) acc[m][r] = 0.0f;
+
+  for (uint k0 = lane * C; k0 < K; k0 += 32 * C) {
+    const bool full = k0 + C <= K;
+    float xsum[MV_MAX_X_ROWS];
+    if (Rows::AFFINE) {
+      for (int m = 0; m < MV_MAX_X_ROWS; m++) {
+        if (m >= xrows) break;
+        float s = 0.0f;
+        for (int i = 0; i < C; i++) s += float(x[m * K + k0 + i]);
+        xsum[m] = s;
+      }
+    }
+    for (int r = 0; r < MV_ROWS; r++) {
+      // Rows past N recompute the last row; their sums are never stored.
+      float v[C];
+      float scale, bias;
+      rows.load(min(n0 + r, N - 1), k0, full, v, scale, bias);
+      for (int m = 0; m < MV_MAX_X_ROWS; m++) {
+        if (m >= xrows) break;
+        device const T* xm = x + m * K + k0;
+        float d = 0.0f;
+        if (full) {
+          for (int i = 0; i < C; i++) d = fma(v[i], float(xm[i]), d);
+        } else {
+          for (int i = 0; i < C; i++) d = fma(v[i], k0 + i < K ? float(xm[i]) : 0.0f, d);
+        }
+        acc[m][r] = Rows::AFFINE ? fma(scale, d, fma(bias, xsum[m], acc[m][r])) : acc[m][r] + d;
+      }
+    }
+  }
+
+  for (int m = 0; m < MV_MAX_X_ROWS; m++) {
+    if (m >= xrows) break;
+    for (int r = 0; r < MV_ROWS; r++) {
+      const float s = simd_sum(acc[m][r]);
+      if (lane == 0 && n0 + r < N) y[m * N + n0 + r] = static_cast<T>(s);
+    }
+  }
+}
+
+// Dense: x [M, K] of T, W [N, K] of W, y [M, N] of T. Grid (ceil(N / 8), ceil(M / 4)) groups of
+// 64 threads (dispatchThreadgroups).
+template <typename T, typename W>
+kernel void gemv(device const T* x [[buffer(0)]],
+                 device const W* w [[buffer(1)]],
+                 device T* y [[buffer(2)]],
+                 constant MatmulArgs& args [[buffer(3)]],
+                 uint2 tg [[threadgroup_position_in_grid]],
+                 uint sg [[simdgroup_index_in_threadgroup]],
+                 uint lane [[thread_index_in_simdgroup]]) {
+  const DenseRows<W> rows{w, args.K};
+  matvec<T>(rows, x, y, args, tg.x, tg.y * MV_MAX_X_ROWS, sg, lane);
+}
+
+// MLX affine: W packed [N, K*bits/32] uint32, scales and biases [N, K/group] of S. Same grid as
+// gemv.
+template <typename T, typename S, int bits>
+kernel void qmv(device const T* x [[buffer(0)]],
+                device const uint* w [[buffer(1)]],
+                device const S* scales [[buffer(2)]],
+                device const S* biases [[buffer(3)]],
+                device T* y [[buffer(4)]],
+                constant MatmulArgs& args [[buffer(5)]],
+                uint2 tg [[threadgroup_position_in_grid]],
+                uint sg [[simdgroup_index_in_threadgroup]],
+                uint lane [[thread_index_in_simdgroup]]) {
+  const AffineRows<S, bits> rows{w, scales, biases, args.K, args.group_shift};
+  matvec<T>(rows, x, y, args, tg.x, tg.y * MV_MAX_X_ROWS, sg, lane);
+}
