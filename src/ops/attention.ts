@@ -34,7 +34,8 @@ const DEC_MAX_HEADS = 8;
 const PF_QUERIES = 32;
 const THREADS = 128;
 
-const AttentionArgs = argStruct("AttentionArgs", {
+/** The argument struct of the attention kernels (kernels/attention.h). */
+export const AttentionArgs = argStruct("AttentionArgs", {
   n_heads: "u32",
   n_kv_heads: "u32",
   head_dim: "u32",

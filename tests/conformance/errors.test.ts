@@ -18,6 +18,7 @@ const small = f32(8);
 const h = f16(64);
 const ids = u32(4);
 const words = u32(64);
+const big = f32(ops.attentionDecodeScratchBytes(2, 64) / 4);
 
 type Call = (enc: CommandEncoder, r: KernelRegistry) => void;
 
@@ -85,6 +86,32 @@ const rows: [string, Call, string][] = [
   ["sample: topP above 1", (e, r) => ops.sample(e, r, a, ids, { rows: 4, cols: 16, dtype: DType.F32, temperature: 1, topP: 1.5, seed: 0, step: 0 }), "params.topP"],
   ["sample: seed past u32", (e, r) => ops.sample(e, r, a, ids, { rows: 4, cols: 16, dtype: DType.F32, temperature: 1, seed: 2 ** 32, step: 0 }), "params.seed"],
   ["sample: out too small", (e, r) => ops.sample(e, r, a, ids, { rows: 8, cols: 8, dtype: DType.F32, temperature: 1, seed: 0, step: 0 }), "out"],
+  // quantize, matmul, attention
+  ["quantize: 7 bits", (e, r) => ops.quantize(e, r, a, { weight: words, scales: a, biases: a }, { rows: 2, cols: 32, bits: 7, groupSize: 32, dtype: DType.F32 }), "params.bits"],
+  ["quantize: group of 48", (e, r) => ops.quantize(e, r, a, { weight: words, scales: a, biases: a }, { rows: 2, cols: 32, bits: 4, groupSize: 48, dtype: DType.F32 }), "params.groupSize"],
+  ["quantize: cols not a multiple of the group", (e, r) => ops.quantize(e, r, a, { weight: words, scales: a, biases: a }, { rows: 1, cols: 48, bits: 4, groupSize: 32, dtype: DType.F32 }), "params.cols"],
+  ["quantize: integer dtype", (e, r) => ops.quantize(e, r, words, { weight: words, scales: words, biases: words }, { rows: 2, cols: 32, bits: 4, groupSize: 32, dtype: DType.U32 }), "params.dtype"],
+  ["quantize: packed weight not U32", (e, r) => ops.quantize(e, r, a, { weight: b, scales: a, biases: a }, { rows: 2, cols: 32, bits: 4, groupSize: 32, dtype: DType.F32 }), "out.weight"],
+  ["dequantize: scales of another dtype", (e, r) => ops.dequantize(e, r, { weight: words, scales: h, biases: a }, a, { rows: 2, cols: 32, bits: 4, groupSize: 32, dtype: DType.F32 }), "table.scales"],
+  ["dequantize: out too small", (e, r) => ops.dequantize(e, r, { weight: words, scales: a, biases: a }, small, { rows: 2, cols: 32, bits: 4, groupSize: 32, dtype: DType.F32 }), "out"],
+  ["matmul: weight of another dtype", (e, r) => ops.matmul(e, r, a, h, b, { m: 4, n: 4, k: 16, dtype: DType.F32 }), "w"],
+  ["matmul: y too small", (e, r) => ops.matmul(e, r, a, b, small, { m: 4, n: 4, k: 16, dtype: DType.F32 }), "y"],
+  ["matmul: m zero", (e, r) => ops.matmul(e, r, a, b, a, { m: 0, n: 4, k: 16, dtype: DType.F32 }), "params.m"],
+  ["matmul: misspelled option", (e, r) => ops.matmul(e, r, a, b, a, { m: 4, n: 4, k: 16, dtype: DType.F32, weightDtype: DType.F32 } as never), "params.weightDtype"],
+  ["quantizedMatmul: 7 bits", (e, r) => ops.quantizedMatmul(e, r, a, { weight: words, scales: a, biases: a }, a, { m: 1, n: 2, k: 32, bits: 7, groupSize: 32, dtype: DType.F32 }), "params.bits"],
+  ["quantizedMatmul: k not a multiple of the group", (e, r) => ops.quantizedMatmul(e, r, a, { weight: words, scales: a, biases: a }, a, { m: 1, n: 1, k: 48, bits: 4, groupSize: 32, dtype: DType.F32 }), "params.k"],
+  ["quantizedMatmul: no biases", (e, r) => ops.quantizedMatmul(e, r, a, { weight: words, scales: a } as never, a, { m: 1, n: 2, k: 32, bits: 4, groupSize: 32, dtype: DType.F32 }), "w.biases"],
+  ["quantizedMatmul: scales too small", (e, r) => ops.quantizedMatmul(e, r, a, { weight: words, scales: small, biases: a }, a, { m: 1, n: 16, k: 32, bits: 4, groupSize: 32, dtype: DType.F32 }), "w.scales"],
+  ["quantizedMatmul: scale dtype u32", (e, r) => ops.quantizedMatmul(e, r, a, { weight: words, scales: words, biases: words }, a, { m: 1, n: 2, k: 32, bits: 4, groupSize: 32, dtype: DType.F32, scaleDType: DType.U32 }), "params.scaleDType"],
+  ["attentionDecode: head dim 100", (e, r) => ops.attentionDecode(e, r, big, big, big, big, big, { heads: 2, kvHeads: 1, headDim: 100, kvLen: 4, capacity: 4, dtype: DType.F32 }), "params.headDim"],
+  ["attentionDecode: kvHeads not dividing heads", (e, r) => ops.attentionDecode(e, r, big, big, big, big, big, { heads: 3, kvHeads: 2, headDim: 64, kvLen: 4, capacity: 4, dtype: DType.F32 }), "params.kvHeads"],
+  ["attentionDecode: kvLen past the capacity", (e, r) => ops.attentionDecode(e, r, big, big, big, big, big, { heads: 2, kvHeads: 1, headDim: 64, kvLen: 5, capacity: 4, dtype: DType.F32 }), "params.kvLen"],
+  ["attentionDecode: scratch too small", (e, r) => ops.attentionDecode(e, r, big, big, big, big, small, { heads: 2, kvHeads: 1, headDim: 64, kvLen: 4, capacity: 4, dtype: DType.F32 }), "scratch"],
+  ["attentionDecode: cache of another dtype", (e, r) => ops.attentionDecode(e, r, big, h, big, big, big, { heads: 1, kvHeads: 1, headDim: 64, kvLen: 1, capacity: 1, dtype: DType.F32 }), "k"],
+  ["attentionDecode: mask too short", (e, r) => ops.attentionDecode(e, r, big, big, big, big, big, { heads: 2, kvHeads: 1, headDim: 64, kvLen: 16, capacity: 16, dtype: DType.F32, mask: { buffer: small } }), "params.mask.buffer"],
+  ["attentionPrefill: more queries than cache rows", (e, r) => ops.attentionPrefill(e, r, big, big, big, big, { qLen: 5, heads: 2, kvHeads: 1, headDim: 64, kvLen: 4, capacity: 4, dtype: DType.F32 }), "params.qLen"],
+  ["attentionPrefill: causal not a boolean", (e, r) => ops.attentionPrefill(e, r, big, big, big, big, { qLen: 4, heads: 2, kvHeads: 1, headDim: 64, kvLen: 4, capacity: 4, dtype: DType.F32, causal: 1 as never }), "params.causal"],
+  ["attentionPrefill: out too small", (e, r) => ops.attentionPrefill(e, r, big, big, big, a, { qLen: 4, heads: 2, kvHeads: 1, headDim: 64, kvLen: 4, capacity: 4, dtype: DType.F32 }), "out"],
 ];
 
 describe("op argument errors", () => {
