@@ -44,9 +44,22 @@ export type Size3 = readonly [number, number, number];
 /**
  * One declared access: a binding index (the whole binding), or a byte range within a binding,
  * `offset` bytes from the start of what is bound and `length` bytes long (default: to its end).
+ *
+ * @example
+ * const access: DispatchOptions = { reads: [0, { binding: 1, offset: 0, length: 256 }], writes: [2] };
  */
 export type Access = number | { binding: number; offset?: number; length?: number };
 
+/**
+ * Per-dispatch options: threadgroup memory and the access declaration for automatic barriers.
+ * Ops keep one options object per kernel signature in a module constant, so declaring costs no
+ * allocation per dispatch. Do not `Object.freeze` the arrays in it: JSC reads frozen arrays on a
+ * slower path, which shows in the per-dispatch cost.
+ *
+ * @example
+ * const ADD_ACCESS: DispatchOptions = { reads: [0, 1], writes: [2] };
+ * enc.dispatchThreads(pipeline, [a, b, out, n], grid, tg, ADD_ACCESS);
+ */
 export interface DispatchOptions {
   /** Bytes of threadgroup memory for `[[threadgroup(i)]]` parameters, by index. */
   threadgroupMemory?: readonly number[];
@@ -149,6 +162,8 @@ export class CommandEncoder {
   /** Effective auto-barrier switch: the option, or forced on by `MLXN_AUTO_BARRIER=1`. */
   #auto: boolean;
   #tracker = new HazardTracker();
+  /** The encoder's own tracker, set aside while a graph records with a fresh one. */
+  #encoderTracker: HazardTracker | undefined;
   #sink: DispatchSink | null = null;
   #prof: CommandBufferProfile | null = null;
 
@@ -315,7 +330,6 @@ export class CommandEncoder {
     this.#tracker = this.#encoderTracker!;
     this.#encoderTracker = undefined;
   }
-  #encoderTracker: HazardTracker | undefined;
 
   /**
    * @internal Encode recorded steps as they are, without validation (graph.ts checked what it

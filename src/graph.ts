@@ -40,10 +40,21 @@ import { CommandEncoder, type Access, type Binding, type DispatchOptions, type D
 import { ArgumentError, DisposedError } from "./errors.ts";
 import type { Pipeline } from "./registry.ts";
 
-/** Replacement buffers for a replay: by parameter name, or in the order the parameters were given. */
+/**
+ * Replacement buffers for a replay: by parameter name, or in the order the parameters were given.
+ *
+ * @example
+ * graph.replay(enc, { x: input });   // by name
+ * graph.replay(enc, [input, output]); // by position
+ */
 export type GraphBuffers = Readonly<Record<string, Buffer>> | readonly Buffer[];
 
-/** What one replay encoded. */
+/**
+ * What one replay encoded.
+ *
+ * @example
+ * const { dispatches, barriers } = graph.replay(enc, { x });
+ */
 export interface ReplayReport {
   dispatches: number;
   /** Barriers encoded, including one separating the replay from earlier work of the encoder. */

@@ -168,7 +168,12 @@ export class HazardTracker {
   }
 }
 
-/** Outcome of `HazardTracker.track`. */
+/**
+ * Outcome of `HazardTracker.track`.
+ *
+ * @example
+ * if (tracker.track(n, alloc, start, end, write) === Hazard.Barrier) encodeBarrier();
+ */
 export const Hazard = Object.freeze({
   /** The group was empty: nothing to order against. */
   First: 0,

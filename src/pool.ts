@@ -31,7 +31,12 @@ import type { Device } from "./device.ts";
 import { DType, isDType } from "./dtype.ts";
 import { ArgumentError, DisposedError, OutOfMemoryError } from "./errors.ts";
 
-/** One allocation request for `allocBatch`. */
+/**
+ * One allocation request for `allocBatch`.
+ *
+ * @example
+ * const req: AllocRequest = { byteLength: 4096, dtype: DType.F32, shape: [32, 32] };
+ */
 export interface AllocRequest {
   byteLength: number;
   dtype: DType;
@@ -39,12 +44,23 @@ export interface AllocRequest {
   shape?: readonly number[];
 }
 
+/**
+ * Options of a `BufferPool`.
+ *
+ * @example
+ * new BufferPool(device, { limitBytes: 256 << 20 });
+ */
 export interface PoolOptions {
   /** Most bytes the pool may hold (in use plus free). Default: no limit beyond the device's. */
   limitBytes?: number;
 }
 
-/** Counts and bytes of one bucket. */
+/**
+ * Counts and bytes of one bucket.
+ *
+ * @example
+ * for (const b of pool.stats().buckets) console.log(b.bytes, b.inUse, b.free);
+ */
 export interface BucketStats {
   /** Allocation size of the bucket. */
   bytes: number;
@@ -52,7 +68,12 @@ export interface BucketStats {
   free: number;
 }
 
-/** A snapshot of the pool's accounting. Bytes are allocation (bucket) sizes. */
+/**
+ * A snapshot of the pool's accounting. Bytes are allocation (bucket) sizes.
+ *
+ * @example
+ * const { inUseBytes, freeBytes, externalBytes } = pool.stats();
+ */
 export interface PoolStats {
   inUseCount: number;
   inUseBytes: number;
@@ -73,6 +94,14 @@ interface Lease {
   bucket: number;
 }
 
+/**
+ * A bucketing arena over one device's allocations (see the module comment).
+ *
+ * @example
+ * using pool = new BufferPool(device);
+ * const tmp = pool.alloc(n * 4, DType.F32, [n]);
+ * pool.release(tmp);
+ */
 export class BufferPool {
   readonly device: Device;
   readonly limitBytes: number;

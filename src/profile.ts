@@ -28,7 +28,12 @@ import { CommandBufferStatus } from "./commandbuffer.ts";
 import { counters } from "./counters.ts";
 import { ArgumentError } from "./errors.ts";
 
-/** What a profiler knows about one command buffer. */
+/**
+ * What a profiler knows about one command buffer.
+ *
+ * @example
+ * const slowest = prof.commandBuffers().toSorted((a, b) => (b.gpuNs ?? 0) - (a.gpuNs ?? 0))[0];
+ */
 export interface CommandBufferRecord {
   /** Label at commit ("" if none). */
   readonly label: string;
@@ -43,7 +48,12 @@ export interface CommandBufferRecord {
   readonly kernels: ReadonlyMap<string, number>;
 }
 
-/** GPU time of the command buffers that carried one label. */
+/**
+ * GPU time of the command buffers that carried one label.
+ *
+ * @example
+ * const attn = prof.labels().find((l) => l.label === "attn");
+ */
 export interface LabelTotal {
   label: string;
   count: number;
@@ -52,7 +62,12 @@ export interface LabelTotal {
   maxNs: number;
 }
 
-/** Dispatches of one kernel, and the GPU time attributable to it. */
+/**
+ * Dispatches of one kernel, and the GPU time attributable to it.
+ *
+ * @example
+ * const top = prof.kernels()[0]; // the most dispatched kernel
+ */
 export interface KernelTotal {
   kernel: string;
   dispatches: number;
@@ -62,6 +77,12 @@ export interface KernelTotal {
   gpuNs: number | undefined;
 }
 
+/**
+ * Options of `Profiler.start`.
+ *
+ * @example
+ * Profiler.start(device, { barriers: true });
+ */
 export interface ProfilerOptions {
   /** Also time each barrier's encoding into `counters.barrierNs` (default false). */
   barriers?: boolean;

@@ -17,6 +17,9 @@
  * session throws (the crate left that to Metal's validation layer). `fenceValue` only grows.
  * After `commitAndWait` fails, the session refuses work until `resetForNextStage()`.
  *
+ * Within a stage, the encoder's automatic barriers order dependent ops (see CommandEncoder);
+ * across stages, the fence does. Each new stage starts a fresh hazard group.
+ *
  * @example
  * const sess = device.encoderSession();
  * ops.elementwiseAdd(sess.encoder, registry, a, b, out, n, DType.F32);
