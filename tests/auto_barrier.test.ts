@@ -46,10 +46,15 @@ function counting(fn: () => void): { barriers: number; auto: number; concurrent:
   return { barriers: barrierCount(), auto: autoBarrierCount(), concurrent: autoBarrierConcurrentCount() };
 }
 
+/** An encoder with automatic barriers on or off, whatever MLXN_AUTO_BARRIER says. */
 function encoder(auto: boolean): CommandEncoder {
   const enc = device.commandEncoder();
-  enc.autoBarrier = auto;
+  setAuto(enc, auto);
   return enc;
+}
+
+function setAuto(enc: CommandEncoder, auto: boolean): void {
+  withConfig({ autoBarrier: false }, () => (enc.autoBarrier = auto));
 }
 
 describe("hazard rules (exact byte ranges of one allocation)", () => {
@@ -284,10 +289,10 @@ describe("encoder", () => {
       ops.elementwiseAdd(enc, registry, o, a, o, 16, DType.F32);
     });
     expect(counts).toEqual({ barriers: 1, auto: 0, concurrent: 0 });
-    enc.autoBarrier = false;
+    setAuto(enc, false);
     const off = counting(() => ops.elementwiseAdd(enc, registry, o, a, o, 16, DType.F32));
     expect(off).toEqual({ barriers: 0, auto: 0, concurrent: 0 });
-    enc.autoBarrier = true; // work encoded while off is unknown: the next dispatch is ordered after it
+    setAuto(enc, true); // work encoded while off is unknown: the next dispatch is ordered after it
     const back = counting(() => ops.elementwiseAdd(enc, registry, a, a, a, 16, DType.F32));
     expect(back).toEqual({ barriers: 1, auto: 1, concurrent: 0 });
     enc.commitAndWait();
@@ -300,11 +305,13 @@ describe("encoder", () => {
       expect(enc.autoBarrier).toBe(true);
       enc.dispose();
     });
-    const enc = device.commandEncoder();
-    expect(enc.autoBarrier).toBe(true); // the default
-    enc.autoBarrier = false;
-    expect(enc.autoBarrier).toBe(false);
-    enc.dispose();
+    withConfig({ autoBarrier: false }, () => {
+      const enc = device.commandEncoder();
+      expect(enc.autoBarrier).toBe(true); // the default
+      enc.autoBarrier = false;
+      expect(enc.autoBarrier).toBe(false);
+      enc.dispose();
+    });
   });
 
   test("stages of an encoder session chain ops without manual barriers", () => {

@@ -8,6 +8,7 @@ import {
   dispatchCount,
   ops,
   resetCounters,
+  withConfig,
   type Buffer,
   type CommandEncoder,
 } from "../src/index.ts";
@@ -155,7 +156,7 @@ describe("replay", () => {
     const b = floatBuffer(device, DType.F32, n);
     const c = floatBuffer(device, DType.F32, n);
     const rec = device.commandEncoder();
-    rec.autoBarrier = false;
+    withConfig({ autoBarrier: false }, () => (rec.autoBarrier = false)); // whatever MLXN_AUTO_BARRIER says
     const graph = Graph.record(rec, { a, c }, (e) => {
       e.memoryBarrier(); // nothing to order yet
       ops.elementwiseAdd(e, registry, a, a, b, n, DType.F32);
@@ -167,7 +168,7 @@ describe("replay", () => {
     rec.dispose();
     expect([graph.dispatchCount, graph.barrierCount]).toEqual([2, 1]);
     const enc = device.commandEncoder();
-    enc.autoBarrier = false;
+    withConfig({ autoBarrier: false }, () => (enc.autoBarrier = false));
     expect(graph.replay(enc)).toEqual({ dispatches: 2, barriers: 1 });
     enc.commitAndWait();
     expect([...download(c, n)]).toEqual(add(add(as, as), as));
