@@ -26,10 +26,11 @@ const [a, b, out] = [0, 1, 2].map(() => device.allocBuffer(n * 4, DType.F32, [n]
 const pipeline = registry.getPipeline("elementwise_add_f32");
 const count = new Uint32Array([n]);
 
-function best(label: string, encodeOne: (enc: ReturnType<typeof device.commandEncoder>) => void): number {
+function best(label: string, encodeOne: (enc: ReturnType<typeof device.commandEncoder>) => void, autoBarrier = false): number {
   let bestNs = Infinity;
   for (let r = 0; r < rounds; r++) {
-    const enc = device.commandEncoder();
+    // The C loop places no barriers, so the compared rows don't either.
+    const enc = device.commandEncoder({ autoBarrier });
     const t0 = Bun.nanoseconds();
     for (let i = 0; i < dispatches; i++) encodeOne(enc);
     bestNs = Math.min(bestNs, (Bun.nanoseconds() - t0) / dispatches);
@@ -43,6 +44,9 @@ function best(label: string, encodeOne: (enc: ReturnType<typeof device.commandEn
 console.log(`backend ${device.backend} (${device.name}); ${dispatches} dispatches x ${rounds} rounds, best round`);
 const tsOp = best("TS ops.elementwiseAdd (validate + pack + FFI)", (enc) => ops.elementwiseAdd(enc, registry, a, b, out, n, DType.F32));
 const tsRaw = best("TS encoder.dispatchThreads (pack + FFI)", (enc) => enc.dispatchThreads(pipeline, [a, b, out, count], [n, 1, 1], [4, 1, 1]));
+// For information: the same op with automatic barriers (every iteration rewrites `out`, so each
+// dispatch also gets a barrier).
+best("TS ops.elementwiseAdd, automatic barriers", (enc) => ops.elementwiseAdd(enc, registry, a, b, out, n, DType.F32), true);
 
 // The C side: build the baseline against the same shim and run it on the same kernel text.
 const make = spawnSync("make", ["--no-print-directory", "-C", root, "build/bench_dispatch_c"], { stdio: "inherit" });

@@ -139,10 +139,18 @@ export class Device implements BufferOwner {
     this.#bytesInUse -= bytes;
   }
 
-  /** A new command encoder (one command buffer). */
-  commandEncoder(): CommandEncoder {
+  /**
+   * A new command encoder (one command buffer). `autoBarrier: false` leaves every barrier to the
+   * caller (see `CommandEncoder.autoBarrier`).
+   *
+   * @example
+   * const enc = device.commandEncoder({ autoBarrier: false });
+   */
+  commandEncoder(options?: { autoBarrier?: boolean }): CommandEncoder {
     this.#check();
-    return new CommandEncoder(this);
+    const enc = new CommandEncoder(this);
+    if (options?.autoBarrier !== undefined) enc.autoBarrier = options.autoBarrier;
+    return enc;
   }
 
   /** A new encoder session (always available; see `EncoderSession.envEnabled()`). */
