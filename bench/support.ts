@@ -4,6 +4,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { resolve } from "node:path";
+import { BackendError, type Buffer, type CommandEncoder, type Device, DType, type FunctionConstants, type KernelRegistry } from "../src/index.ts";
 
 const root = resolve(import.meta.dir, "..");
 let memcpy: number | undefined;
@@ -30,4 +31,77 @@ export function bestNs(rounds: number, fn: () => void): number {
     best = Math.min(best, Bun.nanoseconds() - t0);
   }
   return best;
+}
+
+/**
+ * Best seconds per dispatch over `rounds` command buffers of `dispatches` calls of `encode`,
+ * after one warm-up command buffer (which also compiles): the command buffer's GPU time where
+ * the backend reports it, else the wall clock around commitAndWait.
+ */
+export function secondsPerDispatch(device: Device, encode: (enc: CommandEncoder) => void, dispatches: number, rounds: number): number {
+  let best = Infinity;
+  for (let r = 0; r <= rounds; r++) {
+    const enc = device.commandEncoder();
+    for (let d = 0; d < dispatches; d++) encode(enc);
+    const t0 = Bun.nanoseconds();
+    enc.commitAndWait();
+    const wall = Bun.nanoseconds() - t0;
+    const gpu = enc.commandBuffer.gpuTimeNs;
+    enc.dispose();
+    if (r > 0) best = Math.min(best, (gpu > 0 ? gpu : wall) / dispatches);
+  }
+  return best / 1e9;
+}
+
+/**
+ * Whether the backend runs kernels with barriers and SIMD-group functions (probed on `kernel`):
+ * false, with the line printed, when msl-cpu still refuses them.
+ */
+export function runsSimdKernels(registry: KernelRegistry, kernel: string, constants?: FunctionConstants): boolean {
+  try {
+    registry.getPipeline(kernel, constants);
+    return true;
+  } catch (e) {
+    if (!(e instanceof BackendError) || !/not yet supported by msl-cpu/.test(e.message)) throw e;
+    console.log(`skipped: needs msl-cpu barriers/simd (${e.message})`);
+    return false;
+  }
+}
+
+/** A buffer of `n` elements of `dtype` holding small varied values (arbitrary codes for U32). */
+export function benchBuffer(device: Device, dtype: DType, n: number): Buffer {
+  const b = device.allocBuffer(n * dtype.size, dtype, [n]);
+  if (dtype === DType.F32) b.view(Float32Array).forEach((_, i, a) => (a[i] = ((i * 7919) % 17) / 64 - 0.125));
+  else if (dtype === DType.U32) b.view(Uint32Array).forEach((_, i, a) => (a[i] = (i * 2654435761) >>> 0));
+  else b.view(Uint16Array).forEach((_, i, a) => (a[i] = (dtype === DType.F16 ? 0x2c00 : 0x3d80) + ((i * 31) % 64))); // about 1/16
+  return b;
+}
+
+/** One row of a decode/prefill table: a memory-bound call (bytes read) or a compute-bound one (flops). */
+export interface FigureRow {
+  name: string;
+  /** decode: bytes of `read` per call, reported as GB/s and against memcpy; prefill: flops per call, as GFLOP/s. */
+  kind: "decode" | "prefill";
+  amount: number;
+  /** What the decode bytes are ("weights", "K/V"). */
+  read?: string;
+  encode: (enc: CommandEncoder) => void;
+  /** Buffers to dispose after the row. */
+  buffers: Buffer[];
+}
+
+/** Build, time and print each row (made one at a time, so only one row's buffers are alive). */
+export function printFigures(device: Device, rows: (() => FigureRow)[], o: { dispatches: number; rounds: number; filter?: string }): void {
+  const memcpy = memcpyGBps();
+  console.log(`${"call".padEnd(60)} ${"ms".padStart(9)}  figure`);
+  for (const make of rows) {
+    const r = make();
+    if (!o.filter || r.name.includes(o.filter)) {
+      const s = secondsPerDispatch(device, r.encode, o.dispatches, o.rounds);
+      const gbps = r.amount / s / 1e9;
+      const figure = r.kind === "decode" ? `${gbps.toFixed(2)} GB/s of ${r.read} (${(r.amount / 1e6).toFixed(1)} MB), ${(gbps / memcpy).toFixed(2)} x memcpy` : `${gbps.toFixed(2)} GFLOP/s`;
+      console.log(`${r.name.padEnd(60)} ${(s * 1e3).toFixed(2).padStart(9)}  ${figure}`);
+    }
+    for (const b of r.buffers) b.dispose();
+  }
 }

@@ -49,7 +49,8 @@ inline bool attended(constant AttentionArgs& a, uint j, uint p) {
 // at a time with one position per lane. A lane scores its position against every head (a full
 // dot product, no collective), the block's maximum comes from one simd_max per head, and the
 // weights go through threadgroup memory so that for the V sum the lanes switch to owning
-// columns (d = lane + 32 i). With n_splits == 1 the simdgroup writes the normalized output;
+// consecutive columns (d = lane * PER_LANE + i, as MLX's vector kernel does, so a lane's V
+// loads are contiguous). With n_splits == 1 the simdgroup writes the normalized output;
 // otherwise it writes (o unnormalized, max, sum) to `partial`, [n_heads, n_splits, D + 2]
 // floats, and sdpa_decode_reduce combines them.
 //
@@ -72,6 +73,7 @@ kernel void sdpa_decode(device const T* q [[buffer(0)]],
                         uint sg [[simdgroup_index_in_threadgroup]],
                         uint lane [[thread_index_in_simdgroup]]) {
   constexpr int PER_LANE = (D + 31) / 32;
+  constexpr bool FULL_ROW = D == 32 * PER_LANE;  // every lane's columns exist (all but D = 80)
   threadgroup float qs[DEC_MAX_HEADS * D];
   threadgroup float ws[DEC_SIMDGROUPS * DEC_MAX_HEADS * 32];
 
@@ -95,6 +97,8 @@ kernel void sdpa_decode(device const T* q [[buffer(0)]],
   device const KV* kh = k + kvh * args.kv_head_stride;
   device const KV* vh = v + kvh * args.kv_head_stride;
   threadgroup float* w = ws + sg * DEC_MAX_HEADS * 32;
+  // This lane's columns of V and out: [d0, d0 + PER_LANE), clipped to D (which only D = 80 needs).
+  const uint d0 = lane * PER_LANE;
 
   float m[DEC_MAX_HEADS];
   float l[DEC_MAX_HEADS];
@@ -108,20 +112,26 @@ kernel void sdpa_decode(device const T* q [[buffer(0)]],
   for (uint p0 = begin; p0 < end; p0 += 32) {
     const uint p = p0 + lane;
     const bool valid = p < end && attended(args, p, pos);
-    float s[DEC_MAX_HEADS];
-    for (int g = 0; g < DEC_MAX_HEADS; g++) s[g] = 0.0f;
+    // Each K element is loaded once for all heads; 4-wide partial sums keep the chains short.
+    float4 s4[DEC_MAX_HEADS];
+    for (int g = 0; g < DEC_MAX_HEADS; g++) s4[g] = 0.0f;
     if (valid) {
       device const KV* kr = kh + p * D;
-      for (int d = 0; d < D; d++) {
-        const float kd = float(kr[d]);
+      for (int d = 0; d < D; d += 4) {
+        const float4 k4 = float4(float(kr[d]), float(kr[d + 1]), float(kr[d + 2]), float(kr[d + 3]));
+#pragma clang loop unroll(full)
         for (int g = 0; g < DEC_MAX_HEADS; g++) {
-          if (g >= nh) break;
-          s[g] = fma(qs[g * D + d], kd, s[g]);
+          if (g >= nh) continue;
+          threadgroup const float* qg = qs + g * D + d;
+          s4[g] = fma(float4(qg[0], qg[1], qg[2], qg[3]), k4, s4[g]);
         }
       }
     }
+    float s[DEC_MAX_HEADS];
+    for (int g = 0; g < DEC_MAX_HEADS; g++) s[g] = (s4[g].x + s4[g].y) + (s4[g].z + s4[g].w);
+#pragma clang loop unroll(full)
     for (int g = 0; g < DEC_MAX_HEADS; g++) {
-      if (g >= nh) break;
+      if (g >= nh) continue;
       float sc = -INFINITY;
       if (valid) sc = s[g] + (args.has_mask ? float(mask[(h0 + g) * args.mask_head_stride + p]) * M_LOG2E_F : 0.0f);
       const float mn = max(m[g], simd_max(sc));
@@ -137,9 +147,10 @@ kernel void sdpa_decode(device const T* q [[buffer(0)]],
     for (uint j = 0; j < rows; j++) {
       device const KV* vr = vh + (p0 + j) * D;
       float vv[PER_LANE];
-      for (int i = 0; i < PER_LANE; i++) vv[i] = lane + 32 * i < uint(D) ? float(vr[lane + 32 * i]) : 0.0f;
+      for (int i = 0; i < PER_LANE; i++) vv[i] = (FULL_ROW || d0 + i < uint(D)) ? float(vr[d0 + i]) : 0.0f;
+#pragma clang loop unroll(full)
       for (int g = 0; g < DEC_MAX_HEADS; g++) {
-        if (g >= nh) break;
+        if (g >= nh) continue;
         const float wj = w[g * 32 + j];
         for (int i = 0; i < PER_LANE; i++) o[g][i] = fma(wj, vv[i], o[g][i]);
       }
@@ -147,19 +158,20 @@ kernel void sdpa_decode(device const T* q [[buffer(0)]],
     simdgroup_barrier(mem_flags::mem_threadgroup);
   }
 
+#pragma clang loop unroll(full)
   for (int g = 0; g < DEC_MAX_HEADS; g++) {
-    if (g >= nh) break;
+    if (g >= nh) continue;
     const float sum = simd_sum(l[g]);
     const uint h = h0 + g;
     if (args.n_splits == 1) {
       const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
       device T* dst = out + h * args.q_head_stride;
       for (int i = 0; i < PER_LANE; i++)
-        if (lane + 32 * i < uint(D)) dst[lane + 32 * i] = static_cast<T>(o[g][i] * inv);
+        if (FULL_ROW || d0 + i < uint(D)) dst[d0 + i] = static_cast<T>(o[g][i] * inv);
     } else {
       device float* dst = partial + (h * args.n_splits + split) * (D + 2);
       for (int i = 0; i < PER_LANE; i++)
-        if (lane + 32 * i < uint(D)) dst[lane + 32 * i] = o[g][i];
+        if (FULL_ROW || d0 + i < uint(D)) dst[d0 + i] = o[g][i];
       if (lane == 0) {
         dst[D] = m[g];
         dst[D + 1] = sum;

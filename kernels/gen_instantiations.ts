@@ -38,9 +38,15 @@ export function generate(): Map<string, string> {
   const files = new Map<string, string>();
 
   const quantize: string[] = [];
-  for (const [t, mt] of FLOATS) for (const b of AFFINE_BITS) quantize.push(line(`mlx_quantize_${t}_b${b}`, "mlx_quantize", [mt, b]));
-  for (const [s, ms] of FLOATS) for (const b of AFFINE_BITS) quantize.push(line(`mlx_dequantize_${s}_b${b}`, "mlx_dequantize", [ms, b]));
-  files.set("quantize.metal", file("quantized.h", "MLX affine quantize (weight type, bits) and dequantize (scale type, bits).", quantize));
+  const dequantize: string[] = [];
+  for (const [t, mt] of FLOATS) {
+    for (const b of AFFINE_BITS) {
+      quantize.push(line(`mlx_quantize_${t}_b${b}`, "mlx_quantize", [mt, b]));
+      dequantize.push(line(`mlx_dequantize_${t}_b${b}`, "mlx_dequantize", [mt, b]));
+    }
+  }
+  files.set("quantize.metal", file("quantized.h", "MLX affine quantize (weight and scale type, bits).", quantize));
+  files.set("dequantize.metal", file("quantized.h", "MLX affine dequantize (scale and output type, bits).", dequantize));
 
   const gemv: string[] = [];
   const gemm: string[] = [];

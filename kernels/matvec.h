@@ -18,9 +18,17 @@ using namespace metal;
 
 constant bool mv_one_row [[function_constant(100)]];
 
-constant constexpr int MV_ROWS = 4;
+constant constexpr int MV_ROWS = 4;  // a float4 of accumulators per row of x
 constant constexpr int MV_SIMDGROUPS = 2;
 constant constexpr int MV_MAX_X_ROWS = 4;
+
+// Four values from p[i..i+4) as float; with `full` false, those at k + j >= K read as 0.
+template <typename T>
+inline float4 load4(device const T* p, uint k, uint K, bool full) {
+  if (full) return float4(float(p[0]), float(p[1]), float(p[2]), float(p[3]));
+  return float4(k < K ? float(p[0]) : 0.0f, k + 1 < K ? float(p[1]) : 0.0f, k + 2 < K ? float(p[2]) : 0.0f,
+                k + 3 < K ? float(p[3]) : 0.0f);
+}
 
 // Dense rows of type W: chunks of 8 values; a chunk that runs past K reads zeros.
 template <typename W>
@@ -30,13 +38,8 @@ struct DenseRows {
   device const W* w;
   uint K;
 
-  inline void load(uint n, uint k0, bool full, thread float* v, thread float& scale, thread float& bias) const {
-    device const W* p = w + n * K + k0;
-    if (full) {
-      for (int i = 0; i < CHUNK; i++) v[i] = float(p[i]);
-    } else {
-      for (int i = 0; i < CHUNK; i++) v[i] = k0 + i < K ? float(p[i]) : 0.0f;
-    }
+  inline void load(uint n, uint k0, bool full, thread float4* v, thread float& scale, thread float& bias) const {
+    for (int j = 0; j < CHUNK / 4; j++) v[j] = load4(w + n * K + k0 + 4 * j, k0 + 4 * j, K, full);
     scale = 1.0f;
     bias = 0.0f;
   }
@@ -55,15 +58,33 @@ struct AffineRows {
   uint K;
   uint group_shift;
 
-  inline void load(uint n, uint k0, bool, thread float* v, thread float& scale, thread float& bias) const {
+  inline void load(uint n, uint k0, bool, thread float4* v, thread float& scale, thread float& bias) const {
     uint words[bits];
     load_block<bits>(w + (n * K + k0) / 32 * bits, words);
-    for (int i = 0; i < CHUNK; i++) v[i] = float(block_code<bits>(words, i));
+    for (int j = 0; j < CHUNK / 4; j++) {
+      v[j] = float4(float(block_code<bits>(words, 4 * j)), float(block_code<bits>(words, 4 * j + 1)),
+                    float(block_code<bits>(words, 4 * j + 2)), float(block_code<bits>(words, 4 * j + 3)));
+    }
     const uint g = (n * K + k0) >> group_shift;
     scale = float(scales[g]);
     bias = float(biases[g]);
   }
 };
+
+// Sum of a chunk's products (or of x alone when `v` is null), in two 4-wide partial sums: the
+// chains are independent, which costs a GPU nothing and gives a CPU running the lanes one after
+// another its instruction-level parallelism back.
+template <int C, typename T>
+inline float dot_chunk(thread const float4* v, device const T* x, uint k0, uint K, bool full) {
+  float4 a = 0.0f;
+  float4 b = 0.0f;
+  for (int j = 0; j < C / 4; j += 2) {
+    a = fma(v ? v[j] : float4(1.0f), load4(x + 4 * j, k0 + 4 * j, K, full), a);
+    b = fma(v ? v[j + 1] : float4(1.0f), load4(x + 4 * j + 4, k0 + 4 * j + 4, K, full), b);
+  }
+  a += b;
+  return (a.x + a.y) + (a.z + a.w);
+}
 
 // The body shared by gemv and qmv. `tg` is the threadgroup index along N, `xrow0` the first row
 // of x this threadgroup handles (grid y walks rows of x in steps of MV_MAX_X_ROWS).
@@ -79,9 +100,10 @@ inline void matvec(thread const Rows& rows, device const T* x, device T* y, cons
   x += xrow0 * K;
   y += xrow0 * N;
 
-  float acc[MV_MAX_X_ROWS][MV_ROWS];
-  for (int m = 0; m < MV_MAX_X_ROWS; m++)
-    for (int r = 0; r < MV_ROWS; r++) acc[m][r] = 0.0f;
+  // acc[m][r]: row m of x against weight row n0 + r (MV_ROWS = 4 fits a float4, so one simd_sum
+  // reduces all four).
+  float4 acc[MV_MAX_X_ROWS];
+  for (int m = 0; m < MV_MAX_X_ROWS; m++) acc[m] = 0.0f;
 
   for (uint k0 = lane * C; k0 < K; k0 += 32 * C) {
     const bool full = k0 + C <= K;
@@ -89,25 +111,17 @@ inline void matvec(thread const Rows& rows, device const T* x, device T* y, cons
     if (Rows::AFFINE) {
       for (int m = 0; m < MV_MAX_X_ROWS; m++) {
         if (m >= xrows) break;
-        float s = 0.0f;
-        for (int i = 0; i < C; i++) s += float(x[m * K + k0 + i]);
-        xsum[m] = s;
+        xsum[m] = dot_chunk<C>(nullptr, x + m * K + k0, k0, K, full);
       }
     }
     for (int r = 0; r < MV_ROWS; r++) {
       // Rows past N recompute the last row; their sums are never stored.
-      float v[C];
+      float4 v[C / 4];
       float scale, bias;
       rows.load(min(n0 + r, N - 1), k0, full, v, scale, bias);
       for (int m = 0; m < MV_MAX_X_ROWS; m++) {
         if (m >= xrows) break;
-        device const T* xm = x + m * K + k0;
-        float d = 0.0f;
-        if (full) {
-          for (int i = 0; i < C; i++) d = fma(v[i], float(xm[i]), d);
-        } else {
-          for (int i = 0; i < C; i++) d = fma(v[i], k0 + i < K ? float(xm[i]) : 0.0f, d);
-        }
+        const float d = dot_chunk<C>(v, x + m * K + k0, k0, K, full);
         acc[m][r] = Rows::AFFINE ? fma(scale, d, fma(bias, xsum[m], acc[m][r])) : acc[m][r] + d;
       }
     }
@@ -115,9 +129,10 @@ inline void matvec(thread const Rows& rows, device const T* x, device T* y, cons
 
   for (int m = 0; m < MV_MAX_X_ROWS; m++) {
     if (m >= xrows) break;
-    for (int r = 0; r < MV_ROWS; r++) {
-      const float s = simd_sum(acc[m][r]);
-      if (lane == 0 && n0 + r < N) y[m * N + n0 + r] = static_cast<T>(s);
+    const float4 s = simd_sum(acc[m]);
+    if (lane == 0) {
+      for (int r = 0; r < MV_ROWS; r++)
+        if (n0 + r < N) y[m * N + n0 + r] = static_cast<T>(s[r]);
     }
   }
 }

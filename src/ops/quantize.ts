@@ -1,5 +1,5 @@
 /**
- * MLX affine quantization on the device (kernels/quantized.h, family quantize.metal): quantize a
+ * MLX affine quantization on the device (kernels/quantized.h; families quantize.metal and dequantize.metal): quantize a
  * float weight into packed codes, scales and biases exactly as MLX defines the format, and
  * dequantize it back. Scales and biases have the weight's float type, as MLX writes them.
  */

@@ -1,0 +1,65 @@
+/**
+ * Matrix products on the active backend.
+ *   decode  (1 or 8 rows of x, matrix-vector kernels): GB/s of weight bytes read (packed codes
+ *           plus scales and biases for quantized weights) and the ratio to this machine's memcpy;
+ *   prefill (256 rows, tiled kernels): GFLOP/s, 2·M·N·K per product.
+ * Best of `rounds` command buffers of `dispatches` products each. Prints; asserts nothing.
+ *
+ * usage: bun run bench/matmul.ts [dispatches=4] [rounds=3] [filter]
+ */
+import { Device, DType, KernelRegistry, ops } from "../src/index.ts";
+import { benchBuffer, type FigureRow, memcpyGBps, printFigures, runsSimdKernels } from "./support.ts";
+
+const dispatches = Number(process.argv[2] ?? 4);
+const rounds = Number(process.argv[3] ?? 3);
+const filter = process.argv[4];
+
+const device = Device.open();
+const registry = new KernelRegistry(device);
+const F32 = DType.F32;
+
+function dense(kind: FigureRow["kind"], m: number, n: number, k: number, weightDType: DType): FigureRow {
+  const [x, w, y] = [benchBuffer(device, F32, m * k), benchBuffer(device, weightDType, n * k), benchBuffer(device, F32, m * n)];
+  return {
+    name: `matmul x f32, W ${weightDType.name} [${n}, ${k}], M=${m}`,
+    kind,
+    amount: kind === "decode" ? n * k * weightDType.size : 2 * m * n * k,
+    read: "weights",
+    encode: (e) => ops.matmul(e, registry, x, w, y, { m, n, k, dtype: F32, weightDType }),
+    buffers: [x, w, y],
+  };
+}
+
+function affine(kind: FigureRow["kind"], m: number, n: number, k: number, bits: number, groupSize: number, scaleDType: DType): FigureRow {
+  const groups = (n * k) / groupSize;
+  const w = { weight: benchBuffer(device, DType.U32, (n * k * bits) / 32), scales: benchBuffer(device, scaleDType, groups), biases: benchBuffer(device, scaleDType, groups) };
+  const [x, y] = [benchBuffer(device, F32, m * k), benchBuffer(device, F32, m * n)];
+  return {
+    name: `quantizedMatmul ${bits}-bit g${groupSize} ${scaleDType.name} scales [${n}, ${k}], M=${m}`,
+    kind,
+    amount: kind === "decode" ? (n * k * bits) / 8 + 2 * groups * scaleDType.size : 2 * m * n * k,
+    read: "weights",
+    encode: (e) => ops.quantizedMatmul(e, registry, x, w, y, { m, n, k, bits, groupSize, dtype: F32, scaleDType }),
+    buffers: [x, y, w.weight, w.scales, w.biases],
+  };
+}
+
+const N = 4096;
+const K = 4096;
+const rows: (() => FigureRow)[] = [
+  () => dense("decode", 1, N, K, F32),
+  () => dense("decode", 1, N, K, DType.F16),
+  () => dense("decode", 1, N, K, DType.BF16),
+  () => affine("decode", 1, N, K, 4, 64, DType.BF16),
+  () => affine("decode", 1, N, K, 8, 64, DType.BF16),
+  () => affine("decode", 1, N, K, 3, 64, DType.F16),
+  () => affine("decode", 8, N, K, 4, 64, DType.BF16),
+  () => dense("prefill", 256, 1024, 1024, DType.BF16),
+  () => affine("prefill", 256, 1024, 1024, 4, 64, DType.BF16),
+];
+
+console.log(`backend ${device.backend} (${device.name}, ${device.limits.workerThreads} worker threads); memcpy ${memcpyGBps().toFixed(2)} GB/s`);
+console.log(`${dispatches} products per command buffer, best of ${rounds}\n`);
+if (runsSimdKernels(registry, "qmv_f32_f32_b4", { bools: [[100, true]] })) printFigures(device, rows, { dispatches, rounds, filter });
+registry.dispose();
+device.dispose();
