@@ -2,6 +2,7 @@
 #   make setup   install what a fresh Debian machine lacks (clang, bun from npm), build the shim
 #   make demo    setup, then run the demo on an embedded default
 #   make test    setup, then run the whole test suite on the active backend
+#   make compile single-file executable of the generate CLI (build/generate)
 # Backend fragments: shim/cpu/cpu.mk (every platform), shim/metal/metal.mk (macOS).
 
 UNAME_S := $(shell uname -s)
@@ -19,7 +20,7 @@ BUN := node_modules/.bin/bun
 CLANGXX := $(firstword $(foreach c,clang++-19 clang++-18 clang++-17 clang++-16 clang++,$(if $(shell command -v $(c) 2>/dev/null),$(c),)))
 CLANG := $(patsubst clang++%,clang%,$(CLANGXX))
 
-.PHONY: all setup deps shim demo demo-exe test bench typecheck clean
+.PHONY: all setup deps shim demo demo-exe compile test bench typecheck clean
 
 all: shim
 
@@ -45,11 +46,16 @@ demo: setup
 
 test: setup
 	@$(MAKE) --no-print-directory check-cpu-shim
-	$(BUN) test
+	$(BUN) test --timeout 600000
 
 # The demo as a single-file executable: the shim and kernels/ ride along as embedded assets.
 demo-exe: setup
 	$(BUN) build --compile examples/demo.ts --asset kernels --asset $(CPU_LIB) --outfile $(BUILD)/demo
+
+# The generate CLI as a single-file executable (build/generate), shim and kernels/ embedded:
+#   build/generate --demo        or        build/generate --model DIR --prompt "..."
+compile: setup
+	$(BUN) build --compile src/cli/generate.ts --asset kernels --asset $(CPU_LIB) --outfile $(BUILD)/generate
 
 bench: setup
 	$(BUN) run bench/dispatch.ts

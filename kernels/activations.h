@@ -1,9 +1,11 @@
 // Activation kernels. The activation is a functor type parameter with one static
 // `float apply(float x, float param)`; `unary_activation` applies it to x, `gated_activation`
 // multiplies it into a second input (SwiGLU: silu(gate) * up; sigmoid-mul: sigmoid(gate) * x).
-// Everything is computed in float and rounded once on the store.
+// Everything is computed in float and rounded once on the store. Each thread handles a block of
+// BLOCK consecutive elements (block.h).
 #pragma once
 #include <metal_stdlib>
+#include "block.h"
 using namespace metal;
 
 // erf is not part of Metal's standard library. Two fits made for this file (least squares with
@@ -89,23 +91,40 @@ struct ActivationArgs {
   float param;
 };
 
-// out[i] = Act(x[i]). Grid: n threads (dispatchThreads), any threadgroup size.
+template <typename T, typename Act>
+struct UnaryAt {
+  device const T* x;
+  device T* out;
+  float param;
+  void operator()(uint i) const { out[i] = static_cast<T>(Act::apply(float(x[i]), param)); }
+};
+
+template <typename T, typename Act>
+struct GatedAt {
+  device const T* gate;
+  device const T* x;
+  device T* out;
+  float param;
+  void operator()(uint i) const { out[i] = static_cast<T>(Act::apply(float(gate[i]), param) * float(x[i])); }
+};
+
+// out[i] = Act(x[i]). Grid: ceil(n / BLOCK) threads (dispatchThreads).
 template <typename T, typename Act>
 kernel void unary_activation(device const T* x [[buffer(0)]],
                              device T* out [[buffer(1)]],
                              constant ActivationArgs& args [[buffer(2)]],
                              uint gid [[thread_position_in_grid]]) {
-  if (gid >= args.n) return;
-  out[gid] = static_cast<T>(Act::apply(float(x[gid]), args.param));
+  const UnaryAt<T, Act> f = {x, out, args.param};
+  for_block(gid, args.n, f);
 }
 
-// out[i] = Act(gate[i]) * x[i]. Grid: n threads.
+// out[i] = Act(gate[i]) * x[i]. Grid: ceil(n / BLOCK) threads.
 template <typename T, typename Act>
 kernel void gated_activation(device const T* gate [[buffer(0)]],
                              device const T* x [[buffer(1)]],
                              device T* out [[buffer(2)]],
                              constant ActivationArgs& args [[buffer(3)]],
                              uint gid [[thread_position_in_grid]]) {
-  if (gid >= args.n) return;
-  out[gid] = static_cast<T>(Act::apply(float(gate[gid]), args.param) * float(x[gid]));
+  const GatedAt<T, Act> f = {gate, x, out, args.param};
+  for_block(gid, args.n, f);
 }

@@ -1,8 +1,10 @@
 // Elementwise kernels over flat arrays. The arithmetic is a functor type parameter (AddOp, ...),
 // the element type a dtype parameter; elementwise.metal instantiates the combinations. Arithmetic
-// is done in float so f16 and bf16 inputs round once, on the store.
+// is done in float so f16 and bf16 inputs round once, on the store. Each thread handles a block
+// of BLOCK consecutive elements (block.h).
 #pragma once
 #include <metal_stdlib>
+#include "block.h"
 using namespace metal;
 
 struct AddOp {
@@ -18,15 +20,24 @@ struct DivOp {
   static float apply(float a, float b) { return a / b; }
 };
 
-// out[i] = Op(a[i], b[i]) for i < n. Grid: n threads (dispatchThreads), any threadgroup size.
+// out[i] = Op(a[i], b[i]), as a function object for for_block.
+template <typename T, typename Op>
+struct BinaryAt {
+  device const T* a;
+  device const T* b;
+  device T* out;
+  void operator()(uint i) const { out[i] = static_cast<T>(Op::apply(float(a[i]), float(b[i]))); }
+};
+
+// out[i] = Op(a[i], b[i]) for i < n. Grid: ceil(n / BLOCK) threads (dispatchThreads).
 template <typename T, typename Op>
 kernel void elementwise_binary(device const T* a [[buffer(0)]],
                                device const T* b [[buffer(1)]],
                                device T* out [[buffer(2)]],
                                constant uint& n [[buffer(3)]],
                                uint gid [[thread_position_in_grid]]) {
-  if (gid >= n) return;
-  out[gid] = static_cast<T>(Op::apply(float(a[gid]), float(b[gid])));
+  const BinaryAt<T, Op> f = {a, b, out};
+  for_block(gid, n, f);
 }
 
 // Shape of a row-broadcast operation: `a` and `out` are [rows, cols], `b` is one row of cols.
@@ -35,16 +46,17 @@ struct RowArgs {
   uint rows;
 };
 
-// out[r, c] = Op(a[r, c], b[c]). Grid: (cols, rows) threads.
+// out[r, c] = Op(a[r, c], b[c]). Grid: (ceil(cols / BLOCK), rows) threads.
 template <typename T, typename Op>
 kernel void elementwise_binary_row(device const T* a [[buffer(0)]],
                                    device const T* b [[buffer(1)]],
                                    device T* out [[buffer(2)]],
                                    constant RowArgs& args [[buffer(3)]],
                                    uint2 gid [[thread_position_in_grid]]) {
-  if (gid.x >= args.cols || gid.y >= args.rows) return;
-  const uint i = gid.y * args.cols + gid.x;
-  out[i] = static_cast<T>(Op::apply(float(a[i]), float(b[gid.x])));
+  if (gid.y >= args.rows) return;
+  const uint row = gid.y * args.cols;
+  const BinaryAt<T, Op> f = {a + row, b, out + row};
+  for_block(gid.x, args.cols, f);
 }
 
 // out[i] = a[i] * scale + shift, in one fused multiply-add: scalar add is (1, s), scalar
@@ -55,12 +67,21 @@ struct ScalarArgs {
   float shift;
 };
 
-// Grid: n threads.
+template <typename T>
+struct ScalarAt {
+  device const T* a;
+  device T* out;
+  float scale;
+  float shift;
+  void operator()(uint i) const { out[i] = static_cast<T>(fma(float(a[i]), scale, shift)); }
+};
+
+// Grid: ceil(n / BLOCK) threads.
 template <typename T>
 kernel void elementwise_scalar(device const T* a [[buffer(0)]],
                                device T* out [[buffer(1)]],
                                constant ScalarArgs& args [[buffer(2)]],
                                uint gid [[thread_position_in_grid]]) {
-  if (gid >= args.n) return;
-  out[gid] = static_cast<T>(fma(float(a[gid]), args.scale, args.shift));
+  const ScalarAt<T> f = {a, out, args.scale, args.shift};
+  for_block(gid, args.n, f);
 }

@@ -5,6 +5,7 @@
 // never read.
 #pragma once
 #include <metal_stdlib>
+#include "block.h"
 #include "reduce.h"
 using namespace metal;
 
@@ -34,7 +35,8 @@ kernel void rms_norm(device const T* x [[buffer(0)]],
   const GroupPos p = group_pos(tid, threads);
   const uint base = row * args.cols;
   float ss = 0.0f;
-  for (uint i = tid; i < args.cols; i += threads) {
+  for (uint blk = tid * BLOCK; blk < args.cols; blk += threads * BLOCK)
+    for (uint i = blk; i < min(blk + BLOCK, args.cols); ++i) {
     float v = float(x[base + i]);
     if (RESIDUAL) {
       const T h = static_cast<T>(v + float(residual[base + i]));
@@ -45,7 +47,8 @@ kernel void rms_norm(device const T* x [[buffer(0)]],
   }
   ss = group_sum(ss, scratch, p);
   const float inv = rsqrt(fma(ss, args.inv_count, args.eps));
-  for (uint i = tid; i < args.cols; i += threads) {
+  for (uint blk = tid * BLOCK; blk < args.cols; blk += threads * BLOCK)
+    for (uint i = blk; i < min(blk + BLOCK, args.cols); ++i) {
     const float v = RESIDUAL ? float(sum[base + i]) : float(x[base + i]);
     out[base + i] = static_cast<T>(v * inv * (HAS_W ? float(w[i]) : 1.0f));
   }
@@ -66,15 +69,18 @@ kernel void layer_norm(device const T* x [[buffer(0)]],
   const GroupPos p = group_pos(tid, threads);
   const uint base = row * args.cols;
   float s = 0.0f;
-  for (uint i = tid; i < args.cols; i += threads) s += float(x[base + i]);
+  for (uint blk = tid * BLOCK; blk < args.cols; blk += threads * BLOCK)
+    for (uint i = blk; i < min(blk + BLOCK, args.cols); ++i) s += float(x[base + i]);
   const float mean = group_sum(s, scratch, p) * args.inv_count;
   float d2 = 0.0f;
-  for (uint i = tid; i < args.cols; i += threads) {
+  for (uint blk = tid * BLOCK; blk < args.cols; blk += threads * BLOCK)
+    for (uint i = blk; i < min(blk + BLOCK, args.cols); ++i) {
     const float d = float(x[base + i]) - mean;
     d2 += d * d;
   }
   const float inv = rsqrt(fma(group_sum(d2, scratch, p), args.inv_count, args.eps));
-  for (uint i = tid; i < args.cols; i += threads) {
+  for (uint blk = tid * BLOCK; blk < args.cols; blk += threads * BLOCK)
+    for (uint i = blk; i < min(blk + BLOCK, args.cols); ++i) {
     float v = (float(x[base + i]) - mean) * inv;
     if (HAS_W) v *= float(w[i]);
     if (HAS_B) v += float(b[i]);

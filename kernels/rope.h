@@ -16,31 +16,37 @@ struct RopeArgs {
   uint offset;
 };
 
-// Grid: (head_dim / 2, heads, tokens) threads. Thread x < rotary_dim / 2 rotates pair x; a
-// thread past that copies two of the head's unrotated tail elements. In-place (x == out) is fine:
-// each element is read and written by the same thread.
+// Grid: (head_dim / 2, tokens) threads. Thread x < rotary_dim / 2 takes the cosine and sine of
+// pair x's angle once and rotates that pair in every head of its token; a thread past that
+// copies two of the unrotated tail elements of every head. In-place (x == out) is fine: each
+// element is read and written by the same thread.
 template <typename T, bool TRADITIONAL>
 kernel void rope(device const T* x [[buffer(0)]],
                  device T* out [[buffer(1)]],
                  constant RopeArgs& args [[buffer(2)]],
                  constant float* inv_freq [[buffer(3)]],
-                 uint3 gid [[thread_position_in_grid]]) {
+                 uint2 gid [[thread_position_in_grid]]) {
   const uint half_rot = args.rotary_dim / 2;
-  if (gid.x >= args.head_dim / 2 || gid.y >= args.heads || gid.z >= args.tokens) return;
-  const uint row = (gid.z * args.heads + gid.y) * args.head_dim;
+  if (gid.x >= args.head_dim / 2 || gid.y >= args.tokens) return;
+  const uint token = gid.y * args.heads * args.head_dim;
   if (gid.x >= half_rot) {
-    const uint i = row + args.rotary_dim + 2 * (gid.x - half_rot);
-    out[i] = x[i];
-    out[i + 1] = x[i + 1];
+    const uint i = token + args.rotary_dim + 2 * (gid.x - half_rot);
+    for (uint h = 0; h < args.heads; ++h) {
+      out[i + h * args.head_dim] = x[i + h * args.head_dim];
+      out[i + h * args.head_dim + 1] = x[i + h * args.head_dim + 1];
+    }
     return;
   }
-  const uint i0 = row + (TRADITIONAL ? 2 * gid.x : gid.x);
-  const uint i1 = i0 + (TRADITIONAL ? 1 : half_rot);
-  const float angle = float(args.offset + gid.z) * inv_freq[gid.x];
+  const float angle = float(args.offset + gid.y) * inv_freq[gid.x];
   const float c = precise::cos(angle);
   const float s = precise::sin(angle);
-  const float a = float(x[i0]);
-  const float b = float(x[i1]);
-  out[i0] = static_cast<T>(a * c - b * s);
-  out[i1] = static_cast<T>(a * s + b * c);
+  const uint first = token + (TRADITIONAL ? 2 * gid.x : gid.x);
+  const uint second = TRADITIONAL ? 1 : half_rot;
+  for (uint h = 0; h < args.heads; ++h) {
+    const uint i0 = first + h * args.head_dim;
+    const float a = float(x[i0]);
+    const float b = float(x[i0 + second]);
+    out[i0] = static_cast<T>(a * c - b * s);
+    out[i0 + second] = static_cast<T>(a * s + b * c);
+  }
 }

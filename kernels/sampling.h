@@ -7,6 +7,7 @@
 // threadgroup sum. Only top-k's k winners are sorted, in threadgroup memory.
 #pragma once
 #include <metal_stdlib>
+#include "block.h"
 #include "reduce.h"
 using namespace metal;
 
@@ -19,7 +20,8 @@ template <typename T>
 inline uint row_argmax(device const T* x, uint cols, uint tid, uint threads, threadgroup float* vals, threadgroup uint* idxs, GroupPos p) {
   float best = -INFINITY;
   uint at = 0xffffffffu;
-  for (uint i = tid; i < cols; i += threads) {
+  for (uint blk = tid * BLOCK; blk < cols; blk += threads * BLOCK)
+    for (uint i = blk; i < min(blk + BLOCK, cols); ++i) {
     const float v = float(x[i]);
     if (v > best || (at == 0xffffffffu && v == best)) {
       best = v;
@@ -41,7 +43,8 @@ inline uint threshold_key(device const T* x, uint cols, float scale, float shift
     const uint cand = key | (1u << uint(bit));
     const uint least = max(cand, floor_key);
     float mass = 0.0f;
-    for (uint i = tid; i < cols; i += threads) {
+    for (uint blk = tid * BLOCK; blk < cols; blk += threads * BLOCK)
+      for (uint i = blk; i < min(blk + BLOCK, cols); ++i) {
       const float v = float(x[i]);
       if (order_key(v) >= least) mass += COUNT ? 1.0f : exp(v * scale - shift);
     }
@@ -92,7 +95,8 @@ kernel void top_k(device const T* x [[buffer(0)]],
   const uint kth = threshold_key<T, true>(xr, cols, 0.0f, 0.0f, 0u, float(k), tid, threads, scratch, p);
   uint above = 0;
   uint equal = 0;
-  for (uint i = tid; i < cols; i += threads) {
+  for (uint blk = tid * BLOCK; blk < cols; blk += threads * BLOCK)
+    for (uint i = blk; i < min(blk + BLOCK, cols); ++i) {
     const uint key = order_key(float(xr[i]));
     above += key > kth ? 1u : 0u;
     equal += key == kth ? 1u : 0u;
@@ -107,20 +111,23 @@ kernel void top_k(device const T* x [[buffer(0)]],
     while (bound - lo > 1) {
       const uint mid = lo + (bound - lo) / 2;
       uint c = 0;
-      for (uint i = tid; i < mid; i += threads) c += order_key(float(xr[i])) == kth ? 1u : 0u;
+      for (uint blk = tid * BLOCK; blk < mid; blk += threads * BLOCK)
+        for (uint i = blk; i < min(blk + BLOCK, mid); ++i) c += order_key(float(xr[i])) == kth ? 1u : 0u;
       if (group_sum(c, uscratch, p) >= need) bound = mid;
       else lo = mid;
     }
   }
   uint taken = 0;
-  for (uint i = tid; i < bound; i += threads) taken += order_key(float(xr[i])) == kth ? 1u : 0u;
+  for (uint blk = tid * BLOCK; blk < bound; blk += threads * BLOCK)
+    for (uint i = blk; i < min(blk + BLOCK, bound); ++i) taken += order_key(float(xr[i])) == kth ? 1u : 0u;
   uint total_taken;
   const uint taken_at = group_exclusive_scan(taken, uscratch, p, total_taken);
 
   // Compact the k winners (in no particular order), pad to a power of two, bitonic-sort.
   uint a = above_at;
   uint e = total_above + taken_at;
-  for (uint i = tid; i < cols; i += threads) {
+  for (uint blk = tid * BLOCK; blk < cols; blk += threads * BLOCK)
+    for (uint i = blk; i < min(blk + BLOCK, cols); ++i) {
     const uint key = order_key(float(xr[i]));
     if (key > kth) {
       cand_key[a] = key;
@@ -210,7 +217,8 @@ kernel void sample_logits(device const T* x [[buffer(0)]],
   if (args.k > 0 && args.k < cols) floor_key = threshold_key<T, true>(xr, cols, 0.0f, 0.0f, 0u, float(args.k), tid, threads, scratch, p);
   if (args.top_p < 1.0f) {
     float mass = 0.0f;
-    for (uint i = tid; i < cols; i += threads) {
+    for (uint blk = tid * BLOCK; blk < cols; blk += threads * BLOCK)
+      for (uint i = blk; i < min(blk + BLOCK, cols); ++i) {
       const float v = float(xr[i]);
       if (order_key(v) >= floor_key) mass += exp(v * scale - shift);
     }

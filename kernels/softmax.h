@@ -3,6 +3,7 @@
 // writes exp(x * scale - max) / sum, rounded once.
 #pragma once
 #include <metal_stdlib>
+#include "block.h"
 #include "reduce.h"
 using namespace metal;
 
@@ -30,7 +31,8 @@ kernel void softmax(device const T* x [[buffer(0)]],
   // Online max and sum: on a new maximum, the sum so far is rescaled.
   float m = -INFINITY;
   float s = 0.0f;
-  for (uint i = tid; i < limit; i += threads) {
+  for (uint blk = tid * BLOCK; blk < limit; blk += threads * BLOCK)
+    for (uint i = blk; i < min(blk + BLOCK, limit); ++i) {
     const float v = float(x[base + i]) * args.scale;
     if (v > m) {
       s = s * exp(m - v) + 1.0f;
@@ -43,7 +45,8 @@ kernel void softmax(device const T* x [[buffer(0)]],
   // A thread that saw only -inf (or nothing) contributes 0, not exp(-inf - -inf).
   const float row_sum = group_sum(m == -INFINITY ? 0.0f : s * exp(m - row_max), scratch, p);
   const float inv = 1.0f / row_sum;
-  for (uint i = tid; i < args.cols; i += threads) {
+  for (uint blk = tid * BLOCK; blk < args.cols; blk += threads * BLOCK)
+    for (uint i = blk; i < min(blk + BLOCK, args.cols); ++i) {
     const float v = i < limit ? exp(float(x[base + i]) * args.scale - row_max) * inv : 0.0f;
     out[base + i] = static_cast<T>(v);
   }

@@ -7,7 +7,7 @@ import type { DType } from "../dtype.ts";
 import type { CommandEncoder } from "../encoder.ts";
 import type { KernelRegistry } from "../registry.ts";
 import { argStruct } from "./args.ts";
-import { access, dispatchGrid, namesByDType, pipelineFor } from "./common.ts";
+import { access, dispatchBlocks, namesByDType, pipelineFor } from "./common.ts";
 import { checkBuffer, checkCount, checkDType, checkNumber, checkOneOf, FLOAT_DTYPES } from "./validate.ts";
 
 /** GELU's two forms: the tanh approximation or the exact erf form. */
@@ -35,7 +35,7 @@ function unary(names: ReadonlyMap<DType, string>, enc: CommandEncoder, registry:
   checkCount("n", n);
   checkBuffer("x", x, dtype, n);
   checkBuffer("out", out, dtype, n);
-  dispatchGrid(enc, pipelineFor(registry, names, dtype), [x, out, ActivationArgs.write({ n, param })], [n, 1, 1], UNARY_ACCESS);
+  dispatchBlocks(enc, pipelineFor(registry, names, dtype), [x, out, ActivationArgs.write({ n, param })], [n, 1, 1], UNARY_ACCESS);
 }
 
 function gated(names: ReadonlyMap<DType, string>, enc: CommandEncoder, registry: KernelRegistry, gate: Buffer, x: Buffer, out: Buffer, n: number, dtype: DType, xName: string): void {
@@ -44,7 +44,7 @@ function gated(names: ReadonlyMap<DType, string>, enc: CommandEncoder, registry:
   checkBuffer("gate", gate, dtype, n);
   checkBuffer(xName, x, dtype, n);
   checkBuffer("out", out, dtype, n);
-  dispatchGrid(enc, pipelineFor(registry, names, dtype), [gate, x, out, ActivationArgs.write({ n, param: 0 })], [n, 1, 1], GATED_ACCESS);
+  dispatchBlocks(enc, pipelineFor(registry, names, dtype), [gate, x, out, ActivationArgs.write({ n, param: 0 })], [n, 1, 1], GATED_ACCESS);
 }
 
 /**

@@ -13,7 +13,7 @@ import type { CommandEncoder, DispatchOptions, Size3 } from "../encoder.ts";
 import { ArgumentError } from "../errors.ts";
 import type { KernelRegistry } from "../registry.ts";
 import { argStruct } from "./args.ts";
-import { access, dispatchGrid, groupFor, namesByDType, namesByDTypePair, pipelineFor } from "./common.ts";
+import { access, BLOCK, dispatchBlocks, namesByDType, namesByDTypePair, pipelineFor } from "./common.ts";
 import { checkBuffer, checkCount, checkCounts, checkDType, checkInt, checkNumber, checkOptions, checkStrided, FLOAT_DTYPES, MAX_ELEMENTS } from "./validate.ts";
 
 export type BinaryOp = "add" | "sub" | "mul" | "div";
@@ -43,7 +43,7 @@ function binary(op: BinaryOp, enc: CommandEncoder, registry: KernelRegistry, a: 
     checkBuffer("b", b, dtype, n);
     const pipeline = pipelineFor(registry, FLAT.get(op)!, dtype);
     nScratch[0] = n;
-    enc.dispatchThreads(pipeline, [a, b, out, nScratch], [n, 1, 1], [Math.min(256, pipeline.maxTotalThreadsPerThreadgroup), 1, 1], BINARY_ACCESS);
+    enc.dispatchThreads(pipeline, [a, b, out, nScratch], [Math.ceil(n / BLOCK), 1, 1], [Math.min(256, pipeline.maxTotalThreadsPerThreadgroup), 1, 1], BINARY_ACCESS);
     return;
   }
   checkOptions("options", options, ["rowLength"], ["rowLength"]);
@@ -52,7 +52,7 @@ function binary(op: BinaryOp, enc: CommandEncoder, registry: KernelRegistry, a: 
   if (n % cols !== 0) throw new ArgumentError("options.rowLength", `must divide n = ${n} (got ${cols})`);
   checkBuffer("b", b, dtype, cols);
   const rows = n / cols;
-  dispatchGrid(enc, pipelineFor(registry, ROW.get(op)!, dtype), [a, b, out, RowArgs.write({ cols, rows })], [cols, rows, 1], BINARY_ACCESS);
+  dispatchBlocks(enc, pipelineFor(registry, ROW.get(op)!, dtype), [a, b, out, RowArgs.write({ cols, rows })], [cols, rows, 1], BINARY_ACCESS);
 }
 
 /**
@@ -107,7 +107,7 @@ function scalar(enc: CommandEncoder, registry: KernelRegistry, a: Buffer, out: B
   checkCount("n", n);
   checkBuffer("a", a, dtype, n);
   checkBuffer("out", out, dtype, n);
-  dispatchGrid(enc, pipelineFor(registry, SCALAR, dtype), [a, out, ScalarArgs.write({ n, scale, shift })], [n, 1, 1], SCALAR_ACCESS);
+  dispatchBlocks(enc, pipelineFor(registry, SCALAR, dtype), [a, out, ScalarArgs.write({ n, scale, shift })], [n, 1, 1], SCALAR_ACCESS);
 }
 
 /**
@@ -135,6 +135,7 @@ export function scalarMul(enc: CommandEncoder, registry: KernelRegistry, a: Buff
 // ───────────── strided copies ─────────────
 
 const COPY = namesByDTypePair("copy");
+const COPY_FLAT = namesByDTypePair("copy_flat");
 const CopyArgs = argStruct("CopyArgs", {
   size0: "u32",
   size1: "u32",
@@ -162,7 +163,8 @@ function span(binding: number, size: number, extent: Size3, offset: number, stri
  * @internal Shared with kvcache.ts.
  */
 export function encodeCopy(enc: CommandEncoder, registry: KernelRegistry, src: Buffer, dst: Buffer, srcDType: DType, dstDType: DType, size: Size3, srcOffset: number, srcStrides: Size3, dstOffset: number, dstStrides: Size3): void {
-  const pipeline = registry.getPipeline(COPY.get(srcDType)!.get(dstDType)!);
+  const flat = size[1] === 1 && size[2] === 1 && srcStrides[0] === 1 && dstStrides[0] === 1;
+  const pipeline = registry.getPipeline((flat ? COPY_FLAT : COPY).get(srcDType)!.get(dstDType)!);
   const args = CopyArgs.write({
     size0: size[0],
     size1: size[1],
@@ -177,7 +179,7 @@ export function encodeCopy(enc: CommandEncoder, registry: KernelRegistry, src: B
     dst_stride2: dstStrides[2],
   });
   const accesses: DispatchOptions = { reads: [span(0, srcDType.size, size, srcOffset, srcStrides)], writes: [span(1, dstDType.size, size, dstOffset, dstStrides)] };
-  enc.dispatchThreads(pipeline, [src, dst, args], size, groupFor(pipeline, size), accesses);
+  dispatchBlocks(enc, pipeline, [src, dst, args], size, accesses);
 }
 
 /**

@@ -9,10 +9,10 @@ import type { CommandEncoder } from "../encoder.ts";
 import { ArgumentError } from "../errors.ts";
 import type { KernelRegistry } from "../registry.ts";
 import { argStruct } from "./args.ts";
-import { access, groupFor, namesByDTypePair } from "./common.ts";
+import { access, dispatchBlocks, namesByDTypePair } from "./common.ts";
 import { checkBuffer, checkCounts, checkDType, checkMultiple, checkOneOf, checkOptions, FLOAT_DTYPES, MAX_ELEMENTS } from "./validate.ts";
 
-const EmbeddingArgs = argStruct("EmbeddingArgs", { tokens: "u32", dim: "u32", vocab: "u32", group_size: "u32" });
+const EmbeddingArgs = argStruct("EmbeddingArgs", { tokens: "u32", dim: "u32", vocab: "u32", group_shift: "u32" });
 const DENSE = namesByDTypePair("embedding");
 /** Bit widths and group sizes of MLX's affine quantization. */
 export const AFFINE_BITS: readonly number[] = Object.freeze([2, 3, 4, 5, 6, 8]);
@@ -61,8 +61,7 @@ export function embedding(enc: CommandEncoder, registry: KernelRegistry, table: 
   checkIds(ids, tokens);
   checkBuffer("out", out, outDType, tokens * dim);
   const pipeline = registry.getPipeline(DENSE.get(dtype)!.get(outDType)!);
-  const grid = [dim, tokens, 1] as const;
-  enc.dispatchThreads(pipeline, [table, ids, out, EmbeddingArgs.write({ tokens, dim, vocab, group_size: 0 })], grid, groupFor(pipeline, grid), DENSE_ACCESS);
+  dispatchBlocks(enc, pipeline, [table, ids, out, EmbeddingArgs.write({ tokens, dim, vocab, group_shift: 0 })], [dim, tokens, 1], DENSE_ACCESS);
 }
 
 /** An MLX affine-quantized table: packed codes and per-group scales and biases. */
@@ -114,6 +113,6 @@ export function embeddingAffine(enc: CommandEncoder, registry: KernelRegistry, t
   checkIds(ids, tokens);
   checkBuffer("out", out, outDType, tokens * dim);
   const pipeline = registry.getPipeline(AFFINE.get(bits)!.get(scaleDType)!.get(outDType)!);
-  const grid = [dim, tokens, 1] as const;
-  enc.dispatchThreads(pipeline, [table.weight, table.scales, table.biases, ids, out, EmbeddingArgs.write({ tokens, dim, vocab, group_size: groupSize })], grid, groupFor(pipeline, grid), AFFINE_ACCESS);
+  const args = EmbeddingArgs.write({ tokens, dim, vocab, group_shift: Math.log2(groupSize) });
+  dispatchBlocks(enc, pipeline, [table.weight, table.scales, table.biases, ids, out, args], [dim, tokens, 1], AFFINE_ACCESS);
 }

@@ -19,6 +19,8 @@ export interface NormParams {
   /** Added to the mean square (variance, sum of squares) before the square root (default 1e-6 / 1e-5 for LayerNorm). */
   eps?: number;
   dtype: DType;
+  /** Threads per row's threadgroup, a multiple of 32 up to 1024 (default: chosen per device). */
+  threadsPerRow?: number;
 }
 
 const NormArgs = argStruct("NormArgs", { cols: "u32", eps: "f32", inv_count: "f32" });
@@ -36,7 +38,7 @@ const LAYER_ACCESS = access([0, 1, 2], [3]);
 
 /** Validate the shape and the buffers every norm has; returns eps. */
 function checkNorm(params: NormParams, x: Buffer, out: Buffer, defaultEps: number): number {
-  checkOptions("params", params, ["rows", "cols", "eps", "dtype"], ["rows", "cols", "dtype"]);
+  checkOptions("params", params, ["rows", "cols", "eps", "dtype", "threadsPerRow"], ["rows", "cols", "dtype"]);
   checkDType("params.dtype", params.dtype, FLOAT_DTYPES);
   checkCounts("params", params, ["rows", "cols"]);
   const eps = params.eps ?? defaultEps;
@@ -52,7 +54,7 @@ function checkNorm(params: NormParams, x: Buffer, out: Buffer, defaultEps: numbe
 function encodeRms(enc: CommandEncoder, registry: KernelRegistry, names: ReadonlyMap<DType, string>, x: Buffer, residual: Buffer, weight: Buffer, out: Buffer, sum: Buffer, params: NormParams, eps: number, invCount: number): void {
   const pipeline = registry.getPipeline(names.get(params.dtype)!);
   const args = NormArgs.write({ cols: params.cols, eps, inv_count: invCount });
-  enc.dispatchThreadgroups(pipeline, [x, residual, weight, out, sum, args], [params.rows, 1, 1], [rowGroup(pipeline, params.cols), 1, 1], RMS_ACCESS);
+  enc.dispatchThreadgroups(pipeline, [x, residual, weight, out, sum, args], [params.rows, 1, 1], [rowGroup(enc, pipeline, params.cols, params.threadsPerRow), 1, 1], RMS_ACCESS);
 }
 
 /**
@@ -112,5 +114,5 @@ export function layerNorm(enc: CommandEncoder, registry: KernelRegistry, x: Buff
   const names = weight === null ? LAYER_NO_AFFINE : bias === null ? LAYER_NO_BIAS : LAYER;
   const pipeline = registry.getPipeline(names.get(params.dtype)!);
   const args = NormArgs.write({ cols: params.cols, eps, inv_count: 1 / params.cols });
-  enc.dispatchThreadgroups(pipeline, [x, weight ?? x, bias ?? x, out, args], [params.rows, 1, 1], [rowGroup(pipeline, params.cols), 1, 1], LAYER_ACCESS);
+  enc.dispatchThreadgroups(pipeline, [x, weight ?? x, bias ?? x, out, args], [params.rows, 1, 1], [rowGroup(enc, pipeline, params.cols, params.threadsPerRow), 1, 1], LAYER_ACCESS);
 }

@@ -127,6 +127,6 @@ export function rope(enc: CommandEncoder, registry: KernelRegistry, x: Buffer, o
   checkBuffer("out", out, dtype, n);
   const pipeline = registry.getPipeline((params.traditional ? TRADITIONAL : NEOX).get(dtype)!);
   const freqs = ropeFrequencies(rotaryDim, theta, params.scaling);
-  const grid = [headDim / 2, heads, tokens] as const;
+  const grid = [headDim / 2, tokens, 1] as const;
   enc.dispatchThreads(pipeline, [x, out, RopeArgs.write({ tokens, heads, head_dim: headDim, rotary_dim: rotaryDim, offset }), freqs], grid, groupFor(pipeline, grid), ROPE_ACCESS);
 }

@@ -30,6 +30,8 @@ export interface SelectParams {
   rows: number;
   cols: number;
   dtype: DType;
+  /** Threads per row's threadgroup, a multiple of 32 up to 1024 (default: chosen per device). */
+  threadsPerRow?: number;
 }
 
 /** Largest k of `topK` (its winners are sorted in threadgroup memory). */
@@ -59,12 +61,12 @@ function checkRows(params: SelectParams, known: readonly string[], required: rea
  * ops.argmax(enc, registry, logits, token, { rows: 1, cols: vocab, dtype: DType.F32 });
  */
 export function argmax(enc: CommandEncoder, registry: KernelRegistry, x: Buffer, out: Buffer, params: SelectParams): void {
-  checkRows(params, ["rows", "cols", "dtype"], ["rows", "cols", "dtype"], x);
+  checkRows(params, ["rows", "cols", "dtype", "threadsPerRow"], ["rows", "cols", "dtype"], x);
   checkBuffer("out", out, DType.U32, params.rows);
   // The sampling kernel at temperature 0 is the argmax.
   const pipeline = registry.getPipeline(SAMPLE.get(params.dtype)!);
   const args = SelectArgs.write({ cols: params.cols, k: 0, inv_temperature: 0, top_p: 1, seed: 0, step: 0 });
-  enc.dispatchThreadgroups(pipeline, [x, out, args], [params.rows, 1, 1], [rowGroup(pipeline, params.cols), 1, 1], READ_WRITE);
+  enc.dispatchThreadgroups(pipeline, [x, out, args], [params.rows, 1, 1], [rowGroup(enc, pipeline, params.cols, params.threadsPerRow), 1, 1], READ_WRITE);
 }
 
 export interface TopKParams extends SelectParams {
@@ -80,13 +82,13 @@ export interface TopKParams extends SelectParams {
  * ops.topK(enc, registry, logits, vals, idx, { rows: 1, cols: vocab, k: 40, dtype: DType.F32 });
  */
 export function topK(enc: CommandEncoder, registry: KernelRegistry, x: Buffer, values: Buffer, indices: Buffer, params: TopKParams): void {
-  checkRows(params, ["rows", "cols", "k", "dtype"], ["rows", "cols", "k", "dtype"], x);
+  checkRows(params, ["rows", "cols", "k", "dtype", "threadsPerRow"], ["rows", "cols", "k", "dtype"], x);
   checkInt("params.k", params.k, 1, Math.min(params.cols, TOP_K_MAX));
   checkBuffer("values", values, params.dtype, params.rows * params.k);
   checkBuffer("indices", indices, DType.U32, params.rows * params.k);
   const pipeline = registry.getPipeline(TOP_K.get(params.dtype)!);
   const args = SelectArgs.write({ cols: params.cols, k: params.k, inv_temperature: 0, top_p: 1, seed: 0, step: 0 });
-  enc.dispatchThreadgroups(pipeline, [x, values, indices, args], [params.rows, 1, 1], [rowGroup(pipeline, params.cols), 1, 1], TOP_K_ACCESS);
+  enc.dispatchThreadgroups(pipeline, [x, values, indices, args], [params.rows, 1, 1], [rowGroup(enc, pipeline, params.cols, params.threadsPerRow), 1, 1], TOP_K_ACCESS);
 }
 
 export interface SampleParams extends SelectParams {
@@ -109,7 +111,7 @@ export interface SampleParams extends SelectParams {
  * ops.sample(enc, registry, logits, token, { rows: 1, cols: vocab, temperature: 0.7, topK: 40, topP: 0.9, seed: 1234, step: t, dtype: DType.F32 });
  */
 export function sample(enc: CommandEncoder, registry: KernelRegistry, x: Buffer, out: Buffer, params: SampleParams): void {
-  checkRows(params, ["rows", "cols", "dtype", "temperature", "topK", "topP", "seed", "step"], ["rows", "cols", "dtype", "temperature", "seed", "step"], x);
+  checkRows(params, ["rows", "cols", "dtype", "threadsPerRow", "temperature", "topK", "topP", "seed", "step"], ["rows", "cols", "dtype", "temperature", "seed", "step"], x);
   const topK = params.topK ?? 0;
   const topP = params.topP ?? 1;
   checkNumber("params.temperature", params.temperature);
@@ -124,6 +126,6 @@ export function sample(enc: CommandEncoder, registry: KernelRegistry, x: Buffer,
   if (!Number.isFinite(Math.fround(invTemperature))) throw new ArgumentError("params.temperature", `is too small (1 / temperature overflows f32: ${params.temperature})`);
   const pipeline = registry.getPipeline(SAMPLE.get(params.dtype)!);
   const args = SelectArgs.write({ cols: params.cols, k: topK, inv_temperature: invTemperature, top_p: topP, seed: params.seed, step: params.step });
-  enc.dispatchThreadgroups(pipeline, [x, out, args], [params.rows, 1, 1], [rowGroup(pipeline, params.cols), 1, 1], READ_WRITE);
+  enc.dispatchThreadgroups(pipeline, [x, out, args], [params.rows, 1, 1], [rowGroup(enc, pipeline, params.cols, params.threadsPerRow), 1, 1], READ_WRITE);
 }
 

@@ -29,6 +29,8 @@ export interface SoftmaxParams {
   /** Masked entries are excluded and written as 0. */
   causal?: CausalMask;
   dtype: DType;
+  /** Threads per row's threadgroup, a multiple of 32 up to 1024 (default: chosen per device). */
+  threadsPerRow?: number;
 }
 
 const SoftmaxArgs = argStruct("SoftmaxArgs", { cols: "u32", scale: "f32", queries: "u32", key_offset: "u32" });
@@ -43,7 +45,7 @@ const SOFTMAX_ACCESS = access([0], [1]);
  * ops.softmax(enc, registry, scores, scores, { rows: heads * q, cols: kv, scale: 1 / Math.sqrt(128), causal: { queries: q }, dtype: DType.F32 });
  */
 export function softmax(enc: CommandEncoder, registry: KernelRegistry, x: Buffer, out: Buffer, params: SoftmaxParams): void {
-  checkOptions("params", params, ["rows", "cols", "scale", "causal", "dtype"], ["rows", "cols", "dtype"]);
+  checkOptions("params", params, ["rows", "cols", "scale", "causal", "dtype", "threadsPerRow"], ["rows", "cols", "dtype"]);
   const { rows, cols, dtype } = params;
   const scale = params.scale ?? 1;
   checkDType("params.dtype", dtype, FLOAT_DTYPES);
@@ -65,5 +67,5 @@ export function softmax(enc: CommandEncoder, registry: KernelRegistry, x: Buffer
   checkBuffer("out", out, dtype, n);
   const pipeline = registry.getPipeline((params.causal ? CAUSAL : PLAIN).get(dtype)!);
   const args = SoftmaxArgs.write({ cols, scale, queries, key_offset: offset });
-  enc.dispatchThreadgroups(pipeline, [x, out, args], [rows, 1, 1], [rowGroup(pipeline, cols), 1, 1], SOFTMAX_ACCESS);
+  enc.dispatchThreadgroups(pipeline, [x, out, args], [rows, 1, 1], [rowGroup(enc, pipeline, cols, params.threadsPerRow), 1, 1], SOFTMAX_ACCESS);
 }

@@ -85,6 +85,7 @@ const rows: [string, Call, string][] = [
   ["sample: negative temperature", (e, r) => ops.sample(e, r, a, ids, { rows: 4, cols: 16, dtype: DType.F32, temperature: -1, seed: 0, step: 0 }), "params.temperature"],
   ["sample: topP above 1", (e, r) => ops.sample(e, r, a, ids, { rows: 4, cols: 16, dtype: DType.F32, temperature: 1, topP: 1.5, seed: 0, step: 0 }), "params.topP"],
   ["sample: seed past u32", (e, r) => ops.sample(e, r, a, ids, { rows: 4, cols: 16, dtype: DType.F32, temperature: 1, seed: 2 ** 32, step: 0 }), "params.seed"],
+  ["softmax: threadsPerRow not a multiple of 32", (e, r) => ops.softmax(e, r, a, a, { rows: 4, cols: 16, dtype: DType.F32, threadsPerRow: 48 }), "params.threadsPerRow"],
   ["sample: out too small", (e, r) => ops.sample(e, r, a, ids, { rows: 8, cols: 8, dtype: DType.F32, temperature: 1, seed: 0, step: 0 }), "out"],
   // quantize, matmul, attention
   ["quantize: 7 bits", (e, r) => ops.quantize(e, r, a, { weight: words, scales: a, biases: a }, { rows: 2, cols: 32, bits: 7, groupSize: 32, dtype: DType.F32 }), "params.bits"],

@@ -17,6 +17,8 @@ const TOL: DTypeTolerances = {
 type Variant = "rmsNorm" | "rmsNorm[no weight]" | "addRmsNorm" | "addRmsNorm[no weight]" | "l2Norm" | "layerNorm" | "layerNorm[no bias]" | "layerNorm[no affine]";
 interface NormCaseParams {
   eps: number;
+  /** Forced threads per row: the multi-SIMD-group collectives run on every backend. */
+  threadsPerRow?: number;
 }
 
 // Rows of 257 and 4099 leave partial SIMD groups and several elements per thread (groups of up
@@ -33,6 +35,10 @@ for (const op of ["rmsNorm", "rmsNorm[no weight]", "addRmsNorm", "addRmsNorm[no 
 }
 cases.push({ op: "rmsNorm", dtype: DType.F32, shape: { rows: 5, cols: 1 }, params: { eps: 1e-6 }, tolerance: TOL.f32 });
 cases.push({ op: "layerNorm", dtype: DType.BF16, shape: { rows: 2, cols: 33 }, params: { eps: 1e-6 }, tolerance: TOL.bf16 });
+for (const threadsPerRow of [96, 1024]) {
+  cases.push({ op: "addRmsNorm", dtype: DType.F32, shape: { rows: 3, cols: 4099 }, params: { eps: 1e-5, threadsPerRow }, tolerance: TOL.f32 });
+  cases.push({ op: "layerNorm", dtype: DType.F16, shape: { rows: 3, cols: 1000 }, params: { eps: 1e-5, threadsPerRow }, tolerance: TOL.f16 });
+}
 
 conformance(
   "norms",
@@ -42,7 +48,7 @@ conformance(
     const { eps } = c.params;
     const op = c.op as Variant;
     const n = rows * cols;
-    const params = { rows, cols, eps, dtype: c.dtype };
+    const params = { rows, cols, eps, dtype: c.dtype, threadsPerRow: c.params.threadsPerRow };
     const x = ctx.random(c.dtype, n, cols + rows, -2, 2);
     const withWeight = !op.includes("no weight") && !op.includes("no affine") && op !== "l2Norm";
     const w = ctx.random(c.dtype, cols, 77, 0.5, 1.5);

@@ -23,12 +23,15 @@ const u32s = (ctx: CaseContext, n: number) => ctx.keep(ctx.device.allocBuffer(4 
 
 interface ArgmaxParams {
   coarse: boolean;
+  /** Forced threads per row: the multi-SIMD-group collectives run on every backend. */
+  threadsPerRow?: number;
 }
 const argmaxCases: Case<ArgmaxParams>[] = F.flatMap((dtype) => [
   { op: "argmax", dtype, shape: { rows: 5, cols: 4099 }, params: { coarse: false }, tolerance: EXACT },
   { op: "argmax", dtype, shape: { rows: 6, cols: 300 }, params: { coarse: true }, tolerance: EXACT },
 ]);
 argmaxCases.push({ op: "argmax", dtype: DType.F32, shape: { rows: 3, cols: 1 }, params: { coarse: false }, tolerance: EXACT });
+argmaxCases.push({ op: "argmax", dtype: DType.BF16, shape: { rows: 4, cols: 4099 }, params: { coarse: true, threadsPerRow: 1024 }, tolerance: EXACT });
 
 conformance(
   "argmax",
@@ -37,7 +40,7 @@ conformance(
     const { rows, cols } = c.shape as { rows: number; cols: number };
     const x = logits(ctx, c.dtype, rows * cols, cols + rows, c.params.coarse);
     const out = u32s(ctx, rows);
-    ctx.encode((enc) => ops.argmax(enc, ctx.registry, x.buffer, out, { rows, cols, dtype: c.dtype }));
+    ctx.encode((enc) => ops.argmax(enc, ctx.registry, x.buffer, out, { rows, cols, dtype: c.dtype, threadsPerRow: c.params.threadsPerRow }));
     return { got: [...out.view(Uint32Array)], want: ref.argmax(x.values, rows, cols) };
   },
   { needsFibers: true },
@@ -46,6 +49,7 @@ conformance(
 interface TopKCaseParams {
   k: number;
   coarse: boolean;
+  threadsPerRow?: number;
 }
 const topKCases: Case<TopKCaseParams>[] = [
   ...F.map((dtype) => ({ op: "topK", dtype, shape: { rows: 3, cols: 4099 }, params: { k: 40, coarse: false }, tolerance: EXACT })),
@@ -53,6 +57,8 @@ const topKCases: Case<TopKCaseParams>[] = [
   { op: "topK", dtype: DType.F32, shape: { rows: 2, cols: 2000 }, params: { k: 1, coarse: false }, tolerance: EXACT },
   { op: "topK", dtype: DType.F32, shape: { rows: 2, cols: 1500 }, params: { k: 1024, coarse: false }, tolerance: EXACT },
   { op: "topK", dtype: DType.BF16, shape: { rows: 2, cols: 37 }, params: { k: 37, coarse: true }, tolerance: EXACT },
+  { op: "topK", dtype: DType.F32, shape: { rows: 3, cols: 4099 }, params: { k: 100, coarse: true, threadsPerRow: 1024 }, tolerance: EXACT },
+  { op: "topK", dtype: DType.F16, shape: { rows: 3, cols: 2000 }, params: { k: 300, coarse: false, threadsPerRow: 96 }, tolerance: EXACT },
 ];
 
 conformance(
@@ -64,7 +70,7 @@ conformance(
     const x = logits(ctx, c.dtype, rows * cols, 3 * cols + k, c.params.coarse);
     const values = ctx.floats(c.dtype, rows * k);
     const indices = u32s(ctx, rows * k);
-    ctx.encode((enc) => ops.topK(enc, ctx.registry, x.buffer, values, indices, { rows, cols, k, dtype: c.dtype }));
+    ctx.encode((enc) => ops.topK(enc, ctx.registry, x.buffer, values, indices, { rows, cols, k, dtype: c.dtype, threadsPerRow: c.params.threadsPerRow }));
     const want = ref.topK(x.values, rows, cols, k);
     return { got: [...ctx.read(values, rows * k), ...indices.view(Uint32Array)], want: [...want.values, ...want.indices] };
   },
@@ -75,8 +81,9 @@ interface SampleCaseParams extends ref.SampleSpec {
   seed: number;
   step: number;
   coarse: boolean;
+  threadsPerRow?: number;
 }
-const spec = (temperature: number, topK: number, topP: number, coarse = false): SampleCaseParams => ({ temperature, topK, topP, seed: 1234, step: 7, coarse });
+const spec = (temperature: number, topK: number, topP: number, coarse = false, threadsPerRow?: number): SampleCaseParams => ({ temperature, topK, topP, seed: 1234, step: 7, coarse, threadsPerRow });
 const sampleCases: Case<SampleCaseParams>[] = [
   ...F.map((dtype) => ({ op: "sample", dtype, shape: { rows: 48, cols: 1000 }, params: spec(1, 0, 1), tolerance: EXACT })),
   { op: "sample", dtype: DType.F32, shape: { rows: 48, cols: 1000 }, params: spec(0, 0, 1), tolerance: EXACT },
@@ -84,6 +91,8 @@ const sampleCases: Case<SampleCaseParams>[] = [
   { op: "sample", dtype: DType.F32, shape: { rows: 48, cols: 1000 }, params: spec(0.8, 0, 0.9), tolerance: EXACT },
   { op: "sample", dtype: DType.BF16, shape: { rows: 48, cols: 3001 }, params: spec(1.3, 50, 0.8), tolerance: EXACT },
   { op: "sample", dtype: DType.F16, shape: { rows: 32, cols: 700 }, params: spec(1, 20, 0.5, true), tolerance: EXACT },
+  { op: "sample", dtype: DType.F32, shape: { rows: 16, cols: 3001 }, params: spec(0.9, 30, 0.9, false, 1024), tolerance: EXACT },
+  { op: "sample", dtype: DType.BF16, shape: { rows: 16, cols: 1000 }, params: spec(1, 0, 0.7, false, 96), tolerance: EXACT },
 ];
 
 conformance(
@@ -94,7 +103,7 @@ conformance(
     const p = c.params;
     const x = logits(ctx, c.dtype, rows * cols, cols + 5, p.coarse);
     const out = u32s(ctx, rows);
-    ctx.encode((enc) => ops.sample(enc, ctx.registry, x.buffer, out, { rows, cols, dtype: c.dtype, temperature: p.temperature, topK: p.topK, topP: p.topP, seed: p.seed, step: p.step }));
+    ctx.encode((enc) => ops.sample(enc, ctx.registry, x.buffer, out, { rows, cols, dtype: c.dtype, temperature: p.temperature, topK: p.topK, topP: p.topP, seed: p.seed, step: p.step, threadsPerRow: p.threadsPerRow }));
     const want = Array.from({ length: rows }, (_, r) => ref.sampleRow(x.values.subarray(r * cols, (r + 1) * cols), p, ref.uniform(p.seed, p.step, r)));
     return { got: [...out.view(Uint32Array)], want };
   },

@@ -19,6 +19,8 @@ interface SoftmaxCaseParams {
   offset?: number;
   /** Every third input is -inf. */
   negInf?: boolean;
+  /** Forced threads per row: the multi-SIMD-group collectives run on every backend. */
+  threadsPerRow?: number;
 }
 
 const cases: Case<SoftmaxCaseParams>[] = [];
@@ -30,6 +32,8 @@ for (const dtype of F) {
 }
 cases.push({ op: "softmax", dtype: DType.F32, shape: { rows: 18, cols: 40 }, params: { scale: 1, queries: 9, offset: 0 }, tolerance: TOL.f32 });
 cases.push({ op: "softmax", dtype: DType.F32, shape: { rows: 4, cols: 100 }, params: { scale: 2, negInf: true }, tolerance: TOL.f32 });
+cases.push({ op: "softmax", dtype: DType.BF16, shape: { rows: 3, cols: 4099 }, params: { scale: 1, threadsPerRow: 1024 }, tolerance: TOL.bf16 });
+cases.push({ op: "softmax", dtype: DType.F32, shape: { rows: 10, cols: 300 }, params: { scale: 1, queries: 5, threadsPerRow: 96 }, tolerance: TOL.f32 });
 
 conformance(
   "softmax",
@@ -43,7 +47,7 @@ conformance(
     const input = p.negInf ? ctx.floats(c.dtype, n, values) : x.buffer;
     const out = ctx.floats(c.dtype, n);
     const causal = p.queries === undefined ? undefined : { queries: p.queries, offset: p.offset ?? Math.max(0, cols - p.queries) };
-    ctx.encode((enc) => ops.softmax(enc, ctx.registry, input, out, { rows, cols, scale: p.scale, causal: p.queries === undefined ? undefined : { queries: p.queries, offset: p.offset }, dtype: c.dtype }));
+    ctx.encode((enc) => ops.softmax(enc, ctx.registry, input, out, { rows, cols, scale: p.scale, causal: p.queries === undefined ? undefined : { queries: p.queries, offset: p.offset }, dtype: c.dtype, threadsPerRow: p.threadsPerRow }));
     return { got: ctx.read(out, n), want: ref.softmax(values, rows, cols, p.scale, causal) };
   },
   { needsFibers: true },
