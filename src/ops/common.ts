@@ -58,23 +58,32 @@ export function dispatchBlocks(enc: CommandEncoder, pipeline: Pipeline, bindings
 }
 
 /**
+ * `requested` (threads per row's threadgroup, if given) is a multiple of the device's SIMD width
+ * up to 1024 and the device's limit. Checked with the other arguments, before any pipeline is
+ * built.
+ */
+export function checkThreadsPerRow(enc: CommandEncoder, requested: number | undefined): void {
+  if (requested === undefined) return;
+  const width = enc.device.limits.simdWidth;
+  const limit = Math.floor(Math.min(1024, enc.device.limits.maxThreadsPerThreadgroup) / width) * width;
+  if (!Number.isInteger(requested) || requested < width || requested > limit || requested % width !== 0) {
+    throw new ArgumentError("params.threadsPerRow", `must be a multiple of ${width} in [${width}, ${limit}] (got ${requested})`);
+  }
+}
+
+/**
  * Threads per group for a one-threadgroup-per-row kernel over rows of `cols`, a multiple of the
- * SIMD width: `requested` when given (checked here), else the device's default. A GPU gets about
- * `perThread` elements per thread, up to 1024 threads: many threads hide memory latency. The cpu
- * backend runs a group's threads as fibers on one core, switching at every barrier, so there a
- * single SIMD group per row is fastest (measured on RMSNorm over 4096 columns: 32 threads
- * 1.9 GB/s, 1024 threads 0.1 GB/s); rows spread over its worker threads.
+ * SIMD width: `requested` when given (see `checkThreadsPerRow`), else the device's default. A
+ * GPU gets about `perThread` elements per thread, up to 1024 threads: many threads hide memory
+ * latency. The cpu backend runs a group's threads as fibers on one core, switching at every
+ * barrier, so there a single SIMD group per row is fastest (measured on RMSNorm over 4096
+ * columns: 32 threads 1.9 GB/s, 1024 threads 0.1 GB/s); rows spread over its worker threads.
  */
 export function rowGroup(enc: CommandEncoder, pipeline: Pipeline, cols: number, requested?: number, perThread = 4): number {
+  if (requested !== undefined) return requested;
   const width = pipeline.threadExecutionWidth;
-  const limit = Math.floor(Math.min(1024, pipeline.maxTotalThreadsPerThreadgroup) / width) * width;
-  if (requested !== undefined) {
-    if (!Number.isInteger(requested) || requested < width || requested > limit || requested % width !== 0) {
-      throw new ArgumentError("params.threadsPerRow", `must be a multiple of ${width} in [${width}, ${limit}] (got ${requested})`);
-    }
-    return requested;
-  }
   if (enc.device.limits.workerThreads > 0) return width;
+  const limit = Math.floor(Math.min(1024, pipeline.maxTotalThreadsPerThreadgroup) / width) * width;
   const wanted = Math.ceil(Math.ceil(cols / perThread) / width) * width;
   return Math.max(width, Math.min(limit, wanted));
 }

@@ -10,7 +10,7 @@ import type { CommandEncoder } from "../encoder.ts";
 import { ArgumentError } from "../errors.ts";
 import type { KernelRegistry } from "../registry.ts";
 import { argStruct } from "./args.ts";
-import { access, namesByDType, rowGroup } from "./common.ts";
+import { access, checkThreadsPerRow, namesByDType, rowGroup } from "./common.ts";
 import { checkBuffer, checkCounts, checkDType, checkNumber, checkOptions, FLOAT_DTYPES, MAX_ELEMENTS } from "./validate.ts";
 
 export interface NormParams {
@@ -37,8 +37,9 @@ const RMS_ACCESS = access([0, 1, 2], [3, 4]);
 const LAYER_ACCESS = access([0, 1, 2], [3]);
 
 /** Validate the shape and the buffers every norm has; returns eps. */
-function checkNorm(params: NormParams, x: Buffer, out: Buffer, defaultEps: number): number {
+function checkNorm(enc: CommandEncoder, params: NormParams, x: Buffer, out: Buffer, defaultEps: number): number {
   checkOptions("params", params, ["rows", "cols", "eps", "dtype", "threadsPerRow"], ["rows", "cols", "dtype"]);
+  checkThreadsPerRow(enc, params.threadsPerRow);
   checkDType("params.dtype", params.dtype, FLOAT_DTYPES);
   checkCounts("params", params, ["rows", "cols"]);
   const eps = params.eps ?? defaultEps;
@@ -64,7 +65,7 @@ function encodeRms(enc: CommandEncoder, registry: KernelRegistry, names: Readonl
  * ops.rmsNorm(enc, registry, hidden, inputNormWeight, normed, { rows: tokens, cols: 4096, eps: 1e-5, dtype: DType.BF16 });
  */
 export function rmsNorm(enc: CommandEncoder, registry: KernelRegistry, x: Buffer, weight: Buffer | null, out: Buffer, params: NormParams): void {
-  const eps = checkNorm(params, x, out, 1e-6);
+  const eps = checkNorm(enc, params, x, out, 1e-6);
   if (weight !== null) checkBuffer("weight", weight, params.dtype, params.cols);
   encodeRms(enc, registry, weight === null ? RMS_NO_WEIGHT : RMS, x, x, weight ?? x, out, out, params, eps, 1 / params.cols);
 }
@@ -78,7 +79,7 @@ export function rmsNorm(enc: CommandEncoder, registry: KernelRegistry, x: Buffer
  * ops.addRmsNorm(enc, registry, attnOut, residual, postNormWeight, residual, normed, { rows, cols, eps: 1e-6, dtype: DType.F32 });
  */
 export function addRmsNorm(enc: CommandEncoder, registry: KernelRegistry, x: Buffer, residual: Buffer, weight: Buffer | null, sum: Buffer, out: Buffer, params: NormParams): void {
-  const eps = checkNorm(params, x, out, 1e-6);
+  const eps = checkNorm(enc, params, x, out, 1e-6);
   checkBuffer("residual", residual, params.dtype, params.rows * params.cols);
   checkBuffer("sum", sum, params.dtype, params.rows * params.cols);
   if (weight !== null) checkBuffer("weight", weight, params.dtype, params.cols);
@@ -93,7 +94,7 @@ export function addRmsNorm(enc: CommandEncoder, registry: KernelRegistry, x: Buf
  * ops.l2Norm(enc, registry, q, q, { rows: tokens * heads, cols: headDim, eps: 1e-6, dtype: DType.F32 });
  */
 export function l2Norm(enc: CommandEncoder, registry: KernelRegistry, x: Buffer, out: Buffer, params: NormParams): void {
-  const eps = checkNorm(params, x, out, 1e-6);
+  const eps = checkNorm(enc, params, x, out, 1e-6);
   encodeRms(enc, registry, RMS_NO_WEIGHT, x, x, x, out, out, params, eps, 1);
 }
 
@@ -105,7 +106,7 @@ export function l2Norm(enc: CommandEncoder, registry: KernelRegistry, x: Buffer,
  * ops.layerNorm(enc, registry, x, gamma, beta, out, { rows, cols: 768, eps: 1e-5, dtype: DType.F32 });
  */
 export function layerNorm(enc: CommandEncoder, registry: KernelRegistry, x: Buffer, weight: Buffer | null, bias: Buffer | null, out: Buffer, params: NormParams): void {
-  const eps = checkNorm(params, x, out, 1e-5);
+  const eps = checkNorm(enc, params, x, out, 1e-5);
   if (weight !== null) checkBuffer("weight", weight, params.dtype, params.cols);
   if (bias !== null) {
     if (weight === null) throw new ArgumentError("bias", "needs a weight (pass both, or only a weight)");

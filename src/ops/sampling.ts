@@ -23,7 +23,7 @@ import type { CommandEncoder } from "../encoder.ts";
 import { ArgumentError } from "../errors.ts";
 import type { KernelRegistry } from "../registry.ts";
 import { argStruct } from "./args.ts";
-import { access, namesByDType, rowGroup } from "./common.ts";
+import { access, checkThreadsPerRow, namesByDType, rowGroup } from "./common.ts";
 import { checkBuffer, checkCounts, checkDType, checkInt, checkNumber, checkOptions, FLOAT_DTYPES, MAX_ELEMENTS } from "./validate.ts";
 
 export interface SelectParams {
@@ -45,8 +45,9 @@ const SAMPLE = namesByDType("sample");
 const READ_WRITE = access([0], [1]);
 const TOP_K_ACCESS = access([0], [1, 2]);
 
-function checkRows(params: SelectParams, known: readonly string[], required: readonly string[], x: Buffer): void {
+function checkRows(enc: CommandEncoder, params: SelectParams, known: readonly string[], required: readonly string[], x: Buffer): void {
   checkOptions("params", params, known, required);
+  checkThreadsPerRow(enc, params.threadsPerRow);
   checkDType("params.dtype", params.dtype, FLOAT_DTYPES);
   checkCounts("params", params, ["rows", "cols"]);
   checkInt("params.cols", params.cols, 1, MAX_COLS);
@@ -61,7 +62,7 @@ function checkRows(params: SelectParams, known: readonly string[], required: rea
  * ops.argmax(enc, registry, logits, token, { rows: 1, cols: vocab, dtype: DType.F32 });
  */
 export function argmax(enc: CommandEncoder, registry: KernelRegistry, x: Buffer, out: Buffer, params: SelectParams): void {
-  checkRows(params, ["rows", "cols", "dtype", "threadsPerRow"], ["rows", "cols", "dtype"], x);
+  checkRows(enc, params, ["rows", "cols", "dtype", "threadsPerRow"], ["rows", "cols", "dtype"], x);
   checkBuffer("out", out, DType.U32, params.rows);
   // The sampling kernel at temperature 0 is the argmax.
   const pipeline = registry.getPipeline(SAMPLE.get(params.dtype)!);
@@ -82,7 +83,7 @@ export interface TopKParams extends SelectParams {
  * ops.topK(enc, registry, logits, vals, idx, { rows: 1, cols: vocab, k: 40, dtype: DType.F32 });
  */
 export function topK(enc: CommandEncoder, registry: KernelRegistry, x: Buffer, values: Buffer, indices: Buffer, params: TopKParams): void {
-  checkRows(params, ["rows", "cols", "k", "dtype", "threadsPerRow"], ["rows", "cols", "k", "dtype"], x);
+  checkRows(enc, params, ["rows", "cols", "k", "dtype", "threadsPerRow"], ["rows", "cols", "k", "dtype"], x);
   checkInt("params.k", params.k, 1, Math.min(params.cols, TOP_K_MAX));
   checkBuffer("values", values, params.dtype, params.rows * params.k);
   checkBuffer("indices", indices, DType.U32, params.rows * params.k);
@@ -111,7 +112,7 @@ export interface SampleParams extends SelectParams {
  * ops.sample(enc, registry, logits, token, { rows: 1, cols: vocab, temperature: 0.7, topK: 40, topP: 0.9, seed: 1234, step: t, dtype: DType.F32 });
  */
 export function sample(enc: CommandEncoder, registry: KernelRegistry, x: Buffer, out: Buffer, params: SampleParams): void {
-  checkRows(params, ["rows", "cols", "dtype", "threadsPerRow", "temperature", "topK", "topP", "seed", "step"], ["rows", "cols", "dtype", "temperature", "seed", "step"], x);
+  checkRows(enc, params, ["rows", "cols", "dtype", "threadsPerRow", "temperature", "topK", "topP", "seed", "step"], ["rows", "cols", "dtype", "temperature", "seed", "step"], x);
   const topK = params.topK ?? 0;
   const topP = params.topP ?? 1;
   checkNumber("params.temperature", params.temperature);

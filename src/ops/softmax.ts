@@ -8,7 +8,7 @@ import type { CommandEncoder } from "../encoder.ts";
 import { ArgumentError } from "../errors.ts";
 import type { KernelRegistry } from "../registry.ts";
 import { argStruct } from "./args.ts";
-import { access, namesByDType, rowGroup } from "./common.ts";
+import { access, checkThreadsPerRow, namesByDType, rowGroup } from "./common.ts";
 import { checkBuffer, checkCounts, checkDType, checkInt, checkNumber, checkOptions, FLOAT_DTYPES, MAX_ELEMENTS } from "./validate.ts";
 
 export interface CausalMask {
@@ -51,6 +51,7 @@ export function softmax(enc: CommandEncoder, registry: KernelRegistry, x: Buffer
   checkDType("params.dtype", dtype, FLOAT_DTYPES);
   checkCounts("params", params, ["rows", "cols"]);
   checkNumber("params.scale", scale);
+  checkThreadsPerRow(enc, params.threadsPerRow);
   let queries = 1;
   let offset = 0;
   if (params.causal !== undefined) {

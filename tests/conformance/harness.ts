@@ -131,6 +131,12 @@ export function worstViolation(got: ArrayLike<number>, want: ArrayLike<number>, 
   return worst;
 }
 
+/**
+ * Per-case time limit: the first case of a family compiles the family's kernels, which on a cold
+ * msl-cpu cache takes seconds (tens on a loaded 2-core machine), past bun's default of 5 s.
+ */
+const CASE_TIMEOUT_MS = 180_000;
+
 export interface FamilyOptions {
   /** The family's kernels use barriers / SIMD-group functions / threadgroup memory. */
   needsFibers?: boolean;
@@ -163,7 +169,7 @@ export function conformance<P extends object>(family: string, cases: readonly Ca
         } finally {
           ctx.dispose();
         }
-      });
+      }, CASE_TIMEOUT_MS);
     }
   });
 }

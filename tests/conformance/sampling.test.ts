@@ -132,7 +132,7 @@ test.skipIf(!fibers)(`sample: the same seed and step draw the same tokens; anoth
   expect(drawMany(row, 256, { temperature: 1, seed: 42, step: 3 })).toEqual(a);
   const b = drawMany(row, 256, { temperature: 1, seed: 42, step: 4 });
   expect(b.filter((t, i) => t !== a[i]).length).toBeGreaterThan(128);
-});
+}, 180_000);
 
 test.skipIf(!fibers)(`sample: frequencies follow softmax, restricted by top-k and top-p${fibers ? "" : ` [skipped: ${FIBERS_REASON}]`}`, () => {
   const row = [2, 1, 0.5, 0, -1, 3, 1.5, -0.5];
@@ -157,4 +157,4 @@ test.skipIf(!fibers)(`sample: frequencies follow softmax, restricted by top-k an
     }
     expect(chi2).toBeLessThan(30);
   }
-});
+}, 180_000);
