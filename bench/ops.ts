@@ -12,7 +12,7 @@
  * bytes over the time, not a bandwidth the hardware sees.
  */
 import { type Buffer, type CommandEncoder, Device, DType, KernelRegistry, ops } from "../src/index.ts";
-import { memcpyGBps } from "./support.ts";
+import { benchBuffer, memcpyGBps, secondsPerDispatch } from "./support.ts";
 
 const dispatches = Number(process.argv[2] ?? 8);
 const rounds = Number(process.argv[3] ?? 5);
@@ -22,12 +22,10 @@ const device = Device.open();
 const registry = new KernelRegistry(device);
 const owned: Buffer[] = [];
 
-/** A buffer of `n` elements of `dtype` filled with small non-zero values. */
+/** A buffer of `n` elements of `dtype` with small varied values; U32 buffers hold token ids below 1024. */
 function buf(dtype: DType, n: number): Buffer {
-  const b = device.allocBuffer(Math.max(1, n) * dtype.size, dtype, [n]);
-  if (dtype === DType.F32) b.view(Float32Array).fill(0.5);
-  else if (dtype === DType.U32) b.view(Uint32Array).forEach((_, i, a) => (a[i] = (i * 7919) % 1024));
-  else b.view(Uint16Array).fill(dtype === DType.F16 ? 0x3800 : 0x3f00); // 0.5
+  const b = benchBuffer(device, dtype, n);
+  if (dtype === DType.U32) b.view(Uint32Array).forEach((_, i, a) => (a[i] = (i * 7919) % 1024));
   owned.push(b);
   return b;
 }
@@ -141,22 +139,6 @@ const benches: (() => Bench)[] = [
   },
 ];
 
-/** Best seconds per dispatch over `rounds` command buffers of `dispatches` dispatches. */
-function time(b: Bench): number {
-  let best = Infinity;
-  for (let r = 0; r <= rounds; r++) {
-    const enc = device.commandEncoder();
-    for (let d = 0; d < dispatches; d++) b.encode(enc);
-    const t0 = Bun.nanoseconds();
-    enc.commitAndWait();
-    const wall = Bun.nanoseconds() - t0;
-    const gpu = enc.commandBuffer.gpuTimeNs;
-    enc.dispose();
-    if (r > 0) best = Math.min(best, (gpu > 0 ? gpu : wall) / dispatches); // round 0 warms up (and compiles)
-  }
-  return best / 1e9;
-}
-
 const memcpy = memcpyGBps();
 console.log(`backend ${device.backend} (${device.name}, ${device.limits.workerThreads} worker threads); memcpy ${memcpy.toFixed(2)} GB/s`);
 console.log(`${dispatches} dispatches per command buffer, best of ${rounds}\n`);
@@ -164,7 +146,7 @@ console.log(`${"op".padEnd(48)} ${"MB".padStart(7)} ${"ms".padStart(8)} ${"GB/s"
 for (const make of benches) {
   const b = make();
   if (filter && !b.name.includes(filter)) continue;
-  const s = time(b);
+  const s = secondsPerDispatch(device, b.encode, dispatches, rounds);
   const gbps = b.bytes / s / 1e9;
   console.log(`${b.name.padEnd(48)} ${(b.bytes / 1e6).toFixed(1).padStart(7)} ${(s * 1e3).toFixed(2).padStart(8)} ${gbps.toFixed(2).padStart(7)} ${(gbps / memcpy).toFixed(2).padStart(9)}`);
   for (const buffer of owned.splice(0)) buffer.dispose();

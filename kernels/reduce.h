@@ -3,7 +3,8 @@
 // SIMD groups of the threadgroup through `scratch` (threadgroup memory of at least 32 elements,
 // one per SIMD group; 1024 threads at most). Every thread of the group must call them (they
 // contain barriers), and every thread receives the result. Each ends with a barrier, so the same
-// scratch can be passed to the next call at once.
+// scratch can be passed to the next call at once. A group of one SIMD group (nsg == 1, the same
+// for every thread) needs no threadgroup stage and skips it, barriers included.
 #pragma once
 #include <metal_stdlib>
 using namespace metal;
@@ -37,6 +38,7 @@ struct MinOp {
 template <typename Op, typename T>
 inline T group_reduce(T v, T identity, threadgroup T* scratch, GroupPos p) {
   v = Op::simd(v);
+  if (p.nsg == 1) return v;
   if (p.lane == 0) scratch[p.sg] = v;
   threadgroup_barrier(mem_flags::mem_threadgroup);
   v = Op::simd(p.lane < p.nsg ? scratch[p.lane] : identity);
@@ -58,6 +60,11 @@ inline float group_max(float v, threadgroup float* scratch, GroupPos p) {
 inline void group_argmax(thread float& v, thread uint& i, threadgroup float* vals, threadgroup uint* idxs, GroupPos p) {
   float m = simd_max(v);
   uint at = simd_min(v == m ? i : 0xffffffffu);
+  if (p.nsg == 1) {
+    v = m;
+    i = at;
+    return;
+  }
   if (p.lane == 0) {
     vals[p.sg] = m;
     idxs[p.sg] = at;
@@ -78,6 +85,10 @@ template <typename T>
 inline T group_exclusive_scan(T v, threadgroup T* scratch, GroupPos p, thread T& total) {
   const T before = simd_prefix_exclusive_sum(v);
   const T simd_total = simd_sum(v);
+  if (p.nsg == 1) {
+    total = simd_total;
+    return before;
+  }
   if (p.lane == 0) scratch[p.sg] = simd_total;
   threadgroup_barrier(mem_flags::mem_threadgroup);
   const T s = p.lane < p.nsg ? scratch[p.lane] : T(0);
