@@ -4,7 +4,7 @@
  *   decode  (one token against kvLen cached positions): GB/s of K and V read (2 · kvHeads ·
  *           kvLen · headDim · 2 bytes) and the ratio to this machine's memcpy;
  *   prefill (qLen = kvLen new tokens, causal): GFLOP/s, 4 · headDim flops per attended
- *           (query, key) pair and head (q·k and p·v).
+ *           (query, key) pair and head (q·k and p·v), on the tiled and on the vector kernel.
  * Best of `rounds` command buffers of `dispatches` calls each. Prints; asserts nothing.
  *
  * usage: bun run bench/attention.ts [dispatches=4] [rounds=3] [filter]
@@ -40,13 +40,13 @@ function decode(kvLen: number): FigureRow {
   };
 }
 
-function prefill(len: number): FigureRow {
+function prefill(len: number, path: "tiled" | "vector"): FigureRow {
   const [q, out] = [benchBuffer(device, Q, len * HEADS * D), benchBuffer(device, Q, len * HEADS * D)];
   const [k, v] = [benchBuffer(device, KV, KV_HEADS * len * D), benchBuffer(device, KV, KV_HEADS * len * D)];
-  const params = { ...common, qLen: len, kvLen: len, capacity: len };
+  const params = { ...common, qLen: len, kvLen: len, capacity: len, path };
   const pairs = (len * (len + 1)) / 2; // causal
   return {
-    name: `attentionPrefill qLen=kvLen=${len}, causal`,
+    name: `attentionPrefill qLen=kvLen=${len}, causal, ${path}`,
     kind: "prefill",
     amount: 4 * D * pairs * HEADS,
     encode: (e) => ops.attentionPrefill(e, registry, q, k, v, out, params),
@@ -54,7 +54,16 @@ function prefill(len: number): FigureRow {
   };
 }
 
-const rows: (() => FigureRow)[] = [() => decode(512), () => decode(2048), () => decode(8192), () => decode(32768), () => prefill(256), () => prefill(1024)];
+const rows: (() => FigureRow)[] = [
+  () => decode(512),
+  () => decode(2048),
+  () => decode(8192),
+  () => decode(32768),
+  () => prefill(256, "tiled"),
+  () => prefill(256, "vector"),
+  () => prefill(1024, "tiled"),
+  () => prefill(1024, "vector"),
+];
 
 console.log(`backend ${device.backend} (${device.name}, ${device.limits.workerThreads} worker threads); memcpy ${memcpyGBps().toFixed(2)} GB/s`);
 console.log(`heads ${HEADS}, kv heads ${KV_HEADS}, head dim ${D}, q ${Q.name}, cache ${KV.name}; ${dispatches} calls per command buffer, best of ${rounds}\n`);

@@ -42,8 +42,9 @@ inline bool attended(constant AttentionArgs& a, uint j, uint p) {
 
 // ───────────────────────────── decode ─────────────────────────────
 //
-// One query token against the cache, split across threadgroups ("flash decoding"). A
-// threadgroup serves one KV head and up to DEC_MAX_HEADS of the query heads that share it, so
+// Query tokens against the cache one at a time (grid z is the query), each split across
+// threadgroups ("flash decoding"): decode, and on backends where it is faster than the tiled
+// kernel, prefill. A threadgroup serves one query, one KV head and up to DEC_MAX_HEADS of the query heads that share it, so
 // each K/V row is read once for the whole GQA group; its q vectors sit in threadgroup memory.
 // Each of its DEC_SIMDGROUPS simdgroups is one split: `chunk` consecutive positions, walked 32
 // at a time with one position per lane. A lane scores its position against every head (a full
@@ -51,11 +52,12 @@ inline bool attended(constant AttentionArgs& a, uint j, uint p) {
 // weights go through threadgroup memory so that for the V sum the lanes switch to owning
 // consecutive columns (d = lane * PER_LANE + i, as MLX's vector kernel does, so a lane's V
 // loads are contiguous). With n_splits == 1 the simdgroup writes the normalized output;
-// otherwise it writes (o unnormalized, max, sum) to `partial`, [n_heads, n_splits, D + 2]
-// floats, and sdpa_decode_reduce combines them.
+// otherwise it writes (o unnormalized, max, sum) to `partial`, [q_len, n_heads, n_splits, D + 2]
+// floats, and sdpa_decode_reduce combines them. Splits cover [kv_start, kv_len); each query
+// clips them to the positions it may attend.
 //
-// Grid: (n_kv_heads * ceil(gqa / DEC_MAX_HEADS), ceil(n_splits / DEC_SIMDGROUPS)) groups of
-// 32 * DEC_SIMDGROUPS threads (dispatchThreadgroups).
+// Grid: (n_kv_heads * ceil(gqa / DEC_MAX_HEADS), ceil(n_splits / DEC_SIMDGROUPS), q_len) groups
+// of 32 * DEC_SIMDGROUPS threads (dispatchThreadgroups).
 
 constant constexpr int DEC_SIMDGROUPS = 4;
 constant constexpr int DEC_MAX_HEADS = 8;
@@ -68,7 +70,7 @@ kernel void sdpa_decode(device const T* q [[buffer(0)]],
                         device T* out [[buffer(4)]],
                         device float* partial [[buffer(5)]],
                         constant AttentionArgs& args [[buffer(6)]],
-                        uint2 tg [[threadgroup_position_in_grid]],
+                        uint3 tg [[threadgroup_position_in_grid]],
                         uint tid [[thread_index_in_threadgroup]],
                         uint sg [[simdgroup_index_in_threadgroup]],
                         uint lane [[thread_index_in_simdgroup]]) {
@@ -83,6 +85,11 @@ kernel void sdpa_decode(device const T* q [[buffer(0)]],
   const uint first = (tg.x % chunks) * DEC_MAX_HEADS;
   const int nh = int(min(uint(DEC_MAX_HEADS), gqa - first));
   const uint h0 = kvh * gqa + first;
+  const uint qi = tg.z;
+  const uint pos = args.kv_len - args.q_len + qi;  // the query's own position
+  q += qi * args.q_tok_stride;
+  out += qi * args.q_tok_stride;
+  mask += qi * args.mask_row_stride;
 
   for (uint i = tid; i < uint(nh * D); i += 32 * DEC_SIMDGROUPS) {
     qs[i] = float(q[(h0 + i / D) * args.q_head_stride + i % D]) * args.scale_log2;
@@ -91,9 +98,11 @@ kernel void sdpa_decode(device const T* q [[buffer(0)]],
 
   const uint split = tg.y * DEC_SIMDGROUPS + sg;
   if (split >= args.n_splits) return;
-  const uint begin = args.kv_start + split * args.chunk;
-  const uint end = min(begin + args.chunk, args.kv_len);
-  const uint pos = args.kv_len - 1;  // the query's own position
+  // The split's positions, clipped to those this query may attend.
+  const uint lo = args.window > 0 && pos + 1 > args.window ? pos + 1 - args.window : 0;
+  const uint hi = args.causal ? min(args.kv_len, pos + 1) : args.kv_len;
+  const uint begin = max(args.kv_start + split * args.chunk, lo);
+  const uint end = min(args.kv_start + (split + 1) * args.chunk, hi);
   device const KV* kh = k + kvh * args.kv_head_stride;
   device const KV* vh = v + kvh * args.kv_head_stride;
   threadgroup float* w = ws + sg * DEC_MAX_HEADS * 32;
@@ -111,7 +120,7 @@ kernel void sdpa_decode(device const T* q [[buffer(0)]],
 
   for (uint p0 = begin; p0 < end; p0 += 32) {
     const uint p = p0 + lane;
-    const bool valid = p < end && attended(args, p, pos);
+    const bool valid = p < end;
     // Each K element is loaded once for all heads; 4-wide partial sums keep the chains short.
     float4 s4[DEC_MAX_HEADS];
     for (int g = 0; g < DEC_MAX_HEADS; g++) s4[g] = 0.0f;
@@ -169,7 +178,7 @@ kernel void sdpa_decode(device const T* q [[buffer(0)]],
       for (int i = 0; i < PER_LANE; i++)
         if (FULL_ROW || d0 + i < uint(D)) dst[d0 + i] = static_cast<T>(o[g][i] * inv);
     } else {
-      device float* dst = partial + (h * args.n_splits + split) * (D + 2);
+      device float* dst = partial + ((qi * args.n_heads + h) * args.n_splits + split) * (D + 2);
       for (int i = 0; i < PER_LANE; i++)
         if (FULL_ROW || d0 + i < uint(D)) dst[d0 + i] = o[g][i];
       if (lane == 0) {
@@ -181,18 +190,19 @@ kernel void sdpa_decode(device const T* q [[buffer(0)]],
 }
 
 // Combine the splits of sdpa_decode: out = sum_s 2^(m_s - M) o_s / sum_s 2^(m_s - M) l_s with
-// M = max_s m_s. One thread per output element; no collectives. Grid: (head_dim, n_heads)
-// threads (dispatchThreads).
+// M = max_s m_s. One thread per output element; no collectives. Grid: (head_dim, n_heads,
+// q_len) threads (dispatchThreads).
 template <typename T>
 kernel void sdpa_decode_reduce(device const float* partial [[buffer(0)]],
                                device T* out [[buffer(1)]],
                                constant AttentionArgs& args [[buffer(2)]],
-                               uint2 gid [[thread_position_in_grid]]) {
+                               uint3 gid [[thread_position_in_grid]]) {
   const uint D = args.head_dim;
   const uint d = gid.x;
   const uint h = gid.y;
-  if (d >= D || h >= args.n_heads) return;
-  device const float* ph = partial + h * args.n_splits * (D + 2);
+  const uint qi = gid.z;
+  if (d >= D || h >= args.n_heads || qi >= args.q_len) return;
+  device const float* ph = partial + (qi * args.n_heads + h) * args.n_splits * (D + 2);
   float mx = -INFINITY;
   for (uint s = 0; s < args.n_splits; s++) mx = max(mx, ph[s * (D + 2) + D]);
   float sum = 0.0f;
@@ -205,5 +215,5 @@ kernel void sdpa_decode_reduce(device const float* partial [[buffer(0)]],
       acc = fma(f, p[d], acc);
     }
   }
-  out[h * args.q_head_stride + d] = static_cast<T>(sum > 0.0f ? acc / sum : 0.0f);
+  out[qi * args.q_tok_stride + h * args.q_head_stride + d] = static_cast<T>(sum > 0.0f ? acc / sum : 0.0f);
 }

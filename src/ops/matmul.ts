@@ -7,7 +7,10 @@
  * (kernels/matvec.h: one pass reads each weight row once for up to 4 rows of x, lanes reduce with
  * simd_sum); more rows (prefill) go to the tiled kernels (kernels/matmul.h: 64×64 tiles staged
  * in threadgroup memory, quantized weights dequantized as they are staged, simdgroup-matrix
- * multiply-accumulate).
+ * multiply-accumulate). On the cpu backend every product takes the matrix-vector path: msl-cpu
+ * runs each 8×8 simdgroup-matrix operation as a SIMD-group collective, and there the tiled
+ * kernels measured 4–5× slower than matrix-vector passes (M = 256, N = K = 1024, dense bf16 and
+ * 4-bit). `params.path` overrides the choice.
  */
 import type { Buffer } from "../buffer.ts";
 import { DType } from "../dtype.ts";
@@ -47,6 +50,10 @@ const QMM = new Map(AFFINE_BITS.map((b) => [b, names("qmm", `_b${b}`)]));
 const DENSE_ACCESS = access([0, 1], [2]);
 const AFFINE_ACCESS = access([0, 1, 2, 3], [4]);
 
+/** The two kernel shapes a product can run on. */
+export type MatmulPath = "matvec" | "tiled";
+const PATHS: readonly MatmulPath[] = ["matvec", "tiled"];
+
 export interface MatmulParams {
   /** Rows of x and y. */
   m: number;
@@ -58,6 +65,8 @@ export interface MatmulParams {
   dtype: DType;
   /** Type of W (default `dtype`). */
   weightDType?: DType;
+  /** Kernel shape (default: by rows and backend, see the module comment). */
+  path?: MatmulPath;
 }
 
 export interface QuantizedMatmulParams {
@@ -73,6 +82,8 @@ export interface QuantizedMatmulParams {
   dtype: DType;
   /** Type of the scales and biases (default `dtype`). */
   scaleDType?: DType;
+  /** Kernel shape (default: by rows and backend, see the module comment). */
+  path?: MatmulPath;
 }
 
 function checkShape(m: number, n: number, k: number): void {
@@ -82,9 +93,18 @@ function checkShape(m: number, n: number, k: number): void {
   }
 }
 
+/** The path a product of `m` rows takes: `requested`, or the default for the device. */
+function pathFor(enc: CommandEncoder, m: number, requested: MatmulPath | undefined): MatmulPath {
+  if (requested !== undefined) {
+    checkOneOf("params.path", requested, PATHS);
+    return requested;
+  }
+  return m <= MATVEC_MAX_ROWS || enc.device.backend === "cpu" ? "matvec" : "tiled";
+}
+
 /** Encode one product on the matrix-vector or the tiled kernel `name`. */
-function encode(enc: CommandEncoder, registry: KernelRegistry, name: string, bindings: readonly Binding[], m: number, n: number, accesses: DispatchOptions): void {
-  if (m <= MATVEC_MAX_ROWS) {
+function encode(enc: CommandEncoder, registry: KernelRegistry, name: string, bindings: readonly Binding[], path: MatmulPath, m: number, n: number, accesses: DispatchOptions): void {
+  if (path === "matvec") {
     const pipeline = registry.getPipeline(name, m === 1 ? ONE_ROW : MANY_ROWS);
     enc.dispatchThreadgroups(pipeline, bindings, [Math.ceil(n / MV_ROWS_PER_GROUP), Math.ceil(m / MV_X_ROWS_PER_PASS), 1], [MV_THREADS, 1, 1], accesses);
   } else {
@@ -100,7 +120,7 @@ function encode(enc: CommandEncoder, registry: KernelRegistry, name: string, bin
  * ops.matmul(enc, registry, x, wq, q, { m: tokens, n: 4096, k: 4096, dtype: DType.F32, weightDType: DType.BF16 });
  */
 export function matmul(enc: CommandEncoder, registry: KernelRegistry, x: Buffer, w: Buffer, y: Buffer, params: MatmulParams): void {
-  checkOptions("params", params, ["m", "n", "k", "dtype", "weightDType"], ["m", "n", "k", "dtype"]);
+  checkOptions("params", params, ["m", "n", "k", "dtype", "weightDType", "path"], ["m", "n", "k", "dtype"]);
   const { m, n, k, dtype } = params;
   const weightDType = params.weightDType ?? dtype;
   checkDType("params.dtype", dtype, FLOAT_DTYPES);
@@ -109,8 +129,9 @@ export function matmul(enc: CommandEncoder, registry: KernelRegistry, x: Buffer,
   checkBuffer("x", x, dtype, m * k);
   checkBuffer("w", w, weightDType, n * k);
   checkBuffer("y", y, dtype, m * n);
-  const name = (m <= MATVEC_MAX_ROWS ? GEMV : GEMM).get(dtype)!.get(weightDType)!;
-  encode(enc, registry, name, [x, w, y, MatmulArgs.write({ M: m, N: n, K: k, group_shift: 0 })], m, n, DENSE_ACCESS);
+  const path = pathFor(enc, m, params.path);
+  const name = (path === "matvec" ? GEMV : GEMM).get(dtype)!.get(weightDType)!;
+  encode(enc, registry, name, [x, w, y, MatmulArgs.write({ M: m, N: n, K: k, group_shift: 0 })], path, m, n, DENSE_ACCESS);
 }
 
 /**
@@ -122,7 +143,7 @@ export function matmul(enc: CommandEncoder, registry: KernelRegistry, x: Buffer,
  *   { m: 1, n: 4096, k: 4096, bits: 4, groupSize: 64, dtype: DType.F32, scaleDType: DType.BF16 });
  */
 export function quantizedMatmul(enc: CommandEncoder, registry: KernelRegistry, x: Buffer, w: AffineTable, y: Buffer, params: QuantizedMatmulParams): void {
-  checkOptions("params", params, ["m", "n", "k", "bits", "groupSize", "dtype", "scaleDType"], ["m", "n", "k", "bits", "groupSize", "dtype"]);
+  checkOptions("params", params, ["m", "n", "k", "bits", "groupSize", "dtype", "scaleDType", "path"], ["m", "n", "k", "bits", "groupSize", "dtype"]);
   checkOptions("w", w, ["weight", "scales", "biases"], ["weight", "scales", "biases"]);
   const { m, n, k, bits, groupSize, dtype } = params;
   const scaleDType = params.scaleDType ?? dtype;
@@ -137,7 +158,8 @@ export function quantizedMatmul(enc: CommandEncoder, registry: KernelRegistry, x
   checkBuffer("w.scales", w.scales, scaleDType, (n * k) / groupSize);
   checkBuffer("w.biases", w.biases, scaleDType, (n * k) / groupSize);
   checkBuffer("y", y, dtype, m * n);
-  const name = (m <= MATVEC_MAX_ROWS ? QMV : QMM).get(bits)!.get(dtype)!.get(scaleDType)!;
+  const path = pathFor(enc, m, params.path);
+  const name = (path === "matvec" ? QMV : QMM).get(bits)!.get(dtype)!.get(scaleDType)!;
   const args = MatmulArgs.write({ M: m, N: n, K: k, group_shift: Math.log2(groupSize) });
-  encode(enc, registry, name, [x, w.weight, w.scales, w.biases, y, args], m, n, AFFINE_ACCESS);
+  encode(enc, registry, name, [x, w.weight, w.scales, w.biases, y, args], path, m, n, AFFINE_ACCESS);
 }

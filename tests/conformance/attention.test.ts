@@ -2,7 +2,8 @@
  * Attention (decode and prefill) against the float64 reference, for every head dim at several
  * cache lengths, every q × K/V dtype, grouped-query heads (including groups wider than one
  * threadgroup's 8 heads), sliding windows, additive masks, chunked prefill (queries at the end of
- * a longer cache) and a 32k-position decode. Decode lengths cross the 256-position split size, so
+ * a longer cache) and a 32k-position decode. Prefill runs on both kernels: tiled, and the vector
+ * (decode) kernel once per query. Decode lengths cross the 256-position split size, so
  * both the direct path and the split-and-reduce path run.
  *
  * Tolerance: scores are f32 dot products over headDim terms, the softmax runs in f32 with exp2,
@@ -31,6 +32,8 @@ interface AttnParams {
   /** "shared": one mask for all heads; "heads": one per head. */
   mask?: "shared" | "heads";
   causal?: boolean;
+  /** Prefill kernel. */
+  path?: "tiled" | "vector";
 }
 
 function attnCase(op: "decode" | "prefill", dtype: DType, kv: DType, D: number, qLen: number, kvLen: number, extra: Partial<AttnParams> = {}): Case<AttnParams> {
@@ -78,7 +81,7 @@ function poison(buf: Buffer, start: number, count: number): void {
 
 function run(c: Case<AttnParams>, ctx: CaseContext): Outcome {
   const { D, qLen, kvLen } = c.shape as { D: number; qLen: number; kvLen: number };
-  const { kv, heads, kvHeads, window = 0, causal = true } = c.params;
+  const { kv, heads, kvHeads, window = 0, causal = true, path } = c.params;
   const capacity = kvLen + 3; // rows past kvLen hold garbage the kernels must not read
   const q = ctx.random(c.dtype, qLen * heads * D, D + qLen + kvLen);
   const kvn = kvHeads * capacity * D;
@@ -96,7 +99,7 @@ function run(c: Case<AttnParams>, ctx: CaseContext): Outcome {
     const scratch = ctx.floats(DType.F32, ops.attentionDecodeScratchBytes(heads, D) / 4);
     ctx.encode((enc) => ops.attentionDecode(enc, ctx.registry, q.buffer, k.buffer, v.buffer, out, scratch, params));
   } else {
-    ctx.encode((enc) => ops.attentionPrefill(enc, ctx.registry, q.buffer, k.buffer, v.buffer, out, { ...params, qLen, causal }));
+    ctx.encode((enc) => ops.attentionPrefill(enc, ctx.registry, q.buffer, k.buffer, v.buffer, out, { ...params, qLen, causal, path }));
   }
   const want = ref.attention(q.values, k.values, v.values, {
     heads,
@@ -114,5 +117,10 @@ function run(c: Case<AttnParams>, ctx: CaseContext): Outcome {
   return { got: got.subarray(0, qLen * heads * D), want, exact: { "nothing written past out": [got[qLen * heads * D], 3] } };
 }
 
+// The same prefill cases on the vector kernel (the cpu backend's choice), once per query.
+const prefillVector = prefill.map((c) => ({ ...c, params: { ...c.params, path: "vector" as const } }));
+for (const c of prefill) c.params.path = "tiled";
+
 conformance("attention decode", decode, run, { needsFibers: true });
-conformance("attention prefill", prefill, run, { needsSimdgroupMatrix: true });
+conformance("attention prefill (tiled)", prefill, run, { needsSimdgroupMatrix: true });
+conformance("attention prefill (vector)", prefillVector, run, { needsFibers: true });

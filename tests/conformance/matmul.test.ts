@@ -1,6 +1,7 @@
 /**
  * Dense and MLX affine-quantized matmul (`y = x · Wᵀ`) against the float64 reference, on the
- * matrix-vector path (1–8 rows) and the tiled path (more rows), for every activation × weight
+ * matrix-vector path (1–8 rows, and many rows as the cpu backend routes them) and the tiled path
+ * (more rows), for every activation × weight
  * dtype and every bits × group size × scale dtype. Shapes are odd on purpose: N not a multiple of
  * the 8 rows a matrix-vector group covers nor of the 64-wide tiles, K not a multiple of a lane's
  * chunk or of the tile depth (dense), one row, 33 rows.
@@ -27,14 +28,15 @@ function tolerance(dtype: DType, k: number): Tolerance {
 
 interface DenseParams {
   w: DType;
+  path: ops.MatmulPath;
 }
 
 const dense: Case<DenseParams>[] = [];
 const denseShape = (M: number, N: number, K: number) => ({ M, N, K });
 for (const dtype of F) {
   for (const w of F) {
-    dense.push({ op: "matmul", dtype, shape: denseShape(1, 20, 300), params: { w }, tolerance: tolerance(dtype, 300) });
-    dense.push({ op: "matmul", dtype, shape: denseShape(33, 70, 100), params: { w }, tolerance: tolerance(dtype, 100) });
+    dense.push({ op: "matmul", dtype, shape: denseShape(1, 20, 300), params: { w, path: "matvec" }, tolerance: tolerance(dtype, 300) });
+    for (const path of ["tiled", "matvec"] as const) dense.push({ op: "matmul", dtype, shape: denseShape(33, 70, 100), params: { w, path }, tolerance: tolerance(dtype, 100) });
   }
 }
 for (const [M, N, K] of [
@@ -46,7 +48,8 @@ for (const [M, N, K] of [
   [9, 130, 33],
   [130, 65, 257],
 ] as const) {
-  dense.push({ op: "matmul", dtype: DType.F32, shape: denseShape(M, N, K), params: { w: DType.BF16 }, tolerance: tolerance(DType.F32, K) });
+  const path = M <= ops.MATVEC_MAX_ROWS ? "matvec" : "tiled";
+  dense.push({ op: "matmul", dtype: DType.F32, shape: denseShape(M, N, K), params: { w: DType.BF16, path }, tolerance: tolerance(DType.F32, K) });
 }
 
 /** Run one product and compare against the reference; y gets one guard element. */
@@ -55,13 +58,13 @@ function runDense(c: Case<DenseParams>, ctx: CaseContext): Outcome {
   const x = ctx.random(c.dtype, M * K, M * 31 + K);
   const w = ctx.random(c.params.w, N * K, N * 17 + K);
   const y = ctx.floats(c.dtype, M * N + 1, new Array(M * N + 1).fill(7));
-  ctx.encode((enc) => ops.matmul(enc, ctx.registry, x.buffer, w.buffer, y, { m: M, n: N, k: K, dtype: c.dtype, weightDType: c.params.w }));
+  ctx.encode((enc) => ops.matmul(enc, ctx.registry, x.buffer, w.buffer, y, { m: M, n: N, k: K, dtype: c.dtype, weightDType: c.params.w, path: c.params.path }));
   const got = ctx.read(y, M * N + 1);
   return { got: got.subarray(0, M * N), want: ref.matmul(x.values, w.values, M, N, K), exact: { "nothing written past y": [got[M * N], 7] } };
 }
 
-conformance("matmul (matrix-vector)", dense.filter((c) => c.shape.M! <= ops.MATVEC_MAX_ROWS), runDense, { needsFibers: true });
-conformance("matmul (tiled)", dense.filter((c) => c.shape.M! > ops.MATVEC_MAX_ROWS), runDense, { needsSimdgroupMatrix: true });
+conformance("matmul (matrix-vector)", dense.filter((c) => c.params.path === "matvec"), runDense, { needsFibers: true });
+conformance("matmul (tiled)", dense.filter((c) => c.params.path === "tiled"), runDense, { needsSimdgroupMatrix: true });
 
 // ───────────── MLX affine ─────────────
 
@@ -69,6 +72,7 @@ interface AffineParams {
   bits: number;
   group: number;
   scales: DType;
+  path: ops.MatmulPath;
 }
 
 const affine: Case<AffineParams>[] = [];
@@ -76,16 +80,16 @@ const K_AFFINE = 384; // a multiple of every group size, not of a simdgroup's 10
 for (const bits of MLX_BITS) {
   for (const group of MLX_GROUP_SIZES) {
     for (const scales of F) {
-      affine.push({ op: "qmv", dtype: DType.F32, shape: denseShape(1, 20, K_AFFINE), params: { bits, group, scales }, tolerance: tolerance(DType.F32, K_AFFINE) });
-      affine.push({ op: "qmm", dtype: DType.F32, shape: denseShape(33, 20, K_AFFINE), params: { bits, group, scales }, tolerance: tolerance(DType.F32, K_AFFINE) });
+      affine.push({ op: "qmv", dtype: DType.F32, shape: denseShape(1, 20, K_AFFINE), params: { bits, group, scales, path: "matvec" }, tolerance: tolerance(DType.F32, K_AFFINE) });
+      affine.push({ op: "qmm", dtype: DType.F32, shape: denseShape(33, 20, K_AFFINE), params: { bits, group, scales, path: "tiled" }, tolerance: tolerance(DType.F32, K_AFFINE) });
     }
   }
 }
 // Activation types, several rows of x, tile-aligned and multi-tile shapes.
 for (const dtype of [DType.F16, DType.BF16]) {
   for (const bits of [3, 4]) {
-    affine.push({ op: "qmv", dtype, shape: denseShape(1, 24, 256), params: { bits, group: 64, scales: DType.BF16 }, tolerance: tolerance(dtype, 256) });
-    affine.push({ op: "qmm", dtype, shape: denseShape(33, 24, 256), params: { bits, group: 64, scales: DType.F16 }, tolerance: tolerance(dtype, 256) });
+    affine.push({ op: "qmv", dtype, shape: denseShape(1, 24, 256), params: { bits, group: 64, scales: DType.BF16, path: "matvec" }, tolerance: tolerance(dtype, 256) });
+    affine.push({ op: "qmm", dtype, shape: denseShape(33, 24, 256), params: { bits, group: 64, scales: DType.F16, path: "tiled" }, tolerance: tolerance(dtype, 256) });
   }
 }
 for (const [M, N, K, bits, group] of [
@@ -96,8 +100,11 @@ for (const [M, N, K, bits, group] of [
   [100, 130, 256, 2, 64],
   [9, 3, 64, 3, 32],
 ] as const) {
-  affine.push({ op: M <= 8 ? "qmv" : "qmm", dtype: DType.F32, shape: denseShape(M, N, K), params: { bits, group, scales: DType.BF16 }, tolerance: tolerance(DType.F32, K) });
+  const path = M <= ops.MATVEC_MAX_ROWS ? "matvec" : "tiled";
+  affine.push({ op: path === "matvec" ? "qmv" : "qmm", dtype: DType.F32, shape: denseShape(M, N, K), params: { bits, group, scales: DType.BF16, path }, tolerance: tolerance(DType.F32, K) });
 }
+// Many rows on the matrix-vector path (the cpu backend's choice for every product).
+for (const bits of MLX_BITS) affine.push({ op: "qmv", dtype: DType.F32, shape: denseShape(33, 20, 256), params: { bits, group: 64, scales: DType.BF16, path: "matvec" }, tolerance: tolerance(DType.F32, 256) });
 
 function runAffine(c: Case<AffineParams>, ctx: CaseContext): Outcome {
   const { M, N, K } = c.shape as { M: number; N: number; K: number };
@@ -106,7 +113,7 @@ function runAffine(c: Case<AffineParams>, ctx: CaseContext): Outcome {
   const q = quantize(randomFloats(N * K, N * 7 + K + group, -1, 1).map((v) => roundTo(scales, v)), N, K, bits, group, scales);
   const w = uploadQuantized(ctx.device, q, (b) => ctx.keep(b));
   const y = ctx.floats(c.dtype, M * N + 1, new Array(M * N + 1).fill(7));
-  ctx.encode((enc) => ops.quantizedMatmul(enc, ctx.registry, x.buffer, w, y, { m: M, n: N, k: K, bits, groupSize: group, dtype: c.dtype, scaleDType: scales }));
+  ctx.encode((enc) => ops.quantizedMatmul(enc, ctx.registry, x.buffer, w, y, { m: M, n: N, k: K, bits, groupSize: group, dtype: c.dtype, scaleDType: scales, path: c.params.path }));
   const got = ctx.read(y, M * N + 1);
   return { got: got.subarray(0, M * N), want: ref.quantizedMatmul(x.values, q, M), exact: { "nothing written past y": [got[M * N], 7] } };
 }
