@@ -1,0 +1,582 @@
+/**
+ * Decoder runner for the Llama / Mistral / Qwen2 / Qwen3 models `loadModelWeights` loads: a
+ * forward pass of any number of new tokens against a KV cache, encoded as one command buffer
+ * (prompts longer than `prefillChunk` take one per chunk), scratch from a `BufferPool` that is
+ * reset per pass, barriers from the ops' declared accesses.
+ *
+ * Per layer, with the residual stream `x` [tokens, hidden] and `n` its normed copy:
+ *   q, k, v = linears(n) (+ bias); Qwen3: per-head RMSNorm of q and k; RoPE(q, k) at the cache
+ *   position; k, v appended to the cache; attention (decode kernel for one token, the causal
+ *   prefill kernel otherwise); o = o_proj(attn); x += o and n = RMSNorm(x) in one fused op;
+ *   x += down(silu(gate(n)) · up(n)), fused with the next layer's (or the final) RMSNorm.
+ * The output projection runs on the last position only.
+ *
+ * Activations are f32 by default (accuracy first); `activationDType: "f16" | "bf16"` computes in
+ * half precision. Weights stay in their stored format: quantized linears go through the MLX
+ * affine kernels, dense ones through the dense kernels reading the stored float type. Only the
+ * small vectors (norm weights, linear biases) are converted to the activation type once.
+ *
+ * @example
+ * const decoder = new Decoder(device, registry, weights);
+ * using cache = decoder.newCache();
+ * const logits = decoder.forward([1, 2, 3], cache);   // prefill
+ * const next = decoder.forward([4], cache);           // one decode step
+ */
+import type { Buffer } from "../buffer.ts";
+import { cmdBufCount } from "../counters.ts";
+import type { Device } from "../device.ts";
+import { DType } from "../dtype.ts";
+import type { CommandEncoder } from "../encoder.ts";
+import { ArgumentError, DisposedError } from "../errors.ts";
+import { decodeFloats } from "../io/floats.ts";
+import * as ops from "../ops/index.ts";
+import { checkOptions } from "../ops/validate.ts";
+import { BufferPool } from "../pool.ts";
+import type { KernelRegistry } from "../registry.ts";
+import type { ModelConfig } from "./config.ts";
+import type { LinearWeights, ModelWeights } from "./weights.ts";
+
+/** Float types activations and KV caches may use. */
+export type FloatName = "f32" | "f16" | "bf16";
+
+const FLOAT_BY_NAME: Readonly<Record<FloatName, DType>> = { f32: DType.F32, f16: DType.F16, bf16: DType.BF16 };
+
+/** The DType of a float type name (or a DType), checked; `name` labels the error. */
+export function floatDType(name: string, v: FloatName | DType): DType {
+  if (typeof v === "string" && Object.hasOwn(FLOAT_BY_NAME, v)) return FLOAT_BY_NAME[v];
+  if (v === DType.F32 || v === DType.F16 || v === DType.BF16) return v;
+  throw new ArgumentError(name, `must be "f32", "f16" or "bf16" (got ${JSON.stringify(typeof v === "object" ? (v as DType).name : v)})`);
+}
+
+export interface DecoderOptions {
+  /** Type activations are computed in (default "f32"). */
+  activationDType?: FloatName | DType;
+  /** Most tokens per command buffer when a prompt is long (default 512). */
+  prefillChunk?: number;
+}
+
+export interface KVCacheOptions {
+  /** Most positions the cache may hold (default: the model's max_position_embeddings, else 4096). */
+  maxLength?: number;
+  /** Storage type (default: the activation type). */
+  dtype?: FloatName | DType;
+  /** Positions allocated at first; the cache doubles as needed up to `maxLength` (default 256). */
+  initialCapacity?: number;
+}
+
+/** How to pick the next token on the device (see `ops.sample`). */
+export interface SamplingParams {
+  /** 0 is greedy (argmax). */
+  temperature: number;
+  /** 0 disables. */
+  topK: number;
+  /** 1 disables. */
+  topP: number;
+  seed: number;
+  /** Position in the random stream (the generated-token counter). */
+  step: number;
+}
+
+/**
+ * Keys and values of every layer, head-major [kvHeads, capacity, headDim] as the attention
+ * kernels read them, plus the number of positions already written. Grows by doubling (a copy on
+ * the device, in the pass that needs it) up to `maxLength`.
+ *
+ * @example
+ * using cache = decoder.newCache({ maxLength: 2048, dtype: "f16" });
+ * decoder.forward(prompt, cache);
+ * console.log(cache.position); // prompt.length
+ */
+export class KVCache {
+  readonly layers: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+  readonly dtype: DType;
+  readonly maxLength: number;
+  /** @internal The decoder this cache belongs to. */
+  readonly owner: object;
+  #keys: Buffer[] = [];
+  #values: Buffer[] = [];
+  #capacity = 0;
+  #position = 0;
+  #disposed = false;
+
+  /** @internal Use `Decoder.newCache` (or `Model.newCache`). */
+  constructor(owner: object, readonly device: Device, config: ModelConfig, dtype: DType, maxLength: number, initialCapacity: number) {
+    this.owner = owner;
+    this.layers = config.numHiddenLayers;
+    this.kvHeads = config.numKeyValueHeads;
+    this.headDim = config.headDim;
+    this.dtype = dtype;
+    this.maxLength = maxLength;
+    this.#allocate(Math.min(initialCapacity, maxLength));
+  }
+
+  /** Positions written so far: the next token goes to this position. */
+  get position(): number {
+    return this.#position;
+  }
+
+  /** Positions the buffers currently hold. */
+  get capacity(): number {
+    return this.#capacity;
+  }
+
+  /** Positions still free before `maxLength`. */
+  get remaining(): number {
+    return this.maxLength - this.#position;
+  }
+
+  /** Bytes of device memory the cache holds. */
+  get byteLength(): number {
+    return 2 * this.layers * this.#rowBytes * this.#capacity;
+  }
+
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /** The key buffer of `layer` (valid until the cache grows). */
+  keys(layer: number): Buffer {
+    this.#check();
+    return this.#keys[layer]!;
+  }
+
+  /** The value buffer of `layer` (valid until the cache grows). */
+  values(layer: number): Buffer {
+    this.#check();
+    return this.#values[layer]!;
+  }
+
+  /**
+   * Forget positions from `position` on (default 0: empty the cache), so they are computed again.
+   *
+   * @example
+   * cache.truncate(systemPromptLength); // keep a shared prefix
+   */
+  truncate(position = 0): void {
+    this.#check();
+    if (!Number.isSafeInteger(position) || position < 0 || position > this.#position) {
+      throw new ArgumentError("position", `must be an integer in [0, ${this.#position}] (got ${position})`);
+    }
+    this.#position = position;
+  }
+
+  /** @internal Called by the decoder once a pass has completed. */
+  advance(tokens: number): void {
+    this.#position += tokens;
+  }
+
+  /**
+   * @internal Make room for `tokens` more positions, encoding the copy of the old contents into
+   * `enc`; returns the buffers to dispose once that command buffer has completed.
+   */
+  reserve(enc: CommandEncoder, registry: KernelRegistry, tokens: number): Buffer[] {
+    this.#check();
+    const needed = this.#position + tokens;
+    if (needed > this.maxLength) {
+      throw new ArgumentError("tokens", `cache overflow: ${tokens} new tokens at position ${this.#position} exceed the cache's maxLength of ${this.maxLength} positions`);
+    }
+    if (needed <= this.#capacity) return [];
+    let capacity = Math.max(this.#capacity, 1);
+    while (capacity < needed) capacity *= 2;
+    capacity = Math.min(capacity, this.maxLength);
+    const old = [...this.#keys, ...this.#values];
+    const [oldKeys, oldValues, oldCapacity] = [this.#keys, this.#values, this.#capacity];
+    this.#allocate(capacity);
+    if (this.#position > 0) {
+      const params = { heads: this.kvHeads, headDim: this.headDim, tokens: this.#position, srcCapacity: oldCapacity, dstCapacity: capacity, dtype: this.dtype };
+      for (let l = 0; l < this.layers; l++) {
+        ops.kvCacheCopy(enc, registry, oldKeys[l]!, this.#keys[l]!, params);
+        ops.kvCacheCopy(enc, registry, oldValues[l]!, this.#values[l]!, params);
+      }
+    }
+    return old;
+  }
+
+  /** Release the buffers. Idempotent. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    for (const b of [...this.#keys, ...this.#values]) b.dispose();
+    this.#keys = [];
+    this.#values = [];
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  get #rowBytes(): number {
+    return this.kvHeads * this.headDim * this.dtype.size;
+  }
+
+  #allocate(capacity: number): void {
+    const bytes = this.#rowBytes * capacity;
+    const shape = [this.kvHeads, capacity, this.headDim];
+    this.#keys = Array.from({ length: this.layers }, () => this.device.allocBuffer(bytes, this.dtype, shape));
+    this.#values = Array.from({ length: this.layers }, () => this.device.allocBuffer(bytes, this.dtype, shape));
+    this.#capacity = capacity;
+  }
+
+  #check(): void {
+    if (this.#disposed) throw new DisposedError("KV cache");
+  }
+}
+
+/** A linear layer ready to encode: the weight in its stored form, the bias in the activation type. */
+interface Linear {
+  readonly n: number;
+  readonly k: number;
+  readonly weights: LinearWeights;
+  /** MLX affine table, for quantized weights. */
+  readonly table: ops.AffineTable | undefined;
+  readonly bias: Buffer | undefined;
+}
+
+interface Layer {
+  readonly inputNorm: Buffer;
+  readonly postNorm: Buffer;
+  readonly qNorm: Buffer | undefined;
+  readonly kNorm: Buffer | undefined;
+  readonly q: Linear;
+  readonly k: Linear;
+  readonly v: Linear;
+  readonly o: Linear;
+  readonly gate: Linear;
+  readonly up: Linear;
+  readonly down: Linear;
+}
+
+/** What a pass produces on the device, read back after it completes. */
+type Output = { kind: "logits" } | { kind: "sample"; params: SamplingParams };
+
+/** Result of `Decoder.run`. */
+export interface StepResult {
+  /** Last position's logits (when asked for). */
+  logits?: Float32Array;
+  /** Sampled token (when sampling). */
+  token?: number;
+  /** Command buffers the pass used. */
+  commandBuffers: number;
+}
+
+export class Decoder {
+  readonly device: Device;
+  readonly registry: KernelRegistry;
+  readonly config: ModelConfig;
+  readonly weights: ModelWeights;
+  /** Type activations are computed in. */
+  readonly activationDType: DType;
+  readonly prefillChunk: number;
+  readonly #pool: BufferPool;
+  readonly #layers: readonly Layer[];
+  readonly #finalNorm: Buffer;
+  readonly #lmHead: Linear;
+  /** Buffers converted to the activation type, owned here. */
+  readonly #owned: Buffer[] = [];
+  readonly #rope: ops.RopeParams;
+  #disposed = false;
+
+  /**
+   * @example
+   * const decoder = new Decoder(device, registry, loadModelWeights(device, dir), { activationDType: "f16" });
+   */
+  constructor(device: Device, registry: KernelRegistry, weights: ModelWeights, options: DecoderOptions = {}) {
+    checkOptions("options", options, ["activationDType", "prefillChunk"]);
+    this.device = device;
+    this.registry = registry;
+    this.weights = weights;
+    this.config = weights.config;
+    this.activationDType = floatDType("options.activationDType", options.activationDType ?? "f32");
+    this.prefillChunk = options.prefillChunk ?? 512;
+    if (!Number.isSafeInteger(this.prefillChunk) || this.prefillChunk < 1) {
+      throw new ArgumentError("options.prefillChunk", `must be a positive integer (got ${options.prefillChunk})`);
+    }
+    this.#pool = new BufferPool(device);
+    const c = this.config;
+    const enc = device.commandEncoder();
+    const vector = (b: Buffer) => this.#toActivation(enc, b);
+    const linear = (w: LinearWeights): Linear => ({
+      n: w.outFeatures,
+      k: w.inFeatures,
+      weights: w,
+      table: w.bits === undefined ? undefined : Object.freeze({ weight: w.weight, scales: w.scales!, biases: w.biases! }),
+      bias: w.bias === undefined ? undefined : vector(w.bias),
+    });
+    this.#layers = weights.layers.map((l) => ({
+      inputNorm: vector(l.inputNorm),
+      postNorm: vector(l.postAttentionNorm),
+      qNorm: l.attention.qNorm && vector(l.attention.qNorm),
+      kNorm: l.attention.kNorm && vector(l.attention.kNorm),
+      q: linear(l.attention.q),
+      k: linear(l.attention.k),
+      v: linear(l.attention.v),
+      o: linear(l.attention.o),
+      gate: linear(l.mlp.gate),
+      up: linear(l.mlp.up),
+      down: linear(l.mlp.down),
+    }));
+    this.#finalNorm = vector(weights.norm);
+    this.#lmHead = linear(weights.lmHead);
+    enc.commitAndWait();
+    enc.dispose();
+    const s = c.ropeScaling;
+    this.#rope = {
+      tokens: 1,
+      heads: 1,
+      headDim: c.headDim,
+      theta: c.ropeTheta,
+      offset: 0,
+      traditional: c.ropeTraditional,
+      scaling:
+        s === undefined
+          ? undefined
+          : s.type === "linear"
+            ? { type: "linear", factor: s.factor }
+            : { type: "llama3", factor: s.factor, lowFreqFactor: s.lowFreqFactor, highFreqFactor: s.highFreqFactor, originalMaxPositions: s.originalMaxPositionEmbeddings },
+      dtype: this.activationDType,
+    };
+    if (this.#rope.scaling === undefined) delete this.#rope.scaling;
+  }
+
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /**
+   * A new, empty KV cache for this decoder.
+   *
+   * @example
+   * using cache = decoder.newCache({ dtype: "f16" });
+   */
+  newCache(options: KVCacheOptions = {}): KVCache {
+    this.#check();
+    checkOptions("options", options, ["maxLength", "dtype", "initialCapacity"]);
+    const maxLength = options.maxLength ?? this.config.maxPositionEmbeddings ?? 4096;
+    const initial = options.initialCapacity ?? 256;
+    for (const [name, v] of [["options.maxLength", maxLength], ["options.initialCapacity", initial]] as const) {
+      if (!Number.isSafeInteger(v) || v < 1) throw new ArgumentError(name, `must be a positive integer (got ${v})`);
+    }
+    const dtype = floatDType("options.dtype", options.dtype ?? this.activationDType);
+    return new KVCache(this, this.device, this.config, dtype, maxLength, initial);
+  }
+
+  /**
+   * Run `tokens` through the model at the cache's position and return the last position's logits.
+   * The cache advances by `tokens.length`.
+   *
+   * @example
+   * const logits = decoder.forward(promptIds, cache);
+   */
+  forward(tokens: ArrayLike<number>, cache: KVCache): Float32Array {
+    return this.run(tokens, cache, { kind: "logits" }).logits!;
+  }
+
+  /**
+   * Run `tokens` and sample the next token on the device (no logits leave it).
+   *
+   * @example
+   * const { token } = decoder.sample([lastToken], cache, { temperature: 0.7, topK: 0, topP: 0.9, seed: 1, step: i });
+   */
+  sample(tokens: ArrayLike<number>, cache: KVCache, params: SamplingParams): StepResult {
+    return this.run(tokens, cache, { kind: "sample", params });
+  }
+
+  /** @internal One call of `forward` or `sample`. */
+  run(tokens: ArrayLike<number>, cache: KVCache, output: Output): StepResult {
+    this.#check();
+    this.checkTokens(tokens);
+    if (!(cache instanceof KVCache) || cache.owner !== this) throw new ArgumentError("cache", "must be a KVCache made by this model's newCache()");
+    if (cache.disposed) throw new DisposedError("KV cache");
+    if (tokens.length > cache.remaining) {
+      throw new ArgumentError("tokens", `cache overflow: ${tokens.length} tokens at position ${cache.position} exceed the cache's maxLength of ${cache.maxLength} positions`);
+    }
+    const cbStart = cmdBufCount();
+    let result: StepResult = { commandBuffers: 0 };
+    for (let start = 0; start < tokens.length; start += this.prefillChunk) {
+      const end = Math.min(tokens.length, start + this.prefillChunk);
+      result = this.#pass(tokens, start, end, cache, end === tokens.length ? output : undefined);
+    }
+    result.commandBuffers = cmdBufCount() - cbStart;
+    return result;
+  }
+
+  /** Throws unless `tokens` is a non-empty list of ids in [0, vocabSize). */
+  checkTokens(tokens: ArrayLike<number>): void {
+    if (tokens === null || typeof tokens !== "object" || typeof tokens.length !== "number") {
+      throw new ArgumentError("tokens", `must be an array of token ids (got ${tokens === null ? "null" : typeof tokens})`);
+    }
+    if (tokens.length === 0) throw new ArgumentError("tokens", "must hold at least one token id (got an empty list)");
+    const vocab = this.config.vocabSize;
+    for (let i = 0; i < tokens.length; i++) {
+      const t = tokens[i]!;
+      if (!Number.isInteger(t) || t < 0 || t >= vocab) {
+        throw new ArgumentError(`tokens[${i}]`, `token id ${t} is outside the vocabulary [0, ${vocab})`);
+      }
+    }
+  }
+
+  /** Release the converted vectors and the scratch pool (not the weights). Idempotent. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#pool.dispose();
+    for (const b of this.#owned) b.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  // ───────────── one pass ─────────────
+
+  /** Encode, commit and wait for tokens [start, end) at the cache's position; read back `output`. */
+  #pass(tokens: ArrayLike<number>, start: number, end: number, cache: KVCache, output: Output | undefined): StepResult {
+    const T = end - start;
+    const pool = this.#pool;
+    pool.reset();
+    const enc = this.device.commandEncoder();
+    const views: Buffer[] = [];
+    let retired: Buffer[] = [];
+    try {
+      retired = cache.reserve(enc, this.registry, T);
+      const ids = pool.alloc(T * 4, DType.U32, [T]);
+      const idView = ids.view(Uint32Array);
+      for (let i = 0; i < T; i++) idView[i] = tokens[start + i]!;
+      const normed = this.#encodeLayers(enc, ids, T, cache);
+      const last = T === 1 ? normed : this.#row(views, normed, T - 1);
+      const act = this.activationDType;
+      const logits = pool.alloc(this.config.vocabSize * act.size, act, [1, this.config.vocabSize]);
+      this.#linear(enc, this.#lmHead, last, logits, 1);
+      let token: Buffer | undefined;
+      if (output?.kind === "sample") {
+        token = pool.alloc(4, DType.U32, [1]);
+        ops.sample(enc, this.registry, logits, token, { rows: 1, cols: this.config.vocabSize, dtype: act, ...output.params });
+      }
+      enc.commitAndWaitLabeled(T === 1 ? "decode" : "prefill");
+      cache.advance(T);
+      const result: StepResult = { commandBuffers: 0 };
+      if (output?.kind === "logits") result.logits = readFloats(logits, this.config.vocabSize);
+      if (token !== undefined) result.token = token.view(Uint32Array)[0]!;
+      return result;
+    } finally {
+      enc.dispose();
+      for (const b of views) b.dispose();
+      for (const b of retired) b.dispose();
+    }
+  }
+
+  /** Encode the embedding and every layer; returns the final-normed hidden states [T, hidden]. */
+  #encodeLayers(enc: CommandEncoder, ids: Buffer, T: number, cache: KVCache): Buffer {
+    const c = this.config;
+    const reg = this.registry;
+    const act = this.activationDType;
+    const pool = this.#pool;
+    const h = c.hiddenSize;
+    const d = c.headDim;
+    const nq = c.numAttentionHeads;
+    const nkv = c.numKeyValueHeads;
+    const inter = c.intermediateSize;
+    const position = cache.position;
+    const kvLen = position + T;
+    const s = act.size;
+    const [x, n, q, k, v, attn, y, gate, up] = pool.allocBatch([
+      { byteLength: T * h * s, dtype: act, shape: [T, h] },
+      { byteLength: T * h * s, dtype: act, shape: [T, h] },
+      { byteLength: T * nq * d * s, dtype: act, shape: [T, nq, d] },
+      { byteLength: T * nkv * d * s, dtype: act, shape: [T, nkv, d] },
+      { byteLength: T * nkv * d * s, dtype: act, shape: [T, nkv, d] },
+      { byteLength: T * nq * d * s, dtype: act, shape: [T, nq, d] },
+      { byteLength: T * h * s, dtype: act, shape: [T, h] },
+      { byteLength: T * inter * s, dtype: act, shape: [T, inter] },
+      { byteLength: T * inter * s, dtype: act, shape: [T, inter] },
+    ]) as [Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, Buffer];
+    const scratch = T === 1 ? pool.alloc(ops.attentionDecodeScratchBytes(nq, d), DType.F32) : undefined;
+
+    this.#embed(enc, ids, x, T);
+    const norm = { rows: T, cols: h, eps: c.rmsNormEps, dtype: act };
+    ops.rmsNorm(enc, reg, x, this.#layers[0]!.inputNorm, n, norm);
+    const rope = { ...this.#rope, tokens: T, offset: position };
+    const attention = { heads: nq, kvHeads: nkv, headDim: d, kvLen, capacity: cache.capacity, dtype: act, kvDType: cache.dtype };
+    const append = { tokens: T, heads: nkv, headDim: d, capacity: cache.capacity, position, dtype: cache.dtype, srcDType: act };
+    this.#layers.forEach((layer, li) => {
+      this.#linear(enc, layer.q, n, q, T);
+      this.#linear(enc, layer.k, n, k, T);
+      this.#linear(enc, layer.v, n, v, T);
+      if (layer.qNorm) ops.rmsNorm(enc, reg, q, layer.qNorm, q, { rows: T * nq, cols: d, eps: c.rmsNormEps, dtype: act });
+      if (layer.kNorm) ops.rmsNorm(enc, reg, k, layer.kNorm, k, { rows: T * nkv, cols: d, eps: c.rmsNormEps, dtype: act });
+      ops.rope(enc, reg, q, q, { ...rope, heads: nq });
+      ops.rope(enc, reg, k, k, { ...rope, heads: nkv });
+      const kCache = cache.keys(li);
+      const vCache = cache.values(li);
+      ops.kvCacheAppend(enc, reg, k, kCache, append);
+      ops.kvCacheAppend(enc, reg, v, vCache, append);
+      if (scratch) ops.attentionDecode(enc, reg, q, kCache, vCache, attn, scratch, attention);
+      else ops.attentionPrefill(enc, reg, q, kCache, vCache, attn, { ...attention, qLen: T });
+      this.#linear(enc, layer.o, attn, y, T);
+      ops.addRmsNorm(enc, reg, y, x, layer.postNorm, x, n, norm);
+      this.#linear(enc, layer.gate, n, gate, T);
+      this.#linear(enc, layer.up, n, up, T);
+      ops.swiglu(enc, reg, gate, up, gate, T * inter, act);
+      this.#linear(enc, layer.down, gate, y, T);
+      const next = this.#layers[li + 1];
+      ops.addRmsNorm(enc, reg, y, x, next ? next.inputNorm : this.#finalNorm, x, n, norm);
+    });
+    return n;
+  }
+
+  #embed(enc: CommandEncoder, ids: Buffer, x: Buffer, T: number): void {
+    const e = this.weights.embedding;
+    const params = { tokens: T, vocab: e.outFeatures, dim: e.inFeatures };
+    if (e.bits === undefined) {
+      ops.embedding(enc, this.registry, e.weight, ids, x, { ...params, dtype: e.dtype, outDType: this.activationDType });
+    } else {
+      const table = { weight: e.weight, scales: e.scales!, biases: e.biases! };
+      ops.embeddingAffine(enc, this.registry, table, ids, x, { ...params, bits: e.bits, groupSize: e.groupSize!, scaleDType: e.dtype, outDType: this.activationDType });
+    }
+  }
+
+  /** y [m, n] = x [m, k] · Wᵀ (+ bias). */
+  #linear(enc: CommandEncoder, l: Linear, x: Buffer, y: Buffer, m: number): void {
+    const act = this.activationDType;
+    const w = l.weights;
+    if (l.table) {
+      ops.quantizedMatmul(enc, this.registry, x, l.table, y, { m, n: l.n, k: l.k, bits: w.bits!, groupSize: w.groupSize!, dtype: act, scaleDType: w.dtype });
+    } else {
+      ops.matmul(enc, this.registry, x, w.weight, y, { m, n: l.n, k: l.k, dtype: act, weightDType: w.dtype });
+    }
+    if (l.bias) ops.elementwiseAdd(enc, this.registry, y, l.bias, y, m * l.n, act, { rowLength: l.n });
+  }
+
+  /** A view of row `row` of a [rows, cols] buffer, disposed after the pass. */
+  #row(views: Buffer[], b: Buffer, row: number): Buffer {
+    const cols = b.shape[b.shape.length - 1]!;
+    const bytes = cols * b.dtype.size;
+    const view = b.slice(row * bytes, bytes, b.dtype, [1, cols]);
+    views.push(view);
+    return view;
+  }
+
+  /** `b` in the activation type: itself, or a converted copy owned by the decoder. */
+  #toActivation(enc: CommandEncoder, b: Buffer): Buffer {
+    const act = this.activationDType;
+    if (b.dtype === act) return b;
+    const n = b.elementCount;
+    const out = this.device.allocBuffer(n * act.size, act, b.shape);
+    ops.cast(enc, this.registry, b, out, n, b.dtype, act);
+    this.#owned.push(out);
+    return out;
+  }
+
+  #check(): void {
+    if (this.#disposed) throw new DisposedError("decoder");
+    if (this.weights.disposed) throw new DisposedError("model weights");
+  }
+}
+
+/** The first `n` values of a float buffer, as f32. */
+function readFloats(b: Buffer, n: number): Float32Array {
+  if (b.dtype === DType.F32) return b.view(Float32Array).slice(0, n);
+  return Float32Array.from(decodeFloats(b.view(Uint8Array).subarray(0, n * b.dtype.size), b.dtype));
+}

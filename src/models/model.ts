@@ -1,0 +1,413 @@
+/**
+ * Models from MLX model directories: `loadModel(dir)` reads the config, loads the weights, the
+ * tokenizer when there is one, and gives a `Model` that runs forward passes and generates text.
+ *
+ * Generation samples on the device (greedy at temperature 0, else temperature, top-k and top-p
+ * with a seeded random stream, see `ops.sample`), one command buffer per decoded token. Text is
+ * streamed through the tokenizer's `StreamDecoder`, so a chunk never ends inside a UTF-8
+ * sequence; stop strings are matched across chunk boundaries, and text that could still begin a
+ * stop string is held back until it is clear. Each token is yielded once the next one is known,
+ * so the last chunk already carries the tail of the text (nothing is left to flush).
+ *
+ * @example
+ * using model = loadModel("models/Qwen3-0.6B-4bit");
+ * const gen = model.generate("Why is the sky blue?", { maxTokens: 64, temperature: 0.7, seed: 1 });
+ * for await (const { text } of gen) process.stdout.write(text);
+ * console.log(gen.stats.decodeTokensPerSecond);
+ */
+import { Device } from "../device.ts";
+import type { DType } from "../dtype.ts";
+import { ArgumentError, DisposedError } from "../errors.ts";
+import type { ProgressOptions } from "../io/progress.ts";
+import { checkOptions } from "../ops/validate.ts";
+import { KernelRegistry } from "../registry.ts";
+import { readModelConfig, type ModelConfig } from "./config.ts";
+import { Decoder, floatDType, type FloatName, type KVCache, type KVCacheOptions } from "./decoder.ts";
+import { Tokenizer, type ChatMessage, type StreamDecoder } from "./tokenizer.ts";
+import { loadModelWeights, type ModelWeights } from "./weights.ts";
+
+export interface LoadModelOptions {
+  /** Device to run on (default: a new one, disposed with the model). */
+  device?: Device;
+  /** Type activations are computed in (default "f32"; "f16"/"bf16" trade accuracy for speed). */
+  activationDType?: FloatName | DType;
+  /** Default storage type of KV caches (default: the activation type). */
+  kvCacheDType?: FloatName | DType;
+  /** Most tokens per command buffer when a prompt is long (default 512). */
+  prefillChunk?: number;
+  /** Progress bar while loading weights; `false` never draws. */
+  progress?: ProgressOptions | false;
+}
+
+export interface GenerateOptions {
+  /** Most tokens to generate (default 256). */
+  maxTokens?: number;
+  /** 0 (the default) is greedy. */
+  temperature?: number;
+  /** Sample among the k most likely tokens (0, the default, disables). */
+  topK?: number;
+  /** Sample among the smallest set of tokens reaching this probability (1, the default, disables). */
+  topP?: number;
+  /** Seed of the sampling stream, a u32 (default: random). The same seed gives the same tokens. */
+  seed?: number;
+  /** Generation stops before the first occurrence of any of these strings. */
+  stop?: readonly string[];
+  /** Wrap a string prompt in the chat template as a user message (default false). */
+  chatTemplate?: boolean;
+  /** Continue from this cache (it advances); default: a fresh cache for this generation. */
+  cache?: KVCache;
+}
+
+/** One generated token and the text it completed ("" while a UTF-8 sequence or a possible stop string is pending). */
+export interface GeneratedToken {
+  readonly token: number;
+  readonly text: string;
+}
+
+export type FinishReason = "length" | "eos" | "stop" | "context";
+
+/** Figures of one generation; complete once the iteration has ended. */
+export interface GenerationStats {
+  promptTokens: number;
+  /** Tokens yielded. */
+  generatedTokens: number;
+  /** Seconds of the prompt's forward pass (up to the first sampled token). */
+  prefillSeconds: number;
+  prefillTokensPerSecond: number;
+  /** Single-token forward passes after the prompt, and their seconds. */
+  decodeSteps: number;
+  decodeSeconds: number;
+  decodeTokensPerSecond: number;
+  /** Command buffers per decode step. */
+  commandBuffersPerToken: number;
+  /** Most device bytes held at once since the device was opened. */
+  peakBytes: number;
+  finishReason: FinishReason | undefined;
+}
+
+/**
+ * Holds back text that may begin a stop string, and cuts the text at the first stop string.
+ */
+class StopMatcher {
+  #pending = "";
+  constructor(readonly stops: readonly string[]) {}
+
+  /** Add text; returns what can be released, and whether a stop string was found. */
+  push(text: string): { text: string; stopped: boolean } {
+    const pending = this.#pending + text;
+    let cut = -1;
+    for (const s of this.stops) {
+      const i = pending.indexOf(s);
+      if (i !== -1 && (cut === -1 || i < cut)) cut = i;
+    }
+    if (cut !== -1) {
+      this.#pending = "";
+      return { text: pending.slice(0, cut), stopped: true };
+    }
+    let hold = 0;
+    for (const s of this.stops) {
+      for (let k = Math.min(s.length - 1, pending.length); k > hold; k--) {
+        if (pending.endsWith(s.slice(0, k))) {
+          hold = k;
+          break;
+        }
+      }
+    }
+    this.#pending = pending.slice(pending.length - hold);
+    return { text: pending.slice(0, pending.length - hold), stopped: false };
+  }
+
+  /** Release what is held back (generation ended without a stop string). */
+  flush(): string {
+    const t = this.#pending;
+    this.#pending = "";
+    return t;
+  }
+}
+
+/**
+ * The tokens of one `generate` call, as an async iterator; `stats`, `text` and `tokens` fill in
+ * as it runs. Breaking out of a `for await` loop ends it (and frees its cache).
+ *
+ * @example
+ * const gen = model.generate([1, 2, 3], { maxTokens: 8 });
+ * const { text, tokens } = await gen.complete();
+ */
+export class Generation implements AsyncIterableIterator<GeneratedToken> {
+  readonly stats: GenerationStats;
+  /** Tokens yielded so far. */
+  readonly tokens: number[] = [];
+  #text = "";
+  readonly #it: AsyncGenerator<GeneratedToken, void, undefined>;
+
+  /** @internal Use `Model.generate`. */
+  constructor(run: (g: Generation) => AsyncGenerator<GeneratedToken, void, undefined>, promptTokens: number, device: Device) {
+    this.stats = {
+      promptTokens,
+      generatedTokens: 0,
+      prefillSeconds: 0,
+      prefillTokensPerSecond: 0,
+      decodeSteps: 0,
+      decodeSeconds: 0,
+      decodeTokensPerSecond: 0,
+      commandBuffersPerToken: 0,
+      peakBytes: device.peakBytes,
+      finishReason: undefined,
+    };
+    this.#it = run(this);
+  }
+
+  /** Text yielded so far. */
+  get text(): string {
+    return this.#text;
+  }
+
+  /** @internal */
+  record(chunk: GeneratedToken): GeneratedToken {
+    this.tokens.push(chunk.token);
+    this.#text += chunk.text;
+    this.stats.generatedTokens++;
+    return chunk;
+  }
+
+  next(): Promise<IteratorResult<GeneratedToken, void>> {
+    return this.#it.next();
+  }
+
+  return(): Promise<IteratorResult<GeneratedToken, void>> {
+    return this.#it.return();
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  /** Run to the end; returns the text, the tokens and the figures. */
+  async complete(): Promise<{ text: string; tokens: number[]; stats: GenerationStats }> {
+    for await (const _ of this);
+    return { text: this.#text, tokens: this.tokens, stats: this.stats };
+  }
+}
+
+/**
+ * A loaded model. Dispose it to free its weights, scratch and (if it opened it) its device.
+ */
+export class Model {
+  readonly config: ModelConfig;
+  /** Undefined when the directory has no tokenizer.json: token ids still work, text does not. */
+  readonly tokenizer: Tokenizer | undefined;
+  readonly device: Device;
+  readonly registry: KernelRegistry;
+  readonly weights: ModelWeights;
+  readonly decoder: Decoder;
+  readonly #kvCacheDType: FloatName | DType | undefined;
+  readonly #ownsDevice: boolean;
+  #disposed = false;
+
+  /** @internal Use `loadModel`. */
+  constructor(parts: { config: ModelConfig; tokenizer: Tokenizer | undefined; device: Device; ownsDevice: boolean; registry: KernelRegistry; weights: ModelWeights; decoder: Decoder; kvCacheDType?: FloatName | DType }) {
+    this.config = parts.config;
+    this.tokenizer = parts.tokenizer;
+    this.device = parts.device;
+    this.registry = parts.registry;
+    this.weights = parts.weights;
+    this.decoder = parts.decoder;
+    this.#ownsDevice = parts.ownsDevice;
+    this.#kvCacheDType = parts.kvCacheDType;
+  }
+
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /**
+   * A new, empty KV cache.
+   *
+   * @example
+   * using cache = model.newCache({ maxLength: 1024 });
+   */
+  newCache(options: KVCacheOptions = {}): KVCache {
+    this.#check();
+    return this.decoder.newCache(options !== null && typeof options === "object" ? { dtype: this.#kvCacheDType, ...options } : options);
+  }
+
+  /**
+   * Logits of the last of `tokens`. With a cache, the tokens continue from its position and it
+   * advances; without one, they are a whole sequence from position 0.
+   *
+   * @example
+   * const logits = model.forward([1, 2, 3]);
+   */
+  forward(tokens: ArrayLike<number>, cache?: KVCache): Float32Array {
+    this.#check();
+    if (cache !== undefined) return this.decoder.forward(tokens, cache);
+    this.decoder.checkTokens(tokens);
+    using temp = this.newCache({ initialCapacity: tokens.length, maxLength: Math.max(tokens.length, this.config.maxPositionEmbeddings ?? 0) });
+    return this.decoder.forward(tokens, temp);
+  }
+
+  /**
+   * Token ids of a prompt: a string (through the tokenizer, optionally in the chat template as a
+   * user message), chat messages (through the template), or ids as they are.
+   */
+  promptTokens(prompt: string | readonly number[] | readonly ChatMessage[], chatTemplate = false): number[] {
+    if (typeof prompt === "string") {
+      if (prompt === "") throw new ArgumentError("prompt", "is empty");
+      const tok = this.#requireTokenizer("a text prompt");
+      return chatTemplate ? tok.encodeChat([{ role: "user", content: prompt }]) : tok.encode(prompt);
+    }
+    if (!Array.isArray(prompt) && !ArrayBuffer.isView(prompt)) throw new ArgumentError("prompt", `must be a string, token ids or chat messages (got ${prompt === null ? "null" : typeof prompt})`);
+    if (prompt.length === 0) throw new ArgumentError("prompt", "is empty");
+    if (typeof prompt[0] === "object") return this.#requireTokenizer("chat messages").encodeChat(prompt as readonly ChatMessage[]);
+    const ids = [...(prompt as readonly number[])];
+    this.decoder.checkTokens(ids);
+    return ids;
+  }
+
+  /**
+   * Generate from a prompt. Options are checked here, before anything runs.
+   *
+   * @example
+   * for await (const { text } of model.generate("Hello", { maxTokens: 32, stop: ["\n\n"] })) process.stdout.write(text);
+   */
+  generate(prompt: string | readonly number[] | readonly ChatMessage[], options: GenerateOptions = {}): Generation {
+    this.#check();
+    checkOptions("options", options, ["maxTokens", "temperature", "topK", "topP", "seed", "stop", "chatTemplate", "cache"]);
+    const maxTokens = options.maxTokens ?? 256;
+    const temperature = options.temperature ?? 0;
+    const topK = options.topK ?? 0;
+    const topP = options.topP ?? 1;
+    const seed = options.seed ?? Math.floor(Math.random() * 2 ** 32);
+    const stop = options.stop ?? [];
+    if (!Number.isSafeInteger(maxTokens) || maxTokens < 1) throw new ArgumentError("options.maxTokens", `must be a positive integer (got ${maxTokens})`);
+    if (typeof temperature !== "number" || !Number.isFinite(temperature) || temperature < 0) throw new ArgumentError("options.temperature", `must be a finite number >= 0 (got ${temperature})`);
+    if (!Number.isSafeInteger(topK) || topK < 0) throw new ArgumentError("options.topK", `must be a non-negative integer (got ${topK})`);
+    if (typeof topP !== "number" || !(topP > 0 && topP <= 1)) throw new ArgumentError("options.topP", `must be in (0, 1] (got ${topP})`);
+    if (!Number.isSafeInteger(seed) || seed < 0 || seed > 0xffffffff) throw new ArgumentError("options.seed", `must be an integer in [0, 2^32) (got ${seed})`);
+    if (!Array.isArray(stop) || stop.some((s) => typeof s !== "string" || s === "")) throw new ArgumentError("options.stop", "must be a list of non-empty strings");
+    if (stop.length > 0) this.#requireTokenizer("stop strings");
+    const ids = this.promptTokens(prompt, options.chatTemplate ?? false);
+    const cache = options.cache;
+    if (cache !== undefined && ids.length > cache.remaining) {
+      throw new ArgumentError("prompt", `cache overflow: ${ids.length} prompt tokens at position ${cache.position} exceed the cache's maxLength of ${cache.maxLength}`);
+    }
+    const sampling = { temperature, topK, topP, seed };
+    return new Generation((g) => this.#run(g, ids, cache, maxTokens, sampling, stop), ids.length, this.device);
+  }
+
+  /** Free weights, scratch, and the device if the model opened it. Idempotent. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.decoder.dispose();
+    this.weights.dispose();
+    this.registry.dispose();
+    if (this.#ownsDevice) this.device.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  async *#run(g: Generation, ids: number[], given: KVCache | undefined, maxTokens: number, sampling: { temperature: number; topK: number; topP: number; seed: number }, stops: readonly string[]): AsyncGenerator<GeneratedToken, void, undefined> {
+    const stats = g.stats;
+    const cache = given ?? this.newCache({ maxLength: Math.max(ids.length + maxTokens, 1), initialCapacity: Math.min(ids.length + maxTokens, 1024) });
+    const tok = this.tokenizer;
+    const eos = new Set(tok?.eosTokenIds ?? this.config.eosTokenIds);
+    const stream: StreamDecoder | undefined = tok?.streamDecoder();
+    const matcher = new StopMatcher(stops);
+    let step = 0;
+    const sample = (input: number[]): { token: number; seconds: number; commandBuffers: number } => {
+      this.#check();
+      const t0 = performance.now();
+      const r = this.decoder.sample(input, cache, { ...sampling, step: step++ });
+      return { token: r.token!, seconds: (performance.now() - t0) / 1000, commandBuffers: r.commandBuffers };
+    };
+    const finish = (reason: FinishReason) => {
+      stats.finishReason = reason;
+      stats.peakBytes = this.device.peakBytes;
+      stats.decodeTokensPerSecond = stats.decodeSeconds > 0 ? stats.decodeSteps / stats.decodeSeconds : 0;
+    };
+    let decodeCommandBuffers = 0;
+    try {
+      const first = sample(ids);
+      stats.prefillSeconds = first.seconds;
+      stats.prefillTokensPerSecond = ids.length / first.seconds;
+      let current = first.token;
+      if (eos.has(current)) return finish("eos");
+      for (let count = 1; ; count++) {
+        const piece = matcher.push(stream ? stream.push(current) : "");
+        if (piece.stopped) {
+          yield g.record({ token: current, text: piece.text });
+          return finish("stop");
+        }
+        // The last token carries whatever the decoder and the matcher still hold.
+        const last = (reason: FinishReason) => {
+          const rest = matcher.push(stream ? stream.flush() : "");
+          if (!rest.stopped) rest.text += matcher.flush();
+          return { chunk: { token: current, text: piece.text + rest.text }, reason: rest.stopped ? "stop" : reason };
+        };
+        const limit: FinishReason | undefined = count === maxTokens ? "length" : cache.remaining < 1 ? "context" : undefined;
+        if (limit) {
+          const { chunk, reason } = last(limit);
+          yield g.record(chunk);
+          return finish(reason);
+        }
+        const next = sample([current]);
+        stats.decodeSteps++;
+        stats.decodeSeconds += next.seconds;
+        decodeCommandBuffers += next.commandBuffers;
+        stats.commandBuffersPerToken = decodeCommandBuffers / stats.decodeSteps;
+        if (eos.has(next.token)) {
+          const { chunk, reason } = last("eos");
+          yield g.record(chunk);
+          return finish(reason);
+        }
+        yield g.record({ token: current, text: piece.text });
+        current = next.token;
+      }
+    } finally {
+      stats.peakBytes = this.device.peakBytes;
+      if (given === undefined) cache.dispose();
+    }
+  }
+
+  #requireTokenizer(what: string): Tokenizer {
+    if (this.tokenizer === undefined) throw new ArgumentError("prompt", `${what} needs a tokenizer, and this model directory has no tokenizer.json (pass token ids instead)`);
+    return this.tokenizer;
+  }
+
+  #check(): void {
+    if (this.#disposed) throw new DisposedError("model");
+  }
+}
+
+/**
+ * Load an MLX model directory (config.json, safetensors, and tokenizer files when present).
+ *
+ * @example
+ * using model = loadModel("models/Llama-3.2-1B-Instruct-4bit", { activationDType: "f16" });
+ * const logits = model.forward(model.promptTokens("Hello"));
+ */
+export function loadModel(dir: string, options: LoadModelOptions = {}): Model {
+  checkOptions("options", options, ["device", "activationDType", "kvCacheDType", "prefillChunk", "progress"]);
+  if (typeof dir !== "string" || dir === "") throw new ArgumentError("dir", `must be a model directory path (got ${JSON.stringify(dir)})`);
+  const config = readModelConfig(dir);
+  const tokenizer = Tokenizer.fromDirectory(dir, { eosTokenIds: config.eosTokenIds });
+  if (options.kvCacheDType !== undefined) floatDType("options.kvCacheDType", options.kvCacheDType);
+  const ownsDevice = options.device === undefined;
+  const device = options.device ?? Device.open();
+  let registry: KernelRegistry | undefined;
+  let weights: ModelWeights | undefined;
+  try {
+    registry = new KernelRegistry(device);
+    weights = loadModelWeights(device, dir, { config, progress: options.progress });
+    const decoder = new Decoder(device, registry, weights, { activationDType: options.activationDType, prefillChunk: options.prefillChunk });
+    return new Model({ config, tokenizer, device, ownsDevice, registry, weights, decoder, kvCacheDType: options.kvCacheDType });
+  } catch (e) {
+    weights?.dispose();
+    registry?.dispose();
+    if (ownsDevice) device.dispose();
+    throw e;
+  }
+}
