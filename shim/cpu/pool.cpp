@@ -1,6 +1,7 @@
 #include "pool.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -39,6 +40,12 @@ const char *Executor::prepare(const mslcpu_launch &l, const KernelRun &k) {
     w.state = p;
     w.stacks = reinterpret_cast<void *>(stacks);
     w.stack_count = slots;
+    // A guard page at the bottom of each slot turns a stack overflow into a crash rather than
+    // silent damage to the next fiber's stack. Each guard costs a memory mapping, so past the
+    // system's mapping limit the remaining slots go without.
+    long page = sysconf(_SC_PAGESIZE);
+    for (unsigned i = 0; i < slots; ++i)
+      if (mprotect(reinterpret_cast<char *>(stacks) + size_t(i) * kStack, size_t(page), PROT_NONE) != 0) break;
   }
   // Threadgroup memory: the object's block-scope variables, then each [[threadgroup(n)]].
   size_t total = (k.tg_static + 15) & ~size_t(15);

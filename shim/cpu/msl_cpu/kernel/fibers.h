@@ -10,11 +10,13 @@
  *   - a kernel that reaches no barrier and no collective (no MSLCPU_NEEDS_FIBERS) runs each
  *     thread of a group to completion in turn, a plain loop;
  *   - otherwise each thread is a fiber on a stack slot of its own (thread i on slot i + 1), and
- *     the fibers of the group switch among themselves with a hand-written context switch (six
- *     register pushes and a stack swap; no system call, no signal mask) whenever one has to wait.
+ *     the fibers of the group switch among themselves whenever one has to wait, with a
+ *     hand-written switch (jump(): a stack swap and an indirect jump, no system call, no signal
+ *     mask) inlined into the kernel at each barrier and collective.
  * Every stack slot is MSLCPU_STACK_BYTES long and aligned to that size, so the code of a kernel
  * finds its fiber from the stack pointer alone: no thread-local storage, which costs a call in a
- * dlopen'ed object.
+ * dlopen'ed object. Stacks are reserved, not committed; the runtime puts a guard page at the
+ * bottom of each slot where the system allows. The stack of a kernel thread is at least 64 KiB.
  *
  * Scheduling is a FIFO run queue. A fiber waits at a barrier until all threads of its group have
  * arrived, and at a collective until all *live* lanes of its SIMD-group have (the last to arrive
@@ -64,17 +66,20 @@ struct ids {
 struct Group;
 using Resolver = void (*)(Group &, unsigned simdgroup, unsigned lanes);
 
-enum : unsigned { kReady, kAtCollective, kAtBarrier, kDone };
-
 /* A fiber's control block, 64 bytes at the top of its stack slot (below a per-slot offset that
  * keeps the blocks of successive slots in different cache sets). */
+/* Where a context continues: stack pointer and program counter. */
+struct Context {
+  void *sp, *pc;
+};
+
 struct alignas(64) Fiber {
-  void *sp;          /* saved stack pointer while switched out */
+  Context ctx;       /* while switched out (or, before it starts: its empty stack and entry) */
   Group *g;
-  unsigned index;    /* thread index in the threadgroup, or kMain */
-  unsigned state;
   Resolver resolve;  /* the collective it waits at */
+  unsigned index;    /* thread index in the threadgroup, or kMain */
   unsigned site;     /* and that collective's call site (line << 10 | column) */
+  uint3 tpitg;       /* thread_position_in_threadgroup */
 };
 
 /* Per SIMD-group exchange area: each lane deposits its operand, the last to arrive computes. */
@@ -91,19 +96,23 @@ struct SimdState {
 };
 
 struct Group {
-  void *os_sp;       /* the executor's stack while the runner runs on slot 0 */
+  Context os;        /* the executor's own stack while the runner runs on slot 0 */
   Fiber *main;
   mslcpu_worker *w;
   const mslcpu_launch *l;
   const void *body;
-  void (*entry)(Fiber *);
+  void (*entry)();
   unsigned long long first, end;
   ids base;          /* builtins shared by the threads of the current group */
   unsigned n, done, head, tail;
   unsigned barrier_count, barrier_line;
   const char *barrier_file;
   const char *fault;
-  unsigned short queue[MSLCPU_MAX_THREADS];
+  Fiber *queue[MSLCPU_MAX_THREADS];   /* run queue (a ring) */
+  Fiber *fibers[MSLCPU_MAX_THREADS];  /* of the threads of the group: slots 1.. */
+  void *layout_stacks;                /* what fibers[] and their control blocks were set up for */
+  unsigned layout_n;
+  uint3 layout_size;
   SimdState simd[MSLCPU_MAX_THREADS / kSimdWidth];
   char message[512];
 };
@@ -111,14 +120,18 @@ static_assert(sizeof(Group) <= MSLCPU_GROUP_STATE_BYTES, "msl-cpu: group state o
 
 /* ── stacks and the context switch ── */
 
-inline Fiber *fiber_in(unsigned long long base) {
-  unsigned color = unsigned(base / kStackBytes) & 63u;
-  return reinterpret_cast<Fiber *>(base + kStackBytes - 64u * (color + 1u));
+/* The control block of the slot at `base`, with the stack growing down from it. Its offset in
+ * the slot steps by a cache line from slot to slot (1024 offsets, 64 KiB), so that the hot
+ * top-of-stack lines of hundreds of fibers spread over the cache sets instead of all mapping to
+ * a few; it costs four instructions to find. */
+static_assert(kStackBytes == 1u << 17, "fiber_in assumes 128 KiB slots");
+__attribute__((always_inline)) inline Fiber *fiber_in(unsigned long long base) {
+  return reinterpret_cast<Fiber *>(base + kStackBytes - 64u - (base >> 11 & 0xffc0u));
 }
 inline Fiber *slot_fiber(mslcpu_worker *w, unsigned i) {
   return fiber_in(reinterpret_cast<unsigned long long>(w->stacks) + i * kStackBytes);
 }
-inline Fiber *thread_fiber(Group &g, unsigned i) { return slot_fiber(g.w, i + 1); }
+inline Fiber *thread_fiber(Group &g, unsigned i) { return g.fibers[i]; }
 
 inline unsigned long long stack_pointer() {
   unsigned long long sp;
@@ -132,97 +145,109 @@ inline unsigned long long stack_pointer() {
   return sp;
 }
 /* The fiber running this code. */
-inline Fiber *self() { return fiber_in(stack_pointer() & ~(kStackBytes - 1)); }
+__attribute__((always_inline)) inline Fiber *self() { return fiber_in(stack_pointer() & ~(kStackBytes - 1)); }
 
-constexpr unsigned long long kCanary = 0x6d736c6370752121ull;
-inline unsigned long long *canary(Fiber *f) {
-  return reinterpret_cast<unsigned long long *>(reinterpret_cast<unsigned long long>(f) & ~(kStackBytes - 1));
-}
-
-/* switch_stack(save, to): saves the callee-saved registers on the current stack, stores the
- * stack pointer in *save, and resumes the context whose stack pointer is `to`. */
+/* jump(save, to): continues at `to`, leaving in *save where this context resumes. It is inline
+ * assembly that declares every register but the stack and frame pointers clobbered, so the
+ * compiler keeps across it only what is live (spilled in the caller's frame), and it jumps rather
+ * than returns: the CPU predicts the target like any indirect branch, and the return stack stays
+ * balanced. A context that has not run yet starts at its entry function on its empty stack. */
 #if defined(__x86_64__)
-__attribute__((naked, noinline)) static void switch_stack(void **, void *) {
-  __asm__ volatile(
-      "pushq %rbp\n\tpushq %rbx\n\tpushq %r12\n\tpushq %r13\n\tpushq %r14\n\tpushq %r15\n\t"
-      "movq %rsp, (%rdi)\n\tmovq %rsi, %rsp\n\t"
-      "popq %r15\n\tpopq %r14\n\tpopq %r13\n\tpopq %r12\n\tpopq %rbx\n\tpopq %rbp\n\tretq\n\t");
-}
-/* First code of a new context: entry(fiber), with both in callee-saved registers. */
-__attribute__((naked, noinline)) static void fiber_start() {
-  __asm__ volatile("movq %r12, %rdi\n\tcallq *%r13\n\tud2\n\t");
-}
-inline void *initial_frame(Fiber *f, void (*entry)(Fiber *)) {
-  // Popped as r15 r14 r13 r12 rbx rbp, then returned into: 16-byte alignment at the call.
-  void **sp = reinterpret_cast<void **>(reinterpret_cast<char *>(f) - 72);
-  sp[0] = nullptr; sp[1] = nullptr; sp[2] = reinterpret_cast<void *>(entry); sp[3] = f;
-  sp[4] = nullptr; sp[5] = nullptr; sp[6] = reinterpret_cast<void *>(&fiber_start);
-  return sp;
-}
-#elif defined(__aarch64__)
-__attribute__((naked, noinline)) static void switch_stack(void **, void *) {
-  __asm__ volatile(
-      "sub sp, sp, #160\n\t"
-      "stp x19, x20, [sp, #0]\n\tstp x21, x22, [sp, #16]\n\tstp x23, x24, [sp, #32]\n\t"
-      "stp x25, x26, [sp, #48]\n\tstp x27, x28, [sp, #64]\n\tstp x29, x30, [sp, #80]\n\t"
-      "stp d8, d9, [sp, #96]\n\tstp d10, d11, [sp, #112]\n\tstp d12, d13, [sp, #128]\n\t"
-      "stp d14, d15, [sp, #144]\n\t"
-      "mov x2, sp\n\tstr x2, [x0]\n\tmov sp, x1\n\t"
-      "ldp x19, x20, [sp, #0]\n\tldp x21, x22, [sp, #16]\n\tldp x23, x24, [sp, #32]\n\t"
-      "ldp x25, x26, [sp, #48]\n\tldp x27, x28, [sp, #64]\n\tldp x29, x30, [sp, #80]\n\t"
-      "ldp d8, d9, [sp, #96]\n\tldp d10, d11, [sp, #112]\n\tldp d12, d13, [sp, #128]\n\t"
-      "ldp d14, d15, [sp, #144]\n\t"
-      "add sp, sp, #160\n\tret\n\t");
-}
-__attribute__((naked, noinline)) static void fiber_start() {
-  __asm__ volatile("mov x0, x19\n\tblr x20\n\tbrk #0\n\t");
-}
-inline void *initial_frame(Fiber *f, void (*entry)(Fiber *)) {
-  void **sp = reinterpret_cast<void **>(reinterpret_cast<char *>(f) - 192);
-  for (int i = 0; i < 20; ++i) sp[i] = nullptr;
-  sp[0] = f; sp[1] = reinterpret_cast<void *>(entry); sp[11] = reinterpret_cast<void *>(&fiber_start);
-  return sp;
-}
+#if defined(__AVX512F__)
+#define MSLCPU_VECTOR_CLOBBERS "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", \
+    "zmm9", "zmm10", "zmm11", "zmm12", "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "zmm18", "zmm19",  \
+    "zmm20", "zmm21", "zmm22", "zmm23", "zmm24", "zmm25", "zmm26", "zmm27", "zmm28", "zmm29", "zmm30", \
+    "zmm31", "k1", "k2", "k3", "k4", "k5", "k6", "k7"
+#elif defined(__AVX__)
+#define MSLCPU_VECTOR_CLOBBERS "ymm0", "ymm1", "ymm2", "ymm3", "ymm4", "ymm5", "ymm6", "ymm7", "ymm8", \
+    "ymm9", "ymm10", "ymm11", "ymm12", "ymm13", "ymm14", "ymm15"
+#else
+#define MSLCPU_VECTOR_CLOBBERS "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", \
+    "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15"
 #endif
-
-inline void switch_to(void **save, void *to) {
-  __asm__ volatile("" ::: "memory");
-  switch_stack(save, to);
-  __asm__ volatile("" ::: "memory");
+__attribute__((always_inline)) inline void jump(Context *save, Context *to) {
+  void *sp = to->sp, *pc = to->pc;
+  // Below the red zone, the frame pointer; the resume point and stack pointer into *save.
+  __asm__ volatile(
+      "leaq -128(%%rsp), %%rsp\n\t"
+      "pushq %%rbp\n\t"
+      "leaq 1f(%%rip), %%rax\n\t"
+      "movq %%rax, 8(%%rdx)\n\t"
+      "movq %%rsp, (%%rdx)\n\t"
+      "movq %%rsi, %%rsp\n\t"
+      "jmpq *%%rdi\n"
+      "1:\n\t"
+      "popq %%rbp\n\t"
+      "leaq 128(%%rsp), %%rsp\n\t"
+      : "+d"(save), "+S"(sp), "+D"(pc)
+      :
+      : "rax", "rbx", "rcx", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "memory", "cc",
+        MSLCPU_VECTOR_CLOBBERS);
 }
+/* The stack pointer an entry starts with: aligned as just after a call. */
+inline void *stack_top(Fiber *f) { return reinterpret_cast<char *>(f) - 8; }
+#elif defined(__aarch64__)
+__attribute__((always_inline)) inline void jump(Context *save, Context *to) {
+  register void *x0 __asm__("x0") = to->sp;
+  register void *x1 __asm__("x1") = to->pc;
+  register Context *x2 __asm__("x2") = save;
+  // Below a (Darwin) red zone, the frame pointer and link register; then as on x86-64.
+  __asm__ volatile(
+      "sub sp, sp, #144\n\t"
+      "stp x29, x30, [sp]\n\t"
+      "adr x9, 1f\n\t"
+      "str x9, [x2, #8]\n\t"
+      "mov x9, sp\n\t"
+      "str x9, [x2]\n\t"
+      "mov sp, x0\n\t"
+      "br x1\n"
+      "1:\n\t"
+      "ldp x29, x30, [sp]\n\t"
+      "add sp, sp, #144\n\t"
+      : "+r"(x0), "+r"(x1), "+r"(x2)
+      :
+      : "x3", "x4", "x5", "x6", "x7", "x8", "x9", "x10", "x11", "x12", "x13", "x14", "x15", "x16",
+        "x17",
+#if !defined(__APPLE__)
+        "x18",
+#endif
+        "x19", "x20", "x21", "x22", "x23", "x24", "x25", "x26", "x27", "x28", "x30",
+        "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14",
+        "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27",
+        "v28", "v29", "v30", "v31", "memory", "cc");
+}
+inline void *stack_top(Fiber *f) { return reinterpret_cast<char *>(f) - 64; }
+#endif
 
 /* ── faults ── */
 
 /* Records the first fault of the dispatch. A kernel thread's fiber is abandoned (the runner
  * stops the dispatch); on the runner's own context the caller carries on with a harmless value. */
-template <class... A> inline void fail(Fiber *f, const char *fmt, A... args) {
+template <class... A> __attribute__((noinline, cold)) void fail(Fiber *f, const char *fmt, A... args) {
   Group &g = *f->g;
   if (!g.fault) {
     __builtin_snprintf(g.message, sizeof g.message, fmt, args...);
     g.fault = g.message;
   }
   if (f->index != kMain) {
-    switch_to(&f->sp, g.main->sp);
+    jump(&f->ctx, &g.main->ctx);
     __builtin_unreachable();
   }
 }
 
 /* ── run queue and waiting ── */
 
-inline void push(Group &g, unsigned i) { g.queue[g.tail++ & (MSLCPU_MAX_THREADS - 1)] = (unsigned short)i; }
+inline void push(Group &g, Fiber *f) { g.queue[g.tail++ & (MSLCPU_MAX_THREADS - 1)] = f; }
 
-/* The next context to run: a queued fiber; the runner when the group is done; otherwise (every
- * live fiber waits) the SIMD-groups complete the active sets that can, and when nothing
- * can move the group is deadlocked on a barrier. */
-inline void settle(Group &g, unsigned s, Fiber *running);
-inline Fiber *next_context(Group &g) {
-  for (int round = 0; round < 2; ++round) {
-    if (g.head != g.tail) return thread_fiber(g, g.queue[g.head++ & (MSLCPU_MAX_THREADS - 1)]);
-    if (g.done == g.n) return g.main;
-    if (round == 0)
-      for (unsigned s = 0; s * kSimdWidth < g.n; ++s)
-        if (g.simd[s].arrived) settle(g, s, nullptr);
-  }
+/* The next context to run when the queue is empty: the runner when the group is done;
+ * otherwise (every live fiber waits) the SIMD-groups complete the active sets that can, and when
+ * nothing can move the group is deadlocked on a barrier. */
+inline bool settle(Group &g, unsigned s, Fiber *running);
+__attribute__((noinline)) inline Fiber *stalled(Group &g) {
+  if (g.done == g.n) return g.main;
+  for (unsigned s = 0; s * kSimdWidth < g.n; ++s)
+    if (g.simd[s].arrived) settle(g, s, nullptr);
+  if (g.head != g.tail) return g.queue[g.head++ & (MSLCPU_MAX_THREADS - 1)];
   if (!g.fault) {
     __builtin_snprintf(g.message, sizeof g.message,
                        "threadgroup_barrier at %s:%u can never complete: %u of %u threads wait there",
@@ -233,11 +258,21 @@ inline Fiber *next_context(Group &g) {
   return g.main;
 }
 
+/* The next context to run: the first queued fiber, else what stalled() decides. */
+__attribute__((always_inline)) inline Fiber *next_context(Group &g) {
+  if (g.head == g.tail) [[unlikely]] return stalled(g);
+  Fiber *f = g.queue[g.head++ & (MSLCPU_MAX_THREADS - 1)];
+  // Fibers live in separate pages: fetch the control block of the one after this one while
+  // there is work to overlap it with (a stale entry only prefetches a stale address).
+  __builtin_prefetch(g.queue[g.head & (MSLCPU_MAX_THREADS - 1)]);
+  return f;
+}
+
 /* Switches away from `f` until something makes it ready again. */
-inline void wait(Fiber *f) {
+__attribute__((always_inline)) inline void wait(Fiber *f) {
   Group &g = *f->g;
   Fiber *next = next_context(g);
-  if (next != f) switch_to(&f->sp, next->sp);
+  if (next != f) jump(&f->ctx, &next->ctx);
 }
 
 /* ── SIMD-group collectives ── */
@@ -245,8 +280,9 @@ inline void wait(Fiber *f) {
 inline unsigned lane_count(unsigned mask) { return unsigned(__builtin_popcount(mask)); }
 
 /* Completes waiting lanes of SIMD-group `s`: all of them, or (divergent code) those at the call
- * site that comes first in the source. Released lanes are queued, except `running`, which carries on. */
-inline void settle(Group &g, unsigned s, Fiber *running) {
+ * site that comes first in the source. Released lanes are queued, except `running`, which carries
+ * on; returns whether `running` was released. */
+inline bool settle(Group &g, unsigned s, Fiber *running) {
   SimdState &S = g.simd[s];
   unsigned mask = S.waiting;
   Resolver fn = S.first_resolve;
@@ -279,12 +315,10 @@ inline void settle(Group &g, unsigned s, Fiber *running) {
       S.mixed |= f->resolve != S.first_resolve || f->site != S.first_site;
     }
   }
-  for (unsigned m = mask; m; m &= m - 1) {
-    unsigned i = s * kSimdWidth + unsigned(__builtin_ctz(m));
-    Fiber *f = thread_fiber(g, i);
-    f->state = kReady;
-    if (f != running) push(g, i);
-  }
+  unsigned self_bit = running ? 1u << (running->index & (kSimdWidth - 1)) : 0u;
+  Fiber **lanes = g.fibers + s * kSimdWidth;
+  for (unsigned m = mask & ~self_bit; m; m &= m - 1) push(g, lanes[__builtin_ctz(m)]);
+  return (mask & self_bit) != 0;
 }
 
 template <class T> inline T load(const unsigned char *p) {
@@ -296,7 +330,8 @@ template <class T> inline void store(unsigned char *p, T v) { __builtin_memcpy(p
 
 /* Deposits `x` (and `arg`), waits for the lane's active set, returns what the resolver left. */
 template <class R, class T>
-inline R exchange(T x, unsigned long long arg, unsigned site, Resolver fn, const char *what) {
+__attribute__((always_inline)) inline R exchange(T x, unsigned long long arg, unsigned site, Resolver fn,
+                                                 const char *what) {
   static_assert(sizeof(T) <= 32 && sizeof(R) <= 32, "msl-cpu: SIMD-group operand wider than 32 bytes");
   Fiber *f = self();
   if (f->index == kMain) {
@@ -311,7 +346,6 @@ inline R exchange(T x, unsigned long long arg, unsigned site, Resolver fn, const
   S.arg[lane] = arg;
   f->resolve = fn;
   f->site = site;
-  f->state = kAtCollective;
   if (S.arrived == 0) {
     S.first_resolve = fn;
     S.first_site = site;
@@ -321,8 +355,7 @@ inline R exchange(T x, unsigned long long arg, unsigned site, Resolver fn, const
   }
   ++S.arrived;
   S.waiting |= 1u << lane;
-  if (S.arrived == S.live) settle(g, s, f);
-  if (f->state != kReady) wait(f);
+  if (S.arrived != S.live || !settle(g, s, f)) wait(f);
   return load<R>(S.out[lane]);
 }
 
@@ -425,8 +458,9 @@ inline unsigned site_of(unsigned line, unsigned column) { return line << 10 | (c
 
 /* ── threadgroup_barrier ── */
 
-inline void barrier(unsigned line, const char *file) {
-  Fiber *f = self();
+/* A barrier that cannot complete, or one reached outside a fiber: the reason, then (for a
+ * kernel thread) no return. */
+__attribute__((noinline, cold)) inline void barrier_fault(Fiber *f, unsigned line, const char *file) {
   if (f->index == kMain)
     return fail(f, "threadgroup_barrier at %s:%u: reached in a kernel msl-cpu runs without fibers "
                    "(the pre-pass did not see it; call barriers by name)", file, line);
@@ -435,33 +469,34 @@ inline void barrier(unsigned line, const char *file) {
     fail(f, "divergent threadgroup_barrier at %s:%u: thread %u reached it after %u thread(s) of its "
             "threadgroup returned; every thread of a threadgroup must reach every barrier",
          file, line, f->index, g.done);
+  if (line == g.barrier_line && __builtin_strcmp(file, g.barrier_file) == 0) return;  // same site
+  fail(f, "divergent threadgroup_barrier: threads of one threadgroup wait at %s:%u and at %s:%u",
+       g.barrier_file, g.barrier_line, file, line);
+}
+
+__attribute__((always_inline)) inline void barrier(unsigned line, const char *file) {
+  Fiber *f = self();
+  if (f->index == kMain) return barrier_fault(f, line, file);
+  Group &g = *f->g;
+  if (g.done) barrier_fault(f, line, file);
   if (g.barrier_count == 0) {
     g.barrier_line = line;
     g.barrier_file = file;
-  } else if (line != g.barrier_line ||
-             (file != g.barrier_file && __builtin_strcmp(file, g.barrier_file) != 0)) {
-    fail(f, "divergent threadgroup_barrier: threads of one threadgroup wait at %s:%u and at %s:%u",
-         g.barrier_file, g.barrier_line, file, line);
+  } else if (line != g.barrier_line || file != g.barrier_file) {
+    barrier_fault(f, line, file);
   }
   if (++g.barrier_count == g.n) {
     g.barrier_count = 0;
-    for (unsigned i = 0; i < g.n; ++i) {
-      if (i == f->index) continue;
-      thread_fiber(g, i)->state = kReady;
-      push(g, i);
-    }
+    for (unsigned i = 0; i < g.n; ++i)
+      if (i != f->index) push(g, g.fibers[i]);
     return;
   }
-  f->state = kAtBarrier;
   wait(f);
 }
 
 /* A kernel thread returned: its fiber is done for this group. */
-[[noreturn]] inline void finish(Fiber *f) {
+[[noreturn]] __attribute__((always_inline)) inline void finish(Fiber *f) {
   Group &g = *f->g;
-  if (*canary(f) != kCanary)
-    fail(f, "a kernel thread overflowed its %u KiB stack (private arrays too large?)", unsigned(kStackBytes / 1024));
-  f->state = kDone;
   ++g.done;
   if (g.barrier_count)
     fail(f, "divergent threadgroup_barrier at %s:%u: thread %u returned while %u thread(s) of its "
@@ -472,7 +507,7 @@ inline void barrier(unsigned line, const char *file) {
   --S.live;
   if (S.arrived && S.arrived == S.live) settle(g, s, nullptr);
   Fiber *next = next_context(g);
-  switch_to(&f->sp, next->sp);
+  jump(&f->ctx, &next->ctx);
   __builtin_unreachable();
 }
 
@@ -545,13 +580,13 @@ inline void begin_group(Group &g, unsigned long long index) {
   t.ntg = size.x * size.y * size.z;
 }
 
-template <class Body> void thread_entry(Fiber *f) {
+template <class Body> void thread_entry() {
+  Fiber *f = self();
   Group &g = *f->g;
   ids t = g.base;
-  unsigned i = f->index;
-  t.tpitg = uint3{i % t.tptg.x, i / t.tptg.x % t.tptg.y, i / (t.tptg.x * t.tptg.y)};
+  t.tpitg = f->tpitg;
   t.tpig = t.tgpig * t.dtptg + t.tpitg;
-  t.tiitg = i;
+  t.tiitg = f->index;
   (*static_cast<const Body *>(g.body))(t);
   finish(f);
 }
@@ -567,20 +602,36 @@ inline void run_fibers(Group &g) {
     S.arrived = S.waiting = 0;
     S.mixed = false;
   }
-  for (unsigned i = 0; i < n; ++i) {
-    Fiber *f = thread_fiber(g, i);
-    f->g = &g;
-    f->index = i;
-    f->state = kReady;
-    f->sp = initial_frame(f, g.entry);
-    *canary(f) = kCanary;
-    push(g, i);
+  const uint3 size = g.base.tptg;
+  if (g.layout_stacks != g.w->stacks || g.layout_n != n || metal::any(g.layout_size != size)) {
+    // Which slot, index and position each thread has: the same for every group of this shape.
+    uint3 pos = {0, 0, 0};
+    for (unsigned i = 0; i < n; ++i) {
+      Fiber *f = g.fibers[i] = slot_fiber(g.w, i + 1);
+      f->g = &g;
+      f->index = i;
+      f->tpitg = pos;
+      if (++pos.x == size.x) {
+        pos.x = 0;
+        if (++pos.y == size.y) pos.y = 0, ++pos.z;
+      }
+    }
+    g.layout_stacks = g.w->stacks;
+    g.layout_n = n;
+    g.layout_size = size;
   }
-  Fiber *first = next_context(g);
-  switch_to(&g.main->sp, first->sp);
+  void *entry = reinterpret_cast<void *>(g.entry);
+  for (unsigned i = 0; i < n; ++i) {
+    Fiber *f = g.fibers[i];
+    f->ctx = {stack_top(f), entry};
+    g.queue[i] = f;
+  }
+  g.tail = n;
+  jump(&g.main->ctx, &next_context(g)->ctx);
 }
 
-template <unsigned FLAGS, class Body> void run_on_main(Fiber *m) {
+template <unsigned FLAGS, class Body> void run_on_main() {
+  Fiber *m = self();
   Group &g = *m->g;
   const Body &body = *static_cast<const Body *>(g.body);
   for (unsigned long long index = g.first; index < g.end && !g.fault; ++index) {
@@ -602,7 +653,7 @@ template <unsigned FLAGS, class Body> void run_on_main(Fiber *m) {
           }
     }
   }
-  switch_to(&m->sp, g.os_sp);
+  jump(&m->ctx, &g.os);
   __builtin_unreachable();
 }
 
@@ -621,10 +672,9 @@ inline int run_groups(const mslcpu_launch *l, mslcpu_worker *w, unsigned long lo
   Fiber *m = slot_fiber(w, 0);
   m->g = &g;
   m->index = kMain;
-  m->state = kReady;
   g.main = m;
-  m->sp = initial_frame(m, &run_on_main<FLAGS, Body>);
-  switch_to(&g.os_sp, m->sp);
+  m->ctx = {stack_top(m), reinterpret_cast<void *>(&run_on_main<FLAGS, Body>)};
+  jump(&g.os, &m->ctx);
   if (!g.fault) return 0;
   w->fault = g.fault;
   return 1;
@@ -634,16 +684,18 @@ inline int run_groups(const mslcpu_launch *l, mslcpu_worker *w, unsigned long lo
 
 /* ───────────────────────────── the Metal functions ───────────────────────────── */
 
+/* Collectives and barriers are inlined into the kernel, so that the switch happens in its frame. */
+#define MSLCPU_INLINE __attribute__((always_inline)) inline
 #define MSLCPU_SITE unsigned line = __builtin_LINE(), unsigned column = __builtin_COLUMN()
 #define MSLCPU_AT ::mslcpu::site_of(line, column)
 
 namespace metal {
 
-inline void threadgroup_barrier(mem_flags = mem_flags::mem_none, unsigned line = __builtin_LINE(),
+MSLCPU_INLINE void threadgroup_barrier(mem_flags = mem_flags::mem_none, unsigned line = __builtin_LINE(),
                                 const char *file = __builtin_FILE()) {
   ::mslcpu::barrier(line, file);
 }
-inline void simdgroup_barrier(mem_flags = mem_flags::mem_none, MSLCPU_SITE) {
+MSLCPU_INLINE void simdgroup_barrier(mem_flags = mem_flags::mem_none, MSLCPU_SITE) {
   ::mslcpu::exchange<bool>(false, 0, MSLCPU_AT, &::mslcpu::resolve_none, "simdgroup_barrier");
 }
 
@@ -668,18 +720,18 @@ struct quad_vote {
 };
 
 #define MSLCPU_REDUCE(prefix, W, name, Op)                                                    \
-  template <class T> inline T prefix##_##name(T x, MSLCPU_SITE) {                            \
+  template <class T> MSLCPU_INLINE T prefix##_##name(T x, MSLCPU_SITE) {                            \
     return ::mslcpu::exchange<T>(x, 0, MSLCPU_AT, &::mslcpu::resolve_reduce<T, ::mslcpu::Op, W>, \
                                  #prefix "_" #name);                                          \
   }
 #define MSLCPU_PREFIX(prefix, W, name, Op, incl)                                              \
-  template <class T> inline T prefix##_prefix_##name(T x, MSLCPU_SITE) {                     \
+  template <class T> MSLCPU_INLINE T prefix##_prefix_##name(T x, MSLCPU_SITE) {                     \
     return ::mslcpu::exchange<T>(x, 0, MSLCPU_AT,                                             \
                                  &::mslcpu::resolve_prefix<T, ::mslcpu::Op, incl, W>,         \
                                  #prefix "_prefix_" #name);                                   \
   }
 #define MSLCPU_SHUFFLE(prefix, W, name, Src)                                                  \
-  template <class T, class I> inline T prefix##_##name(T x, I arg, MSLCPU_SITE) {            \
+  template <class T, class I> MSLCPU_INLINE T prefix##_##name(T x, I arg, MSLCPU_SITE) {            \
     return ::mslcpu::exchange<T>(x, (unsigned long long)(arg), MSLCPU_AT,                     \
                                  &::mslcpu::resolve_shuffle<T, ::mslcpu::Src, W>,             \
                                  #prefix "_" #name);                                          \
@@ -698,28 +750,28 @@ struct quad_vote {
   MSLCPU_SHUFFLE(prefix, W, shuffle_xor, SrcXor)                                              \
   MSLCPU_SHUFFLE(prefix, W, shuffle_rotate_up, SrcRotUp)                                      \
   MSLCPU_SHUFFLE(prefix, W, shuffle_rotate_down, SrcRotDown)                                  \
-  template <class T> inline T prefix##_broadcast_first(T x, MSLCPU_SITE) {                    \
+  template <class T> MSLCPU_INLINE T prefix##_broadcast_first(T x, MSLCPU_SITE) {                    \
     return ::mslcpu::exchange<T>(x, 0, MSLCPU_AT, &::mslcpu::resolve_first<T, W>,             \
                                  #prefix "_broadcast_first");                                 \
   }                                                                                           \
-  inline bool prefix##_all(bool b, MSLCPU_SITE) {                                             \
+  MSLCPU_INLINE bool prefix##_all(bool b, MSLCPU_SITE) {                                             \
     return ::mslcpu::exchange<unsigned long long>(                                            \
                b, 0, MSLCPU_AT, &::mslcpu::resolve_vote<::mslcpu::Vote::All, W>, #prefix "_all") != 0; \
   }                                                                                           \
-  inline bool prefix##_any(bool b, MSLCPU_SITE) {                                             \
+  MSLCPU_INLINE bool prefix##_any(bool b, MSLCPU_SITE) {                                             \
     return ::mslcpu::exchange<unsigned long long>(                                            \
                b, 0, MSLCPU_AT, &::mslcpu::resolve_vote<::mslcpu::Vote::Any, W>, #prefix "_any") != 0; \
   }                                                                                           \
-  inline bool prefix##_is_first(MSLCPU_SITE) {                                                \
+  MSLCPU_INLINE bool prefix##_is_first(MSLCPU_SITE) {                                                \
     return ::mslcpu::exchange<unsigned long long>(                                            \
                true, 0, MSLCPU_AT, &::mslcpu::resolve_vote<::mslcpu::Vote::IsFirst, W>,       \
                #prefix "_is_first") != 0;                                                     \
   }                                                                                           \
-  inline prefix##_vote prefix##_ballot(bool b, MSLCPU_SITE) {                                 \
+  MSLCPU_INLINE prefix##_vote prefix##_ballot(bool b, MSLCPU_SITE) {                                 \
     return prefix##_vote(prefix##_vote::vote_t(::mslcpu::exchange<unsigned long long>(        \
         b, 0, MSLCPU_AT, &::mslcpu::resolve_vote<::mslcpu::Vote::Ballot, W>, #prefix "_ballot"))); \
   }                                                                                           \
-  inline prefix##_vote prefix##_active_threads_mask(MSLCPU_SITE) {                            \
+  MSLCPU_INLINE prefix##_vote prefix##_active_threads_mask(MSLCPU_SITE) {                            \
     return prefix##_vote(prefix##_vote::vote_t(::mslcpu::exchange<unsigned long long>(        \
         true, 0, MSLCPU_AT, &::mslcpu::resolve_vote<::mslcpu::Vote::Active, W>,               \
         #prefix "_active_threads_mask")));                                                    \

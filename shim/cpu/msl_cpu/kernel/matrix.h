@@ -141,7 +141,7 @@ template <class D, class A, class B, class C> void resolve_mma(Group &g, unsigne
 }
 
 template <class M, class P>
-inline void matrix_memory(const M &m, P memory, unsigned long long stride, ulong2 origin, bool transpose,
+MSLCPU_INLINE void matrix_memory(const M &m, P memory, unsigned long long stride, ulong2 origin, bool transpose,
                           unsigned site, Resolver fn, const char *what) {
   MemoryArgs args{&m, (const void *)memory, origin.x, origin.y};
   exchange<bool>(args, stride << 1 | (transpose ? 1u : 0u), site, fn, what);
@@ -165,21 +165,21 @@ template <class T, int C = 8, int R = 8> inline simdgroup_matrix<T, C, R> make_f
 }
 
 template <class T, class U, int C, int R>
-inline void simdgroup_load(simdgroup_matrix<T, C, R> &d, const U *src, ulong elements_per_row = C,
+MSLCPU_INLINE void simdgroup_load(simdgroup_matrix<T, C, R> &d, const U *src, ulong elements_per_row = C,
                            ulong2 matrix_origin = ulong2(0), bool transpose_matrix = false, MSLCPU_SITE) {
   ::mslcpu::matrix_memory(d, src, elements_per_row, matrix_origin, transpose_matrix, MSLCPU_AT,
                           &::mslcpu::resolve_load<simdgroup_matrix<T, C, R>, const U *>, "simdgroup_load");
 }
 
 template <class T, class U, int C, int R>
-inline void simdgroup_store(const simdgroup_matrix<T, C, R> &a, U *dst, ulong elements_per_row = C,
+MSLCPU_INLINE void simdgroup_store(const simdgroup_matrix<T, C, R> &a, U *dst, ulong elements_per_row = C,
                             ulong2 matrix_origin = ulong2(0), bool transpose_matrix = false, MSLCPU_SITE) {
   ::mslcpu::matrix_memory(a, dst, elements_per_row, matrix_origin, transpose_matrix, MSLCPU_AT,
                           &::mslcpu::resolve_store<simdgroup_matrix<T, C, R>, U *>, "simdgroup_store");
 }
 
 template <class TD, class TA, class TB, class TC>
-inline void simdgroup_multiply_accumulate(simdgroup_matrix<TD, 8, 8> &d, const simdgroup_matrix<TA, 8, 8> &a,
+MSLCPU_INLINE void simdgroup_multiply_accumulate(simdgroup_matrix<TD, 8, 8> &d, const simdgroup_matrix<TA, 8, 8> &a,
                                           const simdgroup_matrix<TB, 8, 8> &b,
                                           const simdgroup_matrix<TC, 8, 8> &c, MSLCPU_SITE) {
   using namespace ::mslcpu;
@@ -191,7 +191,7 @@ inline void simdgroup_multiply_accumulate(simdgroup_matrix<TD, 8, 8> &d, const s
 }
 
 template <class TD, class TA, class TB>
-inline void simdgroup_multiply(simdgroup_matrix<TD, 8, 8> &d, const simdgroup_matrix<TA, 8, 8> &a,
+MSLCPU_INLINE void simdgroup_multiply(simdgroup_matrix<TD, 8, 8> &d, const simdgroup_matrix<TA, 8, 8> &a,
                                const simdgroup_matrix<TB, 8, 8> &b, MSLCPU_SITE) {
   using namespace ::mslcpu;
   MatrixArgs args{{&a, &b, nullptr}};
