@@ -16,14 +16,24 @@
 export type FieldType = "u32" | "i32" | "f32";
 
 export interface ArgStruct<K extends string> {
-  /** The MSL struct name, for messages. */
+  /** The MSL struct name (as declared in its kernels/ header). */
   readonly name: string;
+  /** Field names and types, in declaration order. */
+  readonly fields: readonly (readonly [K, FieldType])[];
   /** Byte size of the struct (4 per field). */
   readonly byteLength: number;
   /** Byte offset of each field. */
   readonly offsets: Readonly<Record<K, number>>;
   /** Write every field into the shared scratch and return it, ready to bind as inline bytes. */
   write(values: Readonly<Record<K, number>>): Uint32Array;
+}
+
+/** Every struct described so far (one per op module, made at import), for the layout test. */
+const described: ArgStruct<string>[] = [];
+
+/** The argument structs the imported op modules describe. */
+export function describedArgStructs(): readonly ArgStruct<string>[] {
+  return described;
 }
 
 /** Describe a struct of 4-byte fields, in declaration order. */
@@ -34,8 +44,9 @@ export function argStruct<K extends string>(name: string, fields: Readonly<Recor
   const f32 = new Float32Array(u32.buffer);
   const kinds = names.map((k) => fields[k]);
   const offsets = Object.fromEntries(names.map((k, i) => [k, 4 * i])) as Record<K, number>;
-  return Object.freeze({
+  const struct: ArgStruct<K> = Object.freeze({
     name,
+    fields: Object.freeze(names.map((k) => Object.freeze([k, fields[k]] as const))),
     byteLength: 4 * names.length,
     offsets: Object.freeze(offsets),
     write(values: Readonly<Record<K, number>>): Uint32Array {
@@ -49,4 +60,6 @@ export function argStruct<K extends string>(name: string, fields: Readonly<Recor
       return u32;
     },
   });
+  described.push(struct as unknown as ArgStruct<string>);
+  return struct;
 }
