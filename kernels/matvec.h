@@ -106,7 +106,7 @@ inline void matvec(thread const Rows& rows, device const T* x, device T* y, cons
   for (int m = 0; m < MV_MAX_X_ROWS; m++) acc[m] = 0.0f;
 
   for (uint k0 = lane * C; k0 < K; k0 += 32 * C) {
-    const bool full = k0 + C <= K;
+    const bool full = Rows::AFFINE || k0 + C <= K;  // affine K is a multiple of the 32-value chunk
     float xsum[MV_MAX_X_ROWS];
     if (Rows::AFFINE) {
       for (int m = 0; m < MV_MAX_X_ROWS; m++) {
