@@ -185,7 +185,7 @@ inline uint mix32(uint v) {
 
 // Uniform in [0, 1) with 24 random bits.
 inline float uniform01(uint seed, uint step, uint row) {
-  return float(mix32(mix32(mix32(seed) ^ step) ^ row) >> 8) * 0x1p-24f;
+  return float(mix32(mix32(mix32(seed) ^ step) ^ row) >> 8) * 5.9604644775390625e-8f;  // 2^-24
 }
 
 // out[row] = a token drawn from softmax(x * inv_temperature) restricted to the top-k values
