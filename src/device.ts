@@ -31,6 +31,12 @@ export interface DeviceLimits {
   maxInlineBytes: number;
   maxBufferBindings: number;
   workerThreads: number;
+  /**
+   * True when a threadgroup's threads run in parallel GPU lanes (Metal); false when msl-cpu runs
+   * them in turns on one core. Ops read it to pick kernel shapes (threads per row, tiled vs
+   * matrix-vector products); nothing else about the backend is visible to them.
+   */
+  lanesInHardware: boolean;
 }
 
 function readLimits(native: Native, handle: Pointer): DeviceLimits {
@@ -46,6 +52,7 @@ function readLimits(native: Native, handle: Pointer): DeviceLimits {
     maxInlineBytes: limit(7),
     maxBufferBindings: limit(8),
     workerThreads: limit(9),
+    lanesInHardware: limit(10) === 1,
   });
 }
 

@@ -252,6 +252,7 @@ uint64_t mlxn_device_limit(mlxn_device_t dev, uint32_t key) {
     case MLXN_LIMIT_MAX_INLINE_BYTES: return cpu::kMaxInlineBytes;
     case MLXN_LIMIT_MAX_BUFFER_BINDINGS: return MSLCPU_MAX_BINDINGS;
     case MLXN_LIMIT_WORKER_THREADS: return dev->threads.load();
+    case MLXN_LIMIT_LANES_IN_HARDWARE: return 0;
     default: return 0;
   }
 }

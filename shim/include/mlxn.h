@@ -81,7 +81,11 @@ enum {
   MLXN_LIMIT_HAS_UNIFIED_MEMORY = 6,           /* 1 when contents is the memory the GPU reads */
   MLXN_LIMIT_MAX_INLINE_BYTES = 7,             /* largest mlxn_compute_encoder_set_bytes (4096) */
   MLXN_LIMIT_MAX_BUFFER_BINDINGS = 8,          /* binding slots per dispatch (31) */
-  MLXN_LIMIT_WORKER_THREADS = 9                /* cpu: worker threads; metal: 0 */
+  MLXN_LIMIT_WORKER_THREADS = 9,               /* cpu: worker threads; metal: 0 */
+  /* 1 when a threadgroup's threads run in parallel hardware lanes (a GPU); 0 when they take turns
+   * on one core (msl-cpu fibers), where many threads per group and simdgroup_matrix tiles cost
+   * more than they save. Ops choose kernel shapes by it. */
+  MLXN_LIMIT_LANES_IN_HARDWARE = 10
 };
 
 /* The system default device with one command queue. */

@@ -70,6 +70,7 @@ uint64_t mlxn_device_limit(mlxn_device_t device, uint32_t key) {
       case MLXN_LIMIT_MAX_INLINE_BYTES: return SHIM_MAX_INLINE_BYTES;
       case MLXN_LIMIT_MAX_BUFFER_BINDINGS: return SHIM_MAX_BINDINGS;
       case MLXN_LIMIT_WORKER_THREADS: return 0;
+      case MLXN_LIMIT_LANES_IN_HARDWARE: return 1;
       default: return 0;
     }
   }

@@ -246,7 +246,7 @@ export function attentionPrefill(enc: CommandEncoder, registry: KernelRegistry, 
   checkCounts("params", { qLen: params.qLen }, ["qLen"]);
   const causal = params.causal ?? true;
   if (typeof causal !== "boolean") throw new ArgumentError("params.causal", `must be a boolean (got ${typeof causal})`);
-  const path = params.path ?? (enc.device.backend === "cpu" ? "vector" : "tiled");
+  const path = params.path ?? (enc.device.limits.lanesInHardware ? "tiled" : "vector");
   checkOneOf("params.path", path, PREFILL_PATHS);
   const c = checkCommon(params, params.qLen, q, k, v, out);
   const { heads, headDim, dtype, qLen } = params;

@@ -82,7 +82,7 @@ export function checkThreadsPerRow(enc: CommandEncoder, requested: number | unde
 export function rowGroup(enc: CommandEncoder, pipeline: Pipeline, cols: number, requested?: number, perThread = 4): number {
   if (requested !== undefined) return requested;
   const width = pipeline.threadExecutionWidth;
-  if (enc.device.limits.workerThreads > 0) return width;
+  if (!enc.device.limits.lanesInHardware) return width;
   const limit = Math.floor(Math.min(1024, pipeline.maxTotalThreadsPerThreadgroup) / width) * width;
   const wanted = Math.ceil(Math.ceil(cols / perThread) / width) * width;
   return Math.max(width, Math.min(limit, wanted));

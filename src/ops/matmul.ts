@@ -99,7 +99,7 @@ function pathFor(enc: CommandEncoder, m: number, requested: MatmulPath | undefin
     checkOneOf("params.path", requested, PATHS);
     return requested;
   }
-  return m <= MATVEC_MAX_ROWS || enc.device.backend === "cpu" ? "matvec" : "tiled";
+  return m <= MATVEC_MAX_ROWS || !enc.device.limits.lanesInHardware ? "matvec" : "tiled";
 }
 
 /** Encode one product on the matrix-vector or the tiled kernel `name`. */
