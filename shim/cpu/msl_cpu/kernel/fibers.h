@@ -99,6 +99,7 @@ struct Group {
   Context os;        /* the executor's own stack while the runner runs on slot 0 */
   Fiber *main;
   mslcpu_worker *w;
+  char *tg_static;   /* w->tg_static */
   const mslcpu_launch *l;
   const void *body;
   void (*entry)();
@@ -262,9 +263,11 @@ __attribute__((noinline)) inline Fiber *stalled(Group &g) {
 __attribute__((always_inline)) inline Fiber *next_context(Group &g) {
   if (g.head == g.tail) [[unlikely]] return stalled(g);
   Fiber *f = g.queue[g.head++ & (MSLCPU_MAX_THREADS - 1)];
-  // Fibers live in separate pages: fetch the control block of the one after this one while
-  // there is work to overlap it with (a stale entry only prefetches a stale address).
-  __builtin_prefetch(g.queue[g.head & (MSLCPU_MAX_THREADS - 1)]);
+  // Fibers live in separate pages, so fetch ahead while there is work to overlap it with: the
+  // control block of the fiber two places on (a stale entry only prefetches a stale address),
+  // and the top of the stack of the next one, whose control block the previous call fetched.
+  __builtin_prefetch(g.queue[(g.head + 1) & (MSLCPU_MAX_THREADS - 1)]);
+  if (g.head != g.tail) __builtin_prefetch(g.queue[g.head & (MSLCPU_MAX_THREADS - 1)]->ctx.sp);
   return f;
 }
 
@@ -486,9 +489,12 @@ __attribute__((always_inline)) inline void barrier(unsigned line, const char *fi
     barrier_fault(f, line, file);
   }
   if (++g.barrier_count == g.n) {
+    // Every thread is here, so the run queue is empty: queue all but this one, in order.
     g.barrier_count = 0;
-    for (unsigned i = 0; i < g.n; ++i)
-      if (i != f->index) push(g, g.fibers[i]);
+    g.head = 0;
+    g.tail = g.n - 1;
+    __builtin_memcpy(g.queue, g.fibers, f->index * sizeof(Fiber *));
+    __builtin_memcpy(g.queue + f->index, g.fibers + f->index + 1, (g.n - 1 - f->index) * sizeof(Fiber *));
     return;
   }
   wait(f);
@@ -529,7 +535,7 @@ template <class T, unsigned SITE> struct tg_slot {
 };
 /* The pre-pass turns `threadgroup float a[32];` into `typedef float A[32]; A &a = tg_static<A, n>();`. */
 template <class T, unsigned SITE> inline T &tg_static() {
-  return *reinterpret_cast<T *>(static_cast<char *>(self()->g->w->tg_static) + tg_slot<T, SITE>::offset);
+  return *reinterpret_cast<T *>(self()->g->tg_static + tg_slot<T, SITE>::offset);
 }
 
 /* ── the group runner ── */
@@ -664,6 +670,7 @@ inline int run_groups(const mslcpu_launch *l, mslcpu_worker *w, unsigned long lo
   Group &g = *static_cast<Group *>(w->state);
   g.l = l;
   g.w = w;
+  g.tg_static = static_cast<char *>(w->tg_static);
   g.body = &body;
   g.entry = &thread_entry<Body>;
   g.first = first;
