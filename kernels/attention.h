@@ -126,6 +126,7 @@ kernel void sdpa_decode(device const T* q [[buffer(0)]],
     for (int g = 0; g < DEC_MAX_HEADS; g++) s4[g] = 0.0f;
     if (valid) {
       device const KV* kr = kh + p * D;
+#pragma clang loop unroll_count(2)
       for (int d = 0; d < D; d += 4) {
         const float4 k4 = float4(float(kr[d]), float(kr[d + 1]), float(kr[d + 2]), float(kr[d + 3]));
 #pragma clang loop unroll(full)
