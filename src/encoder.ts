@@ -108,14 +108,26 @@ const HEADER_WORDS = 12;
 const RECORD_WORDS = HEADER_WORDS + 31 * 6 + 31 * 2 + 31 * (2 + MAX_INLINE_BYTES / 4);
 const record = new Uint32Array(RECORD_WORDS);
 const recordBytes = new Uint8Array(record.buffer);
+const recordF32 = new Float32Array(record.buffer);
 const recordViews = new Map<Function, TypedArray>([
   [Uint32Array, record],
   [Int32Array, new Int32Array(record.buffer)],
-  [Float32Array, new Float32Array(record.buffer)],
+  [Float32Array, recordF32],
 ]);
 
 /** Copy the bytes of `src` into the record at word `at`. */
 function copyInline(src: TypedArray, at: number): void {
+  // Most inline bindings are a few 32-bit scalars: element stores beat a lookup and a native set().
+  if (src.length <= 4) {
+    if (src instanceof Uint32Array || src instanceof Int32Array) {
+      for (let i = 0; i < src.length; i++) record[at + i] = src[i]!;
+      return;
+    }
+    if (src instanceof Float32Array) {
+      for (let i = 0; i < src.length; i++) recordF32[at + i] = src[i]!;
+      return;
+    }
+  }
   const alias = recordViews.get(src.constructor);
   if (alias !== undefined) (alias as Uint32Array).set(src as Uint32Array, at);
   else recordBytes.set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength), at * 4);
