@@ -2,7 +2,8 @@
  * Matrix products on the active backend.
  *   decode  (1 or 8 rows of x, matrix-vector kernels): GB/s of weight bytes read (packed codes
  *           plus scales and biases for quantized weights) and the ratio to this machine's memcpy;
- *   prefill (256 rows, tiled kernels): GFLOP/s, 2·M·N·K per product.
+ *   prefill (256 rows): GFLOP/s, 2·M·N·K per product, on the tiled kernels (the GPU route) and
+ *           on matrix-vector passes (the cpu backend's route).
  * Best of `rounds` command buffers of `dispatches` products each. Prints; asserts nothing.
  *
  * usage: bun run bench/matmul.ts [dispatches=4] [rounds=3] [filter]
@@ -18,28 +19,28 @@ const device = Device.open();
 const registry = new KernelRegistry(device);
 const F32 = DType.F32;
 
-function dense(kind: FigureRow["kind"], m: number, n: number, k: number, weightDType: DType): FigureRow {
+function dense(kind: FigureRow["kind"], m: number, n: number, k: number, weightDType: DType, path?: ops.MatmulPath): FigureRow {
   const [x, w, y] = [benchBuffer(device, F32, m * k), benchBuffer(device, weightDType, n * k), benchBuffer(device, F32, m * n)];
   return {
-    name: `matmul x f32, W ${weightDType.name} [${n}, ${k}], M=${m}`,
+    name: `matmul x f32, W ${weightDType.name} [${n}, ${k}], M=${m}${path ? `, ${path}` : ""}`,
     kind,
     amount: kind === "decode" ? n * k * weightDType.size : 2 * m * n * k,
     read: "weights",
-    encode: (e) => ops.matmul(e, registry, x, w, y, { m, n, k, dtype: F32, weightDType }),
+    encode: (e) => ops.matmul(e, registry, x, w, y, { m, n, k, dtype: F32, weightDType, path }),
     buffers: [x, w, y],
   };
 }
 
-function affine(kind: FigureRow["kind"], m: number, n: number, k: number, bits: number, groupSize: number, scaleDType: DType): FigureRow {
+function affine(kind: FigureRow["kind"], m: number, n: number, k: number, bits: number, groupSize: number, scaleDType: DType, path?: ops.MatmulPath): FigureRow {
   const groups = (n * k) / groupSize;
   const w = { weight: benchBuffer(device, DType.U32, (n * k * bits) / 32), scales: benchBuffer(device, scaleDType, groups), biases: benchBuffer(device, scaleDType, groups) };
   const [x, y] = [benchBuffer(device, F32, m * k), benchBuffer(device, F32, m * n)];
   return {
-    name: `quantizedMatmul ${bits}-bit g${groupSize} ${scaleDType.name} scales [${n}, ${k}], M=${m}`,
+    name: `quantizedMatmul ${bits}-bit g${groupSize} ${scaleDType.name} scales [${n}, ${k}], M=${m}${path ? `, ${path}` : ""}`,
     kind,
     amount: kind === "decode" ? (n * k * bits) / 8 + 2 * groups * scaleDType.size : 2 * m * n * k,
     read: "weights",
-    encode: (e) => ops.quantizedMatmul(e, registry, x, w, y, { m, n, k, bits, groupSize, dtype: F32, scaleDType }),
+    encode: (e) => ops.quantizedMatmul(e, registry, x, w, y, { m, n, k, bits, groupSize, dtype: F32, scaleDType, path }),
     buffers: [x, y, w.weight, w.scales, w.biases],
   };
 }
@@ -54,8 +55,10 @@ const rows: (() => FigureRow)[] = [
   () => affine("decode", 1, N, K, 8, 64, DType.BF16),
   () => affine("decode", 1, N, K, 3, 64, DType.F16),
   () => affine("decode", 8, N, K, 4, 64, DType.BF16),
-  () => dense("prefill", 256, 1024, 1024, DType.BF16),
-  () => affine("prefill", 256, 1024, 1024, 4, 64, DType.BF16),
+  () => dense("prefill", 256, 1024, 1024, DType.BF16, "tiled"),
+  () => dense("prefill", 256, 1024, 1024, DType.BF16, "matvec"),
+  () => affine("prefill", 256, 1024, 1024, 4, 64, DType.BF16, "tiled"),
+  () => affine("prefill", 256, 1024, 1024, 4, 64, DType.BF16, "matvec"),
 ];
 
 console.log(`backend ${device.backend} (${device.name}, ${device.limits.workerThreads} worker threads); memcpy ${memcpyGBps().toFixed(2)} GB/s`);

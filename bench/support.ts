@@ -93,14 +93,14 @@ export interface FigureRow {
 /** Build, time and print each row (made one at a time, so only one row's buffers are alive). */
 export function printFigures(device: Device, rows: (() => FigureRow)[], o: { dispatches: number; rounds: number; filter?: string }): void {
   const memcpy = memcpyGBps();
-  console.log(`${"call".padEnd(60)} ${"ms".padStart(9)}  figure`);
+  console.log(`${"call".padEnd(68)} ${"ms".padStart(9)}  figure`);
   for (const make of rows) {
     const r = make();
     if (!o.filter || r.name.includes(o.filter)) {
       const s = secondsPerDispatch(device, r.encode, o.dispatches, o.rounds);
       const gbps = r.amount / s / 1e9;
       const figure = r.kind === "decode" ? `${gbps.toFixed(2)} GB/s of ${r.read} (${(r.amount / 1e6).toFixed(1)} MB), ${(gbps / memcpy).toFixed(2)} x memcpy` : `${gbps.toFixed(2)} GFLOP/s`;
-      console.log(`${r.name.padEnd(60)} ${(s * 1e3).toFixed(2).padStart(9)}  ${figure}`);
+      console.log(`${r.name.padEnd(68)} ${(s * 1e3).toFixed(2).padStart(9)}  ${figure}`);
     }
     for (const b of r.buffers) b.dispose();
   }

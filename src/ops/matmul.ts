@@ -9,7 +9,7 @@
  * in threadgroup memory, quantized weights dequantized as they are staged, simdgroup-matrix
  * multiply-accumulate). On the cpu backend every product takes the matrix-vector path: msl-cpu
  * runs each 8×8 simdgroup-matrix operation as a SIMD-group collective, and there the tiled
- * kernels measured 4–5× slower than matrix-vector passes (M = 256, N = K = 1024, dense bf16 and
+ * kernels measured 2–5× slower than matrix-vector passes (M = 256, N = K = 1024, dense bf16 and
  * 4-bit). `params.path` overrides the choice.
  */
 import type { Buffer } from "../buffer.ts";
