@@ -261,6 +261,16 @@ export interface StepResult {
   commandBuffers: number;
 }
 
+/**
+ * Runs a loaded model's forward passes (see the module comment). `loadModel` builds one; use it
+ * directly to run weights loaded with `loadModelWeights`. It owns the converted norm and bias
+ * vectors and the scratch pool, not the weights.
+ *
+ * @example
+ * using decoder = new Decoder(device, registry, weights);
+ * using cache = decoder.newCache();
+ * const { token } = decoder.sample(promptIds, cache, { temperature: 0, topK: 0, topP: 1, seed: 0, step: 0 });
+ */
 export class Decoder {
   readonly device: Device;
   readonly registry: KernelRegistry;
@@ -295,49 +305,41 @@ export class Decoder {
     }
     this.#pool = new BufferPool(device);
     const c = this.config;
+    // Norm weights and linear biases in the activation type, converted in one command buffer.
     const enc = device.commandEncoder();
-    const vector = (b: Buffer) => this.#toActivation(enc, b);
-    const linear = (w: LinearWeights): Linear => ({
-      n: w.outFeatures,
-      k: w.inFeatures,
-      weights: w,
-      table: w.bits === undefined ? undefined : Object.freeze({ weight: w.weight, scales: w.scales!, biases: w.biases! }),
-      bias: w.bias === undefined ? undefined : vector(w.bias),
-    });
-    this.#layers = weights.layers.map((l) => ({
-      inputNorm: vector(l.inputNorm),
-      postNorm: vector(l.postAttentionNorm),
-      qNorm: l.attention.qNorm && vector(l.attention.qNorm),
-      kNorm: l.attention.kNorm && vector(l.attention.kNorm),
-      q: linear(l.attention.q),
-      k: linear(l.attention.k),
-      v: linear(l.attention.v),
-      o: linear(l.attention.o),
-      gate: linear(l.mlp.gate),
-      up: linear(l.mlp.up),
-      down: linear(l.mlp.down),
-    }));
-    this.#finalNorm = vector(weights.norm);
-    this.#lmHead = linear(weights.lmHead);
-    enc.commitAndWait();
-    enc.dispose();
-    const s = c.ropeScaling;
-    this.#rope = {
-      tokens: 1,
-      heads: 1,
-      headDim: c.headDim,
-      theta: c.ropeTheta,
-      offset: 0,
-      traditional: c.ropeTraditional,
-      scaling:
-        s === undefined
-          ? undefined
-          : s.type === "linear"
-            ? { type: "linear", factor: s.factor }
-            : { type: "llama3", factor: s.factor, lowFreqFactor: s.lowFreqFactor, highFreqFactor: s.highFreqFactor, originalMaxPositions: s.originalMaxPositionEmbeddings },
-      dtype: this.activationDType,
-    };
-    if (this.#rope.scaling === undefined) delete this.#rope.scaling;
+    try {
+      const vector = (b: Buffer) => this.#toActivation(enc, b);
+      const linear = (w: LinearWeights): Linear => ({
+        n: w.outFeatures,
+        k: w.inFeatures,
+        weights: w,
+        table: w.bits === undefined ? undefined : Object.freeze({ weight: w.weight, scales: w.scales!, biases: w.biases! }),
+        bias: w.bias === undefined ? undefined : vector(w.bias),
+      });
+      this.#layers = weights.layers.map((l) => ({
+        inputNorm: vector(l.inputNorm),
+        postNorm: vector(l.postAttentionNorm),
+        qNorm: l.attention.qNorm && vector(l.attention.qNorm),
+        kNorm: l.attention.kNorm && vector(l.attention.kNorm),
+        q: linear(l.attention.q),
+        k: linear(l.attention.k),
+        v: linear(l.attention.v),
+        o: linear(l.attention.o),
+        gate: linear(l.mlp.gate),
+        up: linear(l.mlp.up),
+        down: linear(l.mlp.down),
+      }));
+      this.#finalNorm = vector(weights.norm);
+      this.#lmHead = linear(weights.lmHead);
+      enc.commitAndWait();
+    } catch (e) {
+      this.dispose();
+      throw e;
+    } finally {
+      enc.dispose();
+    }
+    const scaling = ropeScaling(c);
+    this.#rope = { tokens: 1, heads: 1, headDim: c.headDim, theta: c.ropeTheta, offset: 0, traditional: c.ropeTraditional, dtype: this.activationDType, ...(scaling && { scaling }) };
   }
 
   get disposed(): boolean {
@@ -573,6 +575,14 @@ export class Decoder {
     if (this.#disposed) throw new DisposedError("decoder");
     if (this.weights.disposed) throw new DisposedError("model weights");
   }
+}
+
+/** The config's RoPE scaling as `ops.rope` takes it. */
+function ropeScaling(c: ModelConfig): ops.RopeScaling | undefined {
+  const s = c.ropeScaling;
+  if (s === undefined) return undefined;
+  if (s.type === "linear") return { type: "linear", factor: s.factor };
+  return { type: "llama3", factor: s.factor, lowFreqFactor: s.lowFreqFactor, highFreqFactor: s.highFreqFactor, originalMaxPositions: s.originalMaxPositionEmbeddings };
 }
 
 /** The first `n` values of a float buffer, as f32. */
