@@ -111,8 +111,8 @@ export interface PrefillParams extends AttentionParams {
   /**
    * Kernel: "tiled" (simdgroup-matrix flash attention; the default on GPUs) or "vector" (the
    * decode kernel once per query; the default on the cpu backend, where msl-cpu runs simdgroup
-   * matrices as SIMD-group collectives and the tiled kernel measured about 10× slower: 0.19
-   * against 2.1 GFLOP/s, 32 heads of 128, 256 and 1024 tokens).
+   * matrices as SIMD-group collectives and the tiled kernel measured about 8× slower: 0.8
+   * against 6.9 GFLOP/s, 32 heads of 128, 256 and 1024 tokens).
    */
   path?: "tiled" | "vector";
 }
