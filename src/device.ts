@@ -8,6 +8,7 @@
  * const a = device.allocBuffer(16, DType.F32, [4]);
  */
 import { Buffer, checkShape, type BufferOwner } from "./buffer.ts";
+import { GpuCapture } from "./capture.ts";
 import { config } from "./config.ts";
 import { isDType, type DType } from "./dtype.ts";
 import { CommandEncoder } from "./encoder.ts";
@@ -66,6 +67,8 @@ export class Device implements BufferOwner {
   #bytesInUse = 0;
   #peakBytes = 0;
   #disposed = false;
+  /** The capture `MLXN_CAPTURE` started, stopped with the device. */
+  #envCapture: GpuCapture | undefined;
 
   private constructor(native: Native, backend: Backend, handle: Pointer) {
     this.native = native;
@@ -100,7 +103,20 @@ export class Device implements BufferOwner {
         throw err;
       }
     }
-    return new Device(native, backend, handle);
+    const device = new Device(native, backend, handle);
+    if (cfg.capturePath) device.#startEnvCapture(cfg.capturePath);
+    return device;
+  }
+
+  #startEnvCapture(path: string): void {
+    try {
+      this.#envCapture = GpuCapture.start(this, path);
+    } catch (e) {
+      // A debug switch must not stop the program it is debugging: say why, run uncaptured.
+      console.error(`bun-mlx-native: MLXN_CAPTURE=${path} ignored: ${(e as Error).message}`);
+      return;
+    }
+    process.once("exit", () => this.#envCapture?.stop());
   }
 
   get disposed(): boolean {
@@ -173,6 +189,7 @@ export class Device implements BufferOwner {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    this.#envCapture?.stop();
     this.residency.dispose();
     this.native.mlxn_device_free(this.handle);
   }

@@ -8,6 +8,7 @@
  * const registry = new KernelRegistry(device);
  */
 export { Device, type DeviceLimits } from "./device.ts";
+export { GpuCapture } from "./capture.ts";
 export { Buffer, type TypedArray, type TypedArrayConstructor } from "./buffer.ts";
 export { DType, isDType } from "./dtype.ts";
 export { KernelRegistry, Pipeline, pipelineKey, type FunctionConstants } from "./registry.ts";
