@@ -303,8 +303,11 @@ export class Decoder {
     if (!Number.isSafeInteger(this.prefillChunk) || this.prefillChunk < 1) {
       throw new ArgumentError("options.prefillChunk", `must be a positive integer (got ${options.prefillChunk})`);
     }
-    this.#pool = new BufferPool(device);
     const c = this.config;
+    if (!ops.ATTENTION_HEAD_DIMS.includes(c.headDim)) {
+      throw new ArgumentError("weights", `head_dim ${c.headDim} is not supported by the attention kernels (supported: ${ops.ATTENTION_HEAD_DIMS.join(", ")})`);
+    }
+    this.#pool = new BufferPool(device);
     // Norm weights and linear biases in the activation type, converted in one command buffer.
     const enc = device.commandEncoder();
     try {

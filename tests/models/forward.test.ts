@@ -14,7 +14,7 @@
  * Prompts of 12 tokens take the tiled prefill kernels, 5 tokens the matrix-vector ones.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { DisposedError, FormatError, loadModel, type Model } from "../../src/index.ts";
+import { DisposedError, FormatError, loadModel, ops, type Model } from "../../src/index.ts";
 import { createSyntheticModel, type SyntheticModelSpec } from "../../src/models/synthetic.ts";
 import { ReferenceDecoder } from "../support/reference/decoder.ts";
 import { expectArgumentError } from "../support/errors.ts";
@@ -170,6 +170,12 @@ describe("model-level errors", () => {
     const { tokens, text } = await model.generate([1, 2], { maxTokens: 3 }).complete();
     expect(tokens.length).toBeGreaterThan(0);
     expect(text).toBe("");
+  });
+
+  test("a head_dim the attention kernels lack is refused at load", () => {
+    const headDim = Array.from({ length: 128 }, (_, i) => 2 * (i + 1)).find((d) => !ops.ATTENTION_HEAD_DIMS.includes(d))!;
+    const odd = build({ ...runnerPreset("f16"), headDim, tokenizer: false });
+    expectArgumentError(() => loadModel(odd, { device, progress: false }), "weights", `head_dim ${headDim} is not supported by the attention kernels`);
   });
 
   test("generate options are checked when generate is called", () => {

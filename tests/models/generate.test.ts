@@ -130,6 +130,17 @@ describe("caches, prompts and figures", () => {
     expect(rest.tokens).toEqual(whole.tokens.slice(4, 8));
   });
 
+  test("a given cache that fills up ends generation (finish reason context)", async () => {
+    const whole = await run({ maxTokens: 8, temperature: 0 });
+    const prompt = model.promptTokens(PROMPT).length;
+    using cache = model.newCache({ maxLength: prompt + 3 });
+    const { tokens, stats } = await run({ maxTokens: 8, temperature: 0, cache });
+    // The prompt and three generated tokens fill the cache; the fourth token needs no pass.
+    expect(tokens).toEqual(whole.tokens.slice(0, 4));
+    expect(stats.finishReason).toBe("context");
+    expect(cache.remaining).toBe(0);
+  });
+
   test("chat messages go through the chat template", async () => {
     const messages = [{ role: "user", content: PROMPT }];
     const a = await model.generate(messages, { maxTokens: 4, temperature: 0 }).complete();
