@@ -7,7 +7,7 @@ CPU_SRCS := $(CPU_DIR)/runtime.cpp $(CPU_DIR)/library.cpp $(CPU_DIR)/pool.cpp \
             $(CPU_DIR)/msl_cpu/prepass.cpp $(CPU_DIR)/msl_cpu/compile.cpp
 CPU_HDRS := $(wildcard $(CPU_DIR)/*.h $(CPU_DIR)/msl_cpu/*.h $(CPU_DIR)/msl_cpu/kernel/*.h) shim/include/mlxn.h
 # The kernel header: msl_cpu.h, then the rest of the MSL surface, in this order.
-CPU_KERNEL_HDRS := $(CPU_DIR)/msl_cpu.h $(addprefix $(CPU_DIR)/msl_cpu/kernel/,fibers.h atomics.h matrix.h)
+CPU_KERNEL_HDRS := $(CPU_DIR)/msl_cpu.h $(addprefix $(CPU_DIR)/msl_cpu/kernel/,math.h fibers.h atomics.h matrix.h)
 CPU_GEN := $(BUILD)/cpu
 CPU_OBJS := $(patsubst $(CPU_DIR)/%.cpp,$(CPU_GEN)/%.o,$(CPU_SRCS))
 CPU_CXXFLAGS := -std=c++20 -O2 -fPIC -Wall -Wextra -fvisibility=hidden

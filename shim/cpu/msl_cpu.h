@@ -1,8 +1,9 @@
 /*
  * msl_cpu.h — the kernel-side half of msl-cpu: makes Metal Shading Language valid C++20 for clang.
  *
- * libmlxn_cpu embeds this file, followed by the files of msl_cpu/kernel/ (fibers.h: the group
- * runner, barriers and SIMD-group functions; atomics.h; matrix.h; checked.h), writes the whole
+ * libmlxn_cpu embeds this file, followed by the files of msl_cpu/kernel/ (math.h: the rest of
+ * the math library; fibers.h: the group runner, barriers and SIMD-group functions; atomics.h;
+ * matrix.h: simdgroup_matrix; in the order of CPU_KERNEL_HDRS in cpu.mk), writes the whole
  * into the kernel cache by content hash and force-includes it (-include) in every kernel compile,
  * after the pre-pass (msl_cpu/prepass.cpp) has removed what macros cannot express: [[...]]
  * attributes, instantiation lines, function-constant declarations, block-scope `threadgroup`
@@ -158,7 +159,6 @@ MSLCPU_VECTORS(char, char)
 MSLCPU_VECTORS(uchar, uchar)
 MSLCPU_VECTORS(long, long)
 MSLCPU_VECTORS(ulong, ulong)
-MSLCPU_VECTORS(bool, bool)
 #undef MSLCPU_VECTORS
 
 /* Conversions to bfloat (and double to half) are library calls that libgcc 12 lacks; defined
@@ -211,6 +211,82 @@ template <class V, class F> inline V map(V a, V b, V c, F f) {
   return r;
 }
 
+/* Metal's packed vectors (packed_float3: 12 bytes, aligned as float): element storage with the
+ * lane names, converting to and from the vector type, arithmetic through it. */
+template <class T, int N> struct packed;
+template <class T> concept packed_vector = requires { typename T::mslcpu_packed; };
+#define MSLCPU_PACKED(N, ...)                                                                  \
+  template <class T> struct packed<T, N> {                                                     \
+    using mslcpu_packed = void;                                                                \
+    using value_type = T;                                                                      \
+    using vec_type = T __attribute__((ext_vector_type(N)));                                   \
+    union {                                                                                    \
+      T e[N];                                                                                  \
+      struct { T __VA_ARGS__; };                                                               \
+    };                                                                                         \
+    packed() = default;                                                                        \
+    constexpr packed(vec_type v) { for (int i = 0; i < N; ++i) e[i] = v[i]; }                  \
+    template <class... A>                                                                      \
+      requires(sizeof...(A) == N)                                                              \
+    constexpr packed(A... a) : e{static_cast<T>(a)...} {}                                      \
+    constexpr operator vec_type() const {                                                      \
+      vec_type r;                                                                              \
+      for (int i = 0; i < N; ++i) r[i] = e[i];                                                 \
+      return r;                                                                                \
+    }                                                                                          \
+    constexpr T &operator[](int i) { return e[i]; }                                            \
+    constexpr const T &operator[](int i) const { return e[i]; }                                \
+    template <class U> packed &operator+=(U o) { return *this = vec_type(*this) + o; }         \
+    template <class U> packed &operator-=(U o) { return *this = vec_type(*this) - o; }         \
+    template <class U> packed &operator*=(U o) { return *this = vec_type(*this) * o; }         \
+    template <class U> packed &operator/=(U o) { return *this = vec_type(*this) / o; }         \
+  };
+MSLCPU_PACKED(2, x, y)
+MSLCPU_PACKED(3, x, y, z)
+MSLCPU_PACKED(4, x, y, z, w)
+#undef MSLCPU_PACKED
+/* Metal's bool vectors. clang's own bool vectors are bit-packed and have no .x, so these are
+ * small classes: lanes by name or index, built from lane values or from the int vector a
+ * vector comparison yields (any non-zero lane is true). */
+template <int N> struct bvec;
+#define MSLCPU_BVEC(N, ...)                                                                    \
+  template <> struct bvec<N> {                                                                 \
+    union {                                                                                    \
+      bool e[N];                                                                               \
+      struct { bool __VA_ARGS__; };                                                            \
+    };                                                                                         \
+    bvec() = default;                                                                          \
+    template <class... A>                                                                      \
+      requires(sizeof...(A) == N)                                                              \
+    constexpr bvec(A... a) : e{static_cast<bool>(a)...} {}                                     \
+    constexpr bvec(bool b) { for (int i = 0; i < N; ++i) e[i] = b; }                           \
+    template <class V>                                                                         \
+      requires(vt<V>::n == N)                                                                  \
+    constexpr bvec(V v) { for (int i = 0; i < N; ++i) e[i] = v[i] != 0; }                      \
+    constexpr bool &operator[](int i) { return e[i]; }                                         \
+    constexpr const bool &operator[](int i) const { return e[i]; }                             \
+    constexpr bvec operator!() const {                                                         \
+      bvec r;                                                                                  \
+      for (int i = 0; i < N; ++i) r.e[i] = !e[i];                                              \
+      return r;                                                                                \
+    }                                                                                          \
+    constexpr bool operator==(const bvec &o) const {                                           \
+      for (int i = 0; i < N; ++i) if (e[i] != o.e[i]) return false;                           \
+      return true;                                                                             \
+    }                                                                                          \
+  };
+MSLCPU_BVEC(2, x, y)
+MSLCPU_BVEC(3, x, y, z)
+MSLCPU_BVEC(4, x, y, z, w)
+#undef MSLCPU_BVEC
+
+/* The vector value of a packed vector, and anything else unchanged. */
+template <class A> constexpr auto unpacked(A a) {
+  if constexpr (packed_vector<A>) return typename A::vec_type(a);
+  else return a;
+}
+template <class A> using unpacked_t = decltype(unpacked(A{}));
+
 template <class T> constexpr int lanes = vt<T>::n == 0 ? 1 : vt<T>::n;
 
 // Metal's vector constructors: the pre-pass rewrites `float4(...)` to `__mslcpu_mk<float4>(...)`,
@@ -219,25 +295,25 @@ template <class T> constexpr int lanes = vt<T>::n == 0 ? 1 : vt<T>::n;
 // cannot lower the direct vector conversion.
 template <class A, class B> constexpr bool via_float =
     (__is_same(A, half) && __is_same(B, bfloat)) || (__is_same(A, bfloat) && __is_same(B, half));
-template <class E, class S> inline E cast(S x) {
+template <class E, class S> constexpr E cast(S x) {
   if constexpr (via_float<E, S>) return static_cast<E>(static_cast<float>(x));
   else return static_cast<E>(x);
 }
-template <class V, int I, class A> inline void fill(V &r, A a) {
+template <class V, int I, class A> constexpr void fill(V &r, A a) {
   if constexpr (vt<A>::n == 0) {
     r[I] = cast<elem<V>>(a);
   } else {
     for (int j = 0; j < vt<A>::n; ++j) r[I + j] = cast<elem<V>>(a[j]);
   }
 }
-template <class V, int I> inline void fill_all(V &) {}
-template <class V, int I, class A, class... Rest> inline void fill_all(V &r, A a, Rest... rest) {
+template <class V, int I> constexpr void fill_all(V &) {}
+template <class V, int I, class A, class... Rest> constexpr void fill_all(V &r, A a, Rest... rest) {
   fill<V, I>(r, a);
   fill_all<V, I + lanes<A>>(r, rest...);
 }
 
 /* one argument: a scalar splats, a vector of the same size converts lane by lane */
-template <class V, class A> inline V convert(A a) {
+template <class V, class A> constexpr V convert(A a) {
   if constexpr (vt<A>::n == 0) {
     V r = cast<elem<V>>(a);
     return r;
@@ -251,19 +327,28 @@ template <class V, class A> inline V convert(A a) {
 
 } // namespace mslcpu
 
-template <class V, class... A> inline V __mslcpu_mk(A... a) {
-  static_assert(::mslcpu::vector<V>, "msl-cpu: vector constructor of a non-vector type");
-  constexpr int n = ::mslcpu::vt<V>::n;
-  if constexpr (sizeof...(A) == 0) {
-    return V{};
-  } else if constexpr (sizeof...(A) == 1) {
-    return ::mslcpu::convert<V>(a...);
+/* V(a...) as Metal means it. The pre-pass writes every construction through a vector type name,
+ * a template type parameter or a type alias this way, since only then does a multi-argument
+ * vector constructor inside a template work: other types are simply constructed. */
+template <class V, class... A> constexpr V __mslcpu_mk(A... a) {
+  if constexpr (::mslcpu::vector<V>) {
+    constexpr int n = ::mslcpu::vt<V>::n;
+    if constexpr (sizeof...(A) == 0) {
+      return V{};
+    } else if constexpr (sizeof...(A) == 1) {
+      return ::mslcpu::convert<V>(::mslcpu::unpacked(a)...);
+    } else {
+      static_assert((::mslcpu::lanes<::mslcpu::unpacked_t<A>> + ...) == n,
+                    "msl-cpu: vector constructor arguments do not add up to the vector size");
+      V r;
+      ::mslcpu::fill_all<V, 0>(r, ::mslcpu::unpacked(a)...);
+      return r;
+    }
+  } else if constexpr (sizeof...(A) == 1 && !__is_class(V) && !__is_reference(V) && !__is_pointer(V) &&
+                       ((!__is_class(A) && !::mslcpu::vector<A>) && ...)) {
+    return ::mslcpu::cast<V>(a...);  // a scalar conversion (half <-> bfloat through float)
   } else {
-    static_assert((::mslcpu::lanes<A> + ...) == n,
-                  "msl-cpu: vector constructor arguments do not add up to the vector size");
-    V r;
-    ::mslcpu::fill_all<V, 0>(r, a...);
-    return r;
+    return V(a...);
   }
 }
 
@@ -278,8 +363,36 @@ using ::bfloat2; using ::bfloat3; using ::bfloat4; using ::int2; using ::int3; u
 using ::uint2; using ::uint3; using ::uint4; using ::short2; using ::short3; using ::short4;
 using ::ushort2; using ::ushort3; using ::ushort4; using ::char2; using ::char3; using ::char4;
 using ::uchar2; using ::uchar3; using ::uchar4; using ::long2; using ::long3; using ::long4;
-using ::ulong2; using ::ulong3; using ::ulong4; using ::bool2; using ::bool3; using ::bool4;
+using ::ulong2; using ::ulong3; using ::ulong4;
 using ::__mslcpu_mk;
+using bool2 = ::mslcpu::bvec<2>;
+using bool3 = ::mslcpu::bvec<3>;
+using bool4 = ::mslcpu::bvec<4>;
+#define MSLCPU_PACKED_NAMES(T, name)                                                          \
+  using packed_##name##2 = ::mslcpu::packed<T, 2>;                                            \
+  using packed_##name##3 = ::mslcpu::packed<T, 3>;                                            \
+  using packed_##name##4 = ::mslcpu::packed<T, 4>;
+MSLCPU_PACKED_NAMES(float, float) MSLCPU_PACKED_NAMES(half, half) MSLCPU_PACKED_NAMES(bfloat, bfloat)
+MSLCPU_PACKED_NAMES(int, int) MSLCPU_PACKED_NAMES(uint, uint) MSLCPU_PACKED_NAMES(short, short)
+MSLCPU_PACKED_NAMES(ushort, ushort) MSLCPU_PACKED_NAMES(char, char) MSLCPU_PACKED_NAMES(uchar, uchar)
+MSLCPU_PACKED_NAMES(long, long) MSLCPU_PACKED_NAMES(ulong, ulong)
+#undef MSLCPU_PACKED_NAMES
+
+/* arithmetic and comparison with a packed vector on either side go through its vector type */
+#define MSLCPU_PACKED_OP(op)                                                                   \
+  template <class P, class U>                                                                  \
+    requires ::mslcpu::packed_vector<P>                                                        \
+  constexpr auto operator op(const P &a, const U &b) { return typename P::vec_type(a) op ::mslcpu::unpacked(b); } \
+  template <class U, class P>                                                                  \
+    requires(::mslcpu::packed_vector<P> && !::mslcpu::packed_vector<U>)                        \
+  constexpr auto operator op(const U &a, const P &b) { return a op typename P::vec_type(b); }
+MSLCPU_PACKED_OP(+) MSLCPU_PACKED_OP(-) MSLCPU_PACKED_OP(*) MSLCPU_PACKED_OP(/)
+MSLCPU_PACKED_OP(==) MSLCPU_PACKED_OP(!=) MSLCPU_PACKED_OP(<) MSLCPU_PACKED_OP(>)
+MSLCPU_PACKED_OP(<=) MSLCPU_PACKED_OP(>=)
+#undef MSLCPU_PACKED_OP
+template <class P>
+  requires ::mslcpu::packed_vector<P>
+constexpr auto operator-(const P &a) { return -typename P::vec_type(a); }
 
 template <class T, int N> using vec = T __attribute__((ext_vector_type(N)));
 
@@ -534,6 +647,14 @@ template <::mslcpu::vector V> inline bool all(V v) {
 }
 template <::mslcpu::vector V> inline bool any(V v) {
   for (int i = 0; i < ::mslcpu::vt<V>::n; ++i) if (v[i]) return true;
+  return false;
+}
+template <int N> inline bool all(::mslcpu::bvec<N> v) {
+  for (int i = 0; i < N; ++i) if (!v[i]) return false;
+  return true;
+}
+template <int N> inline bool any(::mslcpu::bvec<N> v) {
+  for (int i = 0; i < N; ++i) if (v[i]) return true;
   return false;
 }
 

@@ -5,7 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { randomFloats } from "../support/fixtures.ts";
 import { reduceSource } from "./sources.ts";
-import { commandBufferError, lineOf, run } from "./support.ts";
+import { commandBufferError, kernel, lineOf, run } from "./support.ts";
 
 
 const scanSource = `
@@ -119,8 +119,7 @@ describe("threadgroup memory and barriers", () => {
     }
   });
 
-  test("the pipeline reports its block-scope threadgroup storage as static threadgroup memory", async () => {
-    const { kernel } = await import("./support.ts");
+  test("the pipeline reports its block-scope threadgroup storage as static threadgroup memory", () => {
     const p = kernel("tg_reduce", reduceSource).getPipeline("tg_reduce");
     expect(p.staticThreadgroupMemoryLength).toBe(32 * 4);
   });

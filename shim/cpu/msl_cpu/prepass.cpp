@@ -107,6 +107,9 @@ const char *builtin_expr(std::string_view a) {
       {"thread_index_in_quadgroup", "t.tiitg % 4u"},
       {"quadgroup_index_in_threadgroup", "t.tiitg / 4u"},
       {"quadgroups_per_threadgroup", "(t.ntg + 3u) / 4u"},
+      {"dispatch_quadgroups_per_threadgroup", "(t.dtptg.x * t.dtptg.y * t.dtptg.z + 3u) / 4u"},
+      {"grid_size", "t.tpg"},
+      {"grid_origin", "uint3{0u, 0u, 0u}"},
   };
   for (auto &[name, expr] : table)
     if (a == name) return expr;
@@ -131,6 +134,7 @@ bool vector_type_name(std::string_view n) {
   static const std::unordered_set<std::string_view> bases = {
       "float", "half", "bfloat", "int", "uint", "short", "ushort", "char", "uchar", "long",
       "ulong", "bool"};
+  if (n.starts_with("packed_")) n.remove_prefix(7);
   if (n.size() < 2) return false;
   char last = n.back();
   return last >= '2' && last <= '4' && bases.count(n.substr(0, n.size() - 1)) > 0;
@@ -165,6 +169,7 @@ class Prepass {
       else if (is_attr(i)) blank(t_[i].b, t_[match_[i]].e);
     }
     rewrite_vector_constructors(t_);
+    rewrite_type_constructors();
     rewrite_half_literals(t_);
     if (err_.empty()) scope(0, t_.size(), "", false);
     for (const Body &b : bodies_) threadgroup_variables(b);
@@ -327,6 +332,72 @@ class Prepass {
           replace(ts[i].b, ts[j].e, "__mslcpu_mk<::metal::" + flat(ts[i].b, ts[j].e) + ">");
       }
     }
+  }
+
+  // T(a, b, c, d) -> __mslcpu_mk<T>(a, b, c, d) where T is a template type parameter (within its
+  // template) or a type alias (within its scope): T may be a vector type. Other types it names
+  // are constructed as before.
+  void rewrite_type_constructors() {
+    struct Scoped {
+      std::string_view name;
+      size_t b, e;  // tokens where the name means the type
+    };
+    std::vector<Scoped> names;
+    for (size_t i = 0; i + 1 < t_.size(); ++i) {
+      if (word(i, "template") && punct(i + 1, '<')) {
+        size_t close = skip_angles(i + 1, t_.size());
+        size_t end = declaration_end(close);
+        for (size_t q = i + 2; q + 1 < close; ++q) {
+          if (!word(q, "typename") && !word(q, "class")) continue;
+          size_t r = q + 1;
+          while (punct(r, '.')) ++r;  // a pack: typename... Ts
+          if (r < close && t_[r].kind == Tok::Ident) names.push_back({text(r), close, end});
+        }
+      } else if (word(i, "using") && i + 2 < t_.size() && t_[i + 1].kind == Tok::Ident && punct(i + 2, '=')) {
+        names.push_back({text(i + 1), i + 3, block_end(i)});
+      } else if (word(i, "typedef")) {
+        size_t semi = i + 1, name = 0;
+        bool function = false;
+        for (; semi < t_.size() && !punct(semi, ';'); ++semi) {
+          if ((punct(semi, '(') || punct(semi, '[') || punct(semi, '{')) && match_[semi] > 0) {
+            function |= punct(semi, '(');
+            semi = size_t(match_[semi]);
+          } else if (t_[semi].kind == Tok::Ident) {
+            name = semi;
+          }
+        }
+        if (!function && name) names.push_back({text(name), semi, block_end(i)});
+      }
+    }
+    if (names.empty()) return;
+    for (size_t j = 1; j + 1 < t_.size(); ++j) {
+      if (t_[j].kind != Tok::Ident || !punct(j + 1, '(') || punct(j - 1, '.') || text(j - 1) == "->" ||
+          text(j - 1) == "::" || vector_type_name(text(j)))
+        continue;
+      for (const Scoped &n : names) {
+        if (n.name == text(j) && n.b <= j && j < n.e) {
+          replace(t_[j].b, t_[j].e, "__mslcpu_mk<" + std::string(n.name) + ">");
+          break;
+        }
+      }
+    }
+  }
+
+  // The token after the declaration that starts at `i`: past its body or at its ';'.
+  size_t declaration_end(size_t i) const {
+    for (; i < t_.size(); ++i) {
+      if (punct(i, ';')) return i;
+      if (punct(i, '{') && match_[i] > 0) return size_t(match_[i]) + 1;
+      if ((punct(i, '(') || punct(i, '[')) && match_[i] > 0) i = size_t(match_[i]);
+    }
+    return t_.size();
+  }
+
+  // The '}' that closes the innermost block around token `i` (or the end of the source).
+  size_t block_end(size_t i) const {
+    for (size_t k = i; k-- > 0;)
+      if (punct(k, '{') && match_[k] > int64_t(i)) return size_t(match_[k]);
+    return t_.size();
   }
 
   // 1.5h -> 1.5f16: MSL's half literal suffix is clang's _Float16 suffix in C++.
