@@ -7,7 +7,7 @@ CPU_SRCS := $(CPU_DIR)/runtime.cpp $(CPU_DIR)/library.cpp $(CPU_DIR)/pool.cpp \
             $(CPU_DIR)/msl_cpu/prepass.cpp $(CPU_DIR)/msl_cpu/compile.cpp
 CPU_HDRS := $(wildcard $(CPU_DIR)/*.h $(CPU_DIR)/msl_cpu/*.h $(CPU_DIR)/msl_cpu/kernel/*.h) shim/include/mlxn.h
 # The kernel header: msl_cpu.h, then the rest of the MSL surface, in this order.
-CPU_KERNEL_HDRS := $(CPU_DIR)/msl_cpu.h $(addprefix $(CPU_DIR)/msl_cpu/kernel/,math.h fibers.h atomics.h matrix.h)
+CPU_KERNEL_HDRS := $(CPU_DIR)/msl_cpu.h $(addprefix $(CPU_DIR)/msl_cpu/kernel/,math.h fibers.h atomics.h matrix.h checked.h unsupported.h)
 CPU_GEN := $(BUILD)/cpu
 CPU_OBJS := $(patsubst $(CPU_DIR)/%.cpp,$(CPU_GEN)/%.o,$(CPU_SRCS))
 CPU_CXXFLAGS := -std=c++20 -O2 -fPIC -Wall -Wextra -fvisibility=hidden
@@ -19,7 +19,7 @@ else
   CPU_LDFLAGS := -ldl -lpthread -Wl,--version-script=$(CPU_DIR)/exports.map
 endif
 
-.PHONY: check-cpu-shim cpu-compiler
+.PHONY: check-cpu-shim cpu-compiler lint-kernels
 
 cpu-compiler:
 	@if [ -z "$(CLANGXX)" ]; then echo "no clang++ found: run 'make setup'" >&2; exit 1; fi
@@ -41,3 +41,11 @@ $(CPU_SMOKE): $(CPU_DIR)/tests/smoke.c shim/include/mlxn.h $(CPU_LIB)
 
 check-cpu-shim: $(CPU_SMOKE)
 	$(CPU_SMOKE)
+
+# The address-space check of every kernel family (shim/cpu/msl_cpu/lint.cpp).
+CPU_LINT := $(BUILD)/msl_cpu_lint
+$(CPU_LINT): $(CPU_DIR)/msl_cpu/lint.cpp $(CPU_GEN)/msl_cpu/prepass.o $(CPU_GEN)/msl_cpu/compile.o
+	$(CLANGXX) $(CPU_CXXFLAGS) -I$(CPU_GEN) $^ -o $@
+
+lint-kernels: $(CPU_LINT)
+	$(CPU_LINT) $(wildcard kernels/*.metal)

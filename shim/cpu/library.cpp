@@ -56,6 +56,13 @@ bool constant_defines(const mslcpu::Program &prog, const uint32_t *constants, ui
   return true;
 }
 
+// The -D flags of a compile: function constants, and MSLCPU_SANITIZE for bounds-checked builds.
+bool compile_defines(const mlxn_library *lib, const uint32_t *constants, uint32_t n,
+                     std::vector<std::string> &out, std::string &error) {
+  if (lib->settings.sanitize) out.push_back("-DMSLCPU_SANITIZE=1");
+  return constant_defines(lib->program, constants, n, out, error);
+}
+
 std::string joined(const std::vector<std::string> &v) {
   std::string s;
   for (const auto &x : v) s += x + " ";
@@ -108,13 +115,19 @@ int32_t mlxn_library_new_source(mlxn_device_t dev, const char *source, uint64_t 
     return fail(MLXN_ERR_INVALID_ARGUMENT, "mlxn_library_new_source: null device, source or out");
   auto *lib = new mlxn_library;
   lib->label = label && *label ? label : "library";
-  std::string error = mslcpu::prepass(std::string_view(source, source_length), lib->label, lib->program);
-  if (!error.empty() || !dev->compiler_settings(lib->settings)) {
+  if (!dev->compiler_settings(lib->settings)) {
     lib->release();
-    return error.empty() ? MLXN_ERR_COMPILE : fail(MLXN_ERR_COMPILE, error);
+    return MLXN_ERR_COMPILE;
+  }
+  mslcpu::PrepassOptions options;
+  options.sanitize = lib->settings.sanitize;
+  std::string error = mslcpu::prepass(std::string_view(source, source_length), lib->label, lib->program, options);
+  if (!error.empty()) {
+    lib->release();
+    return fail(MLXN_ERR_COMPILE, error);
   }
   std::vector<std::string> defines;
-  constant_defines(lib->program, nullptr, 0, defines, error);
+  compile_defines(lib, nullptr, 0, defines, error);
   std::shared_ptr<mslcpu::KernelObject> obj;
   int32_t status = lib->program.constants.empty() ? object_for(lib, defines, obj)
                                                   : check_syntax(lib, defines);
@@ -142,7 +155,7 @@ int32_t mlxn_pipeline_new(mlxn_library_t lib, const char *name, const uint32_t *
                                         lib->label + "'");
   std::vector<std::string> defines;
   std::string error;
-  if (!constant_defines(lib->program, constants, n_constants, defines, error))
+  if (!compile_defines(lib, constants, n_constants, defines, error))
     return fail(MLXN_ERR_INVALID_ARGUMENT, "mlxn_pipeline_new '" + std::string(name) + "': " + error);
   std::shared_ptr<mslcpu::KernelObject> obj;
   if (int32_t status = object_for(lib, defines, obj); status != MLXN_OK) return status;

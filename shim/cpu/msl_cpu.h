@@ -87,10 +87,18 @@ typedef struct mslcpu_tg_slot {
 
 /* ───────────────────────────── address spaces and qualifiers ───────────────────────────── */
 
+#if defined(MSLCPU_LINT)
+/* `make lint-kernels`: address spaces become clang address spaces, so passing a device pointer
+ * where a thread (generic) or threadgroup one is expected is an error, as in Metal. */
+#define device __attribute__((address_space(1)))
+#define constant __attribute__((address_space(2))) const
+#define threadgroup __attribute__((address_space(3)))
+#else
 #define device
 #define constant const
-#define thread
 #define threadgroup
+#endif
+#define thread
 #define threadgroup_imageblock
 #define kernel
 #define ray_data

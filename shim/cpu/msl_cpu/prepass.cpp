@@ -159,7 +159,8 @@ struct KernelTemplate {
 
 class Prepass {
  public:
-  Prepass(std::string_view src, const std::string &label) : s_(src), label_(label) {}
+  Prepass(std::string_view src, const std::string &label, PrepassOptions options)
+      : s_(src), label_(label), options_(options) {}
 
   std::string run(Program &out) {
     t_ = tokenize(s_, 0, s_.size(), true);
@@ -173,6 +174,7 @@ class Prepass {
     rewrite_half_literals(t_);
     if (err_.empty()) scope(0, t_.size(), "", false);
     for (const Body &b : bodies_) threadgroup_variables(b);
+    if (options_.sanitize) checked_pointers();
     if (!err_.empty()) return err_;
     for (size_t k = 0; k < kernels_.size(); ++k)
       kernels_[k].flags = flags_of(kernel_defs_[k], kernels_[k].tg_sites);
@@ -185,6 +187,7 @@ class Prepass {
  private:
   std::string_view s_;
   const std::string &label_;
+  PrepassOptions options_;
   std::vector<Tok> t_;
   std::vector<int64_t> match_;
   std::vector<Edit> edits_;
@@ -696,7 +699,7 @@ class Prepass {
       return fail(t_[kw].b, "declare threadgroup variables and pointers to threadgroup memory in "
                             "separate statements (msl-cpu gives the variables group storage)");
     std::string refs;
-    replace(t_[kw].b, t_[kw].e, "typedef");
+    replace(t_[kw].b, t_[kw].e, options_.lint ? "typedef threadgroup" : "typedef");
     for (size_t d = 0; d < ds.size(); ++d) {
       size_t name = ds[d].e;
       int depth = 0;
@@ -714,11 +717,50 @@ class Prepass {
       uint32_t site = ++tg_sites_;
       std::string type = "__mslcpu_tg" + std::to_string(site);
       replace(t_[name].b, t_[name].e, type);
-      refs += " " + type + " &" + std::string(text(name)) + " = ::mslcpu::tg_static<" + type +
-              ", " + std::to_string(site) + "u>();";
+      if (options_.sanitize)  // arrays become checked pointers (see checked.h)
+        refs += " auto &&" + std::string(text(name)) + " = ::mslcpu::tg_checked(::mslcpu::tg_static<" +
+                type + ", " + std::to_string(site) + "u>(), \"" + std::string(text(name)) + "\");";
+      else
+        refs += " " + type + " &" + std::string(text(name)) + " = ::mslcpu::tg_static<" + type + ", " +
+                std::to_string(site) + "u>();";
       defs_[def].tg_sites.push_back(site);
     }
     replace(t_[semi].b, t_[semi].e, ";" + refs);
+  }
+
+  // ── sanitize builds: device, constant and threadgroup pointers become ::mslcpu::checked ──
+  // `const device float* p` -> `::mslcpu::checked<const device float> p` wherever a pointer type
+  // is written with one of those address spaces (declarations, parameters, casts, template
+  // arguments); reinterpret_cast of such a type becomes ::mslcpu::pointer_cast.
+  void checked_pointers() {
+    for (size_t i = 0; i < t_.size(); ++i) {
+      if (!word(i, "device") && !word(i, "constant") && !word(i, "threadgroup")) continue;
+      size_t star = i + 1;
+      while (star < t_.size()) {
+        if (t_[star].kind == Tok::Ident || text(star) == "::") ++star;
+        else if (punct(star, '<')) star = skip_angles(star, t_.size());
+        else break;
+      }
+      if (!punct(star, '*') || punct(star + 1, '*')) continue;
+      size_t start = i;
+      while (start > 0 && (word(start - 1, "const") || word(start - 1, "volatile"))) --start;
+      replace(t_[start].b, t_[star].e, "::mslcpu::checked<" + flat(t_[start].b, t_[star].b) + ">");
+      // reinterpret_cast<device T*>(x) cannot make a class: call pointer_cast instead
+      if (start >= 2 && punct(start - 1, '<') && word(start - 2, "reinterpret_cast"))
+        replace(t_[start - 2].b, t_[start - 2].e, "::mslcpu::pointer_cast");
+      i = star;
+    }
+    // &a[i] (raw) -> (a + (i)) (checked), where a is a name and nothing follows the bracket
+    for (size_t i = 0; i + 3 < t_.size(); ++i) {
+      if (!punct(i, '&') || t_[i + 1].kind != Tok::Ident || !punct(i + 2, '[') || match_[i + 2] < 0) continue;
+      size_t close = size_t(match_[i + 2]);
+      bool unary = i == 0 || (t_[i - 1].kind == Tok::Punct && !punct(i - 1, ')') && !punct(i - 1, ']')) ||
+                   word(i - 1, "return");
+      if (!unary || punct(close + 1, '.') || punct(close + 1, '[') || text(close + 1) == "->") continue;
+      replace(t_[i].b, t_[i + 2].e, "(" + std::string(text(i + 1)) + " + (");
+      replace(t_[close].b, t_[close].e, "))");
+      i = close;
+    }
   }
 
   // ── flags: everything the kernel's body reaches through names defined in this source ──
@@ -779,11 +821,13 @@ class Prepass {
         std::string at = "P::at<" + std::to_string(j) + ">", a = "a" + std::to_string(j);
         if (!args.empty()) args += ", ";
         if (p.kind == KernelParam::Buffer) {
+          bound += "  if (!::mslcpu::fits<" + at + ">(l, w, " + std::to_string(p.index) + ", \"" +
+                   escaped(kn.host_name) + "\")) return 1;\n";
           bound += "  " + at + " " + a + " = ::mslcpu::buffer<" + at + ">(l, " +
                    std::to_string(p.index) + ");\n";
           args += a;
         } else if (p.kind == KernelParam::Threadgroup) {
-          args += "::mslcpu::threadgroup_buffer<" + at + ">(w, " + std::to_string(p.index) + ")";
+          args += "::mslcpu::threadgroup_buffer<" + at + ">(l, w, " + std::to_string(p.index) + ")";
         } else {
           args += "::mslcpu::builtin<" + at + ">(" + p.source + ")";
         }
@@ -813,8 +857,9 @@ class Prepass {
 
 }  // namespace
 
-std::string prepass(std::string_view source, const std::string &label, Program &out) {
-  return Prepass(source, label).run(out);
+std::string prepass(std::string_view source, const std::string &label, Program &out,
+                    PrepassOptions options) {
+  return Prepass(source, label, options).run(out);
 }
 
 }  // namespace mslcpu

@@ -38,8 +38,16 @@ struct Program {
   std::vector<FunctionConstant> constants;
 };
 
+struct PrepassOptions {
+  bool sanitize = false;  // device, constant and threadgroup pointers become bounds-checked
+                          // (compile the text with -DMSLCPU_SANITIZE)
+  bool lint = false;      // block-scope threadgroup variables keep their address space
+                          // (compile with -DMSLCPU_LINT -fsyntax-only)
+};
+
 // Processes `source`; on failure returns a diagnostic in the compiler's "label:line:col: error:"
 // shape, on success "".
-std::string prepass(std::string_view source, const std::string &label, Program &out);
+std::string prepass(std::string_view source, const std::string &label, Program &out,
+                    PrepassOptions options = {});
 
 }  // namespace mslcpu

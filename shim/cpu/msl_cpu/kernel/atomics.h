@@ -37,32 +37,34 @@ using atomic_long = atomic<long>;
 template <class A> struct atomic_value { using type = typename A::value_type; };
 template <class A> struct atomic_value<volatile A> { using type = typename A::value_type; };
 template <class A> using atomic_value_t = typename atomic_value<A>::type;
+/* The object's value as a plain pointer (the object may be in an address space, see lint). */
+template <class A> inline atomic_value_t<A> *slot(A *obj) { return (atomic_value_t<A> *)&obj->value_; }
 
 template <class A>
 inline void atomic_store_explicit(A *obj, atomic_value_t<A> desired, memory_order order = memory_order_relaxed) {
-  __atomic_store(&obj->value_, &desired, order == memory_order_relaxed ? __ATOMIC_RELAXED : __ATOMIC_SEQ_CST);
+  __atomic_store(slot(obj), &desired, order == memory_order_relaxed ? __ATOMIC_RELAXED : __ATOMIC_SEQ_CST);
 }
 template <class A> inline atomic_value_t<A> atomic_load_explicit(A *obj, memory_order order = memory_order_relaxed) {
   atomic_value_t<A> v;
-  __atomic_load(&obj->value_, &v, order == memory_order_relaxed ? __ATOMIC_RELAXED : __ATOMIC_SEQ_CST);
+  __atomic_load(slot(obj), &v, order == memory_order_relaxed ? __ATOMIC_RELAXED : __ATOMIC_SEQ_CST);
   return v;
 }
 template <class A>
 inline atomic_value_t<A> atomic_exchange_explicit(A *obj, atomic_value_t<A> desired, memory_order = memory_order_relaxed) {
   atomic_value_t<A> old;
-  __atomic_exchange(&obj->value_, &desired, &old, __ATOMIC_SEQ_CST);
+  __atomic_exchange(slot(obj), &desired, &old, __ATOMIC_SEQ_CST);
   return old;
 }
 /* Metal has only the weak form; it never fails spuriously here. */
 template <class A>
 inline bool atomic_compare_exchange_weak_explicit(A *obj, atomic_value_t<A> *expected, atomic_value_t<A> desired,
                                                   memory_order = memory_order_relaxed, memory_order = memory_order_relaxed) {
-  return __atomic_compare_exchange(&obj->value_, expected, &desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+  return __atomic_compare_exchange(slot(obj), expected, &desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }
 template <class A>
 inline bool atomic_compare_exchange_strong_explicit(A *obj, atomic_value_t<A> *expected, atomic_value_t<A> desired,
                                                     memory_order = memory_order_relaxed, memory_order = memory_order_relaxed) {
-  return __atomic_compare_exchange(&obj->value_, expected, &desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+  return __atomic_compare_exchange(slot(obj), expected, &desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }
 
 } // namespace metal
@@ -86,9 +88,9 @@ namespace metal {
                                                           memory_order = memory_order_relaxed) {   \
     using T = atomic_value_t<A>;                                                                   \
     if constexpr (__is_same(T, float) || !(builtin))                                               \
-      return ::mslcpu::atomic_update(&obj->value_, [arg](T old) { return T(expr); });              \
+      return ::mslcpu::atomic_update(slot(obj), [arg](T old) { return T(expr); });              \
     else                                                                                           \
-      return __atomic_fetch_##name(&obj->value_, arg, __ATOMIC_SEQ_CST);                           \
+      return __atomic_fetch_##name(slot(obj), arg, __ATOMIC_SEQ_CST);                           \
   }
 MSLCPU_ATOMIC_FETCH(add, true, old + arg)
 MSLCPU_ATOMIC_FETCH(sub, true, old - arg)

@@ -535,7 +535,7 @@ template <class T, unsigned SITE> struct tg_slot {
 };
 /* The pre-pass turns `threadgroup float a[32];` into `typedef float A[32]; A &a = tg_static<A, n>();`. */
 template <class T, unsigned SITE> inline T &tg_static() {
-  return *reinterpret_cast<T *>(self()->g->tg_static + tg_slot<T, SITE>::offset);
+  return *(T *)(self()->g->tg_static + tg_slot<T, SITE>::offset);  // T may carry an address space
 }
 
 /* ── the group runner ── */
@@ -547,19 +547,6 @@ template <class T> inline T builtin(uint3 v) {
   else return __builtin_convertvector(v, B);
 }
 template <class T> inline T builtin(uint v) { return static_cast<__remove_cvref(T)>(v); }
-
-template <class P> inline P buffer(const mslcpu_launch *l, int n) {
-  if constexpr (__is_pointer(P)) {
-    return (P)(l->buffers[n]);
-  } else {
-    static_assert(__is_reference(P), "msl-cpu: a [[buffer(n)]] parameter must be a pointer or reference");
-    return *(__remove_reference_t(P) *)(l->buffers[n]);
-  }
-}
-template <class P> inline P threadgroup_buffer(mslcpu_worker *w, int n) {
-  static_assert(__is_pointer(P), "msl-cpu: a [[threadgroup(n)]] parameter must be a pointer");
-  return (P)(w->tg_memory[n]);
-}
 
 template <class F> struct params;
 template <class R, class... A> struct params<R (*)(A...)> {

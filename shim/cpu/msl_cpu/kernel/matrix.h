@@ -91,7 +91,7 @@ template <class M, class P> void resolve_load(Group &g, unsigned s, unsigned mas
   SimdState &S = g.simd[s];
   MemoryArgs a0 = load<MemoryArgs>(S.in[0]);
   TileMemory t = tile_memory(S, a0);
-  P src = static_cast<P>(a0.memory);
+  P src = (P)(a0.memory);  // P may carry an address space
   using T = typename M::element_type;
   for (unsigned lane = 0; lane < kSimdWidth; ++lane) {
     M *m = static_cast<M *>(const_cast<void *>(load<MemoryArgs>(S.in[lane]).m));
@@ -106,7 +106,7 @@ template <class M, class P> void resolve_store(Group &g, unsigned s, unsigned ma
   SimdState &S = g.simd[s];
   MemoryArgs a0 = load<MemoryArgs>(S.in[0]);
   TileMemory t = tile_memory(S, a0);
-  P dst = static_cast<P>(const_cast<void *>(a0.memory));
+  P dst = (P)(a0.memory);
   using E = __remove_cvref(decltype(*dst));
   for (unsigned lane = 0; lane < kSimdWidth; ++lane) {
     const M *m = static_cast<const M *>(load<MemoryArgs>(S.in[lane]).m);
