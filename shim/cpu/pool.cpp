@@ -15,10 +15,14 @@ constexpr uint64_t kInlineThreads = 16384;
 // Fiber kernels cost more per thread, so they are spread from fewer threads on.
 constexpr uint64_t kInlineFiberThreads = 2048;
 constexpr size_t kStack = MSLCPU_STACK_BYTES;
+// Guard pages split mappings, and a process has a limited number of those (65530 by default on
+// Linux) that Bun needs too: all executors together guard at most this many slots.
+std::atomic<long> guards_left{8192};
 }  // namespace
 
 Executor::~Executor() {
   if (arena_) munmap(arena_, arena_bytes_);
+  guards_left += guards_;
   free(tg_);
 }
 
@@ -34,6 +38,8 @@ const char *Executor::prepare(const mslcpu_launch &l, const KernelRun &k) {
     void *p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) return "out of memory for fiber stacks";
     if (arena_) munmap(arena_, arena_bytes_);
+    guards_left += guards_;
+    guards_ = 0;
     arena_ = p;
     arena_bytes_ = bytes;
     uintptr_t stacks = (uintptr_t(p) + MSLCPU_GROUP_STATE_BYTES + kStack - 1) & ~uintptr_t(kStack - 1);
@@ -41,11 +47,14 @@ const char *Executor::prepare(const mslcpu_launch &l, const KernelRun &k) {
     w.stacks = reinterpret_cast<void *>(stacks);
     w.stack_count = slots;
     // A guard page at the bottom of each slot turns a stack overflow into a crash rather than
-    // silent damage to the next fiber's stack. Each guard costs a memory mapping, so past the
-    // system's mapping limit the remaining slots go without.
-    long page = sysconf(_SC_PAGESIZE);
-    for (unsigned i = 0; i < slots; ++i)
-      if (mprotect(reinterpret_cast<char *>(stacks) + size_t(i) * kStack, size_t(page), PROT_NONE) != 0) break;
+    // silent damage to the next fiber's stack, within the process-wide budget above.
+    long page = sysconf(_SC_PAGESIZE), left = guards_left.load(), take = 0;
+    do take = std::min<long>(std::max<long>(left, 0), slots);
+    while (!guards_left.compare_exchange_weak(left, left - take));
+    while (guards_ < take &&
+           mprotect(reinterpret_cast<char *>(stacks) + size_t(guards_) * kStack, size_t(page), PROT_NONE) == 0)
+      ++guards_;
+    guards_left += take - guards_;
   }
   // Threadgroup memory: the object's block-scope variables, then each [[threadgroup(n)]].
   size_t total = (k.tg_static + 15) & ~size_t(15);

@@ -42,6 +42,7 @@ class Executor {
  private:
   void *arena_ = nullptr;  // scheduler state, then the stack slots
   size_t arena_bytes_ = 0;
+  long guards_ = 0;        // guard pages in the arena
   char *tg_ = nullptr;
   size_t tg_bytes_ = 0;
 };

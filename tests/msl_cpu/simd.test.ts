@@ -194,21 +194,27 @@ kernel void simd_divergent(device float* out [[buffer(0)]],
   float b = 0.0f;
   for (uint k = 0; k <= lane % 4; ++k) b += simd_sum(1.0f);
   float c = simd_sum(x);                    // every lane again
-  out[gid * 3 + 0] = a;
-  out[gid * 3 + 1] = b;
-  out[gid * 3 + 2] = c;
+  // simdgroup_barrier orders the lanes' threadgroup memory: each reads its neighbour's write
+  threadgroup float tg[64];
+  tg[gid] = x;
+  simdgroup_barrier(mem_flags::mem_threadgroup);
+  float d = tg[gid ^ 1u];
+  out[gid * 4 + 0] = a;
+  out[gid * 4 + 1] = b;
+  out[gid * 4 + 2] = c;
+  out[gid * 4 + 3] = d;
 }
 `;
 
 describe("divergent SIMD-groups", () => {
-  test("if/else and loops with lane-dependent trip counts re-converge", () => {
-    const out = run("simd_divergent", divergentSource, { grid: [64, 1, 1], group: [64, 1, 1], out: new Float32Array(64 * 3) });
+  test("if/else and loops with lane-dependent trip counts re-converge; simdgroup_barrier orders lanes", () => {
+    const out = run("simd_divergent", divergentSource, { grid: [64, 1, 1], group: [64, 1, 1], out: new Float32Array(64 * 4) });
     for (let gid = 0; gid < 64; gid++) {
       const lane = gid % 32;
       const a = lane < 12 ? (12 * 13) / 2 : 32 + 20;
       let b = 0;
       for (let k = 0; k <= lane % 4; k++) b += 32 - 8 * k; // lanes with lane % 4 >= k: 8 per value
-      expect([out[gid * 3], out[gid * 3 + 1], out[gid * 3 + 2]]).toEqual([a, b, (32 * 33) / 2]);
+      expect([out[gid * 4], out[gid * 4 + 1], out[gid * 4 + 2], out[gid * 4 + 3]]).toEqual([a, b, (32 * 33) / 2, (lane ^ 1) + 1]);
     }
   });
 });

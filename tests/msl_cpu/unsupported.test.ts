@@ -16,6 +16,7 @@ const cases: [string, string, string][] = [
   ["a vertex function", "vertex float4 v(uint id [[vertex_id]]) { return float4(0); }\nkernel void k(device float* o [[buffer(0)]]) { o[0] = 0; }", "vertex functions are outside the portable subset"],
   ["simd_shuffle_and_fill_down", "kernel void k(device float* o [[buffer(0)]], uint i [[thread_position_in_grid]]) { o[i] = simd_shuffle_and_fill_down(o[i], 0.0f, ushort(1)); }", "simd_shuffle_and_fill_down is not implemented"],
   ["a parameter without an attribute", "kernel void k(device float* o) { o[0] = 0; }", "has no attribute"],
+  ["private arrays larger than a kernel thread's stack", "kernel void k(device float* o [[buffer(0)]], uint i [[thread_position_in_grid]]) { float big[20000]; for (uint k = 0; k < 20000; ++k) big[k] = o[k]; o[i] = big[i * 7 % 20000]; }", "exceeds limit"],
   ["a threadgroup variable with an initializer", "kernel void k(device float* o [[buffer(0)]]) { threadgroup float t = 1.0f; o[0] = t; }", "cannot have an initializer"],
 ];
 

@@ -54,7 +54,10 @@ std::string cpu_identity() {
 const Target &kernel_target() {
   static const Target t = [] {
     Target t;
-    t.flags = {"-std=c++20", "-O2", "-fPIC", "-w", "-ffp-contract=off", "-fno-exceptions",
+    // No warnings, except that a function whose stack frame would not fit a kernel thread's
+    // stack (MSLCPU_STACK_BYTES, less the colouring offset and room for the runtime) is an error.
+    t.flags = {"-std=c++20", "-O2", "-fPIC", "-Wno-everything", "-Wframe-larger-than=49152",
+               "-Werror=frame-larger-than", "-ffp-contract=off", "-fno-exceptions",
                "-fno-rtti", "-fno-math-errno", "-fvisibility=hidden", "-fno-color-diagnostics",
                "-Xclang", "-ffloat16-excess-precision=none",
                "-Xclang", "-fbfloat16-excess-precision=none"};
