@@ -90,8 +90,8 @@ struct SimdState {
   unsigned first_site;
   Resolver first_resolve;
   bool mixed;        /* waiting lanes are at more than one call site */
-  alignas(64) unsigned char in[kSimdWidth][32];
-  alignas(64) unsigned char out[kSimdWidth][32];
+  alignas(64) unsigned char in[kSimdWidth * 32];   /* lane i's operand at i * sizeof(operand) */
+  alignas(64) unsigned char out[kSimdWidth * 32];  /* and its result at i * sizeof(result) */
   unsigned long long arg[kSimdWidth];
 };
 
@@ -158,7 +158,7 @@ __attribute__((always_inline)) inline Fiber *self() { return fiber_in(stack_poin
 #define MSLCPU_VECTOR_CLOBBERS "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", \
     "zmm9", "zmm10", "zmm11", "zmm12", "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "zmm18", "zmm19",  \
     "zmm20", "zmm21", "zmm22", "zmm23", "zmm24", "zmm25", "zmm26", "zmm27", "zmm28", "zmm29", "zmm30", \
-    "zmm31", "k1", "k2", "k3", "k4", "k5", "k6", "k7"
+    "zmm31", "k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"
 #elif defined(__AVX__)
 #define MSLCPU_VECTOR_CLOBBERS "ymm0", "ymm1", "ymm2", "ymm3", "ymm4", "ymm5", "ymm6", "ymm7", "ymm8", \
     "ymm9", "ymm10", "ymm11", "ymm12", "ymm13", "ymm14", "ymm15"
@@ -330,6 +330,9 @@ template <class T> inline T load(const unsigned char *p) {
   return v;
 }
 template <class T> inline void store(unsigned char *p, T v) { __builtin_memcpy(p, &v, sizeof(T)); }
+/* Lane `lane`'s element of an exchange array (elements packed: 32 floats fill two cache lines). */
+template <class T> inline T get(const unsigned char *a, unsigned lane) { return load<T>(a + lane * sizeof(T)); }
+template <class T> inline void put(unsigned char *a, unsigned lane, T v) { store(a + lane * sizeof(T), v); }
 
 /* Deposits `x` (and `arg`), waits for the lane's active set, returns what the resolver left. */
 template <class R, class T>
@@ -345,7 +348,7 @@ __attribute__((always_inline)) inline R exchange(T x, unsigned long long arg, un
   Group &g = *f->g;
   unsigned lane = f->index & (kSimdWidth - 1), s = f->index / kSimdWidth;
   SimdState &S = g.simd[s];
-  store(S.in[lane], x);
+  put(S.in, lane, x);
   S.arg[lane] = arg;
   f->resolve = fn;
   f->site = site;
@@ -359,7 +362,7 @@ __attribute__((always_inline)) inline R exchange(T x, unsigned long long arg, un
   ++S.arrived;
   S.waiting |= 1u << lane;
   if (S.arrived != S.live || !settle(g, s, f)) wait(f);
-  return load<R>(S.out[lane]);
+  return get<R>(S.out, lane);
 }
 
 /* Lanes of `mask` in the W-wide segment (SIMD-group or quad) of lane `lane`. */
@@ -387,9 +390,9 @@ template <class T, class Op, unsigned W> void resolve_reduce(Group &g, unsigned 
     unsigned seg = segment<W>(mask, base);
     if (!seg) continue;
     unsigned l0 = unsigned(__builtin_ctz(seg));
-    T acc = load<T>(S.in[l0]);
-    for (unsigned m = seg & (seg - 1); m; m &= m - 1) acc = Op::apply(acc, load<T>(S.in[__builtin_ctz(m)]));
-    for (unsigned m = seg; m; m &= m - 1) store(S.out[__builtin_ctz(m)], acc);
+    T acc = get<T>(S.in, l0);
+    for (unsigned m = seg & (seg - 1); m; m &= m - 1) acc = Op::apply(acc, get<T>(S.in, __builtin_ctz(m)));
+    for (unsigned m = seg; m; m &= m - 1) put(S.out, __builtin_ctz(m), acc);
   }
 }
 
@@ -399,9 +402,9 @@ template <class T, class Op, bool Inclusive, unsigned W> void resolve_prefix(Gro
     T acc = Op::template identity<T>();
     for (unsigned m = segment<W>(mask, base); m; m &= m - 1) {
       unsigned lane = unsigned(__builtin_ctz(m));
-      T v = load<T>(S.in[lane]);
+      T v = get<T>(S.in, lane);
       if (Inclusive) acc = Op::apply(acc, v);
-      store(S.out[lane], acc);
+      put(S.out, lane, acc);
       if (!Inclusive) acc = Op::apply(acc, v);
     }
   }
@@ -422,9 +425,9 @@ template <class T, class Src, unsigned W> void resolve_shuffle(Group &g, unsigne
     unsigned lane = unsigned(__builtin_ctz(m)), base = lane & ~(W - 1u);
     int src = Src::template at<W>(lane - base, S.arg[lane]);
     T v = op_traits<T>::zero();
-    if (src == kOwn) v = load<T>(S.in[lane]);
-    else if (src >= 0 && (mask >> (base + unsigned(src)) & 1u)) v = load<T>(S.in[base + unsigned(src)]);
-    store(S.out[lane], v);
+    if (src == kOwn) v = get<T>(S.in, lane);
+    else if (src >= 0 && (mask >> (base + unsigned(src)) & 1u)) v = get<T>(S.in, base + unsigned(src));
+    put(S.out, lane, v);
   }
 }
 
@@ -432,7 +435,7 @@ template <class T, unsigned W> void resolve_first(Group &g, unsigned s, unsigned
   SimdState &S = g.simd[s];
   for (unsigned m = mask; m; m &= m - 1) {
     unsigned lane = unsigned(__builtin_ctz(m));
-    store(S.out[lane], load<T>(S.in[__builtin_ctz(segment<W>(mask, lane))]));
+    put(S.out, lane, get<T>(S.in, __builtin_ctz(segment<W>(mask, lane))));
   }
 }
 
@@ -444,14 +447,14 @@ template <Vote V, unsigned W> void resolve_vote(Group &g, unsigned s, unsigned m
     unsigned lane = unsigned(__builtin_ctz(m)), base = lane & ~(W - 1u);
     unsigned seg = segment<W>(mask, lane), yes = 0;
     for (unsigned k = seg; k; k &= k - 1)
-      if (load<bool>(S.in[__builtin_ctz(k)])) yes |= 1u << __builtin_ctz(k);
+      if (get<bool>(S.in, __builtin_ctz(k))) yes |= 1u << __builtin_ctz(k);
     unsigned long long r = 0;
     if (V == Vote::Ballot) r = yes >> base;
     else if (V == Vote::Active) r = seg >> base;
     else if (V == Vote::All) r = yes == seg;
     else if (V == Vote::Any) r = yes != 0;
     else r = lane == unsigned(__builtin_ctz(seg));
-    store(S.out[lane], r);
+    put(S.out, lane, r);
   }
 }
 

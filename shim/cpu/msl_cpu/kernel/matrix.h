@@ -53,7 +53,7 @@ struct MemoryArgs {      /* load and store; arg: elements per row << 1 | transpo
 template <class M> inline void gather(Group &g, unsigned s, unsigned slot, float (&tile)[64]) {
   SimdState &S = g.simd[s];
   for (unsigned lane = 0; lane < kSimdWidth; ++lane) {
-    const M *m = static_cast<const M *>(load<MatrixArgs>(S.in[lane]).m[slot]);
+    const M *m = static_cast<const M *>(get<MatrixArgs>(S.in, lane).m[slot]);
     unsigned r = frag_row(lane), c = frag_col(lane);
     tile[r * 8 + c] = float(m->e_[0]);
     tile[r * 8 + c + 1] = float(m->e_[1]);
@@ -89,12 +89,12 @@ inline bool full_simdgroup(Group &g, unsigned mask, const char *what) {
 template <class M, class P> void resolve_load(Group &g, unsigned s, unsigned mask) {
   if (!full_simdgroup(g, mask, "simdgroup_load")) return;
   SimdState &S = g.simd[s];
-  MemoryArgs a0 = load<MemoryArgs>(S.in[0]);
+  MemoryArgs a0 = get<MemoryArgs>(S.in, 0);
   TileMemory t = tile_memory(S, a0);
   P src = (P)(a0.memory);  // P may carry an address space
   using T = typename M::element_type;
   for (unsigned lane = 0; lane < kSimdWidth; ++lane) {
-    M *m = static_cast<M *>(const_cast<void *>(load<MemoryArgs>(S.in[lane]).m));
+    M *m = static_cast<M *>(const_cast<void *>(get<MemoryArgs>(S.in, lane).m));
     unsigned r = frag_row(lane), c = frag_col(lane);
     m->e_[0] = static_cast<T>(float(src[t.at(r, c)]));
     m->e_[1] = static_cast<T>(float(src[t.at(r, c + 1)]));
@@ -104,12 +104,12 @@ template <class M, class P> void resolve_load(Group &g, unsigned s, unsigned mas
 template <class M, class P> void resolve_store(Group &g, unsigned s, unsigned mask) {
   if (!full_simdgroup(g, mask, "simdgroup_store")) return;
   SimdState &S = g.simd[s];
-  MemoryArgs a0 = load<MemoryArgs>(S.in[0]);
+  MemoryArgs a0 = get<MemoryArgs>(S.in, 0);
   TileMemory t = tile_memory(S, a0);
   P dst = (P)(a0.memory);
   using E = __remove_cvref(decltype(*dst));
   for (unsigned lane = 0; lane < kSimdWidth; ++lane) {
-    const M *m = static_cast<const M *>(load<MemoryArgs>(S.in[lane]).m);
+    const M *m = static_cast<const M *>(get<MemoryArgs>(S.in, lane).m);
     unsigned r = frag_row(lane), c = frag_col(lane);
     dst[t.at(r, c)] = static_cast<E>(float(m->e_[0]));
     dst[t.at(r, c + 1)] = static_cast<E>(float(m->e_[1]));
@@ -123,7 +123,7 @@ template <class D, class A, class B, class C> void resolve_mma(Group &g, unsigne
   float ta[64], tb[64], tc[64], td[64];
   gather<A>(g, s, 0, ta);
   gather<B>(g, s, 1, tb);
-  if (load<MatrixArgs>(S.in[0]).m[2]) gather<C>(g, s, 2, tc);
+  if (get<MatrixArgs>(S.in, 0).m[2]) gather<C>(g, s, 2, tc);
   else for (float &x : tc) x = 0.0f;
   for (unsigned r = 0; r < 8; ++r)
     for (unsigned c = 0; c < 8; ++c) {
