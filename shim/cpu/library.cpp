@@ -170,8 +170,17 @@ int32_t mlxn_pipeline_new(mlxn_library_t lib, const char *name, const uint32_t *
   p->run = {info->run, info->flags, p->object->tg_total()};
   p->static_tg = p->object->static_tg(info);
   p->max_threads = kernel->max_threads;
-  for (const mslcpu::KernelParam &param : kernel->params)
-    if (param.kind == mslcpu::KernelParam::Buffer) p->buffers |= 1u << param.index;
+  // A buffer the dispatch must bind: one the kernel declares, unless a function constant that is
+  // false (or not given) leaves it out.
+  for (const mslcpu::KernelParam &param : kernel->params) {
+    if (param.kind != mslcpu::KernelParam::Buffer) continue;
+    bool present = param.constant.empty();
+    for (const mslcpu::FunctionConstant &fc : lib->program.constants)
+      if (fc.name == param.constant)
+        for (uint32_t i = 0; i < n_constants; ++i)
+          if (constants[3 * i] == fc.index) present = constants[3 * i + 2] != 0;
+    if (present) p->buffers |= 1u << param.index;
+  }
   p->label = label ? label : "";
   *out = p;
   return MLXN_OK;

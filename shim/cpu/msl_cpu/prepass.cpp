@@ -583,10 +583,14 @@ class Prepass {
         fail(t_[attr].b, where + ": [[" + std::string(a) + "(n)]] needs n in 0..30");
         return;
       }
+      std::string constant;  // [[buffer(n), function_constant(name)]]
+      for (size_t q = attr; q + 2 < size_t(match_[attr]); ++q)
+        if (word(q, "function_constant") && punct(q + 1, '(') && t_[q + 2].kind == Tok::Ident)
+          constant = std::string(text(q + 2));
       out.push_back({a == "buffer" ? KernelParam::Buffer : KernelParam::Threadgroup,
-                     uint32_t(idx), {}});
+                     uint32_t(idx), {}, constant});
     } else if (const char *expr = builtin_expr(a)) {
-      out.push_back({KernelParam::Builtin, 0, expr});
+      out.push_back({KernelParam::Builtin, 0, expr, {}});
     } else {
       fail(t_[attr].b, where + ": attribute [[" + std::string(a) +
                            "]] is not supported by msl-cpu");

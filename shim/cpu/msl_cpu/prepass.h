@@ -16,6 +16,7 @@ struct KernelParam {
   enum Kind { Buffer, Threadgroup, Builtin } kind;
   uint32_t index;      // binding index for Buffer and Threadgroup
   std::string source;  // Builtin: expression over the runner's `t` (a mslcpu::ids)
+  std::string constant;  // [[buffer(n), function_constant(c)]]: present only when c is true
 };
 
 struct Kernel {

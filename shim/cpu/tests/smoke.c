@@ -134,6 +134,24 @@ static const char *kTricky =
     "[[max_total_threads_per_threadgroup(64)]]\n"
     "kernel void small_groups(device uint* o [[buffer(0)]], uint i [[thread_position_in_grid]]) { o[i] = i; }\n";
 
+/* The fiber runtime through the C ABI: a block-scope threadgroup array, a barrier, and a barrier
+ * that threads which returned early can never complete. */
+static const char *kFibers =
+    "#include <metal_stdlib>\n"
+    "using namespace metal;\n"
+    "kernel void reverse(device uint* o [[buffer(0)]], uint tid [[thread_index_in_threadgroup]],\n"
+    "                    uint n [[threads_per_threadgroup]], uint g [[threadgroup_position_in_grid]]) {\n"
+    "  threadgroup uint t[256];\n"
+    "  t[tid] = tid + 1000 * g;\n"
+    "  threadgroup_barrier(mem_flags::mem_threadgroup);\n"
+    "  o[g * n + tid] = t[n - 1 - tid];\n"
+    "}\n"
+    "kernel void early(device uint* o [[buffer(0)]], uint tid [[thread_index_in_threadgroup]]) {\n"
+    "  if (tid == 3) return;\n"
+    "  threadgroup_barrier(mem_flags::mem_device);\n"
+    "  o[tid] = 1;\n"
+    "}\n";
+
 static uint16_t f32_to_f16(float f) {
   _Float16 h = (_Float16)f;
   uint16_t u;
@@ -648,6 +666,45 @@ int main(void) {
               strstr(mlxn_last_error(), "clang++-no-such-version") && strstr(mlxn_last_error(), "make setup"),
           "no compiler message");
     mlxn_device_free(other);
+  }
+
+  /* fibers: threadgroup memory and barriers; a divergent barrier fails the command buffer */
+  {
+    mlxn_library_t flib = NULL;
+    mlxn_pipeline_t prev = NULL, pearly = NULL;
+    CHECK(mlxn_library_new_source(dev, kFibers, strlen(kFibers), "fibers.metal", &flib) == MLXN_OK, "fibers lib");
+    CHECK(flib && mlxn_pipeline_new(flib, "reverse", NULL, 0, "", &prev) == MLXN_OK, "reverse pipeline");
+    CHECK(flib && mlxn_pipeline_new(flib, "early", NULL, 0, "", &pearly) == MLXN_OK, "early pipeline");
+    if (prev && pearly) {
+      CHECK(mlxn_pipeline_static_threadgroup_memory_length(prev) == 1024, "static threadgroup memory %llu",
+            (unsigned long long)mlxn_pipeline_static_threadgroup_memory_length(prev));
+      mlxn_buffer_t fb = new_buffer(dev, 4 * 256 * 4);
+      CHECK(mlxn_command_buffer_new(dev, &cb) == MLXN_OK && mlxn_compute_encoder_new(cb, &enc) == MLXN_OK, "cb");
+      mlxn_compute_encoder_set_pipeline(enc, prev);
+      mlxn_compute_encoder_set_buffer(enc, fb, 0, 0);
+      mlxn_compute_encoder_dispatch_threadgroups(enc, 4, 1, 1, 256, 1, 1);
+      mlxn_compute_encoder_end(enc);
+      CHECK(run_cb(cb) == MLXN_CB_STATUS_COMPLETED, "reverse cb: %s", mlxn_command_buffer_error(cb));
+      const uint32_t *fv = mlxn_buffer_contents(fb);
+      ok = 1;
+      for (uint32_t g = 0; g < 4; ++g)
+        for (uint32_t t = 0; t < 256; ++t) ok &= fv[g * 256 + t] == 255 - t + 1000 * g;
+      CHECK(ok, "threadgroup array across a barrier");
+      mlxn_command_buffer_free(cb);
+      CHECK(mlxn_command_buffer_new(dev, &cb) == MLXN_OK && mlxn_compute_encoder_new(cb, &enc) == MLXN_OK, "cb");
+      mlxn_compute_encoder_set_pipeline(enc, pearly);
+      mlxn_compute_encoder_set_buffer(enc, fb, 0, 0);
+      mlxn_compute_encoder_dispatch_threads(enc, 32, 1, 1, 32, 1, 1);
+      mlxn_compute_encoder_end(enc);
+      CHECK(run_cb(cb) == MLXN_CB_STATUS_ERROR && strstr(mlxn_command_buffer_error(cb), "early") &&
+                strstr(mlxn_command_buffer_error(cb), "divergent threadgroup_barrier at fibers.metal:12"),
+            "divergent barrier: '%s'", mlxn_command_buffer_error(cb));
+      mlxn_command_buffer_free(cb);
+      mlxn_buffer_free(fb);
+    }
+    mlxn_pipeline_free(prev);
+    mlxn_pipeline_free(pearly);
+    mlxn_library_free(flib);
   }
 
   /* function constants: bool, int and float specialisations */
