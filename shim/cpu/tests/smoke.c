@@ -201,6 +201,22 @@ static int run_cb(mlxn_command_buffer_t cb) {
   return mlxn_command_buffer_status(cb);
 }
 
+/* One dispatch of `p` with `b` at [[buffer(0)]], in a command buffer of its own, committed and
+ * waited for; the caller reads its status and error, then frees it. */
+static mlxn_command_buffer_t dispatch1(mlxn_device_t dev, mlxn_pipeline_t p, mlxn_buffer_t b, int threadgroups,
+                                       uint32_t gx, uint32_t gy, uint32_t tx, uint32_t ty) {
+  mlxn_command_buffer_t cb = NULL;
+  mlxn_compute_encoder_t enc = NULL;
+  CHECK(mlxn_command_buffer_new(dev, &cb) == MLXN_OK && mlxn_compute_encoder_new(cb, &enc) == MLXN_OK, "cb");
+  mlxn_compute_encoder_set_pipeline(enc, p);
+  mlxn_compute_encoder_set_buffer(enc, b, 0, 0);
+  if (threadgroups) mlxn_compute_encoder_dispatch_threadgroups(enc, gx, gy, 1, tx, ty, 1);
+  else mlxn_compute_encoder_dispatch_threads(enc, gx, gy, 1, tx, ty, 1);
+  mlxn_compute_encoder_end(enc);
+  run_cb(cb);
+  return cb;
+}
+
 /* Writes a packed dispatch record (see mlxn.h) for one 3- or 4-binding elementwise dispatch. */
 static uint64_t pack(uint32_t *r, uint32_t kind, mlxn_pipeline_t p, mlxn_buffer_t *bufs, int nbuf,
                      uint32_t n, uint32_t grid, uint32_t group) {
@@ -395,13 +411,8 @@ int main(void) {
 
   /* builtins of a 2D dispatch with edge groups in x and y: grid 10x3, groups 4x2 */
   mlxn_buffer_t idb = new_buffer(dev, 30 * 16);
-  CHECK(mlxn_command_buffer_new(dev, &cb) == MLXN_OK, "cb new");
-  CHECK(mlxn_compute_encoder_new(cb, &enc) == MLXN_OK, "encoder");
-  mlxn_compute_encoder_set_pipeline(enc, pids);
-  mlxn_compute_encoder_set_buffer(enc, idb, 0, 0);
-  mlxn_compute_encoder_dispatch_threads(enc, 10, 3, 1, 4, 2, 1);
-  mlxn_compute_encoder_end(enc);
-  CHECK(run_cb(cb) == MLXN_CB_STATUS_COMPLETED, "ids cb: %s", mlxn_command_buffer_error(cb));
+  cb = dispatch1(dev, pids, idb, 0, 10, 3, 4, 2);
+  CHECK(mlxn_command_buffer_status(cb) == MLXN_CB_STATUS_COMPLETED, "ids cb: %s", mlxn_command_buffer_error(cb));
   const uint32_t *idv = mlxn_buffer_contents(idb);
   ok = 1;
   for (uint32_t y = 0; y < 3; ++y)
@@ -424,12 +435,8 @@ int main(void) {
     mlxn_buffer_t sb = new_buffer(dev, 100 * 4);
     float *sv = mlxn_buffer_contents(sb);
     for (int i = 0; i < 100; ++i) sv[i] = (float)i;
-    CHECK(mlxn_command_buffer_new(dev, &cb) == MLXN_OK && mlxn_compute_encoder_new(cb, &enc) == MLXN_OK, "cb");
-    mlxn_compute_encoder_set_pipeline(enc, psimd);
-    mlxn_compute_encoder_set_buffer(enc, sb, 0, 0);
-    mlxn_compute_encoder_dispatch_threads(enc, 100, 1, 1, 64, 1, 1); /* groups of 64 and 36 */
-    mlxn_compute_encoder_end(enc);
-    CHECK(run_cb(cb) == MLXN_CB_STATUS_COMPLETED, "simd cb: %s", mlxn_command_buffer_error(cb));
+    cb = dispatch1(dev, psimd, sb, 0, 100, 1, 64, 1); /* groups of 64 and 36 */
+    CHECK(mlxn_command_buffer_status(cb) == MLXN_CB_STATUS_COMPLETED, "simd cb: %s", mlxn_command_buffer_error(cb));
     ok = 1;
     for (int i = 0; i < 100; ++i) {
       int lo = i / 32 * 32, hi = lo + 32 < 100 ? lo + 32 : 100; /* the last SIMD-group has 4 lanes */
@@ -571,12 +578,8 @@ int main(void) {
     CHECK(mlxn_pipeline_new(tlib, "hidden_simd", NULL, 0, "hidden", &phidden) == MLXN_OK, "hidden_simd pipeline");
     if (phidden) {
       mlxn_buffer_t hb2 = new_buffer(dev, 64 * 4);
-      CHECK(mlxn_command_buffer_new(dev, &cb) == MLXN_OK && mlxn_compute_encoder_new(cb, &enc) == MLXN_OK, "cb");
-      mlxn_compute_encoder_set_pipeline(enc, phidden);
-      mlxn_compute_encoder_set_buffer(enc, hb2, 0, 0);
-      mlxn_compute_encoder_dispatch_threads(enc, 64, 1, 1, 32, 1, 1);
-      mlxn_compute_encoder_end(enc);
-      CHECK(run_cb(cb) == MLXN_CB_STATUS_ERROR && strstr(mlxn_command_buffer_error(cb), "hidden_simd") &&
+      cb = dispatch1(dev, phidden, hb2, 0, 64, 1, 32, 1);
+      CHECK(mlxn_command_buffer_status(cb) == MLXN_CB_STATUS_ERROR && strstr(mlxn_command_buffer_error(cb), "hidden_simd") &&
                 strstr(mlxn_command_buffer_error(cb), "simd_sum"), "kernel fault: '%s'", mlxn_command_buffer_error(cb));
       mlxn_command_buffer_free(cb);
       mlxn_buffer_free(hb2);
@@ -607,22 +610,14 @@ int main(void) {
       CHECK(ok, "tricky results (r[3]=%g)", rv[3]);
       CHECK(((const uint32_t *)mlxn_buffer_contents(sm))[127] == 127, "small groups");
       mlxn_command_buffer_free(cb);
-      CHECK(mlxn_command_buffer_new(dev, &cb) == MLXN_OK && mlxn_compute_encoder_new(cb, &enc) == MLXN_OK, "cb");
-      mlxn_compute_encoder_set_pipeline(enc, psmall);
-      mlxn_compute_encoder_set_buffer(enc, sm, 0, 0);
-      mlxn_compute_encoder_dispatch_threads(enc, 128, 1, 1, 128, 1, 1);
-      mlxn_compute_encoder_end(enc);
-      CHECK(run_cb(cb) == MLXN_CB_STATUS_ERROR && strstr(mlxn_command_buffer_error(cb), "1..64"),
+      cb = dispatch1(dev, psmall, sm, 0, 128, 1, 128, 1);
+      CHECK(mlxn_command_buffer_status(cb) == MLXN_CB_STATUS_ERROR && strstr(mlxn_command_buffer_error(cb), "1..64"),
             "group above the kernel's maximum: '%s'", mlxn_command_buffer_error(cb));
       mlxn_command_buffer_free(cb);
       mlxn_pipeline_t pc = NULL;
       CHECK(mlxn_pipeline_new(tlib, "conversions", NULL, 0, "", &pc) == MLXN_OK, "conversions pipeline");
-      CHECK(mlxn_command_buffer_new(dev, &cb) == MLXN_OK && mlxn_compute_encoder_new(cb, &enc) == MLXN_OK, "cb");
-      mlxn_compute_encoder_set_pipeline(enc, pc);
-      mlxn_compute_encoder_set_buffer(enc, res, 0, 0);
-      mlxn_compute_encoder_dispatch_threads(enc, 1, 1, 1, 1, 1, 1);
-      mlxn_compute_encoder_end(enc);
-      CHECK(run_cb(cb) == MLXN_CB_STATUS_COMPLETED, "conversions cb");
+      cb = dispatch1(dev, pc, res, 0, 1, 1, 1, 1);
+      CHECK(mlxn_command_buffer_status(cb) == MLXN_CB_STATUS_COMPLETED, "conversions cb");
       const float want[10] = {-2, 3.25f, 1.5f, 3, 1, 2, 1, 7, 4, 4};
       for (int i = 0; i < 10; ++i) CHECK(rv[i] == want[i], "conversion %d: %g, want %g", i, rv[i], want[i]);
       mlxn_command_buffer_free(cb);
@@ -679,24 +674,16 @@ int main(void) {
       CHECK(mlxn_pipeline_static_threadgroup_memory_length(prev) == 1024, "static threadgroup memory %llu",
             (unsigned long long)mlxn_pipeline_static_threadgroup_memory_length(prev));
       mlxn_buffer_t fb = new_buffer(dev, 4 * 256 * 4);
-      CHECK(mlxn_command_buffer_new(dev, &cb) == MLXN_OK && mlxn_compute_encoder_new(cb, &enc) == MLXN_OK, "cb");
-      mlxn_compute_encoder_set_pipeline(enc, prev);
-      mlxn_compute_encoder_set_buffer(enc, fb, 0, 0);
-      mlxn_compute_encoder_dispatch_threadgroups(enc, 4, 1, 1, 256, 1, 1);
-      mlxn_compute_encoder_end(enc);
-      CHECK(run_cb(cb) == MLXN_CB_STATUS_COMPLETED, "reverse cb: %s", mlxn_command_buffer_error(cb));
+      cb = dispatch1(dev, prev, fb, 1, 4, 1, 256, 1);
+      CHECK(mlxn_command_buffer_status(cb) == MLXN_CB_STATUS_COMPLETED, "reverse cb: %s", mlxn_command_buffer_error(cb));
       const uint32_t *fv = mlxn_buffer_contents(fb);
       ok = 1;
       for (uint32_t g = 0; g < 4; ++g)
         for (uint32_t t = 0; t < 256; ++t) ok &= fv[g * 256 + t] == 255 - t + 1000 * g;
       CHECK(ok, "threadgroup array across a barrier");
       mlxn_command_buffer_free(cb);
-      CHECK(mlxn_command_buffer_new(dev, &cb) == MLXN_OK && mlxn_compute_encoder_new(cb, &enc) == MLXN_OK, "cb");
-      mlxn_compute_encoder_set_pipeline(enc, pearly);
-      mlxn_compute_encoder_set_buffer(enc, fb, 0, 0);
-      mlxn_compute_encoder_dispatch_threads(enc, 32, 1, 1, 32, 1, 1);
-      mlxn_compute_encoder_end(enc);
-      CHECK(run_cb(cb) == MLXN_CB_STATUS_ERROR && strstr(mlxn_command_buffer_error(cb), "early") &&
+      cb = dispatch1(dev, pearly, fb, 0, 32, 1, 32, 1);
+      CHECK(mlxn_command_buffer_status(cb) == MLXN_CB_STATUS_ERROR && strstr(mlxn_command_buffer_error(cb), "early") &&
                 strstr(mlxn_command_buffer_error(cb), "divergent threadgroup_barrier at fibers.metal:12"),
             "divergent barrier: '%s'", mlxn_command_buffer_error(cb));
       mlxn_command_buffer_free(cb);
