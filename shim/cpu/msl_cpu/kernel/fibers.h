@@ -66,13 +66,12 @@ struct ids {
 struct Group;
 using Resolver = void (*)(Group &, unsigned simdgroup, unsigned lanes);
 
-/* A fiber's control block, 64 bytes at the top of its stack slot (below a per-slot offset that
- * keeps the blocks of successive slots in different cache sets). */
 /* Where a context continues: stack pointer and program counter. */
 struct Context {
   void *sp, *pc;
 };
 
+/* A fiber's control block, 64 bytes near the top of its stack slot (see fiber_in). */
 struct alignas(64) Fiber {
   Context ctx;       /* while switched out (or, before it starts: its empty stack and entry) */
   Group *g;
