@@ -29,7 +29,7 @@
 #define MSLCPU_STACK_BYTES (128u * 1024u)
 /* Scheduler state of the group being run (run queue, SIMD-group exchange slots). */
 #define MSLCPU_GROUP_STATE_BYTES (128u * 1024u)
-#define MSLCPU_MAX_TG_SLOTS 256u
+#define MSLCPU_MAX_TG_SLOTS 1024u
 
 /* Per-kernel flags computed by the pre-pass, exported in the kernel table. */
 enum {
