@@ -107,6 +107,8 @@ export class KernelRegistry {
   readonly #registered = new Map<string, SourceUnit>();
   /** Family files compiled so far, by file name. */
   readonly #families = new Map<string, SourceUnit>();
+  /** Pipelines from `compilePipeline` already freed by `releasePipeline`. */
+  readonly #released = new WeakSet<Pipeline>();
   #disposed = false;
 
   constructor(device: Device) {
@@ -167,7 +169,9 @@ export class KernelRegistry {
 
   /** Free a pipeline made by `compilePipeline`. */
   releasePipeline(pipeline: Pipeline): void {
-    if ([...this.#pipelines.values()].includes(pipeline)) return;
+    // Cached pipelines belong to the registry; a released one must not be freed twice.
+    if (this.#pipelines.get(pipeline.key) === pipeline || this.#released.has(pipeline)) return;
+    this.#released.add(pipeline);
     this.device.native.mlxn_pipeline_free(pipeline.handle);
   }
 

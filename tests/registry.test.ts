@@ -59,6 +59,18 @@ describe("KernelRegistry", () => {
     r.dispose();
   });
 
+  test("compilePipeline gives a fresh pipeline; releasing it twice, or a cached one, is safe", () => {
+    const r = new KernelRegistry(device);
+    const cached = r.getPipeline("elementwise_add_f32");
+    const fresh = r.compilePipeline("elementwise_add_f32");
+    expect(fresh).not.toBe(cached);
+    r.releasePipeline(fresh);
+    r.releasePipeline(fresh);
+    r.releasePipeline(cached); // owned by the cache: left alone
+    expect(r.getPipeline("elementwise_add_f32")).toBe(cached);
+    r.dispose();
+  });
+
   test("registerSource replaces a kernel and drops its cached pipelines", () => {
     const r = new KernelRegistry(device);
     const src = (v: number) => `#include <metal_stdlib>\nusing namespace metal;\nkernel void swap_me(device float* out [[buffer(0)]], uint i [[thread_position_in_grid]]) { out[i] = ${v}.0f; }\n`;
