@@ -192,6 +192,16 @@ export class Buffer {
   }
 }
 
+/**
+ * Check that `b` is a live Buffer (and, given `device`, one of that device), naming the
+ * argument `name` in the error otherwise.
+ */
+export function checkLiveBuffer(name: string, b: Buffer, device?: object): void {
+  if (!(b instanceof Buffer)) throw new ArgumentError(name, `must be a Buffer (got ${b === null ? "null" : typeof b})`);
+  if (b.disposed) throw new ArgumentError(name, "buffer was disposed");
+  if (device !== undefined && b.device !== device) throw new ArgumentError(name, "belongs to another device");
+}
+
 /** Check that `shape` is a list of non-negative integers whose size fits in `byteLength`. */
 export function checkShape(shape: readonly number[], dtype: DType, byteLength: number): void {
   if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {

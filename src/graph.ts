@@ -35,7 +35,7 @@
  * graph.replay(enc, { x: otherInput, y: otherOutput }); // { dispatches: 2, barriers: 1 }
  * enc.commitAndWait();
  */
-import { Buffer } from "./buffer.ts";
+import { Buffer, checkLiveBuffer } from "./buffer.ts";
 import { CommandEncoder, type Access, type Binding, type DispatchOptions, type DispatchSink, type Step } from "./encoder.ts";
 import { ArgumentError, DisposedError } from "./errors.ts";
 import type { Pipeline } from "./registry.ts";
@@ -216,7 +216,7 @@ export class Graph {
     if (typeof fn !== "function") throw new ArgumentError("fn", "must be a function that encodes into the encoder it is given");
     const list: Param[] = [];
     for (const [name, buffer] of Object.entries(params)) {
-      checkBuffer(`params.${name}`, buffer, enc.device);
+      checkLiveBuffer(`params.${name}`, buffer, enc.device);
       const param = { name, placeholder: buffer, written: false, ...rangeOf(buffer) };
       const other = list.find((q) => overlaps(q, param));
       if (other) throw new ArgumentError(`params.${name}`, `overlaps params.${other.name}; parameters must be disjoint`);
@@ -294,7 +294,7 @@ export class Graph {
     params.forEach((p, i) => {
       const name = `buffers.${p.name}`;
       const b = given[i] ?? p.placeholder;
-      checkBuffer(name, b, this.#device);
+      checkLiveBuffer(name, b, this.#device);
       if (b.byteLength !== p.placeholder.byteLength) {
         throw new ArgumentError(name, `has ${b.byteLength} bytes; the graph was recorded with ${p.placeholder.byteLength} bytes for "${p.name}"`);
       }
@@ -319,8 +319,3 @@ function writtenSlots(options: DispatchOptions | undefined): number {
   return mask;
 }
 
-function checkBuffer(name: string, b: Buffer, device: object): void {
-  if (!(b instanceof Buffer)) throw new ArgumentError(name, `must be a Buffer (got ${b === null ? "null" : typeof b})`);
-  if (b.disposed) throw new ArgumentError(name, "buffer was disposed");
-  if (b.device !== device) throw new ArgumentError(name, "belongs to another device");
-}

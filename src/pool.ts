@@ -26,7 +26,7 @@
  *   // ... encode the step ...
  * }
  */
-import { Buffer } from "./buffer.ts";
+import { Buffer, checkLiveBuffer } from "./buffer.ts";
 import type { Device } from "./device.ts";
 import { DType, isDType } from "./dtype.ts";
 import { ArgumentError, DisposedError, OutOfMemoryError } from "./errors.ts";
@@ -234,9 +234,7 @@ export class BufferPool {
    */
   registerExisting(buffer: Buffer): void {
     this.#check();
-    if (!(buffer instanceof Buffer)) throw new ArgumentError("buffer", `must be a Buffer (got ${typeof buffer})`);
-    if (buffer.disposed) throw new ArgumentError("buffer", "buffer was disposed");
-    if (buffer.device !== this.device) throw new ArgumentError("buffer", "belongs to another device");
+    checkLiveBuffer("buffer", buffer, this.device);
     if (this.#inUse.has(buffer)) throw new ArgumentError("buffer", "was allocated by this pool; only external buffers are registered");
     this.#external.add(buffer);
   }

@@ -2,7 +2,7 @@
  * Argument checks shared by every op, so each message names the argument, the expected value
  * and the actual one in the same words.
  */
-import { Buffer } from "../buffer.ts";
+import { Buffer, checkLiveBuffer } from "../buffer.ts";
 import { DType } from "../dtype.ts";
 import { ArgumentError } from "../errors.ts";
 
@@ -20,8 +20,7 @@ export function checkDType(name: string, dtype: DType, allowed: readonly DType[]
 
 /** `buf` is a live Buffer of `dtype` holding at least `elements` elements. */
 export function checkBuffer(name: string, buf: Buffer, dtype: DType, elements: number): void {
-  if (!(buf instanceof Buffer)) throw new ArgumentError(name, `must be a Buffer (got ${typeof buf})`);
-  if (buf.disposed) throw new ArgumentError(name, "buffer was disposed");
+  checkLiveBuffer(name, buf);
   if (buf.dtype !== dtype) throw new ArgumentError(name, `must hold ${dtype.name} (got ${buf.dtype.name})`);
   const needed = elements * dtype.size;
   if (buf.byteLength < needed) throw new ArgumentError(name, `needs ${needed} bytes for ${elements} ${dtype.name} elements (has ${buf.byteLength})`);
