@@ -8,7 +8,7 @@ import { download, fixture, floatBuffer, maxAbsDiff, randomFloats, roundTo } fro
 const tolerance = { f32: 1e-6, f16: 2 ** -11 * 4, bf16: 2 ** -8 * 4 } as const;
 
 describe("elementwiseAdd", () => {
-  const { device, registry } = fixture();
+  const { device } = fixture();
   for (const dtype of [DType.F32, DType.F16, DType.BF16]) {
     for (const n of [1, 255, 257, 1000, 4099]) {
       test(`${dtype.name} n=${n}`, () => {
@@ -16,9 +16,9 @@ describe("elementwiseAdd", () => {
         const y = randomFloats(n, n + 7, -2, 2).map((v) => roundTo(dtype, v));
         const a = floatBuffer(device, dtype, n, x);
         const b = floatBuffer(device, dtype, n, y);
-        const out = floatBuffer(device, dtype, n + 1, new Array(n + 1).fill(123));
+        const out = floatBuffer(device, dtype, n, new Array(n + 1).fill(123), 1);
         const enc = device.commandEncoder();
-        ops.elementwiseAdd(enc, registry, a, b, out, n, dtype);
+        ops.elementwiseAdd(enc, a, b, out);
         enc.commitAndWait();
         const expected = x.map((v, i) => v + y[i]!);
         const got = download(out, n + 1);
@@ -36,7 +36,7 @@ describe("elementwiseAdd", () => {
     const hi = base.slice(8 * 4, n * 4);
     const out = floatBuffer(device, DType.F32, n);
     const enc = device.commandEncoder();
-    ops.elementwiseAdd(enc, registry, lo, hi, out, n, DType.F32);
+    ops.elementwiseAdd(enc, lo, hi, out);
     enc.commitAndWait();
     expect([...download(out, n)]).toEqual([8, 10, 12, 14, 16, 18]);
   });

@@ -17,7 +17,7 @@
  * small vectors (norm weights, linear biases) are converted to the activation type once.
  *
  * @example
- * const decoder = new Decoder(device, registry, weights);
+ * const decoder = new Decoder(device, weights);
  * using cache = decoder.newCache();
  * const logits = decoder.forward([1, 2, 3], cache);   // prefill
  * const next = decoder.forward([4], cache);           // one decode step
@@ -29,22 +29,22 @@ import { DType } from "../dtype.ts";
 import type { CommandEncoder } from "../encoder.ts";
 import { ArgumentError, DisposedError } from "../errors.ts";
 import { decodeFloats } from "../io/floats.ts";
+import { ATTENTION_HEAD_DIMS, FLOATS } from "../../kernels/catalog.ts";
 import * as ops from "../ops/index.ts";
 import { checkOptions } from "../ops/validate.ts";
 import { BufferPool } from "../pool.ts";
-import type { KernelRegistry } from "../registry.ts";
 import type { ModelConfig } from "./config.ts";
 import type { LinearWeights, ModelWeights } from "./weights.ts";
 
 /** Float types activations and KV caches may use. */
 export type FloatName = "f32" | "f16" | "bf16";
 
-const FLOAT_BY_NAME: Readonly<Record<FloatName, DType>> = { f32: DType.F32, f16: DType.F16, bf16: DType.BF16 };
+const FLOAT_BY_NAME = Object.fromEntries(FLOATS.map((d) => [d.name, d])) as Readonly<Record<FloatName, DType>>;
 
 /** The DType of a float type name (or a DType), checked; `name` labels the error. */
 export function floatDType(name: string, v: FloatName | DType): DType {
   if (typeof v === "string" && Object.hasOwn(FLOAT_BY_NAME, v)) return FLOAT_BY_NAME[v];
-  if (v === DType.F32 || v === DType.F16 || v === DType.BF16) return v;
+  if (FLOATS.includes(v as DType)) return v as DType;
   throw new ArgumentError(name, `must be "f32", "f16" or "bf16" (got ${JSON.stringify(typeof v === "object" ? (v as DType).name : v)})`);
 }
 
@@ -171,7 +171,7 @@ export class KVCache {
    * @internal Make room for `tokens` more positions, encoding the copy of the old contents into
    * `enc`; returns the buffers to dispose once that command buffer has completed.
    */
-  reserve(enc: CommandEncoder, registry: KernelRegistry, tokens: number): Buffer[] {
+  reserve(enc: CommandEncoder, tokens: number): Buffer[] {
     this.#check();
     const needed = this.#position + tokens;
     if (needed > this.maxLength) {
@@ -182,13 +182,13 @@ export class KVCache {
     while (capacity < needed) capacity *= 2;
     capacity = Math.min(capacity, this.maxLength);
     const old = [...this.#keys, ...this.#values];
-    const [oldKeys, oldValues, oldCapacity] = [this.#keys, this.#values, this.#capacity];
+    const [oldKeys, oldValues] = [this.#keys, this.#values];
     this.#allocate(capacity);
     if (this.#position > 0) {
-      const params = { heads: this.kvHeads, headDim: this.headDim, tokens: this.#position, srcCapacity: oldCapacity, dstCapacity: capacity, dtype: this.dtype };
+      const params = { tokens: this.#position };
       for (let l = 0; l < this.layers; l++) {
-        ops.kvCacheCopy(enc, registry, oldKeys[l]!, this.#keys[l]!, params);
-        ops.kvCacheCopy(enc, registry, oldValues[l]!, this.#values[l]!, params);
+        ops.kvCacheCopy(enc, oldKeys[l]!, this.#keys[l]!, params);
+        ops.kvCacheCopy(enc, oldValues[l]!, this.#values[l]!, params);
       }
     }
     return old;
@@ -226,11 +226,8 @@ export class KVCache {
 
 /** A linear layer ready to encode: the weight in its stored form, the bias in the activation type. */
 interface Linear {
-  readonly n: number;
-  readonly k: number;
-  readonly weights: LinearWeights;
-  /** MLX affine table, for quantized weights. */
-  readonly table: ops.AffineTable | undefined;
+  /** The weight as matmul takes it: a dense buffer or an MLX affine table. */
+  readonly matrix: Buffer | ops.QuantizedTable;
   readonly bias: Buffer | undefined;
 }
 
@@ -267,13 +264,12 @@ export interface StepResult {
  * vectors and the scratch pool, not the weights.
  *
  * @example
- * using decoder = new Decoder(device, registry, weights);
+ * using decoder = new Decoder(device, weights);
  * using cache = decoder.newCache();
  * const { token } = decoder.sample(promptIds, cache, { temperature: 0, topK: 0, topP: 1, seed: 0, step: 0 });
  */
 export class Decoder {
   readonly device: Device;
-  readonly registry: KernelRegistry;
   readonly config: ModelConfig;
   readonly weights: ModelWeights;
   /** Type activations are computed in. */
@@ -283,6 +279,8 @@ export class Decoder {
   readonly #layers: readonly Layer[];
   readonly #finalNorm: Buffer;
   readonly #lmHead: Linear;
+  /** The embedding table as `ops.embedding` takes it. */
+  readonly #embedding: Buffer | ops.QuantizedTable;
   /** Buffers converted to the activation type, owned here. */
   readonly #owned: Buffer[] = [];
   readonly #rope: ops.RopeParams;
@@ -290,12 +288,11 @@ export class Decoder {
 
   /**
    * @example
-   * const decoder = new Decoder(device, registry, loadModelWeights(device, dir), { activationDType: "f16" });
+   * const decoder = new Decoder(device, loadModelWeights(device, dir), { activationDType: "f16" });
    */
-  constructor(device: Device, registry: KernelRegistry, weights: ModelWeights, options: DecoderOptions = {}) {
+  constructor(device: Device, weights: ModelWeights, options: DecoderOptions = {}) {
     checkOptions("options", options, ["activationDType", "prefillChunk"]);
     this.device = device;
-    this.registry = registry;
     this.weights = weights;
     this.config = weights.config;
     this.activationDType = floatDType("options.activationDType", options.activationDType ?? "f32");
@@ -304,8 +301,8 @@ export class Decoder {
       throw new ArgumentError("options.prefillChunk", `must be a positive integer (got ${options.prefillChunk})`);
     }
     const c = this.config;
-    if (!ops.ATTENTION_HEAD_DIMS.includes(c.headDim)) {
-      throw new ArgumentError("weights", `head_dim ${c.headDim} is not supported by the attention kernels (supported: ${ops.ATTENTION_HEAD_DIMS.join(", ")})`);
+    if (!ATTENTION_HEAD_DIMS.includes(c.headDim)) {
+      throw new ArgumentError("weights", `head_dim ${c.headDim} is not supported by the attention kernels (supported: ${ATTENTION_HEAD_DIMS.join(", ")})`);
     }
     this.#pool = new BufferPool(device);
     // Norm weights and linear biases in the activation type, converted in one command buffer.
@@ -313,10 +310,7 @@ export class Decoder {
     try {
       const vector = (b: Buffer) => this.#toActivation(enc, b);
       const linear = (w: LinearWeights): Linear => ({
-        n: w.outFeatures,
-        k: w.inFeatures,
-        weights: w,
-        table: w.bits === undefined ? undefined : Object.freeze({ weight: w.weight, scales: w.scales!, biases: w.biases! }),
+        matrix: w.bits === undefined ? w.weight : new ops.QuantizedTable({ weight: w.weight, scales: w.scales!, biases: w.biases!, bits: w.bits, groupSize: w.groupSize! }),
         bias: w.bias === undefined ? undefined : vector(w.bias),
       });
       this.#layers = weights.layers.map((l) => ({
@@ -334,6 +328,7 @@ export class Decoder {
       }));
       this.#finalNorm = vector(weights.norm);
       this.#lmHead = linear(weights.lmHead);
+      this.#embedding = linear(weights.embedding).matrix;
       enc.commitAndWait();
     } catch (e) {
       this.dispose();
@@ -342,7 +337,7 @@ export class Decoder {
       enc.dispose();
     }
     const scaling = ropeScaling(c);
-    this.#rope = { tokens: 1, heads: 1, headDim: c.headDim, theta: c.ropeTheta, offset: 0, traditional: c.ropeTraditional, dtype: this.activationDType, ...(scaling && { scaling }) };
+    this.#rope = { theta: c.ropeTheta, offset: 0, traditional: c.ropeTraditional, ...(scaling && { scaling }) };
   }
 
   get disposed(): boolean {
@@ -445,7 +440,7 @@ export class Decoder {
     const views: Buffer[] = [];
     let retired: Buffer[] = [];
     try {
-      retired = cache.reserve(enc, this.registry, T);
+      retired = cache.reserve(enc, T);
       const ids = pool.alloc(T * 4, DType.U32, [T]);
       const idView = ids.view(Uint32Array);
       for (let i = 0; i < T; i++) idView[i] = tokens[start + i]!;
@@ -453,11 +448,11 @@ export class Decoder {
       const last = T === 1 ? normed : this.#row(views, normed, T - 1);
       const act = this.activationDType;
       const logits = pool.alloc(this.config.vocabSize * act.size, act, [1, this.config.vocabSize]);
-      this.#linear(enc, this.#lmHead, last, logits, 1);
+      this.#linear(enc, this.#lmHead, last, logits);
       let token: Buffer | undefined;
       if (output?.kind === "sample") {
         token = pool.alloc(4, DType.U32, [1]);
-        ops.sample(enc, this.registry, logits, token, { rows: 1, cols: this.config.vocabSize, dtype: act, ...output.params });
+        ops.sample(enc, logits, token, output.params);
       }
       enc.commitAndWaitLabeled(T === 1 ? "decode" : "prefill");
       cache.advance(T);
@@ -475,7 +470,6 @@ export class Decoder {
   /** Encode the embedding and every layer; returns the final-normed hidden states [T, hidden]. */
   #encodeLayers(enc: CommandEncoder, ids: Buffer, T: number, cache: KVCache): Buffer {
     const c = this.config;
-    const reg = this.registry;
     const act = this.activationDType;
     const pool = this.#pool;
     const h = c.hiddenSize;
@@ -497,61 +491,49 @@ export class Decoder {
       { byteLength: T * inter * s, dtype: act, shape: [T, inter] },
       { byteLength: T * inter * s, dtype: act, shape: [T, inter] },
     ]) as [Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, Buffer];
-    const scratch = T === 1 ? pool.alloc(ops.attentionDecodeScratchBytes(nq, d), DType.F32) : undefined;
+    const scratchBytes = ops.attentionDecodeScratchBytes(nq, d);
+    const scratch = T === 1 ? pool.alloc(scratchBytes, DType.F32, [scratchBytes / 4]) : undefined;
 
-    this.#embed(enc, ids, x, T);
-    const norm = { rows: T, cols: h, eps: c.rmsNormEps, dtype: act };
-    ops.rmsNorm(enc, reg, x, this.#layers[0]!.inputNorm, n, norm);
-    const rope = { ...this.#rope, tokens: T, offset: position };
-    const attention = { heads: nq, kvHeads: nkv, headDim: d, kvLen, capacity: cache.capacity, dtype: act, kvDType: cache.dtype };
-    const append = { tokens: T, heads: nkv, headDim: d, capacity: cache.capacity, position, dtype: cache.dtype, srcDType: act };
+    this.#embed(enc, ids, x);
+    const norm = { eps: c.rmsNormEps };
+    ops.rmsNorm(enc, x, this.#layers[0]!.inputNorm, n, norm);
+    const rope = { ...this.#rope, offset: position };
+    const attention = { kvLen };
+    const append = { position };
     this.#layers.forEach((layer, li) => {
-      this.#linear(enc, layer.q, n, q, T);
-      this.#linear(enc, layer.k, n, k, T);
-      this.#linear(enc, layer.v, n, v, T);
-      if (layer.qNorm) ops.rmsNorm(enc, reg, q, layer.qNorm, q, { rows: T * nq, cols: d, eps: c.rmsNormEps, dtype: act });
-      if (layer.kNorm) ops.rmsNorm(enc, reg, k, layer.kNorm, k, { rows: T * nkv, cols: d, eps: c.rmsNormEps, dtype: act });
-      ops.rope(enc, reg, q, q, { ...rope, heads: nq });
-      ops.rope(enc, reg, k, k, { ...rope, heads: nkv });
+      this.#linear(enc, layer.q, n, q);
+      this.#linear(enc, layer.k, n, k);
+      this.#linear(enc, layer.v, n, v);
+      if (layer.qNorm) ops.rmsNorm(enc, q, layer.qNorm, q, norm);
+      if (layer.kNorm) ops.rmsNorm(enc, k, layer.kNorm, k, norm);
+      ops.rope(enc, q, q, rope);
+      ops.rope(enc, k, k, rope);
       const kCache = cache.keys(li);
       const vCache = cache.values(li);
-      ops.kvCacheAppend(enc, reg, k, kCache, append);
-      ops.kvCacheAppend(enc, reg, v, vCache, append);
-      if (scratch) ops.attentionDecode(enc, reg, q, kCache, vCache, attn, scratch, attention);
-      else ops.attentionPrefill(enc, reg, q, kCache, vCache, attn, { ...attention, qLen: T });
-      this.#linear(enc, layer.o, attn, y, T);
-      ops.addRmsNorm(enc, reg, y, x, layer.postNorm, x, n, norm);
-      this.#linear(enc, layer.gate, n, gate, T);
-      this.#linear(enc, layer.up, n, up, T);
-      ops.swiglu(enc, reg, gate, up, gate, T * inter, act);
-      this.#linear(enc, layer.down, gate, y, T);
+      ops.kvCacheAppend(enc, k, kCache, append);
+      ops.kvCacheAppend(enc, v, vCache, append);
+      if (scratch) ops.attentionDecode(enc, q, kCache, vCache, attn, scratch, attention);
+      else ops.attentionPrefill(enc, q, kCache, vCache, attn, attention);
+      this.#linear(enc, layer.o, attn, y);
+      ops.addRmsNorm(enc, y, x, layer.postNorm, x, n, norm);
+      this.#linear(enc, layer.gate, n, gate);
+      this.#linear(enc, layer.up, n, up);
+      ops.swiglu(enc, gate, up, gate);
+      this.#linear(enc, layer.down, gate, y);
       const next = this.#layers[li + 1];
-      ops.addRmsNorm(enc, reg, y, x, next ? next.inputNorm : this.#finalNorm, x, n, norm);
+      ops.addRmsNorm(enc, y, x, next ? next.inputNorm : this.#finalNorm, x, n, norm);
     });
     return n;
   }
 
-  #embed(enc: CommandEncoder, ids: Buffer, x: Buffer, T: number): void {
-    const e = this.weights.embedding;
-    const params = { tokens: T, vocab: e.outFeatures, dim: e.inFeatures };
-    if (e.bits === undefined) {
-      ops.embedding(enc, this.registry, e.weight, ids, x, { ...params, dtype: e.dtype, outDType: this.activationDType });
-    } else {
-      const table = { weight: e.weight, scales: e.scales!, biases: e.biases! };
-      ops.embeddingAffine(enc, this.registry, table, ids, x, { ...params, bits: e.bits, groupSize: e.groupSize!, scaleDType: e.dtype, outDType: this.activationDType });
-    }
+  #embed(enc: CommandEncoder, ids: Buffer, x: Buffer): void {
+    ops.embedding(enc, this.#embedding, ids, x);
   }
 
   /** y [m, n] = x [m, k] · Wᵀ (+ bias). */
-  #linear(enc: CommandEncoder, l: Linear, x: Buffer, y: Buffer, m: number): void {
-    const act = this.activationDType;
-    const w = l.weights;
-    if (l.table) {
-      ops.quantizedMatmul(enc, this.registry, x, l.table, y, { m, n: l.n, k: l.k, bits: w.bits!, groupSize: w.groupSize!, dtype: act, scaleDType: w.dtype });
-    } else {
-      ops.matmul(enc, this.registry, x, w.weight, y, { m, n: l.n, k: l.k, dtype: act, weightDType: w.dtype });
-    }
-    if (l.bias) ops.elementwiseAdd(enc, this.registry, y, l.bias, y, m * l.n, act, { rowLength: l.n });
+  #linear(enc: CommandEncoder, l: Linear, x: Buffer, y: Buffer): void {
+    ops.matmul(enc, x, l.matrix, y);
+    if (l.bias) ops.elementwiseAdd(enc, y, l.bias, y);
   }
 
   /** A view of row `row` of a [rows, cols] buffer, disposed after the pass. */
@@ -567,9 +549,8 @@ export class Decoder {
   #toActivation(enc: CommandEncoder, b: Buffer): Buffer {
     const act = this.activationDType;
     if (b.dtype === act) return b;
-    const n = b.elementCount;
-    const out = this.device.allocBuffer(n * act.size, act, b.shape);
-    ops.cast(enc, this.registry, b, out, n, b.dtype, act);
+    const out = this.device.allocBuffer(b.elementCount * act.size, act, b.shape);
+    ops.cast(enc, b, out);
     this.#owned.push(out);
     return out;
   }
