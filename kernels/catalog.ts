@@ -103,6 +103,8 @@ export interface KernelSpec<A extends Axes = Axes> {
   readonly header: string;
   readonly axes: A;
   readonly constants: Readonly<Record<string, ConstantDecl>>;
+  /** The axis names, in declaration order. */
+  readonly axisNames: readonly string[];
   name(v: Variant<A>): string;
   instance(v: Variant<A>): string;
   unit(v: Variant<A>): string;
@@ -122,6 +124,7 @@ function kernel<const A extends Axes>(def: KernelDef<A>): KernelSpec<A> {
     header: def.header,
     axes: def.axes,
     constants,
+    axisNames: Object.freeze(axisNames),
     name: def.name,
     instance: def.instance,
     unit: def.unit ?? (() => def.family),

@@ -108,6 +108,8 @@ export class KernelRegistry {
   readonly #registered = new Map<string, SourceUnit>();
   /** Catalog compile units built so far, by unit name. */
   readonly #units = new Map<string, SourceUnit>();
+  /** Catalog pipelines by entry, axis values and constants object (see `pipeline`). */
+  readonly #fast = new Map<object, Map<unknown, unknown>>();
   /** Pipelines from `compilePipeline` already freed by `releasePipeline`. */
   readonly #released = new WeakSet<Pipeline>();
   #disposed = false;
@@ -127,6 +129,7 @@ export class KernelRegistry {
     const old = this.#registered.get(name);
     if (old?.library !== undefined) this.#freeLibrary(old);
     this.#registered.set(name, { label: `registered:${name}`, text: source });
+    this.#fast.clear();
     for (const [key, p] of this.#pipelines) {
       if (p.name === name) {
         this.device.native.mlxn_pipeline_free(p.handle);
@@ -143,9 +146,25 @@ export class KernelRegistry {
    * const p = registry.pipeline(kernels.qmv, { x: DType.F32, scales: DType.BF16, bits: 4 }, ONE_ROW);
    */
   pipeline<A extends Axes>(spec: KernelSpec<A>, variant: Variant<A>, constants?: FunctionConstants): Pipeline {
+    // Hot path (every op dispatch): a walk of small maps keyed by the axis values, then by the
+    // constants object, instead of building the name and key strings.
+    let node = this.#fast.get(spec);
+    if (node === undefined) this.#fast.set(spec, (node = new Map()));
+    for (const axis of spec.axisNames) {
+      const value = (variant as Readonly<Record<string, unknown>>)[axis];
+      let next = node.get(value) as Map<unknown, unknown> | undefined;
+      if (next === undefined) node.set(value, (next = new Map()));
+      node = next;
+    }
+    const hit = node.get(constants) as Pipeline | undefined;
+    if (hit !== undefined && !this.#disposed) return hit;
+    const pipeline = this.#catalogPipeline(spec, variant, constants);
+    node.set(constants, pipeline);
+    return pipeline;
+  }
+
+  #catalogPipeline<A extends Axes>(spec: KernelSpec<A>, variant: Variant<A>, constants?: FunctionConstants): Pipeline {
     const name = spec.name(variant);
-    const hit = this.#pipelines.get(constants ? pipelineKey(name, constants) : name);
-    if (hit) return hit;
     if (!spec.has(variant)) {
       const values = Object.entries(variant).map(([k, v]) => `${k}=${typeof v === "object" && v !== null ? (v as { name: string }).name : String(v)}`);
       throw new KernelNotFoundError(name, `: the catalog does not build ${spec.family} for ${values.join(", ")}`);
@@ -219,6 +238,7 @@ export class KernelRegistry {
     const native = this.device.native;
     for (const p of this.#pipelines.values()) native.mlxn_pipeline_free(p.handle);
     this.#pipelines.clear();
+    this.#fast.clear();
     for (const u of [...this.#units.values(), ...this.#registered.values()]) this.#freeLibrary(u);
   }
 
