@@ -12,9 +12,9 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { findVariant, unitSource } from "../kernels/catalog.ts";
+import { findVariant } from "../kernels/catalog.ts";
 import { Device, DType, config, kernels, ops } from "../src/index.ts";
-import { assembleSource } from "../src/kernels.ts";
+import { assembleUnit } from "../src/kernels.ts";
 
 const dispatches = Number(process.argv[2] ?? 100000);
 const rounds = Number(process.argv[3] ?? 12);
@@ -56,7 +56,7 @@ const make = spawnSync("make", ["--no-print-directory", "-C", root, "build/bench
 if (make.status !== 0) throw new Error("building bench/dispatch_c.c failed");
 const dir = mkdtempSync(join(tmpdir(), "mlxn-bench-"));
 const sourceFile = join(dir, `${unit}.metal`);
-writeFileSync(sourceFile, assembleSource(`${unit}.metal`, unitSource(unit)));
+writeFileSync(sourceFile, assembleUnit(unit));
 const c = spawnSync(join(root, "build", "bench_dispatch_c"), [sourceFile, kernelName, String(dispatches), String(rounds)], {
   encoding: "utf8",
   env: { ...process.env, MLXN_BENCH_CACHE_DIR: join(config().cacheDir, "msl-cpu") },

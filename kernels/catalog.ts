@@ -420,9 +420,9 @@ if (import.meta.main) {
     if (!dir) throw new Error("usage: bun run kernels/catalog.ts --units DIR");
     const { mkdirSync, writeFileSync } = await import("node:fs");
     const { join } = await import("node:path");
-    const { assembleSource } = await import("../src/kernels.ts");
+    const { assembleUnit } = await import("../src/kernels.ts");
     mkdirSync(dir, { recursive: true });
-    for (const unit of sourceUnits()) writeFileSync(join(dir, `${unit}.metal`), assembleSource(`${unit}.metal`, unitSource(unit)));
+    for (const unit of sourceUnits()) writeFileSync(join(dir, `${unit}.metal`), assembleUnit(unit));
   } else {
     for (const v of allVariants()) console.log(`${v.name}\t${v.unit}`);
   }

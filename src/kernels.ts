@@ -10,6 +10,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { unitSource } from "../kernels/catalog.ts";
 import { embeddedName, embeddedPath } from "./ffi/loader.ts";
 
 const kernelsDir = resolve(import.meta.dir, "..", "kernels");
@@ -47,4 +48,16 @@ export function assembleSource(file: string, text?: string, seen = new Set<strin
     out.push(`#line ${i + 2} "kernels/${file}"`);
   });
   return out.join("\n");
+}
+
+/**
+ * The text a backend compiles for catalog compile unit `unit` (see `sourceUnits()`): its header
+ * inlined, then one instantiation line per variant. What the registry compiles, and what an
+ * ahead-of-time build (every unit of the catalog) would compile.
+ *
+ * @example
+ * for (const unit of sourceUnits()) writeFileSync(`${unit}.metal`, assembleUnit(unit));
+ */
+export function assembleUnit(unit: string): string {
+  return assembleSource(`${unit}.metal`, unitSource(unit));
 }

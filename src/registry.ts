@@ -19,11 +19,11 @@
  * const q = registry.getPipeline("my_kernel", { bools: [[300, true]], ints: [[301, 7]] });
  */
 import type { Pointer } from "bun:ffi";
-import { findVariant, type Axes, type FunctionConstants, type KernelSpec, type Variant, unitSource } from "../kernels/catalog.ts";
+import { findVariant, type Axes, type FunctionConstants, type KernelSpec, type Variant } from "../kernels/catalog.ts";
 import type { Device } from "./device.ts";
 import { ArgumentError, DisposedError, KernelNotFoundError } from "./errors.ts";
 import { failure, outSlot, takeHandle } from "./ffi/native.ts";
-import { assembleSource } from "./kernels.ts";
+import { assembleUnit } from "./kernels.ts";
 
 export type { FunctionConstants } from "../kernels/catalog.ts";
 
@@ -258,7 +258,7 @@ export class KernelRegistry {
     if (!found) throw new KernelNotFoundError(name, ": not in the kernel catalog (kernels/catalog.ts) and not registered with registerSource()");
     let unit = this.#units.get(found.unit);
     if (!unit) {
-      unit = { label: `kernels/${found.unit}`, text: assembleSource(`${found.unit}.metal`, unitSource(found.unit)) };
+      unit = { label: `kernels/${found.unit}`, text: assembleUnit(found.unit) };
       this.#units.set(found.unit, unit);
     }
     return unit;

@@ -1,6 +1,6 @@
 /** elementwiseAdd against a float64 reference, for every float dtype, on sizes that leave partial threadgroups. */
 import { describe, expect, test } from "bun:test";
-import { DType, ops } from "../src/index.ts";
+import { DType, FLOATS, ops } from "../src/index.ts";
 import { download, fixture, floatBuffer, maxAbsDiff, randomFloats, roundTo } from "./support/fixtures.ts";
 
 // The kernel adds in f32 and rounds once to the output type, so the error is at most half an ulp
@@ -9,7 +9,7 @@ const tolerance = { f32: 1e-6, f16: 2 ** -11 * 4, bf16: 2 ** -8 * 4 } as const;
 
 describe("elementwiseAdd", () => {
   const { device } = fixture();
-  for (const dtype of [DType.F32, DType.F16, DType.BF16]) {
+  for (const dtype of FLOATS) {
     for (const n of [1, 255, 257, 1000, 4099]) {
       test(`${dtype.name} n=${n}`, () => {
         const x = randomFloats(n, n, -2, 2).map((v) => roundTo(dtype, v));

@@ -3,12 +3,12 @@
  * transpose) against tests/support/reference/elementwise.ts. Sizes leave partial threadgroups
  * (groups hold 256 threads).
  */
-import { DType, ops } from "../../src/index.ts";
+import { DType, ops, FLOATS } from "../../src/index.ts";
 import { roundTo } from "../support/fixtures.ts";
 import * as ref from "../support/reference/elementwise.ts";
 import { type Case, conformance, type DTypeTolerances } from "./harness.ts";
 
-const F = [DType.F32, DType.F16, DType.BF16] as const;
+const F = FLOATS; // every float type the catalog builds
 
 // One IEEE operation in f32 (≤ half an f32 ulp), then one rounding to the output type (≤ half
 // an ulp of it): relative 2^-24 + 2^-p for p-bit significands; f16 results can be subnormal,

@@ -10,14 +10,14 @@
  * (γ_K ≈ K·2^-24) of the exact sum; with inputs in [-1, 1] that sum is at most about K/3 here,
  * so atol = K²·2^-24/3 · 2. y is then rounded once to its type: rtol = 2^-p.
  */
-import { DType, ops } from "../../src/index.ts";
+import { DType, ops, FLOATS } from "../../src/index.ts";
 import { MLX_BITS, MLX_GROUP_SIZES, quantize } from "../../src/quant.ts";
 import { randomFloats, roundTo } from "../support/fixtures.ts";
 import { uploadQuantized } from "../support/mlx_quant.ts";
 import * as ref from "../support/reference/matmul.ts";
 import { type Case, type CaseContext, conformance, type Outcome, type Tolerance } from "./harness.ts";
 
-const F = [DType.F32, DType.F16, DType.BF16] as const;
+const F = FLOATS; // every float type the catalog builds
 const RTOL: Record<string, number> = { f32: 2 ** -24, f16: 2 ** -11, bf16: 2 ** -8 };
 
 function tolerance(dtype: DType, k: number): Tolerance {

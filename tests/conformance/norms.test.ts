@@ -1,10 +1,10 @@
 /** Conformance of the row normalizations against tests/support/reference/norms.ts. */
-import { DType, ops } from "../../src/index.ts";
+import { DType, ops, FLOATS } from "../../src/index.ts";
 import { roundTo } from "../support/fixtures.ts";
 import * as ref from "../support/reference/norms.ts";
 import { type Case, conformance, type DTypeTolerances } from "./harness.ts";
 
-const F = [DType.F32, DType.F16, DType.BF16] as const;
+const F = FLOATS; // every float type the catalog builds
 
 // Sums of up to a few thousand f32 terms and an rsqrt: a few 1e-7 relative; 16-bit outputs add
 // one rounding. The absolute term covers outputs near 0 (LayerNorm's (x - mean) and + bias).

@@ -1,9 +1,9 @@
 /** Conformance of rope against tests/support/reference/rope.ts. */
-import { DType, ops } from "../../src/index.ts";
+import { DType, ops, FLOATS } from "../../src/index.ts";
 import * as ref from "../support/reference/rope.ts";
 import { type Case, conformance, type Tolerance } from "./harness.ts";
 
-const F = [DType.F32, DType.F16, DType.BF16] as const;
+const F = FLOATS; // every float type the catalog builds
 
 /**
  * The kernel rounds each frequency to f32 and forms the angle position · frequency in f32: the

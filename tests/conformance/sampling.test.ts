@@ -3,13 +3,13 @@
  * sampler's reproducibility and its distribution.
  */
 import { expect, test } from "bun:test";
-import { DType, ops } from "../../src/index.ts";
+import { DType, ops, FLOATS } from "../../src/index.ts";
 import { FIBERS_REASON, supportsBarriers } from "../support/fibers.ts";
 import { fixture, floatBuffer, randomFloats, roundTo } from "../support/fixtures.ts";
 import * as ref from "../support/reference/sampling.ts";
 import { type CaseContext, type Case, conformance } from "./harness.ts";
 
-const F = [DType.F32, DType.F16, DType.BF16] as const;
+const F = FLOATS; // every float type the catalog builds
 // Indices, and values copied exactly: no tolerance.
 const EXACT = { atol: 0, rtol: 0 };
 

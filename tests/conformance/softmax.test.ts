@@ -1,9 +1,9 @@
 /** Conformance of the row softmax against tests/support/reference/sampling.ts. */
-import { DType, ops } from "../../src/index.ts";
+import { DType, ops, FLOATS } from "../../src/index.ts";
 import * as ref from "../support/reference/sampling.ts";
 import { type Case, conformance, type DTypeTolerances } from "./harness.ts";
 
-const F = [DType.F32, DType.F16, DType.BF16] as const;
+const F = FLOATS; // every float type the catalog builds
 
 // f32 exp and a sum of up to a few thousand terms: a few 1e-7 relative; 16-bit outputs add one
 // rounding (and f16 subnormals below 2^-14).
