@@ -124,7 +124,7 @@ class HeaderCursor {
     return this.fileSize - this.pos;
   }
 
-  /** Make `n` bytes at `pos` readable from the buffer; returns their index in it. */
+  /** Make `n` bytes at `pos` readable from the buffer; returns their index in it (read #view after calling: it may be replaced). */
   #take(n: number, what: string): number {
     if (n > this.remaining) {
       throw new FormatError(this.path, `${what}: needs ${n} bytes at offset ${this.pos}, but the file ends at ${this.fileSize} (truncated?)`);
@@ -143,34 +143,44 @@ class HeaderCursor {
   }
 
   u8(what: string): number {
-    return this.#view.getUint8(this.#take(1, what));
+    const at = this.#take(1, what);
+    return this.#view.getUint8(at);
   }
   i8(what: string): number {
-    return this.#view.getInt8(this.#take(1, what));
+    const at = this.#take(1, what);
+    return this.#view.getInt8(at);
   }
   u16(what: string): number {
-    return this.#view.getUint16(this.#take(2, what), true);
+    const at = this.#take(2, what);
+    return this.#view.getUint16(at, true);
   }
   i16(what: string): number {
-    return this.#view.getInt16(this.#take(2, what), true);
+    const at = this.#take(2, what);
+    return this.#view.getInt16(at, true);
   }
   u32(what: string): number {
-    return this.#view.getUint32(this.#take(4, what), true);
+    const at = this.#take(4, what);
+    return this.#view.getUint32(at, true);
   }
   i32(what: string): number {
-    return this.#view.getInt32(this.#take(4, what), true);
+    const at = this.#take(4, what);
+    return this.#view.getInt32(at, true);
   }
   f32(what: string): number {
-    return this.#view.getFloat32(this.#take(4, what), true);
+    const at = this.#take(4, what);
+    return this.#view.getFloat32(at, true);
   }
   f64(what: string): number {
-    return this.#view.getFloat64(this.#take(8, what), true);
+    const at = this.#take(8, what);
+    return this.#view.getFloat64(at, true);
   }
   u64(what: string): bigint {
-    return this.#view.getBigUint64(this.#take(8, what), true);
+    const at = this.#take(8, what);
+    return this.#view.getBigUint64(at, true);
   }
   i64(what: string): bigint {
-    return this.#view.getBigInt64(this.#take(8, what), true);
+    const at = this.#take(8, what);
+    return this.#view.getBigInt64(at, true);
   }
 
   /** A u64 that must be at most `max` (and so a safe number). */
@@ -710,7 +720,9 @@ export function encodeGguf(options: GgufWriteOptions): Uint8Array {
   const metadata = options.metadata ?? [];
   const tensors = options.tensors ?? [];
   const alignmentEntry = metadata.find(([k]) => k === "general.alignment")?.[1];
-  const alignment = typeof alignmentEntry?.value === "number" ? alignmentEntry.value : GGUF_DEFAULT_ALIGNMENT;
+  const asked = alignmentEntry?.value;
+  // An invalid alignment is still written (tests need such files); the data is then padded to the default.
+  const alignment = typeof asked === "number" && asked > 0 && (asked & (asked - 1)) === 0 ? asked : GGUF_DEFAULT_ALIGNMENT;
   const w = new ByteWriter();
   w.u32(GGUF_MAGIC);
   w.u32(options.version ?? 3);
