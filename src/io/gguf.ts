@@ -645,17 +645,22 @@ class ByteWriter {
     this.length += n;
     return at;
   }
+  // #grow may replace #buf and #view: call it before reading them.
   u8(v: number): void {
-    this.#view.setUint8(this.#grow(1), v);
+    const at = this.#grow(1);
+    this.#view.setUint8(at, v);
   }
   u32(v: number): void {
-    this.#view.setUint32(this.#grow(4), v, true);
+    const at = this.#grow(4);
+    this.#view.setUint32(at, v, true);
   }
   u64(v: number | bigint): void {
-    this.#view.setBigUint64(this.#grow(8), BigInt(v), true);
+    const at = this.#grow(8);
+    this.#view.setBigUint64(at, BigInt(v), true);
   }
   bytes(b: Uint8Array): void {
-    this.#buf.set(b, this.#grow(b.byteLength));
+    const at = this.#grow(b.byteLength);
+    this.#buf.set(b, at);
   }
   string(s: string): void {
     const b = new TextEncoder().encode(s);
@@ -666,30 +671,33 @@ class ByteWriter {
     this.#grow((alignment - (this.length % alignment)) % alignment);
   }
   value(type: number, v: GgufValue): void {
-    const at = () => this.#grow(FIXED_SIZE[type]!);
+    const size = FIXED_SIZE[type];
+    const pos = size === undefined ? 0 : this.#grow(size);
+    const view = this.#view;
+    const at = () => pos;
     switch (type) {
       case GgufType.UINT8:
-        return this.#view.setUint8(at(), v as number);
+        return view.setUint8(at(), v as number);
       case GgufType.INT8:
-        return this.#view.setInt8(at(), v as number);
+        return view.setInt8(at(), v as number);
       case GgufType.UINT16:
-        return this.#view.setUint16(at(), v as number, true);
+        return view.setUint16(at(), v as number, true);
       case GgufType.INT16:
-        return this.#view.setInt16(at(), v as number, true);
+        return view.setInt16(at(), v as number, true);
       case GgufType.UINT32:
-        return this.#view.setUint32(at(), v as number, true);
+        return view.setUint32(at(), v as number, true);
       case GgufType.INT32:
-        return this.#view.setInt32(at(), v as number, true);
+        return view.setInt32(at(), v as number, true);
       case GgufType.FLOAT32:
-        return this.#view.setFloat32(at(), v as number, true);
+        return view.setFloat32(at(), v as number, true);
       case GgufType.FLOAT64:
-        return this.#view.setFloat64(at(), v as number, true);
+        return view.setFloat64(at(), v as number, true);
       case GgufType.UINT64:
-        return this.#view.setBigUint64(at(), BigInt(v as number | bigint), true);
+        return view.setBigUint64(at(), BigInt(v as number | bigint), true);
       case GgufType.INT64:
-        return this.#view.setBigInt64(at(), BigInt(v as number | bigint), true);
+        return view.setBigInt64(at(), BigInt(v as number | bigint), true);
       case GgufType.BOOL:
-        return this.#view.setUint8(at(), v ? 1 : 0);
+        return view.setUint8(at(), v ? 1 : 0);
       case GgufType.STRING:
         return this.string(v as string);
       case GgufType.ARRAY: {

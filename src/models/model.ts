@@ -23,6 +23,11 @@ import { checkOptions } from "../ops/validate.ts";
 import { readModelConfig, type ModelConfig } from "./config.ts";
 import { Decoder, floatDType, type FloatName, type KVCache, type KVCacheOptions } from "./decoder.ts";
 import { Tokenizer, type ChatMessage, type StreamDecoder } from "./tokenizer.ts";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { GgufFile } from "../io/gguf.ts";
+import { findGgufFile, ggufModelConfig, loadGgufWeights } from "./gguf_model.ts";
+import { tokenizerFromGguf } from "./gguf_tokenizer.ts";
 import { loadModelWeights, type ModelWeights } from "./weights.ts";
 
 export interface LoadModelOptions {
@@ -369,7 +374,7 @@ export class Model {
   }
 
   #requireTokenizer(what: string): Tokenizer {
-    if (this.tokenizer === undefined) throw new ArgumentError("prompt", `${what} needs a tokenizer, and this model directory has no tokenizer.json (pass token ids instead)`);
+    if (this.tokenizer === undefined) throw new ArgumentError("prompt", `${what} needs a tokenizer, and this model has none (no tokenizer.json, or no tokenizer in the GGUF file; pass token ids instead)`);
     return this.tokenizer;
   }
 
@@ -379,23 +384,38 @@ export class Model {
 }
 
 /**
- * Load an MLX model directory (config.json, safetensors, and tokenizer files when present).
+ * Load a model: an MLX model directory (config.json, safetensors, and tokenizer files when
+ * present), or a GGUF file (a `.gguf` path, or a directory holding one `.gguf` file and no
+ * config.json) with the tokenizer and chat template it carries.
  *
  * @example
  * using model = loadModel("models/Llama-3.2-1B-Instruct-4bit", { activationDType: "f16" });
  * const logits = model.forward(model.promptTokens("Hello"));
+ * using q4 = loadModel("models/qwen2.5-0.5b-instruct-q4_k_m.gguf");
  */
 export function loadModel(dir: string, options: LoadModelOptions = {}): Model {
   checkOptions("options", options, ["device", "activationDType", "kvCacheDType", "prefillChunk", "progress"]);
-  if (typeof dir !== "string" || dir === "") throw new ArgumentError("dir", `must be a model directory path (got ${JSON.stringify(dir)})`);
+  if (typeof dir !== "string" || dir === "") throw new ArgumentError("dir", `must be a model directory or GGUF file path (got ${JSON.stringify(dir)})`);
+  if (options.kvCacheDType !== undefined) floatDType("options.kvCacheDType", options.kvCacheDType);
+  const ggufPath = existsSync(join(dir, "config.json")) ? undefined : findGgufFile(dir);
+  if (ggufPath !== undefined) {
+    const gguf = GgufFile.open(ggufPath);
+    const config = ggufModelConfig(gguf);
+    const tokenizer = tokenizerFromGguf(gguf, { eosTokenIds: config.eosTokenIds });
+    return assemble(config, tokenizer, options, (device) => loadGgufWeights(device, gguf, { config, progress: options.progress }));
+  }
   const config = readModelConfig(dir);
   const tokenizer = Tokenizer.fromDirectory(dir, { eosTokenIds: config.eosTokenIds });
-  if (options.kvCacheDType !== undefined) floatDType("options.kvCacheDType", options.kvCacheDType);
+  return assemble(config, tokenizer, options, (device) => loadModelWeights(device, dir, { config, progress: options.progress }));
+}
+
+/** Open the device (unless given), load the weights and build the decoder; undo it all on failure. */
+function assemble(config: ModelConfig, tokenizer: Tokenizer | undefined, options: LoadModelOptions, load: (device: Device) => ModelWeights): Model {
   const ownsDevice = options.device === undefined;
   const device = options.device ?? Device.open();
   let weights: ModelWeights | undefined;
   try {
-    weights = loadModelWeights(device, dir, { config, progress: options.progress });
+    weights = load(device);
     const decoder = new Decoder(device, weights, { activationDType: options.activationDType, prefillChunk: options.prefillChunk });
     return new Model({ config, tokenizer, device, ownsDevice, weights, decoder, kvCacheDType: options.kvCacheDType });
   } catch (e) {

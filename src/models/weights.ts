@@ -16,7 +16,8 @@
  */
 import type { Buffer } from "../buffer.ts";
 import type { Device } from "../device.ts";
-import type { DType } from "../dtype.ts";
+import { DType } from "../dtype.ts";
+import type { GgmlType } from "../ggml_types.ts";
 import { FormatError } from "../errors.ts";
 import type { ProgressOptions } from "../io/progress.ts";
 import { SafetensorsArchive, type SafetensorsDType } from "../io/safetensors.ts";
@@ -39,8 +40,10 @@ export interface LinearWeights {
   /** Undefined when unquantized. */
   readonly bits: number | undefined;
   readonly groupSize: number | undefined;
-  /** Float dtype of the values: the scales' when quantized, the weight's otherwise. */
+  /** Float dtype of the values: the scales' when quantized, the weight's otherwise (F16 for GGUF blocks, whose scales are f16). */
   readonly dtype: DType;
+  /** GGUF block-quantized weight: `weight` is U8 `[out, rowBytes]`, rows of this type's blocks as stored. */
+  readonly blockType?: GgmlType;
 }
 
 export interface AttentionWeights {
@@ -74,11 +77,15 @@ export interface ExpectedTensor {
   readonly shape: readonly number[];
 }
 
-interface LinearPlan {
+/** One linear module of a plan: sizes and how its weight is stored. */
+export interface LinearPlan {
   readonly name: string;
   readonly inFeatures: number;
   readonly outFeatures: number;
+  /** MLX affine quantization (scales and biases beside the packed weight). */
   readonly quant: QuantSpec | undefined;
+  /** GGUF block type of the weight (blocks as stored, no scales/biases tensors). */
+  readonly blockType?: GgmlType;
   readonly hasBias: boolean;
 }
 
@@ -234,7 +241,8 @@ export class ModelWeights {
         bias: p.hasBias ? buf(`${name}.bias`) : undefined,
         bits: p.quant?.bits,
         groupSize: p.quant?.groupSize,
-        dtype: (scales ?? weight).dtype,
+        dtype: p.blockType ? DType.F16 : (scales ?? weight).dtype,
+        blockType: p.blockType,
       });
     };
     this.embedding = linear("model.embed_tokens");

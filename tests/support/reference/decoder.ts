@@ -28,6 +28,8 @@ export interface HostTensor {
   readonly dtype: SafetensorsDType;
   readonly shape: readonly number[];
   readonly bytes: Uint8Array;
+  /** The exact values, when the tensor is not stored in a float dtype (GGUF blocks): they win over `bytes`. */
+  readonly values?: Float64Array;
 }
 
 /** Looks tensors up by name (undefined when absent). */
@@ -130,6 +132,7 @@ export function attend(q: ArrayLike<number>, keys: readonly ArrayLike<number>[],
 // Weights
 
 function floats(t: HostTensor, name: string): Float64Array {
+  if (t.values) return t.values;
   const dtype = deviceDType(t.dtype);
   if (!dtype?.isFloat) throw new Error(`${name}: expected a float tensor, got ${t.dtype}`);
   return decodeFloats(t.bytes, dtype);
