@@ -22,6 +22,7 @@
  *   bun run kernels/catalog.ts --units D  write every compile unit's assembled source to D/<unit>.metal
  */
 import { DType } from "../src/dtype.ts";
+import type { GgmlTypeName } from "../src/ggml_types.ts";
 
 // ───────────── axes: the variant lists ─────────────
 
@@ -37,6 +38,8 @@ export const FLOATS: readonly DType[] = Object.freeze([...FLOAT_MSL_TYPES.keys()
 export const AFFINE_BITS: readonly number[] = Object.freeze([2, 3, 4, 5, 6, 8]);
 /** Group sizes of MLX's affine quantization. */
 export const AFFINE_GROUP_SIZES: readonly number[] = Object.freeze([32, 64, 128]);
+/** GGUF block formats; each has a decoder struct `Block<name>` in kernels/gguf_blocks.h. */
+export const GGUF_BLOCKS: readonly GgmlTypeName[] = Object.freeze(["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"]);
 /** Head dims the attention kernels are built for. */
 export const ATTENTION_HEAD_DIMS: readonly number[] = Object.freeze([64, 80, 96, 128, 256]);
 /** Elementwise binary ops and the functor each instantiates. */
@@ -311,6 +314,33 @@ export const kernels = Object.freeze({
     name: (v) => `qmm_${v.x.name}_${v.scales.name}_b${v.bits}`,
     instance: (v) => `qmm<${msl(v.x)}, ${msl(v.scales)}, ${v.bits}>`,
     unit: (v) => `qmm_b${v.bits}`,
+  }),
+  // GGUF blocks as stored: the matvec/matmul bodies above with a block-decoding adaptor
+  // (kernels/gguf.h), one compile unit per format and kernel shape (a model uses a few formats).
+  ggufMatvec: kernel({
+    family: "gguf_mv",
+    header: "gguf.h",
+    axes: { x: FLOATS, block: GGUF_BLOCKS },
+    name: (v) => `gguf_mv_${v.block.toLowerCase()}_${v.x.name}`,
+    instance: (v) => `gguf_mv<${msl(v.x)}, Block${v.block}>`,
+    unit: (v) => `gguf_mv_${v.block.toLowerCase()}`,
+    constants: MATVEC_CONSTANTS,
+  }),
+  ggufMatmul: kernel({
+    family: "gguf_mm",
+    header: "gguf.h",
+    axes: { x: FLOATS, block: GGUF_BLOCKS },
+    name: (v) => `gguf_mm_${v.block.toLowerCase()}_${v.x.name}`,
+    instance: (v) => `gguf_mm<${msl(v.x)}, Block${v.block}>`,
+    unit: (v) => `gguf_mm_${v.block.toLowerCase()}`,
+  }),
+  ggufEmbedding: kernel({
+    family: "gguf_embedding",
+    header: "gguf.h",
+    axes: { block: GGUF_BLOCKS, out: FLOATS },
+    name: (v) => `gguf_embedding_${v.block.toLowerCase()}_${v.out.name}`,
+    instance: (v) => `gguf_embedding<Block${v.block}, ${msl(v.out)}>`,
+    unit: (v) => `gguf_embedding_${v.block.toLowerCase()}`,
   }),
   sdpaDecode: kernel({
     family: "sdpa_decode",

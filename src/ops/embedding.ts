@@ -1,7 +1,7 @@
 /**
  * Embedding lookups (kernels/embedding.h): `out[t, :] = table[ids[t], :]` for the token ids in a
  * U32 (or I32, read as unsigned) buffer, from a float table [vocab, dim] or an MLX
- * affine-quantized `QuantizedTable`, converted to out's dtype. The ids live on the device, so
+ * affine-quantized `QuantizedTable` or a GGUF `BlockTable`, converted to out's dtype. The ids live on the device, so
  * they are not checked here: an id ≥ vocab yields a row of zeros.
  */
 import { kernels } from "../../kernels/catalog.ts";
@@ -10,28 +10,41 @@ import { DType } from "../dtype.ts";
 import type { CommandEncoder } from "../encoder.ts";
 import { ArgumentError } from "../errors.ts";
 import { argStruct } from "./args.ts";
-import { access, dispatchBlocks } from "./common.ts";
+import { access, dispatchBlocks, groupFor } from "./common.ts";
+import { BlockTable } from "./block_table.ts";
 import { QuantizedTable } from "./quantized.ts";
 import { checkCount, checkElements, checkFloat, lastDim, MAX_ELEMENTS } from "./validate.ts";
 
 const EmbeddingArgs = argStruct("EmbeddingArgs", { tokens: "u32", dim: "u32", vocab: "u32", group_shift: "u32" });
 const DENSE_ACCESS = access([0, 1], [2]);
 const AFFINE_ACCESS = access([0, 1, 2, 3], [4]);
+const BLOCK_ACCESS = access([0, 1], [2]);
 
 /**
- * Gather rows of `table` (float [vocab, dim], or a QuantizedTable [vocab, dim]) for `ids`
+ * Gather rows of `table` (float [vocab, dim], a QuantizedTable or a BlockTable [vocab, dim]) for `ids`
  * [tokens] into `out` [tokens, dim] of any float dtype. A quantized row is dequantized as
  * `scale · code + bias` per group (in f32, rounded once to out's dtype).
  *
  * @example
  * ops.embedding(enc, embedTokens, ids, hidden); // [151936, 1024] bf16, ids [T] u32 → hidden [T, 1024] f32
  */
-export function embedding(enc: CommandEncoder, table: Buffer | QuantizedTable, ids: Buffer, out: Buffer): void {
+export function embedding(enc: CommandEncoder, table: Buffer | QuantizedTable | BlockTable, ids: Buffer, out: Buffer): void {
   checkLiveBuffer("ids", ids);
   if (ids.dtype !== DType.U32 && ids.dtype !== DType.I32) throw new ArgumentError("ids", `must hold u32 or i32 token ids (got ${ids.dtype.name})`);
   const tokens = ids.elementCount;
   checkCount("ids.elementCount", tokens, MAX_ELEMENTS);
   const outDType = checkFloat("out", out);
+  if (table instanceof BlockTable) {
+    table.checkLive("table");
+    const { rows: vocab, cols: dim } = table;
+    checkShape(tokens, vocab, dim);
+    checkElements("out", out, tokens * dim, `[tokens = ${tokens}, dim = ${dim}]`);
+    // One thread per 32-element chunk of a row (dim is a multiple of 32: whole blocks).
+    const pipeline = enc.device.kernels.pipeline(kernels.ggufEmbedding, { block: table.type.name, out: outDType });
+    const grid: [number, number, number] = [dim / 32, tokens, 1];
+    enc.dispatchThreads(pipeline, [table.weight, ids, out, EmbeddingArgs.write({ tokens, dim, vocab, group_shift: 0 })], grid, groupFor(pipeline, grid), BLOCK_ACCESS);
+    return;
+  }
   if (table instanceof QuantizedTable) {
     table.checkLive("table");
     const { rows: vocab, cols: dim } = table;

@@ -23,6 +23,7 @@ export { silu, sigmoid, gelu, softcap, swiglu, sigmoidMul, geglu, type GeluAppro
 export { rope, ropeFrequencies, MAX_ROPE_POSITION, type RopeParams, type RopeScaling } from "./rope.ts";
 export { embedding } from "./embedding.ts";
 export { QuantizedTable, type QuantizedTableParts } from "./quantized.ts";
+export { BlockTable, type BlockTableParts } from "./block_table.ts";
 export { kvCacheAppend, kvCacheCopy, type KvAppendParams, type KvCopyParams } from "./kvcache.ts";
 export { rmsNorm, addRmsNorm, l2Norm, layerNorm, type NormParams } from "./norms.ts";
 export { softmax, type SoftmaxParams, type CausalMask } from "./softmax.ts";

@@ -19,6 +19,7 @@ import type { Binding, CommandEncoder, DispatchOptions } from "../encoder.ts";
 import { ArgumentError } from "../errors.ts";
 import type { FunctionConstants, Pipeline } from "../registry.ts";
 import { access } from "./common.ts";
+import { BlockTable } from "./block_table.ts";
 import { QuantizedTable } from "./quantized.ts";
 import { MatmulArgs } from "./quantize.ts";
 import { checkFloat, checkOneOf, checkOptions, checkSameDType, rowsOf, MAX_ELEMENTS } from "./validate.ts";
@@ -64,20 +65,21 @@ function encode(enc: CommandEncoder, pipeline: Pipeline, bindings: readonly Bind
 }
 
 /**
- * `y[m, n] = Σ_k x[m, k] · w[n, k]` for a dense weight `w` [n, k] of any float type, or an MLX
- * affine-quantized `QuantizedTable` with n rows and k columns.
+ * `y[m, n] = Σ_k x[m, k] · w[n, k]` for a dense weight `w` [n, k] of any float type, an MLX
+ * affine-quantized `QuantizedTable` or a GGUF `BlockTable` (blocks read as stored), with n rows
+ * and k columns.
  *
  * @example
  * ops.matmul(enc, x, wq, q);                         // x [T, 4096] f32, wq [4096, 4096] bf16
  * ops.matmul(enc, x, new QuantizedTable({ weight, scales, biases, bits: 4, groupSize: 64 }), y);
  */
-export function matmul(enc: CommandEncoder, x: Buffer, w: Buffer | QuantizedTable, y: Buffer, params: MatmulParams = {}): void {
+export function matmul(enc: CommandEncoder, x: Buffer, w: Buffer | QuantizedTable | BlockTable, y: Buffer, params: MatmulParams = {}): void {
   checkOptions("params", params, ["path"]);
   const dtype = checkFloat("x", x);
   checkSameDType("y", y, dtype, "x");
   let n: number;
   let k: number;
-  if (w instanceof QuantizedTable) {
+  if (w instanceof QuantizedTable || w instanceof BlockTable) {
     w.checkLive("w");
     n = w.rows;
     k = w.cols;
@@ -96,7 +98,11 @@ export function matmul(enc: CommandEncoder, x: Buffer, w: Buffer | QuantizedTabl
   const path = pathFor(enc, m, params.path);
   const reg = enc.device.kernels;
   const constants = path === "matvec" ? (m === 1 ? ONE_ROW : MANY_ROWS) : undefined;
-  if (w instanceof QuantizedTable) {
+  if (w instanceof BlockTable) {
+    const variant = { x: dtype, block: w.type.name };
+    const pipeline = path === "matvec" ? reg.pipeline(kernels.ggufMatvec, variant, constants) : reg.pipeline(kernels.ggufMatmul, variant);
+    encode(enc, pipeline, [x, w.weight, y, MatmulArgs.write({ M: m, N: n, K: k, group_shift: 0 })], path, m, n, DENSE_ACCESS);
+  } else if (w instanceof QuantizedTable) {
     const variant = { x: dtype, scales: w.scaleDType, bits: w.bits };
     const pipeline = path === "matvec" ? reg.pipeline(kernels.qmv, variant, constants) : reg.pipeline(kernels.qmm, variant);
     const args = MatmulArgs.write({ M: m, N: n, K: k, group_shift: Math.log2(w.groupSize) });
