@@ -13,8 +13,9 @@
  *
  * Activations are f32 by default (accuracy first); `activationDType: "f16" | "bf16"` computes in
  * half precision. Weights stay in their stored format: quantized linears go through the MLX
- * affine kernels, dense ones through the dense kernels reading the stored float type. Only the
- * small vectors (norm weights, linear biases) are converted to the activation type once.
+ * affine kernels, GGUF block-quantized ones through the block kernels, dense ones through the
+ * dense kernels reading the stored float type. Only the small vectors (norm weights, linear
+ * biases) are converted to the activation type once.
  *
  * @example
  * const decoder = new Decoder(device, weights);
@@ -226,8 +227,8 @@ export class KVCache {
 
 /** A linear layer ready to encode: the weight in its stored form, the bias in the activation type. */
 interface Linear {
-  /** The weight as matmul takes it: a dense buffer or an MLX affine table. */
-  readonly matrix: Buffer | ops.QuantizedTable;
+  /** The weight as matmul takes it: a dense buffer, an MLX affine table or GGUF blocks. */
+  readonly matrix: Buffer | ops.QuantizedTable | ops.BlockTable;
   readonly bias: Buffer | undefined;
 }
 
@@ -280,7 +281,7 @@ export class Decoder {
   readonly #finalNorm: Buffer;
   readonly #lmHead: Linear;
   /** The embedding table as `ops.embedding` takes it. */
-  readonly #embedding: Buffer | ops.QuantizedTable;
+  readonly #embedding: Buffer | ops.QuantizedTable | ops.BlockTable;
   /** Buffers converted to the activation type, owned here. */
   readonly #owned: Buffer[] = [];
   readonly #rope: ops.RopeParams;
@@ -310,7 +311,7 @@ export class Decoder {
     try {
       const vector = (b: Buffer) => this.#toActivation(enc, b);
       const linear = (w: LinearWeights): Linear => ({
-        matrix: w.bits === undefined ? w.weight : new ops.QuantizedTable({ weight: w.weight, scales: w.scales!, biases: w.biases!, bits: w.bits, groupSize: w.groupSize! }),
+        matrix: matrixOf(w),
         bias: w.bias === undefined ? undefined : vector(w.bias),
       });
       this.#layers = weights.layers.map((l) => ({
@@ -559,6 +560,13 @@ export class Decoder {
     if (this.#disposed) throw new DisposedError("decoder");
     if (this.weights.disposed) throw new DisposedError("model weights");
   }
+}
+
+/** A linear's weight as `ops.matmul` / `ops.embedding` take it. */
+function matrixOf(w: LinearWeights): Buffer | ops.QuantizedTable | ops.BlockTable {
+  if (w.blockType !== undefined) return new ops.BlockTable({ weight: w.weight, type: w.blockType });
+  if (w.bits !== undefined) return new ops.QuantizedTable({ weight: w.weight, scales: w.scales!, biases: w.biases!, bits: w.bits, groupSize: w.groupSize! });
+  return w.weight;
 }
 
 /** The config's RoPE scaling as `ops.rope` takes it. */

@@ -38,7 +38,9 @@ let counter = 0;
 const sources = new Map<string, string>();
 
 /** A synthetic model (dense f32 source) converted to GGUF with `types`; returns the file path. */
-function ggufModel(spec: SyntheticModelSpec, types: { linear?: GgmlTypeName; embedding?: GgmlTypeName; output?: GgmlTypeName } = {}): string {
+type ConvertTypes = { linear?: GgmlTypeName; embedding?: GgmlTypeName; output?: GgmlTypeName; types?: Record<string, GgmlTypeName> };
+
+function ggufModel(spec: SyntheticModelSpec, types: ConvertTypes = {}): string {
   const m = createSyntheticModel({ ...spec, quantization: false, quantizationOverrides: undefined, dtype: DType.F32 });
   dirs.push(m);
   const path = join(root, `${counter++}-${spec.modelType}.gguf`);
@@ -107,6 +109,31 @@ describe.each(DENSE_CASES)("%s", (_name, spec, type) => {
     const chat = [{ role: "user", content: "Hi there" }];
     expect(tok.encodeChat(chat)).toEqual(original!.encodeChat(chat));
     expect(tok.eosTokenIds).toContain(original!.tokenToId("<|im_end|>")!);
+  });
+});
+
+/** Shapes whose rows are whole 256-element super-blocks (head_dim 64). */
+const K_SHAPE = { hiddenSize: 256, intermediateSize: 512, numHeads: 4, numKvHeads: 2, headDim: 64 } as const;
+
+const QUANTIZED_CASES: [string, SyntheticModelSpec, ConvertTypes][] = [
+  ["llama: Q4_0 matrices, Q8_0 tied embedding", runnerPreset("llama", K_SHAPE), { linear: "Q4_0", embedding: "Q8_0" }],
+  ["qwen2: Q4_K matrices, Q6_K tied embedding", runnerPreset("qwen2", { ...K_SHAPE, headDim: undefined }), { linear: "Q4_K", embedding: "Q6_K" }],
+  [
+    "qwen3: Q5_K with Q2_K, Q3_K, Q5_0, Q5_1 layers, Q4_1 embedding, Q6_K output",
+    runnerPreset("qwen3", { ...K_SHAPE, numLayers: 1 }),
+    { linear: "Q5_K", embedding: "Q4_1", output: "Q6_K", types: { "blk.0.attn_v.weight": "Q2_K", "blk.0.ffn_down.weight": "Q3_K", "blk.0.ffn_gate.weight": "Q5_0", "blk.0.ffn_up.weight": "Q5_1" } },
+  ],
+];
+
+describe.each(QUANTIZED_CASES)("%s", (_name, spec, types) => {
+  const path = ggufModel(spec, types);
+  test("blocks stay blocks on the device; prefill and decode match the float64 reference", () => {
+    using model = loadModel(path, { device, progress: false });
+    const q = model.weights.layers[0]!.attention.q;
+    expect(q.blockType?.name).toBe(types.types?.["blk.0.attn_q.weight"] ?? types.linear);
+    expect(q.weight.dtype).toBe(DType.U8);
+    expect(model.weights.embedding.blockType?.name).toBe(types.embedding);
+    expectMatchesReference(model, path);
   });
 });
 
