@@ -1,5 +1,5 @@
 /**
- * `bun run generate --model DIR --prompt "..."`: stream generated text, then print prefill and
+ * `bun run generate --model PATH --prompt "..."` (an MLX model directory or a GGUF file): stream generated text, then print prefill and
  * decode tokens/s, command buffers per decoded token and peak device memory.
  *
  * `--demo` builds the deterministic demo model (Llama-shaped, about 20M parameters, MLX 4-bit)
@@ -9,6 +9,7 @@
  *
  * @example
  * bun run generate --model ~/models/Qwen3-0.6B-4bit --prompt "Why is the sky blue?" --max-tokens 64 --temp 0.7 --seed 1
+ * bun run generate --model ~/models/qwen2.5-0.5b-instruct-q4_k_m.gguf --prompt "Hi"
  */
 import { parseArgs } from "node:util";
 import { MlxnError } from "../errors.ts";
@@ -18,9 +19,10 @@ import { createSyntheticModel, syntheticPreset } from "../models/synthetic.ts";
 
 const DEFAULT_PROMPT = "Once upon a time";
 
-export const USAGE = `usage: generate (--model DIR | --demo) [options]
+export const USAGE = `usage: generate (--model PATH | --demo) [options]
 
-  --model DIR          MLX model directory (config.json, *.safetensors, tokenizer files)
+  --model PATH         MLX model directory (config.json, *.safetensors, tokenizer files), or a
+                       GGUF file (.gguf, or a directory holding one)
   --demo               build the deterministic demo model in a temporary directory and use it
   --prompt TEXT        prompt (default "${DEFAULT_PROMPT}")
   --max-tokens N       most tokens to generate (default 256; 32 with --demo)
@@ -92,7 +94,7 @@ export function parseCommandLine(argv: readonly string[]): CliOptions | "help" {
   }
   if (values.help) return "help";
   const demo = values.demo ?? false;
-  if (demo === (values.model !== undefined)) throw new UsageError(demo ? "give --model or --demo, not both" : "--model DIR is required (or --demo)");
+  if (demo === (values.model !== undefined)) throw new UsageError(demo ? "give --model or --demo, not both" : "--model PATH is required (or --demo)");
   const generate: GenerateOptions = {
     maxTokens: number("max-tokens", values["max-tokens"], true) ?? (demo ? 32 : 256),
     temperature: number("temp", values.temp, false),

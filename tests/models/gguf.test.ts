@@ -21,6 +21,7 @@ import { converterPermutation, convertToGguf } from "../support/gguf_convert.ts"
 import { referenceFromGguf } from "../support/reference/gguf.ts";
 import { fixture } from "../support/fixtures.ts";
 import { expectFormatError } from "./support.ts";
+import { main } from "../../src/cli/generate.ts";
 import { expectLogitsClose, runnerPreset } from "./runner_support.ts";
 
 setDefaultTimeout(300_000);
@@ -146,6 +147,18 @@ test("a directory holding one .gguf file loads; two are refused", () => {
   expect(model.config.architecture).toBe("qwen2");
   copyFileSync(path, join(dir, "other.gguf"));
   expectFormatError(() => loadModel(dir, { device, progress: false }), "holds 2 GGUF files");
+});
+
+test("the CLI generates from a .gguf file with its tokenizer and chat template", async () => {
+  const path = ggufModel(runnerPreset("qwen2", { ...K_SHAPE, headDim: undefined, numLayers: 1 }), { linear: "Q4_K", embedding: "Q6_K" });
+  let out = "";
+  let err = "";
+  const status = await main(["--model", path, "--prompt", "Hello there", "--max-tokens", "4", "--seed", "1"], (t) => void (out += t), (t) => void (err += t));
+  expect(status).toBe(0);
+  expect(err).toMatch(/qwen2, 1 layers/);
+  expect(out + err).toMatch(/tokens\/s/);
+  const missing = await main(["--model", join(root, "nothing.gguf")], () => {}, (t) => void (err += t));
+  expect(missing).toBe(1);
 });
 
 describe("malformed models", () => {
