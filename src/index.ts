@@ -58,3 +58,7 @@ export { Tokenizer, StreamDecoder, type ChatMessage } from "./models/tokenizer.t
 export { createSyntheticModel, writeSyntheticModel, syntheticPreset, type SyntheticModelSpec, type SyntheticPreset, type SyntheticModel } from "./models/synthetic.ts";
 export { Decoder, KVCache, type DecoderOptions, type KVCacheOptions, type SamplingParams, type StepResult, type FloatName } from "./models/decoder.ts";
 export { loadModel, Model, Generation, type LoadModelOptions, type GenerateOptions, type GeneratedToken, type GenerationStats, type FinishReason } from "./models/model.ts";
+export { GgufFile, encodeGguf, writeGguf, ggufValue, GgufType, GGUF_LIMITS, type GgufValue, type GgufArray, type GgufEntry, type GgufTensorInfo, type GgufTensorData, type GgufWriteOptions } from "./io/gguf.ts";
+export { GGML_TYPES, ggmlType, ggmlRowBytes, isBlockQuantized, type GgmlType, type GgmlTypeName } from "./ggml_types.ts";
+export { ggufModelConfig, loadGgufWeights, findGgufFile, GGUF_ARCHITECTURES, type GgufArchitecture } from "./models/gguf_model.ts";
+export { tokenizerFromGguf, ggufTokenizerFiles } from "./models/gguf_tokenizer.ts";
