@@ -9,7 +9,7 @@
  * token (sampling on the device); the figure is the best of `rounds` interleaved rounds. Weight
  * bytes / step time is the bandwidth decode reaches.
  *
- * bun run bench/gguf.ts [--preset small|0.5b] [--steps N] [--rounds N] [--node-llama-cpp DIR] [--threads N]
+ * bun run bench/gguf.ts [--preset small|0.5b] [--steps N] [--rounds N] [--node-llama-cpp DIR] [--threads N[,N...]]
  *
  * Presets: small (default): hidden 1024, 8 layers, FFN 2816, 16 heads / 4 KV heads, vocab 8192,
  * about 100M parameters, sized for a 2-core machine (quantizing in TypeScript and decoding both
@@ -31,7 +31,8 @@ const { values } = parseArgs({
 });
 const steps = Number(values.steps ?? 16);
 const rounds = Number(values.rounds ?? 3);
-const threads = Number(values.threads ?? 2);
+/** llama.cpp thread counts to run (on a loaded 2-core machine its spinning thread barriers collapse at 2). */
+const threadCounts = (values.threads ?? "1,2").split(",").map(Number);
 
 const SHAPES: Record<string, Pick<SyntheticModelSpec, "vocabSize" | "hiddenSize" | "intermediateSize" | "numLayers" | "numHeads" | "numKvHeads">> = {
   small: { vocabSize: 8192, hiddenSize: 1024, intermediateSize: 2816, numLayers: 8, numHeads: 16, numKvHeads: 4 },
@@ -98,7 +99,7 @@ async function llamaCpp(files: [string, string][], prompt: number[]): Promise<vo
     return;
   }
   const llama = await mod.getLlama({ gpu: false });
-  for (const [type, path] of files) {
+  for (const [type, path] of files) for (const threads of threadCounts) {
     let bestRate = 0;
     try {
       const model = await llama.loadModel({ modelPath: path });
@@ -116,7 +117,7 @@ async function llamaCpp(files: [string, string][], prompt: number[]): Promise<vo
       }
       await context.dispose();
       await model.dispose();
-      console.log(`  llama.cpp ${type.padEnd(6)} ${bestRate.toFixed(1).padStart(7)} tokens/s   (node-llama-cpp, CPU, ${threads} threads)`);
+      console.log(`  llama.cpp ${type.padEnd(6)} ${bestRate.toFixed(1).padStart(7)} tokens/s   (node-llama-cpp, CPU, ${threads} thread${threads === 1 ? "" : "s"})`);
     } catch (e) {
       console.log(`  llama.cpp ${type}: failed (${(e as Error).message.split("\n")[0]})`);
     }
