@@ -9,10 +9,12 @@
  * atol = K²·2^-24/3 · 2 with |x|, |w| ≤ about 1, and one rounding of y to its type. Gathers are
  * exact up to that rounding (the decoder's fma is one f32 rounding).
  */
+import { expect, test } from "bun:test";
 import { GGUF_BLOCKS } from "../../kernels/catalog.ts";
 import { DType, ops } from "../../src/index.ts";
 import { GGML_TYPES, type GgmlTypeName } from "../../src/ggml_types.ts";
-import { randomFloats } from "../support/fixtures.ts";
+import { expectArgumentError } from "../support/errors.ts";
+import { fixture, randomFloats } from "../support/fixtures.ts";
 import { dequantizeRows, quantizeRows } from "../support/ggml_quants.ts";
 import * as ref from "../support/reference/matmul.ts";
 import { type Case, type CaseContext, conformance, type Outcome, type Tolerance } from "./harness.ts";
@@ -81,4 +83,27 @@ conformance("gguf embedding", gathers, (c, ctx) => {
   const want = new Float64Array(tokens * dim);
   idList.forEach((id, t) => id < vocab && want.set(table.values.subarray(id * dim, (id + 1) * dim), t * dim));
   return { got: ctx.read(out, tokens * dim), want };
+});
+
+test("BlockTable and the ops that take it refuse bad input with ArgumentErrors naming it", () => {
+  const { device } = fixture();
+  const bytes = (rows: number, rowBytes: number, dtype = DType.U8) => device.allocBuffer(rows * rowBytes * dtype.size, dtype, [rows, rowBytes]);
+  using good = bytes(4, 144); // 4 rows of one Q4_K block: [4, 256]
+  using words = bytes(4, 36, DType.U32);
+  using flat = device.allocBuffer(576, DType.U8, [576]);
+  using partial = bytes(4, 100);
+  expectArgumentError(() => new ops.BlockTable({ weight: good, type: "IQ2_XS" as "Q4_K" }), "table.type", "must be a GGUF block format");
+  expectArgumentError(() => new ops.BlockTable({ weight: good, type: "F16" }), "table.type");
+  expectArgumentError(() => new ops.BlockTable({ weight: words, type: "Q4_K" }), "table.weight");
+  expectArgumentError(() => new ops.BlockTable({ weight: flat, type: "Q4_K" }), "table.weight", "must be 2-D");
+  expectArgumentError(() => new ops.BlockTable({ weight: partial, type: "Q4_K" }), "table.weight", "144-byte Q4_K blocks");
+  const table = new ops.BlockTable({ weight: good, type: "Q4_K" });
+  expect([table.rows, table.cols]).toEqual([4, 256]);
+  using x = device.allocBuffer(4 * 128, DType.F32, [1, 128]);
+  using y = device.allocBuffer(16, DType.F32, [1, 4]);
+  using enc = device.commandEncoder();
+  expectArgumentError(() => ops.matmul(enc, x, table, y), "x");
+  using ids = device.allocBuffer(4, DType.U32, [1]);
+  using out = device.allocBuffer(4 * 128, DType.F32, [1, 128]);
+  expectArgumentError(() => ops.embedding(enc, table, ids, out), "out");
 });
