@@ -133,6 +133,21 @@ describe("round trip", () => {
   });
 });
 
+test("loading draws a byte-count progress bar when asked to", () => {
+  const path = tmp();
+  writeGguf(path, { tensors: [f32Tensor("a", [1, 2, 3, 4]), f32Tensor("b", [5, 6])] });
+  const out: string[] = [];
+  let t = 0;
+  const buffers = GgufFile.open(path).load(device, [{ name: "a" }, { name: "b" }], {
+    label: "weights",
+    progress: { enabled: true, delayMs: 0, now: () => (t += 200), stream: { write: (s) => void out.push(s) } },
+  });
+  for (const b of buffers.values()) b.dispose();
+  expect(out.join("")).toContain("weights [");
+  expect(out.at(-2)).toContain("100%");
+  expect(out.at(-1)).toBe("\n");
+});
+
 describe("malformed files get a FormatError naming the problem", () => {
   const good = () => encodeGguf({ metadata: [["general.architecture", ggufValue.str("llama")]], tensors: [f32Tensor("a", [1, 2, 3, 4, 5, 6, 7, 8]), f32Tensor("b", [1, 2])] });
 
