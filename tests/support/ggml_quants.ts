@@ -17,8 +17,6 @@ import { GGML_TYPES, ggmlRowBytes, type GgmlTypeName } from "../../src/ggml_type
 
 const f = Math.fround;
 const f16 = new Float16Array(1);
-/** f32 -> f16 -> f32, as GGML_FP32_TO_FP16 then back. */
-const half = (x: number): number => ((f16[0] = x), f16[0]!);
 
 /** ggml's nearest_int: round to nearest, ties to even, of the f32 value. */
 function nearestInt(x: number): number {
