@@ -33,7 +33,7 @@ import { config } from "./config.ts";
 import type { Device } from "./device.ts";
 import { CommandEncoder } from "./encoder.ts";
 import { CommandBufferError, DisposedError } from "./errors.ts";
-import type { CommandBuffer } from "./commandbuffer.ts";
+import { CommandBufferStatus, type CommandBuffer } from "./commandbuffer.ts";
 import { failure, outSlot, takeHandle } from "./ffi/native.ts";
 
 export class EncoderSession {
@@ -66,7 +66,7 @@ export class EncoderSession {
   /** The encoder of the current stage. Do not call its `commit*` methods directly. */
   get encoder(): CommandEncoder {
     if (this.#disposed) throw new DisposedError("encoder session");
-    if (this.#failed) throw new CommandBufferError(this.#stageLabel, 5, `session failed earlier (${this.#failed.message}); call resetForNextStage() first`);
+    if (this.#failed) throw new CommandBufferError(this.#stageLabel, CommandBufferStatus.Error, `session failed earlier (${this.#failed.message}); call resetForNextStage() first`);
     return this.#encoder;
   }
 

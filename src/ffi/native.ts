@@ -4,19 +4,8 @@
  */
 import { BackendError, CompileError, KernelNotFoundError, MlxnError, OutOfMemoryError, ArgumentError } from "../errors.ts";
 import type { Pointer } from "bun:ffi";
+import { Status } from "./abi.ts";
 import type { Native } from "./loader.ts";
-
-export const Status = {
-  OK: 0,
-  INVALID_ARGUMENT: 1,
-  OUT_OF_MEMORY: 2,
-  COMPILE: 3,
-  NOT_FOUND: 4,
-  COMMAND_BUFFER: 5,
-  UNSUPPORTED: 6,
-  DEVICE: 7,
-  INTERNAL: 8,
-} as const;
 
 /** One 8-byte slot the shim writes a new handle into; read right after each call. */
 export const outSlot = new BigUint64Array(1);
