@@ -169,7 +169,7 @@ export class Device implements BufferOwner {
     if (status === Status.OUT_OF_MEMORY) {
       throw new OutOfMemoryError(byteLength, this.#bytesInUse, (this.native.mlxn_last_error() as string | null) ?? "");
     }
-    if (status !== 0) throw failure(this.native, status, "byteLength", byteLength);
+    if (status !== 0) throw failure(this.native, status, "byteLength");
     this.#bytesInUse += byteLength;
     if (this.#bytesInUse > this.#peakBytes) this.#peakBytes = this.#bytesInUse;
     return Buffer.allocate(this, this, takeHandle(), byteLength, dtype, shape);
@@ -194,7 +194,7 @@ export class Device implements BufferOwner {
     return enc;
   }
 
-  /** A new encoder session (always available; see `EncoderSession.envEnabled()`). */
+  /** A new encoder session. Unlike the crate, no environment variable gates it: it is always available. */
   encoderSession(): EncoderSession {
     this.#check();
     return new EncoderSession(this);

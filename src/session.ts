@@ -29,7 +29,6 @@
  * sess.commitAndWait();
  */
 import type { Pointer } from "bun:ffi";
-import { config } from "./config.ts";
 import type { Device } from "./device.ts";
 import { CommandEncoder } from "./encoder.ts";
 import { CommandBufferError, DisposedError } from "./errors.ts";
@@ -53,14 +52,6 @@ export class EncoderSession {
   constructor(device: Device) {
     this.#device = device;
     this.#encoder = new CommandEncoder(device);
-  }
-
-  /**
-   * Whether higher layers should use sessions by default: `MLXN_ENCODER_SESSION=1` (or the
-   * crate's `HF2Q_ENCODER_SESSION=1`), read once. The session API itself is always available.
-   */
-  static envEnabled(): boolean {
-    return config().encoderSession;
   }
 
   /** The encoder of the current stage. Do not call its `commit*` methods directly. */
