@@ -35,7 +35,7 @@ import { MAX_BUFFER_BINDINGS, MAX_INLINE_BYTES } from "./ffi/abi.ts";
 import { failure, outSlot, takeHandle } from "./ffi/native.ts";
 import { Hazard, HazardTracker } from "./hazards.ts";
 import { profileCommandBuffer, type CommandBufferProfile } from "./profile.ts";
-import * as Packed from "./dispatch_record.ts";
+import { DISPATCH_THREADGROUPS, DISPATCH_THREADS, INLINE_HEADER_WORDS, firstInlineWord, maxRecordWords, writeBuffer, writeHeader, writeInlineHeader, writeThreadgroupMemory } from "./dispatch_record.ts";
 import { Pipeline } from "./registry.ts";
 
 /** What can be bound to `[[buffer(i)]]`: a buffer, a buffer at an offset, or inline bytes. */
@@ -105,7 +105,7 @@ const MAX_BINDINGS = MAX_BUFFER_BINDINGS;
  * element type so inline bytes from the common typed arrays are copied without allocating. Large
  * enough for any dispatch: 31 bindings of at most 4 KiB each.
  */
-const record = new Uint32Array(Packed.maxRecordWords(MAX_BINDINGS, MAX_INLINE_BYTES));
+const record = new Uint32Array(maxRecordWords(MAX_BINDINGS, MAX_INLINE_BYTES));
 const recordBytes = new Uint8Array(record.buffer);
 const recordF32 = new Float32Array(record.buffer);
 const recordViews = new Map<Function, TypedArray>([
@@ -150,8 +150,8 @@ const accStart = new Float64Array(MAX_ACCESSES);
 const accEnd = new Float64Array(MAX_ACCESSES);
 const accWrite = new Uint8Array(MAX_ACCESSES);
 
-const KIND_THREADS = Packed.DISPATCH_THREADS;
-const KIND_THREADGROUPS = Packed.DISPATCH_THREADGROUPS;
+const KIND_THREADS = DISPATCH_THREADS;
+const KIND_THREADGROUPS = DISPATCH_THREADGROUPS;
 const NO_THREADGROUP_MEMORY: readonly number[] = Object.freeze([]);
 
 function checkSize3(name: string, v: Size3): void {
@@ -523,8 +523,8 @@ function packDispatch(device: Device, kind: number, pipeline: Pipeline, bindings
   for (let i = 0; i < bindings.length; i++) if (!isInlineBinding(bindings[i])) nBuffers++;
   const nInline = bindings.length - nBuffers;
   const r = record;
-  let w = Packed.writeHeader(r, kind, pipeline, nBuffers, nInline, tgMem.length, grid, threadgroup);
-  let inlineAt = Packed.firstInlineWord(nBuffers, tgMem.length);
+  let w = writeHeader(r, kind, pipeline, nBuffers, nInline, tgMem.length, grid, threadgroup);
+  let inlineAt = firstInlineWord(nBuffers, tgMem.length);
   for (let i = 0; i < bindings.length; i++) {
     const b = bindings[i];
     let buffer: Buffer;
@@ -537,8 +537,8 @@ function packDispatch(device: Device, kind: number, pipeline: Pipeline, bindings
       const len = b.byteLength;
       if (len === 0 || len > MAX_INLINE_BYTES) throw new ArgumentError(`bindings[${i}]`, `inline bytes must be 1..${MAX_INLINE_BYTES} bytes (got ${len})`);
       bindAlloc[i] = 0;
-      copyInline(b, inlineAt + Packed.INLINE_HEADER_WORDS);
-      inlineAt = Packed.writeInlineHeader(r, inlineAt, i, len);
+      copyInline(b, inlineAt + INLINE_HEADER_WORDS);
+      inlineAt = writeInlineHeader(r, inlineAt, i, len);
       continue;
     } else if (b !== null && typeof b === "object" && (b as { buffer?: unknown }).buffer instanceof Buffer) {
       const bb = b as { buffer: Buffer; offset?: number; length?: number };
@@ -557,7 +557,7 @@ function packDispatch(device: Device, kind: number, pipeline: Pipeline, bindings
     bindAlloc[i] = buffer.handleLo | 0 || 1;
     bindStart[i] = at;
     bindEnd[i] = at + length;
-    w = Packed.writeBuffer(r, w, i, buffer.handleLo, buffer.handleHi, at);
+    w = writeBuffer(r, w, i, buffer.handleLo, buffer.handleHi, at);
   }
   const words = inlineAt;
   const maxTg = device.limits.maxThreadgroupMemory;
@@ -568,7 +568,7 @@ function packDispatch(device: Device, kind: number, pipeline: Pipeline, bindings
     // Metal requires threadgroup memory lengths in multiples of 16 bytes.
     const rounded = Math.ceil(len / 16) * 16;
     tgTotal += rounded;
-    w = Packed.writeThreadgroupMemory(r, w, i, rounded);
+    w = writeThreadgroupMemory(r, w, i, rounded);
   }
   if (tgTotal > maxTg) throw new ArgumentError("threadgroupMemory", `${tgTotal} bytes of threadgroup memory exceed the device's ${maxTg}`);
   return words;
