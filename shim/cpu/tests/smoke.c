@@ -526,6 +526,43 @@ int main(void) {
   mlxn_command_buffer_free(cb2);
   mlxn_command_buffer_free(cb3);
 
+  /* mlxn_packed.h: what the writers write, the reader reads back; malformed records are named */
+  {
+    uint32_t r[64] = {0};
+    const uint32_t grid[3] = {7, 2, 1}, group[3] = {32, 1, 1};
+    const float scale = 0.5f;
+    const uint8_t three[3] = {1, 2, 3};
+    uint64_t w = mlxn_packed_write_header(r, MLXN_PACKED_DISPATCH_THREADGROUPS, p32, 2, 2, 1, grid, group);
+    w = mlxn_packed_write_buffer(r, w, 0, a, 0);
+    w = mlxn_packed_write_buffer(r, w, 5, b, (uint64_t)1 << 33);
+    w = mlxn_packed_write_threadgroup_memory(r, w, 1, 4096);
+    w = mlxn_packed_write_inline(r, w, 3, &scale, sizeof scale);
+    w = mlxn_packed_write_inline(r, w, 4, three, sizeof three);
+    mlxn_packed_reader rd;
+    CHECK(mlxn_packed_open(&rd, r, sizeof r) == NULL, "packed: well-formed record opens (trailing words ignored)");
+    CHECK(rd.words == w && rd.kind == MLXN_PACKED_DISPATCH_THREADGROUPS && rd.pipeline == p32, "packed: header");
+    CHECK(rd.grid[0] == 7 && rd.grid[1] == 2 && rd.group[0] == 32 && rd.n_buffers == 2 &&
+              rd.n_threadgroup_memory == 1 && rd.n_inline == 2, "packed: counts and sizes");
+    mlxn_packed_buffer e1 = mlxn_packed_buffer_at(&rd, 1);
+    CHECK(e1.index == 5 && e1.buffer == b && e1.offset == (uint64_t)1 << 33, "packed: 64-bit buffer offset");
+    mlxn_packed_threadgroup_memory t0 = mlxn_packed_threadgroup_memory_at(&rd, 0);
+    CHECK(t0.index == 1 && t0.length == 4096, "packed: threadgroup memory entry");
+    mlxn_packed_inline i0 = mlxn_packed_next_inline(&rd), i1 = mlxn_packed_next_inline(&rd);
+    CHECK(i0.index == 3 && i0.length == 4 && *(const float *)i0.bytes == 0.5f, "packed: first inline entry");
+    CHECK(i1.index == 4 && i1.length == 3 && memcmp(i1.bytes, three, 3) == 0, "packed: padded inline entry");
+    const char *problem = mlxn_packed_open(&rd, r, (w - 1) * 4);
+    CHECK(problem && strstr(problem, "inline-byte entry"), "packed: truncated inline entry '%s'", problem ? problem : "");
+    problem = mlxn_packed_open(&rd, r, 11 * 4);
+    CHECK(problem && strstr(problem, "12-word header"), "packed: short header '%s'", problem ? problem : "");
+    r[MLXN_PACKED_KIND] = 2;
+    problem = mlxn_packed_open(&rd, r, sizeof r);
+    CHECK(problem && strstr(problem, "kind"), "packed: unknown kind '%s'", problem ? problem : "");
+    r[MLXN_PACKED_KIND] = 0;
+    r[MLXN_PACKED_N_BUFFERS] = 0xffffffffu;
+    problem = mlxn_packed_open(&rd, r, sizeof r);
+    CHECK(problem && strstr(problem, "buffer and threadgroup-memory counts"), "packed: huge count '%s'", problem ? problem : "");
+  }
+
   /* objects freed while in flight stay alive until the command buffer completes */
   mlxn_buffer_t fa = new_buffer(dev, N * 4), fb = new_buffer(dev, N * 4), fo = new_buffer(dev, N * 4);
   mlxn_buffer_t fbufs[3] = {fa, fb, fo};
