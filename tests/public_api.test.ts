@@ -14,7 +14,7 @@ const VALUES = `
   ArgumentError BackendError Buffer BufferPool CommandBuffer CommandBufferError CommandBufferStatus
   CommandEncoder CompileError DType Device DisposedError EncoderSession FormatError Generation
   GpuCapture Graph KVCache KernelNotFoundError KernelRegistry MlxnError Model OutOfMemoryError
-  Pipeline Profiler SUPPORTED_MODEL_TYPES SafetensorsArchive StreamDecoder Tokenizer
+  Pipeline Profiler QuantizedTable SUPPORTED_MODEL_TYPES SafetensorsArchive StreamDecoder Tokenizer
   autoBarrierConcurrentCount autoBarrierCount barrierCount barrierTotalNs cmdBufCount config
   createSyntheticModel dequantize dispatchCount loadModel ops quantize readSafetensorsHeader
   resetCounters residencyAddCount residencyCommitCount residencyRemoveCount syncCount
@@ -25,17 +25,17 @@ const TYPES = `
   Access AllocRequest Backend Binding BucketStats ChatMessage CommandBufferRecord Config
   DeviceLimits DispatchDesc DispatchOptions FinishReason FunctionConstants GenerateOptions
   GeneratedToken GenerationStats GraphBuffers KVCacheOptions KernelTotal LabelTotal
-  LoadModelOptions ModelConfig ModelType PoolOptions PoolStats ProfilerOptions Quantized
+  LoadModelOptions ModelConfig ModelType PoolOptions PoolStats ProfilerOptions Quantized QuantizedTableParts
   ReplayReport SafetensorsDType SamplingParams Size3 SyntheticModel SyntheticModelSpec
   SyntheticPreset TensorData TensorInfo TypedArray TypedArrayConstructor
 `;
 
 const OPS = `
-  AFFINE_BITS AFFINE_GROUP_SIZES ATTENTION_HEAD_DIMS DECODE_MAX_SPLITS MATVEC_MAX_ROWS
+  ATTENTION_HEAD_DIMS DECODE_MAX_SPLITS MATVEC_MAX_ROWS QuantizedTable
   MAX_ROPE_POSITION TOP_K_MAX addRmsNorm argmax attentionDecode attentionDecodeScratchBytes
   attentionPrefill cast concat copy copyStrided dequantize elementwiseAdd elementwiseDiv
-  elementwiseMul elementwiseSub embedding embeddingAffine geglu gelu kvCacheAppend kvCacheCopy
-  l2Norm layerNorm matmul quantize quantizedMatmul rmsNorm rope ropeFrequencies sample scalarAdd
+  elementwiseMul elementwiseSub embedding geglu gelu kvCacheAppend kvCacheCopy
+  l2Norm layerNorm matmul quantize rmsNorm rope ropeFrequencies sample scalarAdd
   scalarMul sigmoid sigmoidMul silu softcap softmax swiglu topK transpose
 `;
 
