@@ -67,7 +67,7 @@ clean:
 	rm -rf $(BUILD)
 
 # C baseline of bench/dispatch.ts, linked against the cpu shim.
-$(BUILD)/bench_dispatch_c: bench/dispatch_c.c shim/include/mlxn.h $(CPU_LIB)
+$(BUILD)/bench_dispatch_c: bench/dispatch_c.c $(wildcard shim/include/*.h) $(CPU_LIB)
 	$(CLANG) -O2 -Wall -Ishim/include $< -L$(BUILD) -lmlxn_cpu -Wl,-rpath,'$$ORIGIN' -o $@
 
 # memcpy bandwidth, the yardstick of the kernel benches (bench/support.ts).

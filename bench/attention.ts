@@ -9,7 +9,8 @@
  *
  * usage: bun run bench/attention.ts [dispatches=4] [rounds=3] [filter]
  */
-import { Device, DType, kernels, ops } from "../src/index.ts";
+import { Device, DType, ops } from "../src/index.ts";
+import { kernels } from "../kernels/catalog.ts";
 import { benchBuffer, type FigureRow, memcpyGBps, printFigures, runsSimdKernels } from "./support.ts";
 
 const dispatches = Number(process.argv[2] ?? 4);

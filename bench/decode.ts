@@ -9,7 +9,8 @@
  * bun run bench/decode.ts [--prompt N[,N...]] [--steps N] [--rounds N]
  */
 import { parseArgs } from "node:util";
-import { cmdBufCount, createSyntheticModel, loadModel, syntheticPreset, type FloatName } from "../src/index.ts";
+import { cmdBufCount, createSyntheticModel, loadModel, syntheticPreset } from "../src/index.ts";
+import type { FloatName } from "../src/models/decoder.ts";
 import { memcpyGBps } from "./support.ts";
 
 const { values } = parseArgs({ args: Bun.argv.slice(2), options: { prompt: { type: "string" }, steps: { type: "string" }, rounds: { type: "string" } } });

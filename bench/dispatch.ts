@@ -12,8 +12,8 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { findVariant } from "../kernels/catalog.ts";
-import { Device, DType, config, kernels, ops } from "../src/index.ts";
+import { findVariant, kernels } from "../kernels/catalog.ts";
+import { Device, DType, config, ops } from "../src/index.ts";
 import { assembleUnit } from "../src/kernels.ts";
 
 const dispatches = Number(process.argv[2] ?? 100000);

@@ -8,6 +8,7 @@
  * prints: packed_ns_per_dispatch=<x> granular_ns_per_dispatch=<y>
  */
 #include "mlxn.h"
+#include "mlxn_packed.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,7 @@ static char *read_file(const char *path, long *len) {
 /* Returns the best (lowest) ns per dispatch over `rounds` rounds of `n` dispatches. */
 static double run(mlxn_device_t dev, mlxn_pipeline_t pipe, mlxn_buffer_t *bufs, int n, int rounds, int packed) {
   double best = 1e30;
-  uint32_t record[12 + 3 * 6 + 3];
+  uint32_t record[MLXN_PACKED_HEADER_WORDS + 3 * MLXN_PACKED_BUFFER_WORDS + MLXN_PACKED_INLINE_HEADER_WORDS + 1];
   uint32_t count = 4;
   for (int r = 0; r < rounds; r++) {
     mlxn_command_buffer_t cb;
@@ -48,17 +49,11 @@ static double run(mlxn_device_t dev, mlxn_pipeline_t pipe, mlxn_buffer_t *bufs, 
     double t0 = now_ns();
     for (int i = 0; i < n; i++) {
       if (packed) {
-        uint64_t p = (uint64_t)(uintptr_t)pipe;
-        record[0] = 0; record[1] = 3; record[2] = 1; record[3] = 0;
-        record[4] = (uint32_t)p; record[5] = (uint32_t)(p >> 32);
-        record[6] = count; record[7] = 1; record[8] = 1; record[9] = 4; record[10] = 1; record[11] = 1;
-        for (int b = 0; b < 3; b++) {
-          uint64_t h = (uint64_t)(uintptr_t)bufs[b];
-          uint32_t *e = record + 12 + b * 6;
-          e[0] = (uint32_t)b; e[1] = 0; e[2] = (uint32_t)h; e[3] = (uint32_t)(h >> 32); e[4] = 0; e[5] = 0;
-        }
-        record[30] = 3; record[31] = 4; record[32] = count;
-        mlxn_compute_encoder_dispatch_packed(enc, record, sizeof record);
+        const uint32_t grid[3] = {count, 1, 1}, group[3] = {4, 1, 1};
+        uint64_t w = mlxn_packed_write_header(record, MLXN_PACKED_DISPATCH_THREADS, pipe, 3, 1, 0, grid, group);
+        for (uint32_t b = 0; b < 3; b++) w = mlxn_packed_write_buffer(record, w, b, bufs[b], 0);
+        w = mlxn_packed_write_inline(record, w, 3, &count, sizeof count);
+        mlxn_compute_encoder_dispatch_packed(enc, record, w * 4);
       } else {
         mlxn_compute_encoder_set_pipeline(enc, pipe);
         for (uint32_t b = 0; b < 3; b++) mlxn_compute_encoder_set_buffer(enc, bufs[b], 0, b);

@@ -8,7 +8,8 @@
  *
  * usage: bun run bench/matmul.ts [dispatches=4] [rounds=3] [filter]
  */
-import { Device, DType, kernels, ops, QuantizedTable } from "../src/index.ts";
+import { Device, DType, ops, QuantizedTable } from "../src/index.ts";
+import { kernels } from "../kernels/catalog.ts";
 import { benchBuffer, type FigureRow, memcpyGBps, printFigures, runsSimdKernels } from "./support.ts";
 
 const dispatches = Number(process.argv[2] ?? 4);

@@ -6,17 +6,10 @@
  */
 import { CommandBufferError, DisposedError } from "./errors.ts";
 import type { Pointer } from "bun:ffi";
+import { CommandBufferStatus } from "./ffi/abi.ts";
 import type { Native } from "./ffi/loader.ts";
 
-/** MTLCommandBufferStatus values. */
-export const CommandBufferStatus = {
-  NotEnqueued: 0,
-  Enqueued: 1,
-  Committed: 2,
-  Scheduled: 3,
-  Completed: 4,
-  Error: 5,
-} as const;
+export { CommandBufferStatus };
 
 const finalizer = new FinalizationRegistry<{ native: Native; handle: Pointer }>((h) => h.native.mlxn_command_buffer_free(h.handle));
 

@@ -2,15 +2,17 @@
  * The only module that reads the environment. Each variable is read once, on first use, and
  * cached; `withConfig()` overrides values for the duration of a callback (tests).
  *
+ * Overrides are scoped with `AsyncLocalStorage`: they apply to the callback and to everything it
+ * calls, including across its awaits, and never to code outside it. Two overlapping async
+ * `withConfig` calls each see their own values (tests/config.test.ts).
+ *
  * Behaviour belongs in API options; the environment only selects the backend, points at files,
- * and turns on debug switches. Every variable uses the `MLXN_` prefix, except the one alias the
- * seed requires (`HF2Q_ENCODER_SESSION`).
+ * and turns on debug switches. Every variable uses the `MLXN_` prefix.
  *
  * | variable               | meaning                                                         |
  * |------------------------|-----------------------------------------------------------------|
  * | MLXN_BACKEND           | `cpu` or `metal`; default metal on macOS/arm64, else cpu         |
  * | MLXN_SHIM_PATH         | explicit path of the backend's shared library                    |
- * | MLXN_ENCODER_SESSION   | `1`: higher layers use EncoderSession by default                 |
  * | MLXN_CACHE_DIR         | root of on-disk caches (msl-cpu compiled kernels)                |
  * | MLXN_CXX               | compiler msl-cpu uses for kernels (default: newest clang++ found) |
  * | MLXN_MSL_CPU_SANITIZE  | `1`: msl-cpu builds bounds-checked kernels (debug)               |
@@ -19,14 +21,15 @@
  * | MLXN_AUTO_BARRIER      | `1`: automatic barriers on in every encoder, even where code set |
  * |                        | `autoBarrier = false` (debug: finds a missing hand-placed barrier) |
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
+import { ArgumentError } from "./errors.ts";
 
 export interface Config {
   /** Requested backend, or undefined for the platform default. */
   backend: "cpu" | "metal" | undefined;
   shimPath: string | undefined;
-  encoderSession: boolean;
   cacheDir: string;
   cxx: string | undefined;
   mslCpuSanitize: boolean;
@@ -39,13 +42,13 @@ export interface Config {
 function readBackend(v: string | undefined): Config["backend"] {
   if (v === undefined || v === "") return undefined;
   if (v === "cpu" || v === "metal") return v;
-  throw new TypeError(`MLXN_BACKEND must be "cpu" or "metal" (got ${JSON.stringify(v)})`);
+  throw new ArgumentError("MLXN_BACKEND", `must be "cpu" or "metal" (got ${JSON.stringify(v)})`);
 }
 
 function readPositiveInt(name: string, v: string | undefined): number | undefined {
   if (v === undefined || v === "") return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new TypeError(`${name} must be a positive integer (got ${JSON.stringify(v)})`);
+  if (!Number.isInteger(n) || n <= 0) throw new ArgumentError(name, `must be a positive integer (got ${JSON.stringify(v)})`);
   return n;
 }
 
@@ -59,7 +62,6 @@ function readConfig(env: NodeJS.ProcessEnv): Config {
   return {
     backend: readBackend(env.MLXN_BACKEND),
     shimPath: env.MLXN_SHIM_PATH || undefined,
-    encoderSession: env.MLXN_ENCODER_SESSION === "1" || env.HF2Q_ENCODER_SESSION === "1",
     cacheDir: env.MLXN_CACHE_DIR || defaultCacheDir(env),
     cxx: env.MLXN_CXX || undefined,
     mslCpuSanitize: env.MLXN_MSL_CPU_SANITIZE === "1",
@@ -69,34 +71,35 @@ function readConfig(env: NodeJS.ProcessEnv): Config {
   };
 }
 
-let cached: Config | undefined;
-const overrides: Partial<Config>[] = [];
+let cached: Readonly<Config> | undefined;
+/** The values in force inside a `withConfig` callback; none outside every callback. */
+const scope = new AsyncLocalStorage<Readonly<Config>>();
 
-/** The configuration in force: the environment read once, then any `withConfig` overrides. */
+function fromEnvironment(): Readonly<Config> {
+  cached ??= Object.freeze(readConfig(process.env));
+  return cached;
+}
+
+/** The configuration in force: the environment read once, or the innermost `withConfig` values. */
 export function config(): Readonly<Config> {
-  cached ??= readConfig(process.env);
-  return overrides.length === 0 ? cached : Object.assign({}, cached, ...overrides);
+  return scope.getStore() ?? fromEnvironment();
 }
 
 /**
- * Run `fn` with some configuration values overridden, restoring them afterwards (also when `fn`
- * throws or its promise rejects).
+ * Run `fn` with some configuration values overridden. The override applies to `fn` and
+ * everything it calls, synchronously or after awaits, and to nothing else: other code, including
+ * another `withConfig` callback running concurrently, keeps its own values. Returns what `fn`
+ * returns (a promise stays a promise). Unknown keys are an `ArgumentError`.
  *
  * @example
- * await withConfig({ encoderSession: true }, () => runModel());
+ * await withConfig({ mslCpuSanitize: true }, async () => runModel());
  */
 export function withConfig<T>(values: Partial<Config>, fn: () => T): T {
-  overrides.push(values);
-  let result: T;
-  try {
-    result = fn();
-  } catch (e) {
-    overrides.pop();
-    throw e;
+  if (values === null || typeof values !== "object" || Array.isArray(values)) throw new ArgumentError("values", "must be an object of Config fields");
+  const current = config();
+  for (const key of Object.keys(values)) {
+    if (!Object.hasOwn(current, key)) throw new ArgumentError(`values.${key}`, `is not a Config field (fields: ${Object.keys(current).join(", ")})`);
   }
-  if (result instanceof Promise) {
-    return result.finally(() => overrides.pop()) as T;
-  }
-  overrides.pop();
-  return result;
+  if (typeof fn !== "function") throw new ArgumentError("fn", `must be a function (got ${typeof fn})`);
+  return scope.run(Object.freeze({ ...current, ...values }), fn);
 }

@@ -1,6 +1,9 @@
 /**
- * Process-global counters, the only global mutable state in the library. They mirror the
- * crate's seven counters plus residency bookkeeping, so tests and release gates can check how
+ * Process-global counters, the only module state that carries information from one call to the
+ * next. (Other module-level state is scratch space each call overwrites before reading, such as
+ * the encoder's record and the FFI out-slot, or facts read once and cached, such as the
+ * configuration and the loaded backend.) They mirror the crate's seven counters plus residency
+ * bookkeeping, so tests and release gates can check how
  * much work a forward pass encodes. Read them through the functions below; take deltas, or
  * `resetCounters()` first.
  *

@@ -14,7 +14,8 @@ import { isDType, type DType } from "./dtype.ts";
 import { CommandEncoder } from "./encoder.ts";
 import { ArgumentError, DisposedError, OutOfMemoryError } from "./errors.ts";
 import { loadBackend, type Backend, type Native } from "./ffi/loader.ts";
-import { failure, outSlot, Status, takeHandle } from "./ffi/native.ts";
+import { Limit, Status } from "./ffi/abi.ts";
+import { failure, outSlot, takeHandle } from "./ffi/native.ts";
 import { KernelRegistry } from "./registry.ts";
 import { Residency } from "./residency.ts";
 import { EncoderSession } from "./session.ts";
@@ -44,17 +45,17 @@ export interface DeviceLimits {
 function readLimits(native: Native, handle: Pointer): DeviceLimits {
   const limit = (key: number) => Number(native.mlxn_device_limit(handle, key));
   return Object.freeze({
-    maxBufferLength: limit(0),
-    maxThreadsPerThreadgroup: limit(1),
-    maxThreadgroupMemory: limit(2),
-    recommendedWorkingSet: limit(3),
-    simdWidth: limit(4),
-    hasResidencySets: limit(5) === 1,
-    hasUnifiedMemory: limit(6) === 1,
-    maxInlineBytes: limit(7),
-    maxBufferBindings: limit(8),
-    workerThreads: limit(9),
-    lanesInHardware: limit(10) === 1,
+    maxBufferLength: limit(Limit.MAX_BUFFER_LENGTH),
+    maxThreadsPerThreadgroup: limit(Limit.MAX_THREADS_PER_THREADGROUP),
+    maxThreadgroupMemory: limit(Limit.MAX_THREADGROUP_MEMORY),
+    recommendedWorkingSet: limit(Limit.RECOMMENDED_WORKING_SET),
+    simdWidth: limit(Limit.SIMD_WIDTH),
+    hasResidencySets: limit(Limit.HAS_RESIDENCY_SETS) === 1,
+    hasUnifiedMemory: limit(Limit.HAS_UNIFIED_MEMORY) === 1,
+    maxInlineBytes: limit(Limit.MAX_INLINE_BYTES),
+    maxBufferBindings: limit(Limit.MAX_BUFFER_BINDINGS),
+    workerThreads: limit(Limit.WORKER_THREADS),
+    lanesInHardware: limit(Limit.LANES_IN_HARDWARE) === 1,
   });
 }
 
@@ -168,7 +169,7 @@ export class Device implements BufferOwner {
     if (status === Status.OUT_OF_MEMORY) {
       throw new OutOfMemoryError(byteLength, this.#bytesInUse, (this.native.mlxn_last_error() as string | null) ?? "");
     }
-    if (status !== 0) throw failure(this.native, status, "byteLength", byteLength);
+    if (status !== 0) throw failure(this.native, status, "byteLength");
     this.#bytesInUse += byteLength;
     if (this.#bytesInUse > this.#peakBytes) this.#peakBytes = this.#bytesInUse;
     return Buffer.allocate(this, this, takeHandle(), byteLength, dtype, shape);
@@ -193,7 +194,7 @@ export class Device implements BufferOwner {
     return enc;
   }
 
-  /** A new encoder session (always available; see `EncoderSession.envEnabled()`). */
+  /** A new encoder session. Unlike the crate, no environment variable gates it: it is always available. */
   encoderSession(): EncoderSession {
     this.#check();
     return new EncoderSession(this);

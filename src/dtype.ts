@@ -1,6 +1,6 @@
 /**
- * Element types of device buffers. MLX packed quantized weights are carried as U32, GGUF
- * blocks as U8, as in the crate we port.
+ * Element types of device buffers. MLX packed quantized weights are carried as U32, as in the
+ * crate we port; U8 holds raw bytes.
  */
 export interface DType {
   readonly name: "f32" | "f16" | "bf16" | "u8" | "u16" | "u32" | "i32";

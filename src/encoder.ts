@@ -31,9 +31,11 @@ import { config } from "./config.ts";
 import { counters } from "./counters.ts";
 import type { Device } from "./device.ts";
 import { ArgumentError, CommandBufferError, DisposedError } from "./errors.ts";
+import { MAX_BUFFER_BINDINGS, MAX_INLINE_BYTES } from "./ffi/abi.ts";
 import { failure, outSlot, takeHandle } from "./ffi/native.ts";
 import { Hazard, HazardTracker } from "./hazards.ts";
 import { profileCommandBuffer, type CommandBufferProfile } from "./profile.ts";
+import { DISPATCH_THREADGROUPS, DISPATCH_THREADS, INLINE_HEADER_WORDS, firstInlineWord, maxRecordWords, writeBuffer, writeHeader, writeInlineHeader, writeThreadgroupMemory } from "./dispatch_record.ts";
 import { Pipeline } from "./registry.ts";
 
 /** What can be bound to `[[buffer(i)]]`: a buffer, a buffer at an offset, or inline bytes. */
@@ -96,17 +98,14 @@ export interface DispatchDesc extends DispatchOptions {
   threadgroup: Size3;
 }
 
-const MAX_BINDINGS = 31;
-const MAX_INLINE_BYTES = 4096;
-const HEADER_WORDS = 12;
+const MAX_BINDINGS = MAX_BUFFER_BINDINGS;
 
 /**
- * Reusable record space for packed dispatches, with views of each element type so inline bytes
- * from the common typed arrays are copied without allocating. Large enough for any dispatch:
- * 31 bindings of at most 4 KiB each.
+ * Reusable record space for packed dispatches (layout: dispatch_record.ts), with views of each
+ * element type so inline bytes from the common typed arrays are copied without allocating. Large
+ * enough for any dispatch: 31 bindings of at most 4 KiB each.
  */
-const RECORD_WORDS = HEADER_WORDS + 31 * 6 + 31 * 2 + 31 * (2 + MAX_INLINE_BYTES / 4);
-const record = new Uint32Array(RECORD_WORDS);
+const record = new Uint32Array(maxRecordWords(MAX_BINDINGS, MAX_INLINE_BYTES));
 const recordBytes = new Uint8Array(record.buffer);
 const recordF32 = new Float32Array(record.buffer);
 const recordViews = new Map<Function, TypedArray>([
@@ -151,8 +150,8 @@ const accStart = new Float64Array(MAX_ACCESSES);
 const accEnd = new Float64Array(MAX_ACCESSES);
 const accWrite = new Uint8Array(MAX_ACCESSES);
 
-const KIND_THREADS = 0;
-const KIND_THREADGROUPS = 1;
+const KIND_THREADS = DISPATCH_THREADS;
+const KIND_THREADGROUPS = DISPATCH_THREADGROUPS;
 const NO_THREADGROUP_MEMORY: readonly number[] = Object.freeze([]);
 
 function checkSize3(name: string, v: Size3): void {
@@ -524,20 +523,8 @@ function packDispatch(device: Device, kind: number, pipeline: Pipeline, bindings
   for (let i = 0; i < bindings.length; i++) if (!isInlineBinding(bindings[i])) nBuffers++;
   const nInline = bindings.length - nBuffers;
   const r = record;
-  r[0] = kind;
-  r[1] = nBuffers;
-  r[2] = nInline;
-  r[3] = tgMem.length;
-  r[4] = pipeline.handleLo;
-  r[5] = pipeline.handleHi;
-  r[6] = grid[0];
-  r[7] = grid[1];
-  r[8] = grid[2];
-  r[9] = threadgroup[0];
-  r[10] = threadgroup[1];
-  r[11] = threadgroup[2];
-  let w = HEADER_WORDS;
-  let inlineAt = HEADER_WORDS + nBuffers * 6 + tgMem.length * 2;
+  let w = writeHeader(r, kind, pipeline, nBuffers, nInline, tgMem.length, grid, threadgroup);
+  let inlineAt = firstInlineWord(nBuffers, tgMem.length);
   for (let i = 0; i < bindings.length; i++) {
     const b = bindings[i];
     let buffer: Buffer;
@@ -550,10 +537,8 @@ function packDispatch(device: Device, kind: number, pipeline: Pipeline, bindings
       const len = b.byteLength;
       if (len === 0 || len > MAX_INLINE_BYTES) throw new ArgumentError(`bindings[${i}]`, `inline bytes must be 1..${MAX_INLINE_BYTES} bytes (got ${len})`);
       bindAlloc[i] = 0;
-      r[inlineAt] = i;
-      r[inlineAt + 1] = len;
-      copyInline(b, inlineAt + 2);
-      inlineAt += 2 + ((len + 3) >>> 2);
+      copyInline(b, inlineAt + INLINE_HEADER_WORDS);
+      inlineAt = writeInlineHeader(r, inlineAt, i, len);
       continue;
     } else if (b !== null && typeof b === "object" && (b as { buffer?: unknown }).buffer instanceof Buffer) {
       const bb = b as { buffer: Buffer; offset?: number; length?: number };
@@ -572,13 +557,7 @@ function packDispatch(device: Device, kind: number, pipeline: Pipeline, bindings
     bindAlloc[i] = buffer.handleLo | 0 || 1;
     bindStart[i] = at;
     bindEnd[i] = at + length;
-    r[w] = i;
-    r[w + 1] = 0;
-    r[w + 2] = buffer.handleLo;
-    r[w + 3] = buffer.handleHi;
-    r[w + 4] = at >>> 0;
-    r[w + 5] = at > 0xffffffff ? Math.floor(at / 0x100000000) : 0;
-    w += 6;
+    w = writeBuffer(r, w, i, buffer.handleLo, buffer.handleHi, at);
   }
   const words = inlineAt;
   const maxTg = device.limits.maxThreadgroupMemory;
@@ -589,9 +568,7 @@ function packDispatch(device: Device, kind: number, pipeline: Pipeline, bindings
     // Metal requires threadgroup memory lengths in multiples of 16 bytes.
     const rounded = Math.ceil(len / 16) * 16;
     tgTotal += rounded;
-    r[w] = i;
-    r[w + 1] = rounded;
-    w += 2;
+    w = writeThreadgroupMemory(r, w, i, rounded);
   }
   if (tgTotal > maxTg) throw new ArgumentError("threadgroupMemory", `${tgTotal} bytes of threadgroup memory exceed the device's ${maxTg}`);
   return words;

@@ -1,6 +1,9 @@
 /**
- * Typed errors. Every failure the library reports is an `MlxnError`; messages start with a
- * bracketed component and name the argument, the expected value and the actual one.
+ * Typed errors. Every failure the library detects is an `MlxnError`: bad arguments (environment
+ * variables included), malformed files, use after dispose, kernel compile and backend failures,
+ * failed command buffers. Messages start with a bracketed component and name the argument, the
+ * expected value and the actual one. Operating-system errors while writing files (a full disk, a
+ * missing permission in `writeSafetensors`) pass through as Node's own errors.
  *
  * @example
  * try { device.allocBuffer(0, DType.F32, [0]); }
@@ -47,14 +50,20 @@ export class CompileError extends MlxnError {
   }
 }
 
-/** An allocation failed. */
+/**
+ * An allocation failed. `requestedBytes` and `inUseBytes` are known for buffer allocations
+ * (device and pool); a backend that runs out of memory elsewhere (creating a command buffer or a
+ * pipeline) leaves them undefined rather than reporting made-up figures.
+ */
 export class OutOfMemoryError extends MlxnError {
   constructor(
-    readonly requestedBytes: number,
-    readonly inUseBytes: number,
+    readonly requestedBytes: number | undefined,
+    readonly inUseBytes: number | undefined,
     detail: string,
   ) {
-    super(`[device] could not allocate ${requestedBytes} bytes (${inUseBytes} bytes in use): ${detail}`);
+    const what = requestedBytes === undefined ? "out of memory" : `could not allocate ${requestedBytes} bytes`;
+    const inUse = inUseBytes === undefined ? "" : ` (${inUseBytes} bytes in use)`;
+    super(`[device] ${what}${inUse}: ${detail}`);
   }
 }
 

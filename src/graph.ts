@@ -37,6 +37,7 @@
  */
 import { Buffer, checkLiveBuffer } from "./buffer.ts";
 import { CommandEncoder, type Access, type Binding, type DispatchOptions, type DispatchSink, type Step } from "./encoder.ts";
+import * as Packed from "./dispatch_record.ts";
 import { ArgumentError, DisposedError } from "./errors.ts";
 import type { Pipeline } from "./registry.ts";
 
@@ -80,15 +81,13 @@ interface Param extends Bound {
 
 /** A buffer entry of a recorded dispatch that takes a parameter's buffer at replay. */
 interface ParamSlot {
-  /** Index in the graph's words of the entry's handle (low word; then high, offset low, high). */
+  /** Index in the graph's words of the buffer entry (dispatch_record.ts has its layout). */
   word: number;
   param: number;
   /** Offset of the binding from the start of the parameter's buffer. */
   offset: number;
 }
 
-const HEADER_WORDS = 12;
-const BUFFER_ENTRY_WORDS = 6;
 const TWO_32 = 0x100000000;
 
 function rangeOf(buffer: Buffer, offset = 0, length = buffer.byteLength - offset): Range {
@@ -129,13 +128,13 @@ class Recorder implements DispatchSink {
     const dispatch = this.kernels.length;
     this.steps.push([at, words]);
     this.kernels.push(pipeline.name);
-    const nBuffers = record[1]!;
+    const nBuffers = Packed.bufferCount(record);
     for (let j = 0; j < nBuffers; j++) {
-      const w = HEADER_WORDS + j * BUFFER_ENTRY_WORDS;
-      const slot = record[w]!;
+      const w = Packed.bufferEntryWord(j);
+      const slot = Packed.bufferIndex(record, w);
       const b = bindings[slot]!;
       const buffer = b instanceof Buffer ? b : (b as { buffer: Buffer }).buffer;
-      const start = record[w + 4]! + record[w + 5]! * TWO_32;
+      const start = Packed.bufferOffset(record, w);
       const length = b instanceof Buffer ? b.byteLength : ((b as { length?: number }).length ?? buffer.byteLength - ((b as { offset?: number }).offset ?? 0));
       const range: Bound = { alloc: buffer.handleHi * TWO_32 + buffer.handleLo, start, end: start + length, written: (written & (1 << slot)) !== 0 };
       const p = this.params.findIndex((q) => overlaps(q, range));
@@ -147,7 +146,7 @@ class Recorder implements DispatchSink {
       if (range.start < param.start || range.end > param.end) {
         throw new ArgumentError(`params.${param.name}`, `binding ${slot} of dispatch ${dispatch} (${pipeline.name}) covers bytes [${range.start}, ${range.end}) of its allocation, which straddle the parameter's [${param.start}, ${param.end})`);
       }
-      this.slots.push({ word: at + w + 2, param: p, offset: range.start - param.start });
+      this.slots.push({ word: at + w, param: p, offset: range.start - param.start });
       param.written ||= range.written;
     }
   }
@@ -264,11 +263,7 @@ export class Graph {
     const words = this.#words;
     for (const s of this.#slots) {
       const b = bound[s.param]!;
-      const at = b.byteOffset + s.offset;
-      words[s.word] = b.handleLo;
-      words[s.word + 1] = b.handleHi;
-      words[s.word + 2] = at >>> 0;
-      words[s.word + 3] = Math.floor(at / TWO_32);
+      Packed.setBufferEntry(words, s.word, b.handleLo, b.handleHi, b.byteOffset + s.offset);
     }
     const barriers = enc.encodeSteps(this.#steps, this.#kernels);
     return { dispatches: this.#kernels.length, barriers };

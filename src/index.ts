@@ -2,26 +2,36 @@
  * bun-mlx-native: MLX-compatible LLM inference compute for Bun, on Apple GPUs through Metal and
  * on any CPU through msl-cpu.
  *
+ * This module is the public API, and only that: what an application, a user kernel or a demo
+ * needs. Internals (hazard tracking, the packed dispatch record, FFI constants, weight-loading
+ * helpers) are imported from their own modules by the library and its tests.
+ * `tests/public_api.test.ts` lists every name exported here, so an addition is a decision.
+ *
  * @example
- * import { Device, DType, ops } from "bun-mlx-native";
+ * import { Device, DType, KernelRegistry, ops } from "bun-mlx-native";
  * const device = Device.open();
- * ops.elementwiseAdd(enc, a, b, out); // pipelines come from device.kernels
+ * const registry = new KernelRegistry(device);
  */
+
+// Devices, memory and kernels.
 export { Device, type DeviceLimits } from "./device.ts";
+export { type Backend } from "./ffi/loader.ts";
 export { GpuCapture } from "./capture.ts";
 export { Buffer, type TypedArray, type TypedArrayConstructor } from "./buffer.ts";
-export { DType, isDType } from "./dtype.ts";
-export { KernelRegistry, Pipeline, pipelineKey, type FunctionConstants } from "./registry.ts";
-export { assembleUnit } from "./kernels.ts";
-export { kernels, allVariants, findVariant, sourceUnits, unitSource, FLOATS, AFFINE_BITS, AFFINE_GROUP_SIZES, ATTENTION_HEAD_DIMS, type KernelSpec, type CatalogVariant, type Variant, type Axes } from "../kernels/catalog.ts";
-export { QuantizedTable, type QuantizedTableParts } from "./ops/quantized.ts";
-export { CommandEncoder, type Access, type Binding, type DispatchDesc, type DispatchOptions, type Size3 } from "./encoder.ts";
+export { DType } from "./dtype.ts";
 export { BufferPool, type AllocRequest, type BucketStats, type PoolOptions, type PoolStats } from "./pool.ts";
-export { Hazard, HazardTracker } from "./hazards.ts";
-export { Graph, type GraphBuffers, type ReplayReport } from "./graph.ts";
-export { Profiler, type CommandBufferRecord, type KernelTotal, type LabelTotal, type ProfilerOptions } from "./profile.ts";
+export { KernelRegistry, Pipeline, type FunctionConstants } from "./registry.ts";
+export { QuantizedTable, type QuantizedTableParts } from "./ops/quantized.ts";
+
+// Encoding and submitting work.
+export { CommandEncoder, type Access, type Binding, type DispatchDesc, type DispatchOptions, type Size3 } from "./encoder.ts";
 export { CommandBuffer, CommandBufferStatus } from "./commandbuffer.ts";
 export { EncoderSession } from "./session.ts";
+export { Graph, type GraphBuffers, type ReplayReport } from "./graph.ts";
+export * as ops from "./ops/index.ts";
+
+// Observing: counters and profiles.
+export { Profiler, type CommandBufferRecord, type KernelTotal, type LabelTotal, type ProfilerOptions } from "./profile.ts";
 export {
   cmdBufCount,
   dispatchCount,
@@ -35,6 +45,8 @@ export {
   residencyCommitCount,
   resetCounters,
 } from "./counters.ts";
+
+// Errors and configuration.
 export {
   MlxnError,
   ArgumentError,
@@ -47,18 +59,15 @@ export {
   FormatError,
 } from "./errors.ts";
 export { config, withConfig, type Config } from "./config.ts";
-export { defaultBackend, type Backend } from "./ffi/loader.ts";
-export * as ops from "./ops/index.ts";
+
+// Weights: files and quantization.
 export { SafetensorsArchive, readSafetensorsHeader, writeSafetensors, writeModelSafetensors, type TensorInfo, type TensorData, type SafetensorsDType } from "./io/safetensors.ts";
-export { ProgressBar, type ProgressOptions } from "./io/progress.ts";
-export { quantize, dequantize, MLX_BITS, MLX_GROUP_SIZES, type Quantized } from "./quant.ts";
-export { readModelConfig, parseModelConfig, moduleQuantization, countParameters, SUPPORTED_MODEL_TYPES, type ModelConfig, type ModelType, type QuantSpec, type RopeScaling } from "./models/config.ts";
-export { loadModelWeights, ModelWeights, modelModules, type LinearWeights, type LayerWeights, type AttentionWeights, type MlpWeights } from "./models/weights.ts";
+export { quantize, dequantize, type Quantized } from "./quant.ts";
+export { GgufFile, encodeGguf, writeGguf, ggufValue, GgufType, type GgufValue, type GgufArray, type GgufEntry, type GgufTensorInfo, type GgufTensorData, type GgufWriteOptions } from "./io/gguf.ts";
+
+// Models: loading, generating, tokenizing, and synthetic models for demos.
+export { loadModel, Model, Generation, type LoadModelOptions, type GenerateOptions, type GeneratedToken, type GenerationStats, type FinishReason } from "./models/model.ts";
+export { KVCache, type KVCacheOptions, type SamplingParams } from "./models/decoder.ts";
+export { SUPPORTED_MODEL_TYPES, type ModelConfig, type ModelType } from "./models/config.ts";
 export { Tokenizer, StreamDecoder, type ChatMessage } from "./models/tokenizer.ts";
 export { createSyntheticModel, writeSyntheticModel, syntheticPreset, type SyntheticModelSpec, type SyntheticPreset, type SyntheticModel } from "./models/synthetic.ts";
-export { Decoder, KVCache, type DecoderOptions, type KVCacheOptions, type SamplingParams, type StepResult, type FloatName } from "./models/decoder.ts";
-export { loadModel, Model, Generation, type LoadModelOptions, type GenerateOptions, type GeneratedToken, type GenerationStats, type FinishReason } from "./models/model.ts";
-export { GgufFile, encodeGguf, writeGguf, ggufValue, GgufType, GGUF_LIMITS, type GgufValue, type GgufArray, type GgufEntry, type GgufTensorInfo, type GgufTensorData, type GgufWriteOptions } from "./io/gguf.ts";
-export { GGML_TYPES, ggmlType, ggmlRowBytes, isBlockQuantized, type GgmlType, type GgmlTypeName } from "./ggml_types.ts";
-export { ggufModelConfig, loadGgufWeights, findGgufFile, GGUF_ARCHITECTURES, type GgufArchitecture } from "./models/gguf_model.ts";
-export { tokenizerFromGguf, ggufTokenizerFiles } from "./models/gguf_tokenizer.ts";

@@ -22,15 +22,13 @@ import type { Pointer } from "bun:ffi";
 import { findVariant, type Axes, type FunctionConstants, type KernelSpec, type Variant } from "../kernels/catalog.ts";
 import type { Device } from "./device.ts";
 import { ArgumentError, DisposedError, KernelNotFoundError } from "./errors.ts";
+import { ConstantType } from "./ffi/abi.ts";
 import { failure, outSlot, takeHandle } from "./ffi/native.ts";
 import { assembleUnit } from "./kernels.ts";
 
 export type { FunctionConstants } from "../kernels/catalog.ts";
 
-const CONSTANT_BOOL = 0;
-const CONSTANT_INT = 1;
-const CONSTANT_UINT = 2;
-const CONSTANT_FLOAT = 3;
+const { BOOL: CONSTANT_BOOL, INT: CONSTANT_INT, UINT: CONSTANT_UINT, FLOAT: CONSTANT_FLOAT } = ConstantType;
 
 /** A compiled compute pipeline. Owned by its registry; disposed with it. */
 export class Pipeline {

@@ -29,11 +29,10 @@
  * sess.commitAndWait();
  */
 import type { Pointer } from "bun:ffi";
-import { config } from "./config.ts";
 import type { Device } from "./device.ts";
 import { CommandEncoder } from "./encoder.ts";
 import { CommandBufferError, DisposedError } from "./errors.ts";
-import type { CommandBuffer } from "./commandbuffer.ts";
+import { CommandBufferStatus, type CommandBuffer } from "./commandbuffer.ts";
 import { failure, outSlot, takeHandle } from "./ffi/native.ts";
 
 export class EncoderSession {
@@ -55,18 +54,10 @@ export class EncoderSession {
     this.#encoder = new CommandEncoder(device);
   }
 
-  /**
-   * Whether higher layers should use sessions by default: `MLXN_ENCODER_SESSION=1` (or the
-   * crate's `HF2Q_ENCODER_SESSION=1`), read once. The session API itself is always available.
-   */
-  static envEnabled(): boolean {
-    return config().encoderSession;
-  }
-
   /** The encoder of the current stage. Do not call its `commit*` methods directly. */
   get encoder(): CommandEncoder {
     if (this.#disposed) throw new DisposedError("encoder session");
-    if (this.#failed) throw new CommandBufferError(this.#stageLabel, 5, `session failed earlier (${this.#failed.message}); call resetForNextStage() first`);
+    if (this.#failed) throw new CommandBufferError(this.#stageLabel, CommandBufferStatus.Error, `session failed earlier (${this.#failed.message}); call resetForNextStage() first`);
     return this.#encoder;
   }
 

@@ -7,11 +7,17 @@
  * every Metal entry point wrapped in `@autoreleasepool` (without it, autoreleased command buffers
  * pile up until the queue's 64 in flight are used and the process stalls).
  *
+ * The constants are checked the same way, values included: every enum member and numeric
+ * `#define` of `mlxn.h` and `mlxn_packed.h` against its one TS twin (`src/ffi/abi.ts`,
+ * `src/dispatch_record.ts`), in both directions.
+ *
  * Runs on any OS: it parses text and never loads a library.
  */
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join, relative } from "node:path";
+import * as Packed from "../src/dispatch_record.ts";
+import * as Abi from "../src/ffi/abi.ts";
 import { symbols } from "../src/ffi/symbols.ts";
 
 const root = join(import.meta.dir, "..");
@@ -241,6 +247,62 @@ function ffiTypesFor(cType: string, position: "param" | "return"): string[] {
   return scalars[t] ?? [];
 }
 
+// ───────────────────────────── constants ─────────────────────────────
+
+/** Every `MLXN_*` enum member (with an explicit value) and numeric `#define` of a header. */
+function parseConstants(source: string): Map<string, number> {
+  const code = codeOnly(source);
+  const found = new Map<string, number>();
+  const add = (name: string, value: string) => {
+    if (found.has(name)) throw new Error(`${name} is defined twice`);
+    found.set(name, Number(value.replace(/u$/i, "")));
+  };
+  for (const block of code.matchAll(/\benum\s*(?:\w+\s*)?\{([^}]*)\}/g)) {
+    for (const m of block[1]!.matchAll(/\b(MLXN_\w+)\s*=\s*(0x[0-9a-fA-F]+|\d+)u?\b/g)) add(m[1]!, m[2]!);
+  }
+  for (const m of code.matchAll(/^[ \t]*#[ \t]*define[ \t]+(MLXN_\w+)[ \t]+(0x[0-9a-fA-F]+u?|\d+u?)[ \t]*$/gm)) add(m[1]!, m[2]!);
+  return found;
+}
+
+/** "NotEnqueued" -> "NOT_ENQUEUED"; upper snake case stays as it is. */
+function upperSnake(key: string): string {
+  return key.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toUpperCase();
+}
+
+/** The header name each TS constant stands for, with its TS value (see src/ffi/abi.ts for the naming). */
+function tsConstants(): Map<string, { value: number; ts: string }> {
+  const out = new Map<string, { value: number; ts: string }>();
+  const add = (cName: string, value: number, ts: string) => {
+    if (out.has(cName)) throw new Error(`${ts} and ${out.get(cName)!.ts} both stand for ${cName}`);
+    out.set(cName, { value, ts });
+  };
+  add("MLXN_ABI_VERSION", Abi.ABI_VERSION, "abi.ABI_VERSION");
+  add("MLXN_MAX_BUFFER_BINDINGS", Abi.MAX_BUFFER_BINDINGS, "abi.MAX_BUFFER_BINDINGS");
+  add("MLXN_MAX_INLINE_BYTES", Abi.MAX_INLINE_BYTES, "abi.MAX_INLINE_BYTES");
+  for (const [k, v] of Object.entries(Abi.Status)) add(k === "OK" ? "MLXN_OK" : `MLXN_ERR_${k}`, v, `abi.Status.${k}`);
+  for (const [k, v] of Object.entries(Abi.Limit)) add(`MLXN_LIMIT_${k}`, v, `abi.Limit.${k}`);
+  for (const [k, v] of Object.entries(Abi.ConstantType)) add(`MLXN_CONSTANT_${k}`, v, `abi.ConstantType.${k}`);
+  for (const [k, v] of Object.entries(Abi.CommandBufferStatus)) add(`MLXN_CB_STATUS_${upperSnake(k)}`, v, `abi.CommandBufferStatus.${k}`);
+  for (const [k, v] of Object.entries(Packed)) {
+    if (/^[A-Z][A-Z0-9_]*$/.test(k) && typeof v === "number") add(`MLXN_PACKED_${k}`, v, `dispatch_record.${k}`);
+  }
+  return out;
+}
+
+/** One line per constant that differs between the headers and TS. */
+function compareConstants(headerConstants: Map<string, number>, ts: Map<string, { value: number; ts: string }>): string[] {
+  const problems: string[] = [];
+  for (const [name, { value, ts: where }] of ts) {
+    const c = headerConstants.get(name);
+    if (c === undefined) problems.push(`${where} = ${value}: no ${name} in the headers`);
+    else if (c !== value) problems.push(`${where} = ${value}, but ${name} = ${c} in the header`);
+  }
+  for (const [name, value] of headerConstants) {
+    if (!ts.has(name)) problems.push(`${name} = ${value}: in the headers, without a TS twin in src/ffi/abi.ts or src/dispatch_record.ts`);
+  }
+  return problems;
+}
+
 // ───────────────────────────── the tests ─────────────────────────────
 
 const header = parseHeader(readFileSync(join(root, "shim/include/mlxn.h"), "utf8"));
@@ -314,5 +376,52 @@ describe("ABI parity with shim/include/mlxn.h", () => {
   test("shim/cpu defines every header function with the same parameter count, and no other mlxn_ function", () => {
     const defs = definitionsIn("shim/cpu", "**/*.{cpp,cc,c}", true);
     expect(compareWithHeader("shim/cpu", defs)).toEqual([]);
+  });
+});
+
+describe("ABI constants: mlxn.h and mlxn_packed.h against src/ffi/abi.ts and src/dispatch_record.ts", () => {
+  const headerText = readFileSync(join(root, "shim/include/mlxn.h"), "utf8");
+  const packedText = readFileSync(join(root, "shim/include/mlxn_packed.h"), "utf8");
+  const fromHeaders = (a: string, b: string) => new Map([...parseConstants(a), ...parseConstants(b)]);
+
+  test("the headers parse into the expected groups", () => {
+    const c = fromHeaders(headerText, packedText);
+    expect(c.get("MLXN_OK")).toBe(0);
+    expect(c.get("MLXN_ABI_VERSION")).toBe(1);
+    expect(c.get("MLXN_LIMIT_LANES_IN_HARDWARE")).toBe(10);
+    expect(c.get("MLXN_CB_STATUS_ERROR")).toBe(5);
+    expect(c.get("MLXN_PACKED_HEADER_WORDS")).toBe(12);
+    expect([...c.keys()].filter((k) => k.startsWith("MLXN_PACKED_")).length).toBeGreaterThan(15);
+  });
+
+  test("every constant has one TS twin with the same value, and every TS constant is in a header", () => {
+    expect(compareConstants(fromHeaders(headerText, packedText), tsConstants())).toEqual([]);
+  });
+
+  test("a changed value, a missing twin or an extra header constant is reported", () => {
+    const wrongValue = headerText.replace(/MLXN_LIMIT_SIMD_WIDTH = 4/, "MLXN_LIMIT_SIMD_WIDTH = 5");
+    expect(wrongValue).not.toBe(headerText);
+    expect(compareConstants(fromHeaders(wrongValue, packedText), tsConstants())).toEqual(["abi.Limit.SIMD_WIDTH = 4, but MLXN_LIMIT_SIMD_WIDTH = 5 in the header"]);
+    const wrongLayout = packedText.replace(/MLXN_PACKED_BUFFER_WORDS = 6/, "MLXN_PACKED_BUFFER_WORDS = 8");
+    expect(compareConstants(fromHeaders(headerText, wrongLayout), tsConstants())).toEqual(["dispatch_record.BUFFER_WORDS = 6, but MLXN_PACKED_BUFFER_WORDS = 8 in the header"]);
+    const extra = headerText.replace(/MLXN_ERR_INTERNAL = 8/, "MLXN_ERR_INTERNAL = 8,\n  MLXN_ERR_BUSY = 9");
+    expect(compareConstants(fromHeaders(extra, packedText), tsConstants())).toEqual([
+      "MLXN_ERR_BUSY = 9: in the headers, without a TS twin in src/ffi/abi.ts or src/dispatch_record.ts",
+    ]);
+    const version = headerText.replace(/#define MLXN_ABI_VERSION 1u/, "#define MLXN_ABI_VERSION 2u");
+    expect(compareConstants(fromHeaders(version, packedText), tsConstants())).toEqual(["abi.ABI_VERSION = 1, but MLXN_ABI_VERSION = 2 in the header"]);
+  });
+
+  test("src/ spells limit keys, statuses and record offsets only through those modules", () => {
+    const problems: string[] = [];
+    for (const path of sourceFiles("src", "**/*.ts")) {
+      const rel = relative(root, path);
+      if (rel === "src/ffi/abi.ts" || rel === "src/dispatch_record.ts") continue;
+      const text = readFileSync(path, "utf8");
+      if (/mlxn_device_limit\([^,()]+,\s*\d/.test(text) || /\blimit\(\d+\)/.test(text)) problems.push(`${rel}: a numeric device limit key`);
+      if (/new CommandBufferError\([^,()]+,\s*\d/.test(text)) problems.push(`${rel}: a numeric command-buffer status`);
+      if (/\.mlxn_compute_encoder_dispatch_packed\(/.test(text) && !/dispatch_record\.ts/.test(text)) problems.push(`${rel}: sends packed records without src/dispatch_record.ts`);
+    }
+    expect(problems).toEqual([]);
   });
 });

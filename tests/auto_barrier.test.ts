@@ -10,8 +10,6 @@
 import { describe, expect, test } from "bun:test";
 import {
   DType,
-  Hazard,
-  HazardTracker,
   autoBarrierConcurrentCount,
   autoBarrierCount,
   barrierCount,
@@ -21,6 +19,7 @@ import {
   type Buffer,
   type CommandEncoder,
 } from "../src/index.ts";
+import { Hazard, HazardTracker } from "../src/hazards.ts";
 import { expectArgumentError } from "./support/errors.ts";
 import { download, fixture, floatBuffer, addPipeline } from "./support/fixtures.ts";
 

@@ -12,7 +12,9 @@
  */
 import { expect, test } from "bun:test";
 import { allVariants, instantiation, sourceUnits, unitSource, unitVariants } from "../kernels/catalog.ts";
-import { AFFINE_BITS, AFFINE_GROUP_SIZES, ATTENTION_HEAD_DIMS, DType, FLOATS, KernelRegistry, kernels, MLX_BITS, MLX_GROUP_SIZES, ops } from "../src/index.ts";
+import { DType, KernelRegistry, ops } from "../src/index.ts";
+import { AFFINE_BITS, AFFINE_GROUP_SIZES, ATTENTION_HEAD_DIMS, FLOATS, kernels } from "../kernels/catalog.ts";
+import { MLX_BITS, MLX_GROUP_SIZES } from "../src/quant.ts";
 import { FLOAT_DTYPES } from "../src/ops/validate.ts";
 import { fixture } from "./support/fixtures.ts";
 

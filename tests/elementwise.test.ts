@@ -1,6 +1,7 @@
 /** elementwiseAdd against a float64 reference, for every float dtype, on sizes that leave partial threadgroups. */
 import { describe, expect, test } from "bun:test";
-import { DType, FLOATS, ops } from "../src/index.ts";
+import { DType, ops } from "../src/index.ts";
+import { FLOATS } from "../kernels/catalog.ts";
 import { download, fixture, floatBuffer, maxAbsDiff, randomFloats, roundTo } from "./support/fixtures.ts";
 
 // The kernel adds in f32 and rounds once to the output type, so the error is at most half an ulp

@@ -3,11 +3,11 @@
  * cost 10 command buffers when each stage commits its own, and 5 in one EncoderSession where the
  * FFN follows attention after a memory barrier and each layer ends with a fence.
  *
- * Unlike the seed it always runs: the session API is always available; MLXN_ENCODER_SESSION only
- * tells higher layers whether to use sessions by default.
+ * Unlike the seed it always runs: the session API is always available, with no environment
+ * variable gating it.
  */
 import { expect, test } from "bun:test";
-import { DType, EncoderSession, cmdBufCount, ops, resetCounters } from "../src/index.ts";
+import { DType, cmdBufCount, ops, resetCounters } from "../src/index.ts";
 import { download, fixture } from "./support/fixtures.ts";
 
 test("encoder session halves the command buffers of 5 layer pairs", () => {
@@ -57,7 +57,6 @@ test("encoder session halves the command buffers of 5 layer pairs", () => {
   console.error(`cb_count_plain=${cbCountPlain}`);
   console.error(`cb_count_session=${cbCountSession}`);
   console.error(`wait_count=${waitCount}`);
-  console.error(`encoder_session_env=${EncoderSession.envEnabled()}`);
 
   expect(fenceValue).toBe(5);
   expect(cbCountPlain).toBe(10);

@@ -11,6 +11,9 @@ import {
   KernelRegistry,
   ops,
 } from "../src/index.ts";
+import { OutOfMemoryError } from "../src/errors.ts";
+import { Status } from "../src/ffi/abi.ts";
+import { failure } from "../src/ffi/native.ts";
 import { fixture, floatBuffer, addPipeline } from "./support/fixtures.ts";
 
 const { device, registry } = fixture();
@@ -147,5 +150,16 @@ describe("command buffers", () => {
     other.dispose();
     other.dispose();
     expect(() => other.allocBuffer(4, DType.F32, [1])).toThrow(DisposedError);
+  });
+});
+
+describe("out of memory outside buffer allocation", () => {
+  test("reports no made-up byte counts", () => {
+    const native = { mlxn_last_error: () => "the heap is full" } as unknown as Parameters<typeof failure>[0];
+    const e = failure(native, Status.OUT_OF_MEMORY, "commandBuffer");
+    expect(e).toBeInstanceOf(OutOfMemoryError);
+    expect((e as OutOfMemoryError).requestedBytes).toBeUndefined();
+    expect((e as OutOfMemoryError).inUseBytes).toBeUndefined();
+    expect(e.message).toBe("[device] out of memory: [commandBuffer] the heap is full");
   });
 });

@@ -1,6 +1,8 @@
 /** KernelRegistry: catalog variants, one library per compile unit, pipeline cache keyed by constants. */
 import { describe, expect, test } from "bun:test";
-import { Device, DType, KernelNotFoundError, KernelRegistry, kernels, pipelineKey } from "../src/index.ts";
+import { Device, DType, KernelNotFoundError, KernelRegistry } from "../src/index.ts";
+import { kernels } from "../kernels/catalog.ts";
+import { pipelineKey } from "../src/registry.ts";
 import { download, fixture, floatBuffer } from "./support/fixtures.ts";
 
 const constantsKernel = `

@@ -9,7 +9,8 @@ import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { printable } from "../src/cli/generate.ts";
-import { defaultBackend, loadModel, syntheticPreset, writeSyntheticModel } from "../src/index.ts";
+import { loadModel, syntheticPreset, writeSyntheticModel } from "../src/index.ts";
+import { defaultBackend } from "../src/ffi/loader.ts";
 import { fixture } from "./support/fixtures.ts";
 
 const root = resolve(import.meta.dir, "..");

@@ -5,7 +5,7 @@ CPU_DIR := shim/cpu
 CPU_LIB := $(BUILD)/libmlxn_cpu.$(SO)
 CPU_SRCS := $(CPU_DIR)/runtime.cpp $(CPU_DIR)/library.cpp $(CPU_DIR)/pool.cpp \
             $(CPU_DIR)/msl_cpu/prepass.cpp $(CPU_DIR)/msl_cpu/compile.cpp
-CPU_HDRS := $(wildcard $(CPU_DIR)/*.h $(CPU_DIR)/msl_cpu/*.h $(CPU_DIR)/msl_cpu/kernel/*.h) shim/include/mlxn.h
+CPU_HDRS := $(wildcard $(CPU_DIR)/*.h $(CPU_DIR)/msl_cpu/*.h $(CPU_DIR)/msl_cpu/kernel/*.h) $(wildcard shim/include/*.h)
 # The kernel header: msl_cpu.h, then the rest of the MSL surface, in this order.
 CPU_KERNEL_HDRS := $(CPU_DIR)/msl_cpu.h $(addprefix $(CPU_DIR)/msl_cpu/kernel/,math.h fibers.h atomics.h matrix.h checked.h unsupported.h)
 CPU_GEN := $(BUILD)/cpu
@@ -36,7 +36,7 @@ $(CPU_GEN)/%.o: $(CPU_DIR)/%.cpp $(CPU_HDRS) $(CPU_GEN)/msl_cpu_header.inc | cpu
 $(CPU_LIB): $(CPU_OBJS) $(CPU_DIR)/exports.map
 	$(CLANGXX) $(SHARED_FLAGS) $(CPU_OBJS) -o $@ $(CPU_LDFLAGS)
 
-$(CPU_SMOKE): $(CPU_DIR)/tests/smoke.c shim/include/mlxn.h $(CPU_LIB)
+$(CPU_SMOKE): $(CPU_DIR)/tests/smoke.c $(wildcard shim/include/*.h) $(CPU_LIB)
 	$(CLANG) -std=c11 -O2 -Wall -Wextra $< -o $@ -L$(BUILD) -lmlxn_cpu -Wl,-rpath,'$$ORIGIN' -lm
 
 check-cpu-shim: $(CPU_SMOKE)

@@ -20,6 +20,7 @@
 #pragma GCC visibility push(default)
 #include "../include/mlxn.h"
 #pragma GCC visibility pop
+#include "../include/mlxn_packed.h"
 #include "msl_cpu/compile.h"
 #include "msl_cpu/prepass.h"
 #include "pool.h"

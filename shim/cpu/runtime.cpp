@@ -18,7 +18,9 @@ thread_local std::string last_error;
 
 constexpr uint32_t kMaxThreadsPerGroup = 1024;
 constexpr uint64_t kMaxThreadgroupMemory = 32768;
-constexpr uint64_t kMaxInlineBytes = 4096;
+constexpr uint64_t kMaxInlineBytes = MLXN_MAX_INLINE_BYTES;
+// The kernel header (msl_cpu.h) cannot include mlxn.h: its binding table must match the ABI's.
+static_assert(MSLCPU_MAX_BINDINGS == MLXN_MAX_BUFFER_BINDINGS, "msl-cpu binding slots differ from the ABI's");
 constexpr uint64_t kSimdWidth = 32;
 constexpr uint64_t kMapThreshold = 256 * 1024;  // larger buffers come zeroed from mmap
 
@@ -487,7 +489,7 @@ void set_bytes(mlxn_compute_encoder_t enc, const void *bytes, uint64_t length, u
     return enc->cb->misuse("set_bytes index " + std::to_string(index) + " is out of range (0..30)");
   if (length == 0 || length > cpu::kMaxInlineBytes || !bytes)
     return enc->cb->misuse("set_bytes at index " + std::to_string(index) + " with " +
-                           std::to_string(length) + " bytes (must be 1..4096, non-null)");
+                           std::to_string(length) + " bytes (must be 1.." + std::to_string(cpu::kMaxInlineBytes) + ", non-null)");
   char *copy = static_cast<char *>(enc->cb->stream.alloc(length));
   memcpy(copy, bytes, length);
   enc->owners[index] = nullptr;
@@ -609,37 +611,31 @@ void mlxn_compute_encoder_dispatch_threadgroups(mlxn_compute_encoder_t enc, uint
   if (usable(enc)) dispatch(enc, cpu::Command::DispatchThreadgroups, size, group);
 }
 
-// Record layout: see mlxn.h. Every count is checked against record_bytes before it is used.
+// Record layout and the checked reader: mlxn_packed.h. Nothing is applied unless the whole record
+// is well formed, so a bad record changes no binding.
 void mlxn_compute_encoder_dispatch_packed(mlxn_compute_encoder_t enc, const uint32_t *r,
                                           uint64_t record_bytes) {
   if (!usable(enc)) return;
-  mlxn_command_buffer *cb = enc->cb;
-  uint64_t words = record_bytes / 4;
-  if (!r || words < 12) return cb->misuse("packed dispatch record shorter than its 12-word header");
-  uint64_t n_buffers = r[1], n_bytes = r[2], n_tg = r[3];
-  uint64_t p = 12 + 6 * n_buffers + 2 * n_tg;
-  if (p > words || r[0] > 1)
-    return cb->misuse("malformed packed dispatch record (" + std::to_string(record_bytes) +
-                      " bytes for " + std::to_string(n_buffers) + " buffers, " +
-                      std::to_string(n_tg) + " threadgroup lengths, kind " + std::to_string(r[0]) + ")");
-  // Validate the inline-byte entries before applying anything, so a bad record changes nothing.
-  for (uint64_t i = 0, q = p; i < n_bytes; ++i) {
-    if (q + 2 > words || q + 2 + (uint64_t(r[q + 1]) + 3) / 4 > words)
-      return cb->misuse("packed dispatch record truncated in inline-byte entry " + std::to_string(i));
-    q += 2 + (uint64_t(r[q + 1]) + 3) / 4;
+  mlxn_packed_reader rd;
+  if (const char *problem = mlxn_packed_open(&rd, r, record_bytes))
+    return enc->cb->misuse("malformed packed dispatch record (" + std::to_string(record_bytes) +
+                           " bytes): " + problem);
+  set_pipeline(enc, rd.pipeline);
+  for (uint32_t i = 0; i < rd.n_buffers; ++i) {
+    mlxn_packed_buffer b = mlxn_packed_buffer_at(&rd, i);
+    set_buffer(enc, b.buffer, b.offset, b.index);
   }
-  set_pipeline(enc, reinterpret_cast<mlxn_pipeline_t>(uintptr_t(r[4]) | uintptr_t(r[5]) << 32));
-  const uint32_t *e = r + 12;
-  for (uint64_t i = 0; i < n_buffers; ++i, e += 6)
-    set_buffer(enc, reinterpret_cast<mlxn_buffer_t>(uintptr_t(e[2]) | uintptr_t(e[3]) << 32),
-               uint64_t(e[4]) | uint64_t(e[5]) << 32, e[0]);
-  for (uint64_t i = 0; i < n_tg; ++i, e += 2) set_threadgroup_memory(enc, e[1], e[0]);
-  for (uint64_t i = 0; i < n_bytes; ++i) {
-    set_bytes(enc, e + 2, e[1], e[0]);
-    e += 2 + (uint64_t(e[1]) + 3) / 4;
+  for (uint32_t i = 0; i < rd.n_threadgroup_memory; ++i) {
+    mlxn_packed_threadgroup_memory t = mlxn_packed_threadgroup_memory_at(&rd, i);
+    set_threadgroup_memory(enc, t.length, t.index);
   }
-  dispatch(enc, r[0] == 0 ? cpu::Command::DispatchThreads : cpu::Command::DispatchThreadgroups,
-           r + 6, r + 9);
+  for (uint32_t i = 0; i < rd.n_inline; ++i) {
+    mlxn_packed_inline in = mlxn_packed_next_inline(&rd);
+    set_bytes(enc, in.bytes, in.length, in.index);
+  }
+  dispatch(enc, rd.kind == MLXN_PACKED_DISPATCH_THREADS ? cpu::Command::DispatchThreads
+                                                         : cpu::Command::DispatchThreadgroups,
+           rd.grid, rd.group);
 }
 
 void mlxn_compute_encoder_memory_barrier(mlxn_compute_encoder_t enc) {

@@ -3,7 +3,8 @@
  *
  * Implemented by shim/metal (Objective-C over Metal, libmlxn_metal.dylib) and shim/cpu
  * (C++ with the msl-cpu kernel runtime, libmlxn_cpu.so). src/ffi/symbols.ts declares the
- * same surface for bun:ffi; tests/abi_parity.test.ts keeps the three in step.
+ * same surface for bun:ffi and src/ffi/abi.ts its constants; tests/abi_parity.test.ts keeps them
+ * in step, values included. The packed dispatch record is defined in mlxn_packed.h.
  *
  * Rules that keep bun:ffi safe and fast:
  *   - Scalars and pointers only: no struct passed by value, no callback into JS.
@@ -35,6 +36,12 @@ extern "C" {
 #endif
 
 #define MLXN_ABI_VERSION 1u
+
+/* Limits every backend shares, as Metal fixes them: a compute argument table has 31 buffer slots,
+ * and setBytes takes at most 4 KB. mlxn_device_limit reports them too
+ * (MLXN_LIMIT_MAX_BUFFER_BINDINGS, MLXN_LIMIT_MAX_INLINE_BYTES). */
+#define MLXN_MAX_BUFFER_BINDINGS 31u
+#define MLXN_MAX_INLINE_BYTES 4096u
 
 /* ───────────────────────────── status and errors ───────────────────────────── */
 
@@ -79,8 +86,8 @@ enum {
   MLXN_LIMIT_SIMD_WIDTH = 4,                   /* threads per SIMD group (32) */
   MLXN_LIMIT_HAS_RESIDENCY_SETS = 5,           /* 1 when residency sets do real work */
   MLXN_LIMIT_HAS_UNIFIED_MEMORY = 6,           /* 1 when contents is the memory the GPU reads */
-  MLXN_LIMIT_MAX_INLINE_BYTES = 7,             /* largest mlxn_compute_encoder_set_bytes (4096) */
-  MLXN_LIMIT_MAX_BUFFER_BINDINGS = 8,          /* binding slots per dispatch (31) */
+  MLXN_LIMIT_MAX_INLINE_BYTES = 7,             /* MLXN_MAX_INLINE_BYTES */
+  MLXN_LIMIT_MAX_BUFFER_BINDINGS = 8,          /* MLXN_MAX_BUFFER_BINDINGS */
   MLXN_LIMIT_WORKER_THREADS = 9,               /* cpu: worker threads; metal: 0 */
   /* 1 when a threadgroup's threads run in parallel hardware lanes (a GPU); 0 when they take turns
    * on one core (msl-cpu fibers), where many threads per group and simdgroup_matrix tiles cost
@@ -206,16 +213,10 @@ void mlxn_compute_encoder_dispatch_threadgroups(mlxn_compute_encoder_t enc, uint
                                                 uint32_t group_z);
 /*
  * One whole dispatch from a packed record of little-endian uint32 words, read during the call
- * (the TS core's hot path: one FFI call per dispatch instead of five or more):
- *   [0] kind: 0 = dispatch threads, 1 = dispatch threadgroups
- *   [1] number of buffer bindings B    [2] number of inline-byte bindings I
- *   [3] number of threadgroup-memory lengths T
- *   [4] pipeline handle, low 32 bits   [5] high 32 bits
- *   [6..8] grid (threads or threadgroups) x, y, z   [9..11] threads per threadgroup x, y, z
- *   then B entries of 6 words: index, 0, buffer handle low, high, offset low, high
- *   then T entries of 2 words: index, length
- *   then I entries: index, byte length L, then ceil(L / 4) words of data
- * Equivalent to set_pipeline, the set_* calls and one dispatch_* call.
+ * (the TS core's hot path: one FFI call per dispatch instead of five or more). The layout, and
+ * the checked reader backends decode it with, are in mlxn_packed.h. Equivalent to set_pipeline,
+ * the set_* calls and one dispatch_* call; a malformed record changes nothing and fails the
+ * command buffer.
  */
 void mlxn_compute_encoder_dispatch_packed(mlxn_compute_encoder_t enc, const uint32_t *record,
                                           uint64_t record_bytes);

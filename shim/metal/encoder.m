@@ -27,11 +27,6 @@ static void shim_encoder_exception(MLXNEncoder *enc, const char *where, NSExcept
   shim_misuse(enc.owner, @"%s: Objective-C exception %@: %@", where, e.name, e.reason);
 }
 
-/* A handle carried as two little-endian uint32 words of a packed record. */
-static void *shim_pointer(uint32_t low, uint32_t high) {
-  return (void *)(uintptr_t)((uint64_t)high << 32 | low);
-}
-
 /* The checked setters: each makes one Metal call once the arguments are ones Metal accepts.
  * The single calls and mlxn_compute_encoder_dispatch_packed both go through them. */
 
@@ -96,44 +91,40 @@ static BOOL shim_can_dispatch(MLXNEncoder *enc, BOOL threadgroups, const uint32_
   return YES;
 }
 
-/* kind 0: dispatchThreads:threadsPerThreadgroup:, kind 1: dispatchThreadgroups:threadsPerThreadgroup:. */
+/* MLXN_PACKED_DISPATCH_THREADS: dispatchThreads:threadsPerThreadgroup:,
+ * MLXN_PACKED_DISPATCH_THREADGROUPS: dispatchThreadgroups:threadsPerThreadgroup:. */
 static void shim_dispatch(MLXNEncoder *enc, uint32_t kind, const uint32_t grid[3], const uint32_t group[3]) {
-  if (!shim_can_dispatch(enc, kind == 1, grid, group)) return;
+  if (!shim_can_dispatch(enc, kind == MLXN_PACKED_DISPATCH_THREADGROUPS, grid, group)) return;
   MTLSize g = MTLSizeMake(grid[0], grid[1], grid[2]), t = MTLSizeMake(group[0], group[1], group[2]);
-  if (kind == 0) [enc.encoder dispatchThreads:g threadsPerThreadgroup:t];
+  if (kind == MLXN_PACKED_DISPATCH_THREADS) [enc.encoder dispatchThreads:g threadsPerThreadgroup:t];
   else [enc.encoder dispatchThreadgroups:g threadsPerThreadgroup:t];
 }
 
-/* Words a packed record occupies (see mlxn.h), or 0 when it is malformed: an unknown kind, or
- * counts that run past the `words` the caller gave. Only words already known to lie inside the
- * record are read, including each inline entry's byte length; sums are 64-bit so huge counts
- * cannot wrap. */
-static uint64_t shim_packed_words(const uint32_t *r, uint64_t words) {
-  if (words < 12 || r[0] > 1) return 0;
-  uint64_t need = 12 + 6 * (uint64_t)r[1] + 2 * (uint64_t)r[3];
-  for (uint32_t i = 0; i < r[2]; i++) {
-    if (need + 2 > words) return 0;
-    need += 2 + ((uint64_t)r[need + 1] + 3) / 4;
-  }
-  return need <= words ? need : 0;
-}
-
-/* Decodes a record proven complete by shim_packed_words: header, B buffers, T threadgroup
- * lengths, I inline-byte entries, then the dispatch. Trailing words past the record are ignored
- * (the caller may pass a reused scratch array). */
+/* Decodes a record with mlxn_packed.h's checked reader: nothing is applied unless the whole record
+ * is well formed. Then header, B buffers, T threadgroup lengths, I inline-byte entries, and the
+ * dispatch, each through the checked setters above. */
 static void shim_dispatch_packed(MLXNEncoder *enc, const uint32_t *r, uint64_t record_bytes) {
-  if (!r || shim_packed_words(r, record_bytes / 4) == 0) {
-    shim_misuse(enc.owner, @"dispatch_packed: malformed %llu-byte record (needs a 12-word header, kind 0 or 1, "
-                           @"and room for the entries its counts announce)", (unsigned long long)record_bytes);
+  mlxn_packed_reader rd;
+  const char *problem = mlxn_packed_open(&rd, r, record_bytes);
+  if (problem) {
+    shim_misuse(enc.owner, @"dispatch_packed: malformed packed dispatch record (%llu bytes): %s",
+                (unsigned long long)record_bytes, problem);
     return;
   }
-  shim_set_pipeline(enc, shim_pointer(r[4], r[5]));
-  const uint32_t *w = r + 12;
-  for (uint32_t i = 0; i < r[1]; i++, w += 6)
-    shim_set_buffer(enc, shim_pointer(w[2], w[3]), (uint64_t)w[5] << 32 | w[4], w[0]);
-  for (uint32_t i = 0; i < r[3]; i++, w += 2) shim_set_threadgroup_memory(enc, w[1], w[0]);
-  for (uint32_t i = 0; i < r[2]; i++, w += 2 + ((uint64_t)w[1] + 3) / 4) shim_set_bytes(enc, w + 2, w[1], w[0]);
-  shim_dispatch(enc, r[0], r + 6, r + 9);
+  shim_set_pipeline(enc, rd.pipeline);
+  for (uint32_t i = 0; i < rd.n_buffers; i++) {
+    mlxn_packed_buffer b = mlxn_packed_buffer_at(&rd, i);
+    shim_set_buffer(enc, b.buffer, b.offset, b.index);
+  }
+  for (uint32_t i = 0; i < rd.n_threadgroup_memory; i++) {
+    mlxn_packed_threadgroup_memory t = mlxn_packed_threadgroup_memory_at(&rd, i);
+    shim_set_threadgroup_memory(enc, t.length, t.index);
+  }
+  for (uint32_t i = 0; i < rd.n_inline; i++) {
+    mlxn_packed_inline in = mlxn_packed_next_inline(&rd);
+    shim_set_bytes(enc, in.bytes, in.length, in.index);
+  }
+  shim_dispatch(enc, rd.kind, rd.grid, rd.group);
 }
 
 // -[MTLCommandBuffer computeCommandEncoderWithDispatchType:MTLDispatchTypeConcurrent]
@@ -241,7 +232,7 @@ void mlxn_compute_encoder_dispatch_threads(mlxn_compute_encoder_t handle, uint32
     if (!enc) return;
     const uint32_t grid[3] = {grid_x, grid_y, grid_z}, group[3] = {group_x, group_y, group_z};
     @try {
-      shim_dispatch(enc, 0, grid, group);
+      shim_dispatch(enc, MLXN_PACKED_DISPATCH_THREADS, grid, group);
     } @catch (NSException *e) {
       shim_encoder_exception(enc, "compute_encoder_dispatch_threads", e);
     }
@@ -257,7 +248,7 @@ void mlxn_compute_encoder_dispatch_threadgroups(mlxn_compute_encoder_t handle, u
     if (!enc) return;
     const uint32_t grid[3] = {groups_x, groups_y, groups_z}, group[3] = {group_x, group_y, group_z};
     @try {
-      shim_dispatch(enc, 1, grid, group);
+      shim_dispatch(enc, MLXN_PACKED_DISPATCH_THREADGROUPS, grid, group);
     } @catch (NSException *e) {
       shim_encoder_exception(enc, "compute_encoder_dispatch_threadgroups", e);
     }

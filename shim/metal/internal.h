@@ -17,6 +17,7 @@
 #import <Metal/Metal.h>
 
 #include "mlxn.h"
+#include "mlxn_packed.h"
 
 /* The code names MTLResidencySet and MTLMathMode (macOS 15 SDK) and guards their use at run
  * time with @available, so it builds against the macOS 15 SDK or newer and runs on macOS 14+
@@ -27,10 +28,9 @@
 
 #define SHIM_HIDDEN __attribute__((visibility("hidden")))
 
-/* Limits the ABI fixes for every backend (MLXN_LIMIT_MAX_BUFFER_BINDINGS, _MAX_INLINE_BYTES):
- * Metal's compute argument table has 31 buffer slots, and setBytes is for data under 4 KB. */
-#define SHIM_MAX_BINDINGS 31u
-#define SHIM_MAX_INLINE_BYTES 4096u
+/* Limits the ABI fixes for every backend (mlxn.h says why). */
+#define SHIM_MAX_BINDINGS MLXN_MAX_BUFFER_BINDINGS
+#define SHIM_MAX_INLINE_BYTES MLXN_MAX_INLINE_BYTES
 
 /* mlxn_device_t: the system default MTLDevice, its one MTLCommandQueue, and options. */
 SHIM_HIDDEN @interface MLXNDevice : NSObject

@@ -7,7 +7,7 @@
 .PHONY: metal check-metal
 
 METAL_SRC := $(wildcard shim/metal/*.m)
-METAL_DEPS := $(METAL_SRC) shim/metal/internal.h shim/include/mlxn.h shim/metal/metal.mk
+METAL_DEPS := $(METAL_SRC) shim/metal/internal.h $(wildcard shim/include/*.h) shim/metal/metal.mk
 METAL_NOTE := the Metal backend needs macOS on Apple Silicon; nothing built
 
 METAL_HOST_ARCH := $(shell uname -m)

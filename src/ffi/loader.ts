@@ -10,12 +10,12 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "
 import { dirname, join, resolve } from "node:path";
 import { config } from "../config.ts";
 import { BackendError } from "../errors.ts";
+import { ABI_VERSION } from "./abi.ts";
 import { symbols } from "./symbols.ts";
 
 export type Backend = "cpu" | "metal";
 export type Native = ConvertFns<typeof symbols>;
 
-const ABI_VERSION = 1;
 const repoRoot = resolve(import.meta.dir, "..", "..");
 const libExt = process.platform === "darwin" ? "dylib" : "so";
 

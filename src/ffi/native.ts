@@ -4,19 +4,8 @@
  */
 import { BackendError, CompileError, KernelNotFoundError, MlxnError, OutOfMemoryError, ArgumentError } from "../errors.ts";
 import type { Pointer } from "bun:ffi";
+import { Status } from "./abi.ts";
 import type { Native } from "./loader.ts";
-
-export const Status = {
-  OK: 0,
-  INVALID_ARGUMENT: 1,
-  OUT_OF_MEMORY: 2,
-  COMPILE: 3,
-  NOT_FOUND: 4,
-  COMMAND_BUFFER: 5,
-  UNSUPPORTED: 6,
-  DEVICE: 7,
-  INTERNAL: 8,
-} as const;
 
 /** One 8-byte slot the shim writes a new handle into; read right after each call. */
 export const outSlot = new BigUint64Array(1);
@@ -32,13 +21,13 @@ export function takeHandle(): Pointer {
  * Throw the typed error for a failed shim call. `subject` names what was being created or
  * called (an argument, a kernel, a label) so the message can point at it.
  */
-export function failure(native: Native, status: number, subject: string, requestedBytes = 0): MlxnError {
+export function failure(native: Native, status: number, subject: string): MlxnError {
   const text = (native.mlxn_last_error() as string | null) || `status ${status}`;
   switch (status) {
     case Status.INVALID_ARGUMENT:
       return new ArgumentError(subject, text);
     case Status.OUT_OF_MEMORY:
-      return new OutOfMemoryError(requestedBytes, 0, text);
+      return new OutOfMemoryError(undefined, undefined, `[${subject}] ${text}`);
     case Status.COMPILE:
       return new CompileError(subject, text);
     case Status.NOT_FOUND:

@@ -29,9 +29,9 @@ export const DECODE_MAX_SPLITS = 128;
 /** Positions per decode split the op aims for: enough threadgroups for a long cache, few partials for a short one. */
 const DECODE_SPLIT_POSITIONS = 256;
 /** Geometry of the kernels. */
-const DEC_SIMDGROUPS = 4;
-const DEC_MAX_HEADS = 8;
-const PF_QUERIES = 32;
+const DEC_SIMDGROUPS = 4; // = kernels/attention.h: DEC_SIMDGROUPS
+const DEC_MAX_HEADS = 8; // = kernels/attention.h: DEC_MAX_HEADS
+const PF_QUERIES = 32; // = kernels/attention_prefill.h: PF_BQ
 const THREADS = 128;
 
 /** The argument struct of the attention kernels (kernels/attention.h). */

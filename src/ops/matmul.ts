@@ -28,11 +28,11 @@ import { checkFloat, checkOneOf, checkOptions, checkSameDType, rowsOf, MAX_ELEME
 export const MATVEC_MAX_ROWS = 8;
 
 /** Geometry of the kernels (kernels/matvec.h and kernels/matmul.h). */
-const MV_ROWS_PER_GROUP = 8; // MV_SIMDGROUPS · MV_ROWS weight rows per threadgroup
-const MV_X_ROWS_PER_PASS = 4; // MV_MAX_X_ROWS
-const MV_THREADS = 64;
-const MM_TILE = 64; // MM_BM = MM_BN
-const MM_THREADS = 128;
+const MV_ROWS_PER_GROUP = 8; // = kernels/matvec.h: MV_SIMDGROUPS * MV_ROWS
+const MV_X_ROWS_PER_PASS = 4; // = kernels/matvec.h: MV_MAX_X_ROWS
+const MV_THREADS = 64; // = kernels/matvec.h: MV_SIMDGROUPS * 32
+const MM_TILE = 64; // = kernels/matmul.h: MM_BM, MM_BN
+const MM_THREADS = 128; // = kernels/matmul.h: MM_THREADS
 
 /** The matrix-vector kernels' one-row fast path, on or off. */
 const ONE_ROW: FunctionConstants = kernels.gemv.specialize({ mv_one_row: true });

@@ -33,7 +33,7 @@ export interface SelectParams {
 }
 
 /** Largest k of `topK` (its winners are sorted in threadgroup memory). */
-export const TOP_K_MAX = 1024;
+export const TOP_K_MAX = 1024; // = kernels/sampling.h: TOP_K_MAX
 /** Counts are exact in f32 up to 2^24, so rows are limited to that length. */
 const MAX_COLS = 2 ** 24;
 

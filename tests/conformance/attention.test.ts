@@ -12,7 +12,8 @@
  * (γ_kvLen ≤ 2e-3 at 32k, ~1e-4 at the lengths used otherwise): atol = 1e-4 + kvLen·2^-24·4.
  * Outputs are then rounded to q's type: rtol = 2^-p.
  */
-import { type Buffer, DType, ops, FLOATS } from "../../src/index.ts";
+import { type Buffer, DType, ops } from "../../src/index.ts";
+import { FLOATS } from "../../kernels/catalog.ts";
 import { randomFloats, roundTo } from "../support/fixtures.ts";
 import * as ref from "../support/reference/attention.ts";
 import { type Case, type CaseContext, conformance, type Outcome, type Tolerance } from "./harness.ts";

@@ -3,7 +3,8 @@
  * transpose) against tests/support/reference/elementwise.ts. Sizes leave partial threadgroups
  * (groups hold 256 threads).
  */
-import { DType, ops, FLOATS } from "../../src/index.ts";
+import { DType, ops } from "../../src/index.ts";
+import { FLOATS } from "../../kernels/catalog.ts";
 import { roundTo } from "../support/fixtures.ts";
 import * as ref from "../support/reference/elementwise.ts";
 import { type Case, conformance, type DTypeTolerances } from "./harness.ts";

@@ -10,7 +10,8 @@
  * (γ_K ≈ K·2^-24) of the exact sum; with inputs in [-1, 1] that sum is at most about K/3 here,
  * so atol = K²·2^-24/3 · 2. y is then rounded once to its type: rtol = 2^-p.
  */
-import { DType, ops, FLOATS } from "../../src/index.ts";
+import { DType, ops } from "../../src/index.ts";
+import { FLOATS } from "../../kernels/catalog.ts";
 import { MLX_BITS, MLX_GROUP_SIZES, quantize } from "../../src/quant.ts";
 import { randomFloats, roundTo } from "../support/fixtures.ts";
 import { uploadQuantized } from "../support/mlx_quant.ts";

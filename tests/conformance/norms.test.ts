@@ -1,5 +1,6 @@
 /** Conformance of the row normalizations against tests/support/reference/norms.ts. */
-import { DType, ops, FLOATS } from "../../src/index.ts";
+import { DType, ops } from "../../src/index.ts";
+import { FLOATS } from "../../kernels/catalog.ts";
 import { roundTo } from "../support/fixtures.ts";
 import * as ref from "../support/reference/norms.ts";
 import { type Case, conformance, type DTypeTolerances } from "./harness.ts";

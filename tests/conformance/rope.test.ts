@@ -1,5 +1,6 @@
 /** Conformance of rope against tests/support/reference/rope.ts. */
-import { DType, ops, FLOATS } from "../../src/index.ts";
+import { DType, ops } from "../../src/index.ts";
+import { FLOATS } from "../../kernels/catalog.ts";
 import * as ref from "../support/reference/rope.ts";
 import { type Case, conformance, type Tolerance } from "./harness.ts";
 

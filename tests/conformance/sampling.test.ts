@@ -3,7 +3,8 @@
  * sampler's reproducibility and its distribution.
  */
 import { expect, test } from "bun:test";
-import { DType, ops, FLOATS } from "../../src/index.ts";
+import { DType, ops } from "../../src/index.ts";
+import { FLOATS } from "../../kernels/catalog.ts";
 import { FIBERS_REASON, supportsBarriers } from "../support/fibers.ts";
 import { fixture, floatBuffer, randomFloats, roundTo } from "../support/fixtures.ts";
 import * as ref from "../support/reference/sampling.ts";

@@ -1,5 +1,6 @@
 /** Conformance of the row softmax against tests/support/reference/sampling.ts. */
-import { DType, ops, FLOATS } from "../../src/index.ts";
+import { DType, ops } from "../../src/index.ts";
+import { FLOATS } from "../../kernels/catalog.ts";
 import * as ref from "../support/reference/sampling.ts";
 import { type Case, conformance, type DTypeTolerances } from "./harness.ts";
 

@@ -1,6 +1,7 @@
 /** MLX affine quantization (src/quant.ts) and float encodings (src/io/floats.ts), checked by hand. */
 import { describe, expect, test } from "bun:test";
-import { DType, FLOATS } from "../../src/index.ts";
+import { DType } from "../../src/index.ts";
+import { FLOATS } from "../../kernels/catalog.ts";
 import { decodeFloats, encodeFloats, roundToDType } from "../../src/io/floats.ts";
 import { code, dequantize, MLX_BITS, MLX_GROUP_SIZES, pack, quantize } from "../../src/quant.ts";
 import { randomFloats } from "../support/fixtures.ts";

@@ -2,7 +2,8 @@
  * Shared test fixtures: one device and registry per process, deterministic inputs, and
  * upload/download of float buffers through the library's own float encodings (src/io/floats.ts).
  */
-import { Device, DType, KernelRegistry, kernels, type Buffer, type Pipeline } from "../../src/index.ts";
+import { Device, DType, KernelRegistry, type Buffer, type Pipeline } from "../../src/index.ts";
+import { kernels } from "../../kernels/catalog.ts";
 import { decodeFloats, encodeFloats, roundToDType } from "../../src/io/floats.ts";
 
 let shared: { device: Device; registry: KernelRegistry } | undefined;

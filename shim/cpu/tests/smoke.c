@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../../include/mlxn.h"
+#include "../../include/mlxn_packed.h"
 
 static int passed, failed;
 
@@ -217,21 +218,14 @@ static mlxn_command_buffer_t dispatch1(mlxn_device_t dev, mlxn_pipeline_t p, mlx
   return cb;
 }
 
-/* Writes a packed dispatch record (see mlxn.h) for one 3- or 4-binding elementwise dispatch. */
+/* Writes a packed dispatch record (mlxn_packed.h) for one 3- or 4-binding elementwise dispatch. */
 static uint64_t pack(uint32_t *r, uint32_t kind, mlxn_pipeline_t p, mlxn_buffer_t *bufs, int nbuf,
                      uint32_t n, uint32_t grid, uint32_t group) {
-  uint32_t w = 0;
-  uintptr_t ph = (uintptr_t)p;
-  r[w++] = kind; r[w++] = (uint32_t)nbuf; r[w++] = 1; r[w++] = 0;
-  r[w++] = (uint32_t)ph; r[w++] = (uint32_t)((uint64_t)ph >> 32);
-  r[w++] = grid; r[w++] = 1; r[w++] = 1; r[w++] = group; r[w++] = 1; r[w++] = 1;
-  for (int i = 0; i < nbuf; ++i) {
-    uintptr_t bh = (uintptr_t)bufs[i];
-    r[w++] = (uint32_t)i; r[w++] = 0; r[w++] = (uint32_t)bh; r[w++] = (uint32_t)((uint64_t)bh >> 32);
-    r[w++] = 0; r[w++] = 0;
-  }
-  r[w++] = 3; r[w++] = 4; r[w++] = n;
-  return (uint64_t)w * 4;
+  const uint32_t grid3[3] = {grid, 1, 1}, group3[3] = {group, 1, 1};
+  uint64_t w = mlxn_packed_write_header(r, kind, p, (uint32_t)nbuf, 1, 0, grid3, group3);
+  for (int i = 0; i < nbuf; ++i) w = mlxn_packed_write_buffer(r, w, (uint32_t)i, bufs[i], 0);
+  w = mlxn_packed_write_inline(r, w, (uint32_t)nbuf, &n, sizeof n);
+  return w * 4;
 }
 
 int main(void) {
@@ -391,10 +385,10 @@ int main(void) {
   mlxn_buffer_t hbufs[3] = {ha, hb, ho}, bbufs[3] = {ba, bb, bo};
   CHECK(mlxn_command_buffer_new(dev, &cb) == MLXN_OK, "cb new");
   CHECK(mlxn_compute_encoder_new(cb, &enc) == MLXN_OK, "encoder");
-  uint64_t len = pack(rec, 0, p16, hbufs, 3, n, n, 256);
+  uint64_t len = pack(rec, MLXN_PACKED_DISPATCH_THREADS, p16, hbufs, 3, n, n, 256);
   mlxn_compute_encoder_dispatch_packed(enc, rec, len);
   mlxn_compute_encoder_memory_barrier(enc);
-  len = pack(rec, 0, pbf, bbufs, 3, n, n, 128);
+  len = pack(rec, MLXN_PACKED_DISPATCH_THREADS, pbf, bbufs, 3, n, n, 128);
   mlxn_compute_encoder_dispatch_packed(enc, rec, len);
   mlxn_compute_encoder_end(enc);
   CHECK(run_cb(cb) == MLXN_CB_STATUS_COMPLETED, "packed cb: %s", mlxn_command_buffer_error(cb));
@@ -458,7 +452,7 @@ int main(void) {
   CHECK(mlxn_command_buffer_new(dev, &cb) == MLXN_OK, "cb new");
   CHECK(mlxn_compute_encoder_new(cb, &enc) == MLXN_OK, "encoder");
   mlxn_buffer_t lbufs[3] = {la, lb, lo};
-  len = pack(rec, 0, p32, lbufs, 3, N, N, 1024);
+  len = pack(rec, MLXN_PACKED_DISPATCH_THREADS, p32, lbufs, 3, N, N, 1024);
   mlxn_compute_encoder_dispatch_packed(enc, rec, len);
   mlxn_compute_encoder_end(enc);
   CHECK(run_cb(cb) == MLXN_CB_STATUS_COMPLETED, "large cb");
@@ -479,14 +473,14 @@ int main(void) {
   mlxn_buffer_t first[3] = {a, b, out}, second[3] = {out, b, o2};
   CHECK(mlxn_command_buffer_new(dev, &cb1) == MLXN_OK && mlxn_command_buffer_new(dev, &cb2) == MLXN_OK, "cbs");
   CHECK(mlxn_compute_encoder_new(cb1, &enc) == MLXN_OK, "enc1");
-  len = pack(rec, 1, p32, first, 3, n, 4, 256);
+  len = pack(rec, MLXN_PACKED_DISPATCH_THREADGROUPS, p32, first, 3, n, 4, 256);
   mlxn_compute_encoder_dispatch_packed(enc, rec, len);
   mlxn_compute_encoder_end(enc);
   CHECK(mlxn_command_buffer_encode_signal_event(cb1, ev, 1) == MLXN_OK, "signal");
   CHECK(mlxn_command_buffer_encode_wait_event(cb2, ev, 1) == MLXN_OK, "wait event");
   CHECK(mlxn_compute_encoder_new(cb2, &enc) == MLXN_OK, "enc2");
   CHECK(mlxn_command_buffer_encode_signal_event(cb2, ev, 2) == MLXN_ERR_INVALID_ARGUMENT, "event with open encoder");
-  len = pack(rec, 0, p32, second, 3, n, n, 64);
+  len = pack(rec, MLXN_PACKED_DISPATCH_THREADS, p32, second, 3, n, n, 64);
   mlxn_compute_encoder_dispatch_packed(enc, rec, len);
   mlxn_compute_encoder_end(enc);
   CHECK(mlxn_command_buffer_commit(cb1) == MLXN_OK && mlxn_command_buffer_commit(cb2) == MLXN_OK, "commit both");
@@ -518,7 +512,7 @@ int main(void) {
   mlxn_command_buffer_t cb3 = NULL;
   CHECK(mlxn_command_buffer_new(dev, &cb3) == MLXN_OK, "cb3");
   CHECK(mlxn_compute_encoder_new(cb3, &enc) == MLXN_OK, "enc");
-  len = pack(rec, 0, p32, first, 3, n, n, 256);
+  len = pack(rec, MLXN_PACKED_DISPATCH_THREADS, p32, first, 3, n, n, 256);
   mlxn_compute_encoder_dispatch_packed(enc, rec, len);
   mlxn_compute_encoder_end(enc);
   CHECK(run_cb(cb1) == MLXN_CB_STATUS_ERROR, "misuse -> error status");
@@ -532,6 +526,43 @@ int main(void) {
   mlxn_command_buffer_free(cb2);
   mlxn_command_buffer_free(cb3);
 
+  /* mlxn_packed.h: what the writers write, the reader reads back; malformed records are named */
+  {
+    uint32_t r[64] = {0};
+    const uint32_t grid[3] = {7, 2, 1}, group[3] = {32, 1, 1};
+    const float scale = 0.5f;
+    const uint8_t three[3] = {1, 2, 3};
+    uint64_t w = mlxn_packed_write_header(r, MLXN_PACKED_DISPATCH_THREADGROUPS, p32, 2, 2, 1, grid, group);
+    w = mlxn_packed_write_buffer(r, w, 0, a, 0);
+    w = mlxn_packed_write_buffer(r, w, 5, b, (uint64_t)1 << 33);
+    w = mlxn_packed_write_threadgroup_memory(r, w, 1, 4096);
+    w = mlxn_packed_write_inline(r, w, 3, &scale, sizeof scale);
+    w = mlxn_packed_write_inline(r, w, 4, three, sizeof three);
+    mlxn_packed_reader rd;
+    CHECK(mlxn_packed_open(&rd, r, sizeof r) == NULL, "packed: well-formed record opens (trailing words ignored)");
+    CHECK(rd.words == w && rd.kind == MLXN_PACKED_DISPATCH_THREADGROUPS && rd.pipeline == p32, "packed: header");
+    CHECK(rd.grid[0] == 7 && rd.grid[1] == 2 && rd.group[0] == 32 && rd.n_buffers == 2 &&
+              rd.n_threadgroup_memory == 1 && rd.n_inline == 2, "packed: counts and sizes");
+    mlxn_packed_buffer e1 = mlxn_packed_buffer_at(&rd, 1);
+    CHECK(e1.index == 5 && e1.buffer == b && e1.offset == (uint64_t)1 << 33, "packed: 64-bit buffer offset");
+    mlxn_packed_threadgroup_memory t0 = mlxn_packed_threadgroup_memory_at(&rd, 0);
+    CHECK(t0.index == 1 && t0.length == 4096, "packed: threadgroup memory entry");
+    mlxn_packed_inline i0 = mlxn_packed_next_inline(&rd), i1 = mlxn_packed_next_inline(&rd);
+    CHECK(i0.index == 3 && i0.length == 4 && *(const float *)i0.bytes == 0.5f, "packed: first inline entry");
+    CHECK(i1.index == 4 && i1.length == 3 && memcmp(i1.bytes, three, 3) == 0, "packed: padded inline entry");
+    const char *problem = mlxn_packed_open(&rd, r, (w - 1) * 4);
+    CHECK(problem && strstr(problem, "inline-byte entry"), "packed: truncated inline entry '%s'", problem ? problem : "");
+    problem = mlxn_packed_open(&rd, r, 11 * 4);
+    CHECK(problem && strstr(problem, "12-word header"), "packed: short header '%s'", problem ? problem : "");
+    r[MLXN_PACKED_KIND] = 2;
+    problem = mlxn_packed_open(&rd, r, sizeof r);
+    CHECK(problem && strstr(problem, "kind"), "packed: unknown kind '%s'", problem ? problem : "");
+    r[MLXN_PACKED_KIND] = 0;
+    r[MLXN_PACKED_N_BUFFERS] = 0xffffffffu;
+    problem = mlxn_packed_open(&rd, r, sizeof r);
+    CHECK(problem && strstr(problem, "buffer and threadgroup-memory counts"), "packed: huge count '%s'", problem ? problem : "");
+  }
+
   /* objects freed while in flight stay alive until the command buffer completes */
   mlxn_buffer_t fa = new_buffer(dev, N * 4), fb = new_buffer(dev, N * 4), fo = new_buffer(dev, N * 4);
   mlxn_buffer_t fbufs[3] = {fa, fb, fo};
@@ -540,7 +571,7 @@ int main(void) {
   CHECK(mlxn_command_buffer_new(dev, &cb1) == MLXN_OK, "cb");
   CHECK(mlxn_compute_encoder_new(cb1, &enc) == MLXN_OK, "enc");
   for (int i = 0; i < 8; ++i) {
-    len = pack(rec, 0, ptmp, fbufs, 3, N, N, 256);
+    len = pack(rec, MLXN_PACKED_DISPATCH_THREADS, ptmp, fbufs, 3, N, N, 256);
     mlxn_compute_encoder_dispatch_packed(enc, rec, len);
   }
   mlxn_compute_encoder_end(enc);
@@ -734,7 +765,7 @@ int main(void) {
   /* encode cost: tight loops of 1000 dispatches per command buffer (not executed) */
   {
     const int per_cb = 1000, rounds = 100;
-    uint64_t rl = pack(rec, 0, p32, first, 3, n, n, 256);
+    uint64_t rl = pack(rec, MLXN_PACKED_DISPATCH_THREADS, p32, first, 3, n, n, 256);
     double packed = 0, calls = 0;
     int encoded = 1;
     for (int round = 0; round < rounds; ++round) {
