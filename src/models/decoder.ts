@@ -304,6 +304,9 @@ export class Decoder {
       throw new ArgumentError("options.prefillChunk", `must be a positive integer (got ${options.prefillChunk})`);
     }
     const c = this.config;
+    if (c.moe !== undefined || c.architecture === "gemma3") {
+      throw new ArgumentError("weights", `${c.modelType} models do not run in this decoder yet (supported: llama, mistral, qwen2, qwen3)`);
+    }
     if (!ops.ATTENTION_HEAD_DIMS.includes(c.headDim)) {
       throw new ArgumentError("weights", `head_dim ${c.headDim} is not supported by the attention kernels (supported: ${ops.ATTENTION_HEAD_DIMS.join(", ")})`);
     }
@@ -328,9 +331,9 @@ export class Decoder {
         k: linear(l.attention.k),
         v: linear(l.attention.v),
         o: linear(l.attention.o),
-        gate: linear(l.mlp.gate),
-        up: linear(l.mlp.up),
-        down: linear(l.mlp.down),
+        gate: linear(l.mlp!.gate),
+        up: linear(l.mlp!.up),
+        down: linear(l.mlp!.down),
       }));
       this.#finalNorm = vector(weights.norm);
       this.#lmHead = linear(weights.lmHead);

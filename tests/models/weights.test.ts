@@ -45,8 +45,8 @@ describe("presets load with the right structure", () => {
     expect(w.layers.length).toBe(2);
     const attn = w.layers[0]!.attention;
     expect([attn.q.outFeatures, attn.k.outFeatures, attn.v.outFeatures, attn.o.inFeatures]).toEqual([64, 32, 32, 64]);
-    expectQuantized(w.layers[1]!.mlp.down, 4, 32, DType.F16);
-    expect(w.layers[1]!.mlp.down.inFeatures).toBe(128);
+    expectQuantized(w.layers[1]!.mlp!.down, 4, 32, DType.F16);
+    expect(w.layers[1]!.mlp!.down.inFeatures).toBe(128);
     expect(attn.q.bias).toBeUndefined();
     expect(attn.qNorm).toBeUndefined();
     expect(w.norm.shape).toEqual([64]);
@@ -75,8 +75,8 @@ describe("presets load with the right structure", () => {
     expect(l0.attention.qNorm!.shape).toEqual([32]);
     expect(l0.attention.kNorm!.shape).toEqual([32]);
     expect([l0.attention.q.outFeatures, l0.attention.o.inFeatures]).toEqual([128, 128]);
-    expectQuantized(l0.mlp.down, 8, 32, DType.BF16);
-    expectQuantized(l1.mlp.down, 4, 32, DType.BF16);
+    expectQuantized(l0.mlp!.down, 8, 32, DType.BF16);
+    expectQuantized(l1.mlp!.down, 4, 32, DType.BF16);
     expectDense(l1.attention.v, DType.BF16);
     expectQuantized(l0.attention.v, 4, 32, DType.BF16);
     expect(w.lmHead).not.toBe(w.embedding);
@@ -89,7 +89,7 @@ describe("presets load with the right structure", () => {
     const before = device.bytesInUse;
     const w = loadModelWeights(device, m.dir, { progress: false });
     expect(device.bytesInUse - before).toBe(w.byteLength);
-    for (const l of [w.embedding, w.lmHead, w.layers[0]!.attention.q, w.layers[1]!.mlp.up]) expectDense(l, DType.F16);
+    for (const l of [w.embedding, w.lmHead, w.layers[0]!.attention.q, w.layers[1]!.mlp!.up]) expectDense(l, DType.F16);
     expect(w.lmHead).not.toBe(w.embedding);
     w.dispose();
     w.dispose();
