@@ -99,5 +99,5 @@ test.each(["gemma3", "gemma3-nested", "qwen3_moe", "mixtral"] as const)("%s: con
 });
 
 test("an MoE spec without its expert counts names the field", () => {
-  expect(() => syntheticConfigJson(syntheticPreset("mixtral", { numExperts: undefined }))).toThrow(/spec.numExperts: required for model type mixtral/);
+  expect(() => syntheticConfigJson(syntheticPreset("mixtral", { numExperts: undefined }))).toThrow(/\[spec.numExperts\] required for model type mixtral/);
 });
