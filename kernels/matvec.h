@@ -88,8 +88,9 @@ inline float dot_chunk(thread const float4* v, device const T* x, uint k0, uint 
 
 // The body shared by gemv and qmv. `tg` is the threadgroup index along N, `xrow0` the first row
 // of x this threadgroup handles (grid y walks rows of x in steps of MV_MAX_X_ROWS).
-template <typename T, typename Rows>
-inline void matvec(thread const Rows& rows, device const T* x, device T* y, constant MatmulArgs& args,
+// Args is any struct with M, N and K (MatmulArgs; MoeArgs for the gathered expert products).
+template <typename T, typename Rows, typename Args>
+inline void matvec(thread const Rows& rows, device const T* x, device T* y, constant Args& args,
                    uint tg, uint xrow0, uint sg, uint lane) {
   constexpr int C = Rows::CHUNK;
   const uint K = args.K;
