@@ -17,7 +17,8 @@ export function runnerPreset(name: Exclude<SyntheticPreset, "demo">, overrides: 
   const spec = syntheticPreset(name, overrides);
   const headDim = spec.headDim ?? spec.hiddenSize / spec.numHeads;
   if (ops.ATTENTION_HEAD_DIMS.includes(headDim)) return spec;
-  if (spec.modelType === "qwen2") return { ...spec, hiddenSize: 64 * spec.numHeads };
+  // Qwen2 and Mixtral take head_dim = hidden / heads.
+  if (spec.modelType === "qwen2" || spec.modelType === "mixtral") return { ...spec, hiddenSize: 64 * spec.numHeads };
   return { ...spec, headDim: 64 };
 }
 
