@@ -22,7 +22,9 @@ export const FLOATS = [
   ["bf16", "bfloat"],
 ] as const;
 export const AFFINE_BITS = [2, 3, 4, 5, 6, 8] as const;
-export const HEAD_DIMS = [64, 80, 96, 128, 256] as const;
+export const HEAD_DIMS = [16, 32, 48, 64, 72, 80, 96, 128, 256, 512] as const;
+/** Head dims the tiled prefill kernel is built for (its threadgroup tiles of D = 512 exceed 32 KB). */
+export const TILED_HEAD_DIMS: readonly number[] = HEAD_DIMS.filter((d) => d <= 256);
 
 function line(name: string, fn: string, args: readonly (string | number)[]): string {
   const inst = `${fn}<${args.join(", ")}>`;
@@ -84,7 +86,7 @@ export function generate(): Map<string, string> {
       }
     }
     files.set(`sdpa_decode_d${d}.metal`, file("attention.h", `Decode attention, head dim ${d} (q/out type, K/V type).`, decode));
-    files.set(`sdpa_prefill_d${d}.metal`, file("attention_prefill.h", `Prefill attention, head dim ${d} (q/out type, K/V type).`, prefill));
+    if (TILED_HEAD_DIMS.includes(d)) files.set(`sdpa_prefill_d${d}.metal`, file("attention_prefill.h", `Prefill attention, head dim ${d} (q/out type, K/V type).`, prefill));
   }
   const reduce = FLOATS.map(([t, mt]) => line(`sdpa_decode_reduce_${t}`, "sdpa_decode_reduce", [mt]));
   files.set("sdpa_reduce.metal", file("attention.h", "Combination of decode attention's splits (out type).", reduce));

@@ -23,7 +23,9 @@ import { access, groupFor } from "./common.ts";
 import { checkBuffer, checkCounts, checkDType, checkInt, checkNumber, checkOneOf, checkOptions, checkStrided, FLOAT_DTYPES, MAX_ELEMENTS } from "./validate.ts";
 
 /** Head dims the attention kernels are built for. */
-export const ATTENTION_HEAD_DIMS: readonly number[] = Object.freeze([64, 80, 96, 128, 256]);
+export const ATTENTION_HEAD_DIMS: readonly number[] = Object.freeze([16, 32, 48, 64, 72, 80, 96, 128, 256, 512]);
+/** Head dims the tiled prefill kernel is built for; larger ones prefill on the vector kernel. */
+export const TILED_ATTENTION_HEAD_DIMS: readonly number[] = Object.freeze(ATTENTION_HEAD_DIMS.filter((d) => d <= 256));
 /** Most partial results per head decode makes (bounds the scratch buffer). */
 export const DECODE_MAX_SPLITS = 128;
 /** Positions per decode split the op aims for: enough threadgroups for a long cache, few partials for a short one. */
@@ -58,12 +60,12 @@ export const AttentionArgs = argStruct("AttentionArgs", {
 type Names = ReadonlyMap<number, ReadonlyMap<DType, ReadonlyMap<DType, string>>>;
 
 /** `prefix_<q dtype>_<kv dtype>_d<headDim>`, looked up as `get(headDim).get(dtype).get(kvDType)`. */
-function names(prefix: string): Names {
-  return new Map(ATTENTION_HEAD_DIMS.map((d) => [d, new Map(FLOAT_DTYPES.map((t) => [t, new Map(FLOAT_DTYPES.map((kv) => [kv, `${prefix}_${t.name}_${kv.name}_d${d}`]))]))]));
+function names(prefix: string, dims: readonly number[] = ATTENTION_HEAD_DIMS): Names {
+  return new Map(dims.map((d) => [d, new Map(FLOAT_DTYPES.map((t) => [t, new Map(FLOAT_DTYPES.map((kv) => [kv, `${prefix}_${t.name}_${kv.name}_d${d}`]))]))]));
 }
 
 const DECODE = names("sdpa_decode");
-const PREFILL = names("sdpa_prefill");
+const PREFILL = names("sdpa_prefill", TILED_ATTENTION_HEAD_DIMS);
 const REDUCE = new Map(FLOAT_DTYPES.map((t) => [t, `sdpa_decode_reduce_${t.name}`]));
 // Bindings: 0 q, 1 k, 2 v, 3 mask (q when there is none), 4 out, 5 partial (decode).
 const DECODE_DIRECT_ACCESS = access([0, 1, 2, 3, 5], [4]);
@@ -86,7 +88,7 @@ export interface AttentionParams {
   heads: number;
   /** KV heads; divides `heads`. */
   kvHeads: number;
-  /** 64, 80, 96, 128 or 256. */
+  /** One of ATTENTION_HEAD_DIMS (16 to 512). */
   headDim: number;
   /** Valid rows of the cache, the new tokens included. */
   kvLen: number;
@@ -246,8 +248,12 @@ export function attentionPrefill(enc: CommandEncoder, registry: KernelRegistry, 
   checkCounts("params", { qLen: params.qLen }, ["qLen"]);
   const causal = params.causal ?? true;
   if (typeof causal !== "boolean") throw new ArgumentError("params.causal", `must be a boolean (got ${typeof causal})`);
-  const path = params.path ?? (enc.device.limits.lanesInHardware ? "tiled" : "vector");
+  const tiledOk = TILED_ATTENTION_HEAD_DIMS.includes(params.headDim);
+  const path = params.path ?? (enc.device.limits.lanesInHardware && tiledOk ? "tiled" : "vector");
   checkOneOf("params.path", path, PREFILL_PATHS);
+  if (path === "tiled" && !tiledOk && ATTENTION_HEAD_DIMS.includes(params.headDim)) {
+    throw new ArgumentError("params.path", `the tiled kernel is built for head dims up to 256 (got ${params.headDim}); use "vector"`);
+  }
   const c = checkCommon(params, params.qLen, q, k, v, out);
   const { heads, headDim, dtype, qLen } = params;
   if (path === "vector") return encodeVector(enc, registry, q, k, v, out, undefined, params, c, qLen, causal, 0, 1);
