@@ -232,7 +232,7 @@ export class KVCache {
     }
     const retired = this.#grow(enc, registry, false, needed, this.maxLength, this.#position);
     if (this.window !== undefined) {
-      if (tokens > this.slidingLimit - (this.window - 1)) {
+      if (this.slidingLimit < this.maxLength && tokens > this.slidingLimit - (this.window - 1)) {
         throw new ArgumentError("tokens", `${tokens} tokens in one pass exceed what the sliding layers' cache holds past a window (${this.slidingLimit - (this.window - 1)})`);
       }
       let held = this.#position - this.#slidingBase;
