@@ -12,6 +12,16 @@
 //                  pair: the down projection). Reuses the matvec body (matvec.h) with the expert's
 //                  slice as its weight, one pair per grid row.
 //   moe_combine    out[t] = sum over slots s of weight[t, s] * y[t * k + s].
+//
+// Prefill groups the pairs by expert instead (as MLX sorts indices for gather_qmm), so that an
+// expert's weights are read once per batch of up to MV_MAX_X_ROWS pairs rather than once per pair:
+//   moe_sort            (one thread) a stable counting sort of the pairs by expert: `order` (the
+//                       pair at each sorted row), `sorted_row` (its inverse) and a batch table of
+//                       (expert, first sorted row, rows) with at most MV_MAX_X_ROWS rows a batch;
+//   moe_gather_rows     x rows into sorted order;
+//   grouped_qmv         one batch per grid row: the batch's rows against its expert's slice;
+//   grouped_gemv        (the down projection reads the sorted activations directly);
+//   moe_combine_sorted  the combine, reading each pair's row through `sorted_row`.
 #pragma once
 #include <metal_stdlib>
 #include "matvec.h"
@@ -95,8 +105,7 @@ inline uint moe_expert(device const uint* indices, constant MoeArgs& args, uint 
 }
 
 // MLX affine experts: w [E, N, K*bits/32] uint32, scales/biases [E, N, K/group] of S; x of T,
-// y [pairs, N] of T. Grid: (ceil(N / 8), pairs) groups of 64 threads (dispatchThreadgroups), with
-// mv_one_row true.
+// y [pairs, N] of T. Grid: (ceil(N / 8), pairs) groups of 64 threads (dispatchThreadgroups).
 template <typename T, typename S, int bits>
 kernel void gather_qmv(device const T* x [[buffer(0)]],
                        device const uint* w [[buffer(1)]],
@@ -115,7 +124,7 @@ kernel void gather_qmv(device const T* x [[buffer(0)]],
   const uint groups = K >> args.group_shift;
   const AffineRows<S, bits> rows{w + e * N * (K / 32 * bits), scales + e * N * groups, biases + e * N * groups, K, args.group_shift};
   const uint xrow = args.x_per_pair ? p : p / args.top_k;
-  matvec<T>(rows, x + xrow * K, y + p * N, args, tg.x, 0, sg, lane);
+  matvec_rows<T>(rows, x + xrow * K, y + p * N, N, K, 1, tg.x, sg, lane);
 }
 
 // Dense experts: w [E, N, K] of W. Same grid as gather_qmv.
@@ -134,7 +143,7 @@ kernel void gather_gemv(device const T* x [[buffer(0)]],
   const uint K = args.K;
   const DenseRows<W> rows{w + e * N * K, K};
   const uint xrow = args.x_per_pair ? p : p / args.top_k;
-  matvec<T>(rows, x + xrow * K, y + p * N, args, tg.x, 0, sg, lane);
+  matvec_rows<T>(rows, x + xrow * K, y + p * N, N, K, 1, tg.x, sg, lane);
 }
 
 // out [tokens, N] of T = sum_s weights[t, s] * y[t * k + s]. One thread per output element.
@@ -152,5 +161,122 @@ kernel void moe_combine(device const T* y [[buffer(0)]],
   const uint k = args.top_k;
   float acc = 0.0f;
   for (uint s = 0; s < k; s++) acc = fma(weights[t * k + s], float(y[(t * k + s) * N + d]), acc);
+  out[t * N + d] = static_cast<T>(acc);
+}
+
+// ───────────── grouped (prefill) ─────────────
+
+// One batch of the grouped products: `rows` sorted rows from `first`, all routed to `expert`.
+struct MoeBatch {
+  uint expert;
+  uint first;
+  uint rows;
+};
+
+// Stable counting sort of the M pairs by expert (one thread: a prefill sorts a few thousand
+// pairs). order [M], sorted_row [M], batches [max_batches] (unused ones get rows = 0), with
+// max_batches = ceil(M / MV_MAX_X_ROWS) + min(E, M) (args.N carries it). Grid: 1 thread.
+// (A template over the index type only so that it is instantiated like every other kernel.)
+template <typename I>
+kernel void moe_sort(device const I* indices [[buffer(0)]],
+                     device I* order [[buffer(1)]],
+                     device I* sorted_row [[buffer(2)]],
+                     device MoeBatch* batches [[buffer(3)]],
+                     constant MoeArgs& args [[buffer(4)]],
+                     uint gid [[thread_position_in_grid]]) {
+  if (gid != 0) return;
+  const uint E = args.n_experts;
+  const uint P = args.M;
+  uint start[MOE_MAX_EXPERTS];
+  for (uint e = 0; e < E; e++) start[e] = 0;
+  for (uint p = 0; p < P; p++) start[min(indices[p], E - 1)]++;
+  // Counts -> first sorted row of each expert, batches as we go.
+  uint row = 0;
+  uint b = 0;
+  for (uint e = 0; e < E; e++) {
+    const uint count = start[e];
+    start[e] = row;
+    for (uint r = 0; r < count; r += MV_MAX_X_ROWS) batches[b++] = MoeBatch{e, row + r, min(uint(MV_MAX_X_ROWS), count - r)};
+    row += count;
+  }
+  for (; b < args.N; b++) batches[b] = MoeBatch{0, 0, 0};
+  for (uint p = 0; p < P; p++) {
+    const uint r = start[min(indices[p], E - 1)]++;
+    order[r] = p;
+    sorted_row[p] = r;
+  }
+}
+
+// xs [M, K] = the x row of each sorted pair (its token's, or its own with x_per_pair). Grid: (K, M)
+// threads (dispatchThreads).
+template <typename T>
+kernel void moe_gather_rows(device const T* x [[buffer(0)]],
+                            device const uint* order [[buffer(1)]],
+                            device T* xs [[buffer(2)]],
+                            constant MoeArgs& args [[buffer(3)]],
+                            uint2 gid [[thread_position_in_grid]]) {
+  const uint K = args.K;
+  if (gid.x >= K || gid.y >= args.M) return;
+  const uint p = order[gid.y];
+  const uint row = args.x_per_pair ? p : p / args.top_k;
+  xs[gid.y * K + gid.x] = x[row * K + gid.x];
+}
+
+// ys [M, N] = for each batch, its rows of xs [M, K] against its expert. Grid: (ceil(N / 8),
+// max_batches) groups of 64 threads (dispatchThreadgroups).
+template <typename T, typename S, int bits>
+kernel void grouped_qmv(device const T* xs [[buffer(0)]],
+                        device const uint* w [[buffer(1)]],
+                        device const S* scales [[buffer(2)]],
+                        device const S* biases [[buffer(3)]],
+                        device const MoeBatch* batches [[buffer(4)]],
+                        device T* ys [[buffer(5)]],
+                        constant MoeArgs& args [[buffer(6)]],
+                        uint2 tg [[threadgroup_position_in_grid]],
+                        uint sg [[simdgroup_index_in_threadgroup]],
+                        uint lane [[thread_index_in_simdgroup]]) {
+  const MoeBatch batch = batches[tg.y];
+  if (batch.rows == 0) return;
+  const uint e = min(batch.expert, args.n_experts - 1);
+  const uint N = args.N;
+  const uint K = args.K;
+  const uint groups = K >> args.group_shift;
+  const AffineRows<S, bits> rows{w + e * N * (K / 32 * bits), scales + e * N * groups, biases + e * N * groups, K, args.group_shift};
+  matvec_rows<T>(rows, xs + batch.first * K, ys + batch.first * N, N, K, int(batch.rows), tg.x, sg, lane);
+}
+
+template <typename T, typename W>
+kernel void grouped_gemv(device const T* xs [[buffer(0)]],
+                         device const W* w [[buffer(1)]],
+                         device const MoeBatch* batches [[buffer(2)]],
+                         device T* ys [[buffer(3)]],
+                         constant MoeArgs& args [[buffer(4)]],
+                         uint2 tg [[threadgroup_position_in_grid]],
+                         uint sg [[simdgroup_index_in_threadgroup]],
+                         uint lane [[thread_index_in_simdgroup]]) {
+  const MoeBatch batch = batches[tg.y];
+  if (batch.rows == 0) return;
+  const uint e = min(batch.expert, args.n_experts - 1);
+  const uint N = args.N;
+  const uint K = args.K;
+  const DenseRows<W> rows{w + e * N * K, K};
+  matvec_rows<T>(rows, xs + batch.first * K, ys + batch.first * N, N, K, int(batch.rows), tg.x, sg, lane);
+}
+
+// out [tokens, N] = sum_s weights[t, s] * ys[sorted_row[t * k + s]]. Grid: (N, tokens) threads.
+template <typename T>
+kernel void moe_combine_sorted(device const T* ys [[buffer(0)]],
+                               device const float* weights [[buffer(1)]],
+                               device const uint* sorted_row [[buffer(2)]],
+                               device T* out [[buffer(3)]],
+                               constant MoeArgs& args [[buffer(4)]],
+                               uint2 gid [[thread_position_in_grid]]) {
+  const uint N = args.N;
+  const uint d = gid.x;
+  const uint t = gid.y;
+  if (d >= N || t >= args.M) return;
+  const uint k = args.top_k;
+  float acc = 0.0f;
+  for (uint s = 0; s < k; s++) acc = fma(weights[t * k + s], float(ys[sorted_row[t * k + s] * N + d]), acc);
   out[t * N + d] = static_cast<T>(acc);
 }

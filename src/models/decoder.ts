@@ -360,6 +360,8 @@ interface MoeScratch {
   readonly gate: Buffer;
   readonly up: Buffer;
   readonly down: Buffer;
+  /** Prefill: the sort of the pairs by expert and the activations in that order. */
+  readonly grouped: { readonly order: Buffer; readonly sortedRow: Buffer; readonly batches: Buffer; readonly xs: Buffer } | undefined;
 }
 
 /** What a pass produces on the device, read back after it completes. */
@@ -710,10 +712,22 @@ export class Decoder {
       { byteLength: pairs * inter * act.size, dtype: act, shape: [pairs, inter] },
       { byteLength: pairs * h * act.size, dtype: act, shape: [pairs, h] },
     ]) as [Buffer, Buffer, Buffer, Buffer, Buffer, Buffer];
-    return { logits, indices, weights, gate, up, down };
+    if (T === 1) return { logits, indices, weights, gate, up, down, grouped: undefined };
+    const batchBytes = ops.moeBatchBytes(pairs, moe!.numExperts);
+    const [order, sortedRow, batches, xs] = this.#pool.allocBatch([
+      { byteLength: pairs * 4, dtype: DType.U32, shape: [pairs] },
+      { byteLength: pairs * 4, dtype: DType.U32, shape: [pairs] },
+      { byteLength: batchBytes, dtype: DType.U32, shape: [batchBytes / 4] },
+      { byteLength: pairs * h * act.size, dtype: act, shape: [pairs, h] },
+    ]) as [Buffer, Buffer, Buffer, Buffer];
+    return { logits, indices, weights, gate, up, down, grouped: { order, sortedRow, batches, xs } };
   }
 
-  /** out [T, hidden] = Σ over each token's top-k experts of weight · down(silu(gate(n)) · up(n)). */
+  /**
+   * out [T, hidden] = Σ over each token's top-k experts of weight · down(silu(gate(n)) · up(n)).
+   * Decode gathers one product per (token, slot) pair; prefill sorts the pairs by expert and runs
+   * the grouped products, each expert's weights read once per batch of up to 4 pairs.
+   */
   #experts(enc: CommandEncoder, e: Experts, n: Buffer, out: Buffer, T: number, m: MoeScratch): void {
     const { moe, hiddenSize: h } = this.config;
     const reg = this.registry;
@@ -721,6 +735,19 @@ export class Decoder {
     const { numExperts: experts, expertsPerToken: topK, intermediateSize: inter, normTopK } = moe!;
     this.#linear(enc, e.router, n, m.logits, T);
     ops.moeRoute(enc, reg, m.logits, m.indices, m.weights, { tokens: T, experts, topK, normTopK, dtype: act });
+    const g = m.grouped;
+    if (g) {
+      const pairs = T * topK;
+      ops.moeSort(enc, reg, m.indices, g.order, g.sortedRow, g.batches, { pairs, experts });
+      ops.moeGatherRows(enc, reg, n, g.order, g.xs, { tokens: T, topK, k: h, dtype: act, xPerPair: false });
+      const grouped = { pairs, experts, n: inter, k: h, dtype: act };
+      ops.groupedMatmul(enc, reg, g.xs, e.gate, g.batches, m.gate, grouped);
+      ops.groupedMatmul(enc, reg, g.xs, e.up, g.batches, m.up, grouped);
+      ops.swiglu(enc, reg, m.gate, m.up, m.gate, pairs * inter, act);
+      ops.groupedMatmul(enc, reg, m.gate, e.down, g.batches, m.down, { ...grouped, n: h, k: inter });
+      ops.moeCombine(enc, reg, m.down, m.weights, out, { tokens: T, topK, n: h, dtype: act, sortedRow: g.sortedRow });
+      return;
+    }
     const gather = { tokens: T, topK, experts, n: inter, k: h, dtype: act, xPerPair: false };
     ops.gatherMatmul(enc, reg, n, e.gate, m.indices, m.gate, gather);
     ops.gatherMatmul(enc, reg, n, e.up, m.indices, m.up, gather);

@@ -27,5 +27,5 @@ export { softmax, type SoftmaxParams, type CausalMask } from "./softmax.ts";
 export { argmax, topK, sample, TOP_K_MAX, type SelectParams, type TopKParams, type SampleParams } from "./sampling.ts";
 export { quantize, dequantize, type QuantizeParams } from "./quantize.ts";
 export { matmul, quantizedMatmul, MATVEC_MAX_ROWS, type MatmulParams, type QuantizedMatmulParams, type MatmulPath } from "./matmul.ts";
-export { moeRoute, gatherMatmul, moeCombine, MOE_MAX_EXPERTS, MOE_MAX_TOP_K, GATHER_BITS, type MoeRouteParams, type GatherMatmulParams, type MoeCombineParams, type StackedExperts } from "./moe.ts";
+export { moeRoute, gatherMatmul, moeCombine, moeSort, moeGatherRows, groupedMatmul, moeBatchCount, moeBatchBytes, MOE_MAX_EXPERTS, MOE_MAX_TOP_K, GATHER_BITS, type MoeRouteParams, type GatherMatmulParams, type MoeCombineParams, type MoeSortParams, type MoeGatherRowsParams, type GroupedMatmulParams, type StackedExperts } from "./moe.ts";
 export { attentionDecode, attentionPrefill, attentionDecodeScratchBytes, ATTENTION_HEAD_DIMS, DECODE_MAX_SPLITS, type AttentionParams, type PrefillParams, type AttentionMask } from "./attention.ts";

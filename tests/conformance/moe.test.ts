@@ -151,3 +151,82 @@ function runCombine(c: Case<CombineParams>, ctx: CaseContext): Outcome {
 }
 
 conformance("moe combine", combines, runCombine);
+
+// ───────────── grouped (prefill): sort, gather rows, grouped products, sorted combine ─────────────
+
+interface GroupedParams extends GatherParams {
+  /** Experts chosen for each pair (tokens · topK). */
+  route: readonly number[];
+}
+
+const grouped: Case<GroupedParams>[] = [];
+// 7 tokens, top 2 over 5 experts: expert 1 gets 6 pairs (two batches), expert 4 none.
+const route7 = [1, 0, 1, 2, 3, 1, 1, 0, 2, 1, 3, 1, 0, 2];
+grouped.push({ op: "grouped_qmv", dtype: DType.F32, shape: { tokens: 7, topK: 2, experts: 5, n: 20, k: 128 }, params: { tokens: 7, topK: 2, experts: 5, n: 20, k: 128, bits: 4, group: 64, weight: DType.BF16, xPerPair: false, route: route7 }, tolerance: tol(DType.F32, 128) });
+grouped.push({ op: "grouped_qmv", dtype: DType.BF16, shape: { tokens: 7, topK: 2, experts: 5, n: 12, k: 64 }, params: { tokens: 7, topK: 2, experts: 5, n: 12, k: 64, bits: 8, group: 32, weight: DType.F16, xPerPair: true, route: route7 }, tolerance: tol(DType.BF16, 64) });
+grouped.push({ op: "grouped_gemv", dtype: DType.F16, shape: { tokens: 3, topK: 3, experts: 3, n: 9, k: 40 }, params: { tokens: 3, topK: 3, experts: 3, n: 9, k: 40, weight: DType.F32, xPerPair: false, route: [2, 0, 1, 2, 1, 0, 0, 2, 1] }, tolerance: tol(DType.F16, 40) });
+
+function runGrouped(c: Case<GroupedParams>, ctx: CaseContext): Outcome {
+  const { tokens, topK, experts, n, k, bits, group, weight, xPerPair, route: idx } = c.params;
+  const pairs = tokens * topK;
+  const x = ctx.random(c.dtype, (xPerPair ? pairs : tokens) * k, 3 + k);
+  const indices = ctx.u32(idx);
+  const mats: Float64Array[] = [];
+  let w: ops.StackedExperts;
+  if (bits !== undefined) {
+    const qs = Array.from({ length: experts }, (_, e) => quantize(randomFloats(n * k, 60 + e, -1, 1).map((v) => roundTo(weight, v)), n, k, bits, group!, weight));
+    const packed = ctx.keep(ctx.device.allocBuffer(experts * qs[0]!.packed.byteLength, DType.U32, [experts, n, (k * bits) / 32]));
+    qs.forEach((q, e) => packed.view(Uint32Array).set(q.packed, e * q.packed.length));
+    w = { weight: packed, scales: ctx.floats(weight, experts * n * (k / group!), qs.flatMap((q) => [...q.scales])), biases: ctx.floats(weight, experts * n * (k / group!), qs.flatMap((q) => [...q.biases])), bits, groupSize: group!, dtype: weight };
+    for (const q of qs) mats.push(dequantize(q));
+  } else {
+    const values = randomFloats(experts * n * k, 78, -1, 1).map((v) => roundTo(weight, v));
+    w = { weight: ctx.floats(weight, experts * n * k, values), dtype: weight };
+    for (let e = 0; e < experts; e++) mats.push(values.slice(e * n * k, (e + 1) * n * k));
+  }
+  const weights = ctx.random(DType.F32, pairs, 11, 0, 1);
+  const order = ctx.u32(new Array(pairs).fill(0));
+  const sortedRow = ctx.u32(new Array(pairs).fill(0));
+  const batches = ctx.keep(ctx.device.allocBuffer(ops.moeBatchBytes(pairs, experts), DType.U32, [ops.moeBatchBytes(pairs, experts) / 4]));
+  const xs = ctx.floats(c.dtype, pairs * k);
+  const ys = ctx.floats(c.dtype, pairs * n);
+  const out = ctx.floats(c.dtype, tokens * n + 1, new Array(tokens * n + 1).fill(7));
+  ctx.encode((enc) => {
+    ops.moeSort(enc, ctx.registry, indices, order, sortedRow, batches, { pairs, experts });
+    ops.moeGatherRows(enc, ctx.registry, x.buffer, order, xs, { tokens, topK, k, dtype: c.dtype, xPerPair });
+    ops.groupedMatmul(enc, ctx.registry, xs, w, batches, ys, { pairs, experts, n, k, dtype: c.dtype });
+    ops.moeCombine(enc, ctx.registry, ys, weights.buffer, out, { tokens, topK, n, dtype: c.dtype, sortedRow });
+  });
+  // Stable order by expert; batches of at most 4 rows of one expert.
+  const wantOrder = Array.from({ length: pairs }, (_, p) => p).sort((a, b) => idx[a]! - idx[b]! || a - b);
+  const wantRow = new Array<number>(pairs);
+  wantOrder.forEach((p, r) => (wantRow[p] = r));
+  const wantBatches: number[] = [];
+  for (let e = 0; e < experts; e++) {
+    const rows = wantOrder.map((p, r) => [p, r] as const).filter(([p]) => idx[p] === e);
+    for (let i = 0; i < rows.length; i += 4) wantBatches.push(e, rows[i]![1], Math.min(4, rows.length - i));
+  }
+  while (wantBatches.length < ops.moeBatchCount(pairs, experts) * 3) wantBatches.push(0, 0, 0);
+  // The reference: each pair through its expert, weighted and summed per token. The device
+  // rounds each product to the activation type before the combine: so does the reference.
+  const want = new Float64Array(tokens * n);
+  for (let p = 0; p < pairs; p++) {
+    const row = xPerPair ? p : Math.floor(p / topK);
+    const y = ref.matmul(x.values.subarray(row * k, (row + 1) * k), mats[idx[p]!]!, 1, n, k).map((v) => roundTo(c.dtype, v));
+    const t = Math.floor(p / topK);
+    for (let d = 0; d < n; d++) want[t * n + d] = want[t * n + d]! + weights.values[p]! * y[d]!;
+  }
+  const got = ctx.read(out, tokens * n + 1);
+  return {
+    got: got.subarray(0, tokens * n),
+    want,
+    exact: {
+      order: [[...order.view(Uint32Array).subarray(0, pairs)], wantOrder],
+      sortedRow: [[...sortedRow.view(Uint32Array).subarray(0, pairs)], wantRow],
+      batches: [[...batches.view(Uint32Array).subarray(0, wantBatches.length)], wantBatches],
+      "nothing written past out": [got[tokens * n], 7],
+    },
+  };
+}
+
+conformance("moe grouped expert products (prefill)", grouped, runGrouped, { needsFibers: true });
