@@ -166,12 +166,16 @@ kernel void moe_combine(device const T* y [[buffer(0)]],
 
 // ───────────── grouped (prefill) ─────────────
 
-// One batch of the grouped products: `rows` sorted rows from `first`, all routed to `expert`.
-struct MoeBatch {
-  uint expert;
-  uint first;
-  uint rows;
-};
+// One batch of the grouped products is three uints: (expert, first sorted row, rows), all of its
+// rows routed to that expert. (Plain uints rather than a struct: fields are written and read one
+// by one, with no struct copy between address spaces.)
+constant constexpr uint MOE_BATCH_WORDS = 3;
+
+inline void moe_write_batch(device uint* batches, uint b, uint expert, uint first, uint rows) {
+  batches[b * MOE_BATCH_WORDS] = expert;
+  batches[b * MOE_BATCH_WORDS + 1] = first;
+  batches[b * MOE_BATCH_WORDS + 2] = rows;
+}
 
 // Stable counting sort of the M pairs by expert (one thread: a prefill sorts a few thousand
 // pairs). order [M], sorted_row [M], batches [max_batches] (unused ones get rows = 0), with
@@ -181,7 +185,7 @@ template <typename I>
 kernel void moe_sort(device const I* indices [[buffer(0)]],
                      device I* order [[buffer(1)]],
                      device I* sorted_row [[buffer(2)]],
-                     device MoeBatch* batches [[buffer(3)]],
+                     device uint* batches [[buffer(3)]],
                      constant MoeArgs& args [[buffer(4)]],
                      uint gid [[thread_position_in_grid]]) {
   if (gid != 0) return;
@@ -196,10 +200,10 @@ kernel void moe_sort(device const I* indices [[buffer(0)]],
   for (uint e = 0; e < E; e++) {
     const uint count = start[e];
     start[e] = row;
-    for (uint r = 0; r < count; r += MV_MAX_X_ROWS) batches[b++] = MoeBatch{e, row + r, min(uint(MV_MAX_X_ROWS), count - r)};
+    for (uint r = 0; r < count; r += MV_MAX_X_ROWS) moe_write_batch(batches, b++, e, row + r, min(uint(MV_MAX_X_ROWS), count - r));
     row += count;
   }
-  for (; b < args.N; b++) batches[b] = MoeBatch{0, 0, 0};
+  for (; b < args.N; b++) moe_write_batch(batches, b, 0, 0, 0);
   for (uint p = 0; p < P; p++) {
     const uint r = start[min(indices[p], E - 1)]++;
     order[r] = p;
@@ -229,38 +233,42 @@ kernel void grouped_qmv(device const T* xs [[buffer(0)]],
                         device const uint* w [[buffer(1)]],
                         device const S* scales [[buffer(2)]],
                         device const S* biases [[buffer(3)]],
-                        device const MoeBatch* batches [[buffer(4)]],
+                        device const uint* batches [[buffer(4)]],
                         device T* ys [[buffer(5)]],
                         constant MoeArgs& args [[buffer(6)]],
                         uint2 tg [[threadgroup_position_in_grid]],
                         uint sg [[simdgroup_index_in_threadgroup]],
                         uint lane [[thread_index_in_simdgroup]]) {
-  const MoeBatch batch = batches[tg.y];
-  if (batch.rows == 0) return;
-  const uint e = min(batch.expert, args.n_experts - 1);
+  device const uint* batch = batches + tg.y * MOE_BATCH_WORDS;
+  const uint first = batch[1];
+  const int count = int(batch[2]);
+  if (count == 0) return;
+  const uint e = min(batch[0], args.n_experts - 1);
   const uint N = args.N;
   const uint K = args.K;
   const uint groups = K >> args.group_shift;
   const AffineRows<S, bits> rows{w + e * N * (K / 32 * bits), scales + e * N * groups, biases + e * N * groups, K, args.group_shift};
-  matvec_rows<T>(rows, xs + batch.first * K, ys + batch.first * N, N, K, int(batch.rows), tg.x, sg, lane);
+  matvec_rows<T>(rows, xs + first * K, ys + first * N, N, K, count, tg.x, sg, lane);
 }
 
 template <typename T, typename W>
 kernel void grouped_gemv(device const T* xs [[buffer(0)]],
                          device const W* w [[buffer(1)]],
-                         device const MoeBatch* batches [[buffer(2)]],
+                         device const uint* batches [[buffer(2)]],
                          device T* ys [[buffer(3)]],
                          constant MoeArgs& args [[buffer(4)]],
                          uint2 tg [[threadgroup_position_in_grid]],
                          uint sg [[simdgroup_index_in_threadgroup]],
                          uint lane [[thread_index_in_simdgroup]]) {
-  const MoeBatch batch = batches[tg.y];
-  if (batch.rows == 0) return;
-  const uint e = min(batch.expert, args.n_experts - 1);
+  device const uint* batch = batches + tg.y * MOE_BATCH_WORDS;
+  const uint first = batch[1];
+  const int count = int(batch[2]);
+  if (count == 0) return;
+  const uint e = min(batch[0], args.n_experts - 1);
   const uint N = args.N;
   const uint K = args.K;
   const DenseRows<W> rows{w + e * N * K, K};
-  matvec_rows<T>(rows, xs + batch.first * K, ys + batch.first * N, N, K, int(batch.rows), tg.x, sg, lane);
+  matvec_rows<T>(rows, xs + first * K, ys + first * N, N, K, count, tg.x, sg, lane);
 }
 
 // out [tokens, N] = sum_s weights[t, s] * ys[sorted_row[t * k + s]]. Grid: (N, tokens) threads.
