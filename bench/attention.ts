@@ -9,7 +9,7 @@
  *
  * usage: bun run bench/attention.ts [dispatches=4] [rounds=3] [filter]
  */
-import { Device, DType, KernelRegistry, ops } from "../src/index.ts";
+import { Device, DType, kernels, ops } from "../src/index.ts";
 import { benchBuffer, type FigureRow, memcpyGBps, printFigures, runsSimdKernels } from "./support.ts";
 
 const dispatches = Number(process.argv[2] ?? 4);
@@ -17,39 +17,37 @@ const rounds = Number(process.argv[3] ?? 3);
 const filter = process.argv[4];
 
 const device = Device.open();
-const registry = new KernelRegistry(device);
 
 const HEADS = 32;
 const KV_HEADS = 8;
 const D = 128;
 const Q = DType.F32;
 const KV = DType.F16;
-const common = { heads: HEADS, kvHeads: KV_HEADS, headDim: D, dtype: Q, kvDType: KV };
 
 function decode(kvLen: number): FigureRow {
-  const [q, out, scratch] = [benchBuffer(device, Q, HEADS * D), benchBuffer(device, Q, HEADS * D), benchBuffer(device, DType.F32, ops.attentionDecodeScratchBytes(HEADS, D) / 4)];
-  const [k, v] = [benchBuffer(device, KV, KV_HEADS * kvLen * D), benchBuffer(device, KV, KV_HEADS * kvLen * D)];
-  const params = { ...common, kvLen, capacity: kvLen };
+  const [q, out, scratch] = [benchBuffer(device, Q, [1, HEADS, D]), benchBuffer(device, Q, [1, HEADS, D]), benchBuffer(device, DType.F32, ops.attentionDecodeScratchBytes(HEADS, D) / 4)];
+  const [k, v] = [benchBuffer(device, KV, [KV_HEADS, kvLen, D]), benchBuffer(device, KV, [KV_HEADS, kvLen, D])];
+  const params = { kvLen };
   return {
     name: `attentionDecode kvLen=${kvLen}`,
     kind: "decode",
     amount: 2 * KV_HEADS * kvLen * D * KV.size,
     read: "K/V",
-    encode: (e) => ops.attentionDecode(e, registry, q, k, v, out, scratch, params),
+    encode: (e) => ops.attentionDecode(e, q, k, v, out, scratch, params),
     buffers: [q, out, scratch, k, v],
   };
 }
 
 function prefill(len: number, path: "tiled" | "vector"): FigureRow {
-  const [q, out] = [benchBuffer(device, Q, len * HEADS * D), benchBuffer(device, Q, len * HEADS * D)];
-  const [k, v] = [benchBuffer(device, KV, KV_HEADS * len * D), benchBuffer(device, KV, KV_HEADS * len * D)];
-  const params = { ...common, qLen: len, kvLen: len, capacity: len, path };
+  const [q, out] = [benchBuffer(device, Q, [len, HEADS, D]), benchBuffer(device, Q, [len, HEADS, D])];
+  const [k, v] = [benchBuffer(device, KV, [KV_HEADS, len, D]), benchBuffer(device, KV, [KV_HEADS, len, D])];
+  const params = { kvLen: len, path };
   const pairs = (len * (len + 1)) / 2; // causal
   return {
     name: `attentionPrefill qLen=kvLen=${len}, causal, ${path}`,
     kind: "prefill",
     amount: 4 * D * pairs * HEADS,
-    encode: (e) => ops.attentionPrefill(e, registry, q, k, v, out, params),
+    encode: (e) => ops.attentionPrefill(e, q, k, v, out, params),
     buffers: [q, out, k, v],
   };
 }
@@ -67,6 +65,5 @@ const rows: (() => FigureRow)[] = [
 
 console.log(`backend ${device.backend} (${device.name}, ${device.limits.workerThreads} worker threads); memcpy ${memcpyGBps().toFixed(2)} GB/s`);
 console.log(`heads ${HEADS}, kv heads ${KV_HEADS}, head dim ${D}, q ${Q.name}, cache ${KV.name}; ${dispatches} calls per command buffer, best of ${rounds}\n`);
-if (runsSimdKernels(registry, `sdpa_decode_${Q.name}_${KV.name}_d${D}`)) printFigures(device, rows, { dispatches, rounds, filter });
-registry.dispose();
+if (runsSimdKernels(() => device.kernels.pipeline(kernels.sdpaDecode, { q: Q, kv: KV, headDim: D }))) printFigures(device, rows, { dispatches, rounds, filter });
 device.dispose();

@@ -12,18 +12,21 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { Device, DType, KernelRegistry, config, ops } from "../src/index.ts";
-import { assembleSource } from "../src/kernels.ts";
+import { findVariant } from "../kernels/catalog.ts";
+import { Device, DType, config, kernels, ops } from "../src/index.ts";
+import { assembleUnit } from "../src/kernels.ts";
 
 const dispatches = Number(process.argv[2] ?? 100000);
 const rounds = Number(process.argv[3] ?? 12);
 const root = resolve(import.meta.dir, "..");
 
 const device = Device.open();
-const registry = new KernelRegistry(device);
 const n = 4;
 const [a, b, out] = [0, 1, 2].map(() => device.allocBuffer(n * 4, DType.F32, [n])) as [ReturnType<typeof device.allocBuffer>, ReturnType<typeof device.allocBuffer>, ReturnType<typeof device.allocBuffer>];
-const pipeline = registry.getPipeline("elementwise_add_f32");
+const add = { op: "add", dtype: DType.F32 } as const;
+const pipeline = device.kernels.pipeline(kernels.elementwiseBinary, add);
+const kernelName = kernels.elementwiseBinary.name(add);
+const unit = findVariant(kernelName)!.unit;
 const count = new Uint32Array([n]);
 
 function best(label: string, encodeOne: (enc: ReturnType<typeof device.commandEncoder>) => void, autoBarrier = false): number {
@@ -42,19 +45,19 @@ function best(label: string, encodeOne: (enc: ReturnType<typeof device.commandEn
 }
 
 console.log(`backend ${device.backend} (${device.name}); ${dispatches} dispatches x ${rounds} rounds, best round`);
-const tsOp = best("TS ops.elementwiseAdd (validate + pack + FFI)", (enc) => ops.elementwiseAdd(enc, registry, a, b, out, n, DType.F32));
+const tsOp = best("TS ops.elementwiseAdd (validate + pack + FFI)", (enc) => ops.elementwiseAdd(enc, a, b, out));
 const tsRaw = best("TS encoder.dispatchThreads (pack + FFI)", (enc) => enc.dispatchThreads(pipeline, [a, b, out, count], [n, 1, 1], [4, 1, 1]));
 // For information: the same op with automatic barriers (every iteration rewrites `out`, so each
 // dispatch also gets a barrier).
-best("TS ops.elementwiseAdd, automatic barriers", (enc) => ops.elementwiseAdd(enc, registry, a, b, out, n, DType.F32), true);
+best("TS ops.elementwiseAdd, automatic barriers", (enc) => ops.elementwiseAdd(enc, a, b, out), true);
 
 // The C side: build the baseline against the same shim and run it on the same kernel text.
 const make = spawnSync("make", ["--no-print-directory", "-C", root, "build/bench_dispatch_c"], { stdio: "inherit" });
 if (make.status !== 0) throw new Error("building bench/dispatch_c.c failed");
 const dir = mkdtempSync(join(tmpdir(), "mlxn-bench-"));
-const sourceFile = join(dir, "elementwise.metal");
-writeFileSync(sourceFile, assembleSource("elementwise.metal"));
-const c = spawnSync(join(root, "build", "bench_dispatch_c"), [sourceFile, "elementwise_add_f32", String(dispatches), String(rounds)], {
+const sourceFile = join(dir, `${unit}.metal`);
+writeFileSync(sourceFile, assembleUnit(unit));
+const c = spawnSync(join(root, "build", "bench_dispatch_c"), [sourceFile, kernelName, String(dispatches), String(rounds)], {
   encoding: "utf8",
   env: { ...process.env, MLXN_BENCH_CACHE_DIR: join(config().cacheDir, "msl-cpu") },
 });

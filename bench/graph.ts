@@ -9,14 +9,13 @@
  *
  * usage: bun run bench/graph.ts [models=400] [rounds=10]
  */
-import { Device, DType, Graph, KernelRegistry, ops, type Buffer, type CommandEncoder } from "../src/index.ts";
+import { Device, DType, Graph, ops, type Buffer, type CommandEncoder } from "../src/index.ts";
 
 const models = Number(process.argv[2] ?? 400);
 const rounds = Number(process.argv[3] ?? 10);
 const LAYERS = 32;
 
 const device = Device.open();
-const registry = new KernelRegistry(device);
 const n = 4;
 const buf = () => device.allocBuffer(n * 4, DType.F32, [n]);
 const x = buf();
@@ -27,14 +26,14 @@ const y = buf();
 /** One layer: a dependent chain with independent branches. */
 function layer(enc: CommandEncoder, input: Buffer, output: Buffer): void {
   const [s0, s1, s2, s3, s4, s5] = scratch as [Buffer, Buffer, Buffer, Buffer, Buffer, Buffer];
-  ops.elementwiseAdd(enc, registry, input, w, s0, n, DType.F32);
-  ops.elementwiseAdd(enc, registry, input, input, s1, n, DType.F32); // independent of the first
-  ops.elementwiseAdd(enc, registry, s0, s1, s2, n, DType.F32);
-  ops.elementwiseAdd(enc, registry, s0, w, s3, n, DType.F32);
-  ops.elementwiseAdd(enc, registry, s2, s3, s4, n, DType.F32);
-  ops.elementwiseAdd(enc, registry, s1, w, s5, n, DType.F32);
-  ops.elementwiseAdd(enc, registry, s4, s5, s0, n, DType.F32);
-  ops.elementwiseAdd(enc, registry, s0, input, output, n, DType.F32);
+  ops.elementwiseAdd(enc, input, w, s0);
+  ops.elementwiseAdd(enc, input, input, s1); // independent of the first
+  ops.elementwiseAdd(enc, s0, s1, s2);
+  ops.elementwiseAdd(enc, s0, w, s3);
+  ops.elementwiseAdd(enc, s2, s3, s4);
+  ops.elementwiseAdd(enc, s1, w, s5);
+  ops.elementwiseAdd(enc, s4, s5, s0);
+  ops.elementwiseAdd(enc, s0, input, output);
 }
 
 function model(enc: CommandEncoder): void {

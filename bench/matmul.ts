@@ -8,7 +8,7 @@
  *
  * usage: bun run bench/matmul.ts [dispatches=4] [rounds=3] [filter]
  */
-import { Device, DType, KernelRegistry, ops } from "../src/index.ts";
+import { Device, DType, kernels, ops, QuantizedTable } from "../src/index.ts";
 import { benchBuffer, type FigureRow, memcpyGBps, printFigures, runsSimdKernels } from "./support.ts";
 
 const dispatches = Number(process.argv[2] ?? 4);
@@ -16,31 +16,30 @@ const rounds = Number(process.argv[3] ?? 3);
 const filter = process.argv[4];
 
 const device = Device.open();
-const registry = new KernelRegistry(device);
 const F32 = DType.F32;
 
 function dense(kind: FigureRow["kind"], m: number, n: number, k: number, weightDType: DType, path?: ops.MatmulPath): FigureRow {
-  const [x, w, y] = [benchBuffer(device, F32, m * k), benchBuffer(device, weightDType, n * k), benchBuffer(device, F32, m * n)];
+  const [x, w, y] = [benchBuffer(device, F32, [m, k]), benchBuffer(device, weightDType, [n, k]), benchBuffer(device, F32, [m, n])];
   return {
     name: `matmul x f32, W ${weightDType.name} [${n}, ${k}], M=${m}${path ? `, ${path}` : ""}`,
     kind,
     amount: kind === "decode" ? n * k * weightDType.size : 2 * m * n * k,
     read: "weights",
-    encode: (e) => ops.matmul(e, registry, x, w, y, { m, n, k, dtype: F32, weightDType, path }),
+    encode: (e) => ops.matmul(e, x, w, y, { path }),
     buffers: [x, w, y],
   };
 }
 
 function affine(kind: FigureRow["kind"], m: number, n: number, k: number, bits: number, groupSize: number, scaleDType: DType, path?: ops.MatmulPath): FigureRow {
   const groups = (n * k) / groupSize;
-  const w = { weight: benchBuffer(device, DType.U32, (n * k * bits) / 32), scales: benchBuffer(device, scaleDType, groups), biases: benchBuffer(device, scaleDType, groups) };
-  const [x, y] = [benchBuffer(device, F32, m * k), benchBuffer(device, F32, m * n)];
+  const w = new QuantizedTable({ weight: benchBuffer(device, DType.U32, [n, (k * bits) / 32]), scales: benchBuffer(device, scaleDType, [n, k / groupSize]), biases: benchBuffer(device, scaleDType, [n, k / groupSize]), bits, groupSize });
+  const [x, y] = [benchBuffer(device, F32, [m, k]), benchBuffer(device, F32, [m, n])];
   return {
-    name: `quantizedMatmul ${bits}-bit g${groupSize} ${scaleDType.name} scales [${n}, ${k}], M=${m}${path ? `, ${path}` : ""}`,
+    name: `matmul ${bits}-bit g${groupSize} ${scaleDType.name} scales [${n}, ${k}], M=${m}${path ? `, ${path}` : ""}`,
     kind,
     amount: kind === "decode" ? (n * k * bits) / 8 + 2 * groups * scaleDType.size : 2 * m * n * k,
     read: "weights",
-    encode: (e) => ops.quantizedMatmul(e, registry, x, w, y, { m, n, k, bits, groupSize, dtype: F32, scaleDType, path }),
+    encode: (e) => ops.matmul(e, x, w, y, { path }),
     buffers: [x, y, w.weight, w.scales, w.biases],
   };
 }
@@ -63,6 +62,5 @@ const rows: (() => FigureRow)[] = [
 
 console.log(`backend ${device.backend} (${device.name}, ${device.limits.workerThreads} worker threads); memcpy ${memcpyGBps().toFixed(2)} GB/s`);
 console.log(`${dispatches} products per command buffer, best of ${rounds}\n`);
-if (runsSimdKernels(registry, "qmv_f32_f32_b4", { bools: [[100, true]] })) printFigures(device, rows, { dispatches, rounds, filter });
-registry.dispose();
+if (runsSimdKernels(() => device.kernels.pipeline(kernels.qmv, { x: F32, scales: F32, bits: 4 }, kernels.qmv.specialize({ mv_one_row: true })))) printFigures(device, rows, { dispatches, rounds, filter });
 device.dispose();

@@ -4,7 +4,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { resolve } from "node:path";
-import { BackendError, type Buffer, type CommandEncoder, type Device, DType, type FunctionConstants, type KernelRegistry } from "../src/index.ts";
+import { BackendError, type Buffer, type CommandEncoder, type Device, DType } from "../src/index.ts";
 
 const root = resolve(import.meta.dir, "..");
 let memcpy: number | undefined;
@@ -54,12 +54,12 @@ export function secondsPerDispatch(device: Device, encode: (enc: CommandEncoder)
 }
 
 /**
- * Whether the backend runs kernels with barriers and SIMD-group functions (probed on `kernel`):
- * false, with the line printed, when msl-cpu still refuses them.
+ * Whether the backend runs kernels with barriers and SIMD-group functions (probed by `build`,
+ * which makes one such pipeline): false, with the line printed, when msl-cpu still refuses them.
  */
-export function runsSimdKernels(registry: KernelRegistry, kernel: string, constants?: FunctionConstants): boolean {
+export function runsSimdKernels(build: () => unknown): boolean {
   try {
-    registry.getPipeline(kernel, constants);
+    build();
     return true;
   } catch (e) {
     if (!(e instanceof BackendError) || !/not yet supported by msl-cpu/.test(e.message)) throw e;
@@ -68,9 +68,11 @@ export function runsSimdKernels(registry: KernelRegistry, kernel: string, consta
   }
 }
 
-/** A buffer of `n` elements of `dtype` holding small varied values (arbitrary codes for U32). */
-export function benchBuffer(device: Device, dtype: DType, n: number): Buffer {
-  const b = device.allocBuffer(n * dtype.size, dtype, [n]);
+/** A buffer of `dtype` and `shape` (a number: 1-D) holding small varied values (arbitrary codes for U32). */
+export function benchBuffer(device: Device, dtype: DType, shape: number | readonly number[]): Buffer {
+  const dims = typeof shape === "number" ? [shape] : shape;
+  const n = dims.reduce((a, b) => a * b, 1);
+  const b = device.allocBuffer(n * dtype.size, dtype, dims);
   if (dtype === DType.F32) b.view(Float32Array).forEach((_, i, a) => (a[i] = ((i * 7919) % 17) / 64 - 0.125));
   else if (dtype === DType.U32) b.view(Uint32Array).forEach((_, i, a) => (a[i] = (i * 2654435761) >>> 0));
   else b.view(Uint16Array).forEach((_, i, a) => (a[i] = (dtype === DType.F16 ? 0x2c00 : 0x3d80) + ((i * 31) % 64))); // about 1/16

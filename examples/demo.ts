@@ -20,7 +20,7 @@ using modelDir = createSyntheticModel(syntheticPreset("demo"));
 console.log(`demo model: ${(modelDir.parameterCount / 1e6).toFixed(1)}M parameters, MLX 4-bit, written in ${(performance.now() - t0).toFixed(0)} ms`);
 t0 = performance.now();
 using model = loadModel(modelDir.dir);
-const { device, registry } = model;
+const { device } = model;
 console.log(`loaded in ${(performance.now() - t0).toFixed(0)} ms on ${device.backend} (${device.name})`);
 
 const prompt = "Once upon a time";
@@ -46,7 +46,7 @@ resetCounters();
 for (let i = 0; i < 5; i++) {
   for (const stage of ["attn", "ffn"]) {
     const enc = device.commandEncoder();
-    ops.elementwiseAdd(enc, registry, a, b, out, n, DType.F32);
+    ops.elementwiseAdd(enc, a, b, out);
     enc.commitLabeled(`plain.${stage}.layer${i}`);
   }
 }
@@ -58,9 +58,9 @@ out.view(Float32Array).fill(0);
 resetCounters();
 using sess = device.encoderSession();
 for (let i = 0; i < 5; i++) {
-  ops.elementwiseAdd(sess.encoder, registry, a, b, out, n, DType.F32);
+  ops.elementwiseAdd(sess.encoder, a, b, out);
   sess.encoder.memoryBarrier();
-  ops.elementwiseAdd(sess.encoder, registry, a, b, out, n, DType.F32);
+  ops.elementwiseAdd(sess.encoder, a, b, out);
   sess.fenceStage(`session.layer${i}`);
   if (i < 4) sess.resetForNextStage();
 }

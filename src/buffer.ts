@@ -111,6 +111,7 @@ export class Buffer {
     readonly byteLength: number,
   ) {
     this.#storage = storage;
+    this.elementCount = shape.reduce((a, b) => a * b, 1);
     this.handleLo = storage.handle >>> 0;
     this.handleHi = Math.floor(storage.handle / 0x100000000);
     finalizer.register(this, storage, this);
@@ -137,10 +138,8 @@ export class Buffer {
     return this.#disposed;
   }
 
-  /** Number of elements described by `shape`. */
-  get elementCount(): number {
-    return this.shape.reduce((a, b) => a * b, 1);
-  }
+  /** Number of elements described by `shape` (computed once: ops read it on every dispatch). */
+  readonly elementCount: number;
 
   /**
    * A zero-copy typed array over this view's bytes. Do not read while the GPU may still write.

@@ -15,6 +15,7 @@ import { CommandEncoder } from "./encoder.ts";
 import { ArgumentError, DisposedError, OutOfMemoryError } from "./errors.ts";
 import { loadBackend, type Backend, type Native } from "./ffi/loader.ts";
 import { failure, outSlot, Status, takeHandle } from "./ffi/native.ts";
+import { KernelRegistry } from "./registry.ts";
 import { Residency } from "./residency.ts";
 import { EncoderSession } from "./session.ts";
 import { join } from "node:path";
@@ -69,6 +70,7 @@ export class Device implements BufferOwner {
   #disposed = false;
   /** The capture `MLXN_CAPTURE` started, stopped with the device. */
   #envCapture: GpuCapture | undefined;
+  #kernels: KernelRegistry | undefined;
 
   private constructor(native: Native, backend: Backend, handle: Pointer) {
     this.native = native;
@@ -121,6 +123,21 @@ export class Device implements BufferOwner {
 
   get disposed(): boolean {
     return this.#disposed;
+  }
+
+  /**
+   * The device's kernel registry, created on first use and disposed with the device: ops take
+   * their pipelines from it (catalog kernels, compiled once per compile unit). Make a
+   * `KernelRegistry` of your own for kernels you register.
+   *
+   * @example
+   * const p = device.kernels.pipeline(kernels.elementwiseBinary, { op: "add", dtype: DType.F32 });
+   */
+  get kernels(): KernelRegistry {
+    if (this.#kernels !== undefined) return this.#kernels;
+    this.#check();
+    this.#kernels = new KernelRegistry(this);
+    return this.#kernels;
   }
 
   /** Bytes held by live allocations of this device. */
@@ -190,6 +207,7 @@ export class Device implements BufferOwner {
     if (this.#disposed) return;
     this.#disposed = true;
     this.#envCapture?.stop();
+    this.#kernels?.dispose();
     this.residency.dispose();
     this.native.mlxn_device_free(this.handle);
   }

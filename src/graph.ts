@@ -28,8 +28,8 @@
  * @example
  * const x = pool.alloc(n * 4, DType.F32), y = pool.alloc(n * 4, DType.F32);
  * const graph = Graph.record(device.commandEncoder(), { x, y }, (enc) => {
- *   ops.elementwiseAdd(enc, registry, x, bias, tmp, n, DType.F32);
- *   ops.elementwiseAdd(enc, registry, tmp, bias, y, n, DType.F32);
+ *   ops.elementwiseAdd(enc, x, bias, tmp);
+ *   ops.elementwiseAdd(enc, tmp, bias, y);
  * });
  * const enc = device.commandEncoder();
  * graph.replay(enc, { x: otherInput, y: otherOutput }); // { dispatches: 2, barriers: 1 }
@@ -171,7 +171,7 @@ class Recorder implements DispatchSink {
  * A recorded sequence of dispatches and barriers; see the module comment.
  *
  * @example
- * const graph = Graph.record(enc, { x }, (e) => ops.elementwiseAdd(e, registry, x, x, y, n, DType.F32));
+ * const graph = Graph.record(enc, { x }, (e) => ops.elementwiseAdd(e, x, x, y));
  * graph.replay(enc, { x: nextInput });
  */
 export class Graph {

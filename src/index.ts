@@ -3,15 +3,18 @@
  * on any CPU through msl-cpu.
  *
  * @example
- * import { Device, DType, KernelRegistry, ops } from "bun-mlx-native";
+ * import { Device, DType, ops } from "bun-mlx-native";
  * const device = Device.open();
- * const registry = new KernelRegistry(device);
+ * ops.elementwiseAdd(enc, a, b, out); // pipelines come from device.kernels
  */
 export { Device, type DeviceLimits } from "./device.ts";
 export { GpuCapture } from "./capture.ts";
 export { Buffer, type TypedArray, type TypedArrayConstructor } from "./buffer.ts";
 export { DType, isDType } from "./dtype.ts";
 export { KernelRegistry, Pipeline, pipelineKey, type FunctionConstants } from "./registry.ts";
+export { assembleUnit } from "./kernels.ts";
+export { kernels, allVariants, findVariant, sourceUnits, unitSource, FLOATS, AFFINE_BITS, AFFINE_GROUP_SIZES, ATTENTION_HEAD_DIMS, type KernelSpec, type CatalogVariant, type Variant, type Axes } from "../kernels/catalog.ts";
+export { QuantizedTable, type QuantizedTableParts } from "./ops/quantized.ts";
 export { CommandEncoder, type Access, type Binding, type DispatchDesc, type DispatchOptions, type Size3 } from "./encoder.ts";
 export { BufferPool, type AllocRequest, type BucketStats, type PoolOptions, type PoolStats } from "./pool.ts";
 export { Hazard, HazardTracker } from "./hazards.ts";

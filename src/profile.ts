@@ -178,7 +178,7 @@ export class CommandBufferProfile implements CommandBufferRecord {
  * @example
  * const prof = Profiler.start(device);
  * const enc = device.commandEncoder();
- * ops.elementwiseAdd(enc, registry, a, b, out, n, DType.F32);
+ * ops.elementwiseAdd(enc, a, b, out);
  * enc.commitAndWaitLabeled("add");
  * prof.stop();
  * console.log(prof.labels()[0]); // { label: "add", count: 1, totalNs: …, … }

@@ -17,14 +17,15 @@
  * const q = quantize(w, rows, cols, 4, 64, DType.F16);
  * const w2 = dequantize(q); // |w - w2| <= scale / 2 per element
  */
+import { AFFINE_BITS, AFFINE_GROUP_SIZES } from "../kernels/catalog.ts";
 import { DType } from "./dtype.ts";
 import { ArgumentError } from "./errors.ts";
 import { roundToDType } from "./io/floats.ts";
 
-/** Bit widths MLX's affine mode accepts. */
-export const MLX_BITS = [2, 3, 4, 5, 6, 8] as const;
-/** Group sizes MLX's affine mode accepts. */
-export const MLX_GROUP_SIZES = [32, 64, 128] as const;
+/** Bit widths MLX's affine mode accepts (the kernel catalog's list). */
+export const MLX_BITS = AFFINE_BITS;
+/** Group sizes MLX's affine mode accepts (the kernel catalog's list). */
+export const MLX_GROUP_SIZES = AFFINE_GROUP_SIZES;
 
 export interface Quantized {
   rows: number;

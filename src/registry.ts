@@ -1,30 +1,31 @@
 /**
- * Kernel registry: compiles kernel families lazily and caches pipelines.
+ * Kernel registry: builds catalog kernels on demand and caches pipelines.
  *
- * Names need no registration: `getPipeline("elementwise_add_f32")` finds the family file that
- * instantiates it (see kernels.ts), compiles that file once into a library, and caches the
- * pipeline under a key derived from the name and its function constants in exactly one function
- * (`pipelineKey`). `compilePipeline` builds a fresh, uncached pipeline (as bun:sqlite separates
- * `query()` from `prepare()`). `registerSource` adds run-time kernels.
+ * `pipeline(spec, variant)` asks for a variant of a catalog entry (kernels/catalog.ts): the
+ * registry builds the source of the variant's compile unit (the entry's header plus one explicit
+ * instantiation line per variant of the unit), compiles it once into a library, and caches the
+ * pipeline under a key derived from the kernel name and its function constants in exactly one
+ * function (`pipelineKey`). `compilePipeline` builds a fresh, uncached pipeline (as bun:sqlite
+ * separates `query()` from `prepare()`). `registerSource` adds run-time kernels, found by name
+ * with `getPipeline`.
+ *
+ * Ops use the registry every Device owns (`device.kernels`); make one yourself for kernels of
+ * your own.
  *
  * @example
+ * const p = device.kernels.pipeline(kernels.gemv, { x: DType.F32, w: DType.BF16 });
  * const registry = new KernelRegistry(device);
- * const p = registry.getPipeline("elementwise_add_f32");
+ * registry.registerSource("my_kernel", source);
  * const q = registry.getPipeline("my_kernel", { bools: [[300, true]], ints: [[301, 7]] });
  */
 import type { Pointer } from "bun:ffi";
+import { findVariant, type Axes, type FunctionConstants, type KernelSpec, type Variant } from "../kernels/catalog.ts";
 import type { Device } from "./device.ts";
 import { ArgumentError, DisposedError, KernelNotFoundError } from "./errors.ts";
 import { failure, outSlot, takeHandle } from "./ffi/native.ts";
-import { assembleSource, familyOf } from "./kernels.ts";
+import { assembleUnit } from "./kernels.ts";
 
-/** Function-constant values for one pipeline, by constant index. */
-export interface FunctionConstants {
-  bools?: readonly (readonly [number, boolean])[];
-  ints?: readonly (readonly [number, number])[];
-  uints?: readonly (readonly [number, number])[];
-  floats?: readonly (readonly [number, number])[];
-}
+export type { FunctionConstants } from "../kernels/catalog.ts";
 
 const CONSTANT_BOOL = 0;
 const CONSTANT_INT = 1;
@@ -105,8 +106,10 @@ export class KernelRegistry {
   readonly #pipelines = new Map<string, Pipeline>();
   /** Sources registered at run time, by kernel name. */
   readonly #registered = new Map<string, SourceUnit>();
-  /** Family files compiled so far, by file name. */
-  readonly #families = new Map<string, SourceUnit>();
+  /** Catalog compile units built so far, by unit name. */
+  readonly #units = new Map<string, SourceUnit>();
+  /** Catalog pipelines by entry, axis values and constants object (see `pipeline`). */
+  readonly #fast = new Map<object, Map<unknown, unknown>>();
   /** Pipelines from `compilePipeline` already freed by `releasePipeline`. */
   readonly #released = new WeakSet<Pipeline>();
   #disposed = false;
@@ -126,6 +129,7 @@ export class KernelRegistry {
     const old = this.#registered.get(name);
     if (old?.library !== undefined) this.#freeLibrary(old);
     this.#registered.set(name, { label: `registered:${name}`, text: source });
+    this.#fast.clear();
     for (const [key, p] of this.#pipelines) {
       if (p.name === name) {
         this.device.native.mlxn_pipeline_free(p.handle);
@@ -134,7 +138,44 @@ export class KernelRegistry {
     }
   }
 
-  /** The pipeline for `name` specialised with `constants`, compiled on first use and cached. */
+  /**
+   * The pipeline of catalog entry `spec` for `variant` (a value per axis), specialised with
+   * `constants` (build them once with `spec.specialize`), compiled on first use and cached.
+   *
+   * @example
+   * const p = registry.pipeline(kernels.qmv, { x: DType.F32, scales: DType.BF16, bits: 4 }, ONE_ROW);
+   */
+  pipeline<A extends Axes>(spec: KernelSpec<A>, variant: Variant<A>, constants?: FunctionConstants): Pipeline {
+    // Hot path (every op dispatch): a walk of small maps keyed by the axis values, then by the
+    // constants object, instead of building the name and key strings.
+    let node = this.#fast.get(spec);
+    if (node === undefined) this.#fast.set(spec, (node = new Map()));
+    for (const axis of spec.axisNames) {
+      const value = (variant as Readonly<Record<string, unknown>>)[axis];
+      let next = node.get(value) as Map<unknown, unknown> | undefined;
+      if (next === undefined) node.set(value, (next = new Map()));
+      node = next;
+    }
+    const hit = node.get(constants) as Pipeline | undefined;
+    if (hit !== undefined && !this.#disposed) return hit;
+    const pipeline = this.#catalogPipeline(spec, variant, constants);
+    node.set(constants, pipeline);
+    return pipeline;
+  }
+
+  #catalogPipeline<A extends Axes>(spec: KernelSpec<A>, variant: Variant<A>, constants?: FunctionConstants): Pipeline {
+    const name = spec.name(variant);
+    if (!spec.has(variant)) {
+      const values = Object.entries(variant).map(([k, v]) => `${k}=${typeof v === "object" && v !== null ? (v as { name: string }).name : String(v)}`);
+      throw new KernelNotFoundError(name, `: the catalog does not build ${spec.family} for ${values.join(", ")}`);
+    }
+    return this.getPipeline(name, constants);
+  }
+
+  /**
+   * The pipeline for kernel `name` (a registered source, else a catalog variant) specialised with
+   * `constants`, compiled on first use and cached.
+   */
   getPipeline(name: string, constants?: FunctionConstants): Pipeline {
     const key = constants ? pipelineKey(name, constants) : name;
     const hit = this.#pipelines.get(key);
@@ -184,10 +225,10 @@ export class KernelRegistry {
     return this.#pipelines.size;
   }
 
-  /** Libraries compiled so far (family files and registered sources). */
+  /** Libraries compiled so far (catalog compile units and registered sources). */
   get libraryCount(): number {
     let n = 0;
-    for (const u of [...this.#families.values(), ...this.#registered.values()]) if (u.library !== undefined) n++;
+    for (const u of [...this.#units.values(), ...this.#registered.values()]) if (u.library !== undefined) n++;
     return n;
   }
 
@@ -197,7 +238,8 @@ export class KernelRegistry {
     const native = this.device.native;
     for (const p of this.#pipelines.values()) native.mlxn_pipeline_free(p.handle);
     this.#pipelines.clear();
-    for (const u of [...this.#families.values(), ...this.#registered.values()]) this.#freeLibrary(u);
+    this.#fast.clear();
+    for (const u of [...this.#units.values(), ...this.#registered.values()]) this.#freeLibrary(u);
   }
 
   [Symbol.dispose](): void {
@@ -212,12 +254,12 @@ export class KernelRegistry {
   #unitFor(name: string): SourceUnit {
     const registered = this.#registered.get(name);
     if (registered) return registered;
-    const file = familyOf(name);
-    if (!file) throw new KernelNotFoundError(name, ": not in kernels/ and not registered with registerSource()");
-    let unit = this.#families.get(file);
+    const found = findVariant(name);
+    if (!found) throw new KernelNotFoundError(name, ": not in the kernel catalog (kernels/catalog.ts) and not registered with registerSource()");
+    let unit = this.#units.get(found.unit);
     if (!unit) {
-      unit = { label: `kernels/${file}`, text: assembleSource(file) };
-      this.#families.set(file, unit);
+      unit = { label: `kernels/${found.unit}`, text: assembleUnit(found.unit) };
+      this.#units.set(found.unit, unit);
     }
     return unit;
   }

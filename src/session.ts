@@ -22,10 +22,10 @@
  *
  * @example
  * const sess = device.encoderSession();
- * ops.elementwiseAdd(sess.encoder, registry, a, b, out, n, DType.F32);
+ * ops.elementwiseAdd(sess.encoder, a, b, out);
  * sess.fenceStage("layer0");
  * sess.resetForNextStage();
- * ops.elementwiseAdd(sess.encoder, registry, out, b, out2, n, DType.F32);
+ * ops.elementwiseAdd(sess.encoder, out, b, out2);
  * sess.commitAndWait();
  */
 import type { Pointer } from "bun:ffi";

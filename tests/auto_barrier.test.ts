@@ -22,11 +22,11 @@ import {
   type CommandEncoder,
 } from "../src/index.ts";
 import { expectArgumentError } from "./support/errors.ts";
-import { download, fixture, floatBuffer } from "./support/fixtures.ts";
+import { download, fixture, floatBuffer, addPipeline } from "./support/fixtures.ts";
 
-const { device, registry } = fixture();
+const { device } = fixture();
 const orderedGroups = device.backend === "cpu"; // concurrent groups run in reverse on cpu
-const add = registry.getPipeline("elementwise_add_f32");
+const add = addPipeline(device);
 
 /** Integer-valued floats, so f32 sums are exact and references need no tolerance. */
 function ints(n: number, seed: number): number[] {
@@ -128,10 +128,10 @@ describe("encoder", () => {
     const [t1, t2, t3, y] = [0, 1, 2, 3].map(() => floatBuffer(device, DType.F32, n)) as [Buffer, Buffer, Buffer, Buffer];
     const enc = encoder(auto);
     const counts = counting(() => {
-      ops.elementwiseAdd(enc, registry, x, w, t1, n, DType.F32);
-      ops.elementwiseAdd(enc, registry, t1, w, t2, n, DType.F32);
-      ops.elementwiseAdd(enc, registry, t2, t1, t3, n, DType.F32);
-      ops.elementwiseAdd(enc, registry, t3, x, y, n, DType.F32);
+      ops.elementwiseAdd(enc, x, w, t1);
+      ops.elementwiseAdd(enc, t1, w, t2);
+      ops.elementwiseAdd(enc, t2, t1, t3);
+      ops.elementwiseAdd(enc, t3, x, y);
     });
     enc.commitAndWait();
     const e1 = sum(xs, ws);
@@ -162,10 +162,10 @@ describe("encoder", () => {
     const outs = [0, 1, 2, 3].map(() => floatBuffer(device, DType.F32, n));
     const enc = encoder(true);
     const counts = counting(() => {
-      ops.elementwiseAdd(enc, registry, a, b, outs[0]!, n, DType.F32);
-      ops.elementwiseAdd(enc, registry, b, a, outs[1]!, n, DType.F32);
-      ops.elementwiseAdd(enc, registry, a, a, outs[2]!, n, DType.F32);
-      ops.elementwiseAdd(enc, registry, b, b, outs[3]!, n, DType.F32);
+      ops.elementwiseAdd(enc, a, b, outs[0]!);
+      ops.elementwiseAdd(enc, b, a, outs[1]!);
+      ops.elementwiseAdd(enc, a, a, outs[2]!);
+      ops.elementwiseAdd(enc, b, b, outs[3]!);
     });
     enc.commitAndWait();
     expect(counts).toEqual({ barriers: 0, auto: 0, concurrent: 3 });
@@ -184,10 +184,10 @@ describe("encoder", () => {
     const one = floatBuffer(device, DType.F32, n, new Array(n).fill(1));
     const enc = encoder(auto);
     const counts = counting(() => {
-      ops.elementwiseAdd(enc, registry, x, x, y, n, DType.F32); // y = 2x
-      ops.elementwiseAdd(enc, registry, one, one, x, n, DType.F32); // x = 2 (WAR on x)
-      ops.elementwiseAdd(enc, registry, one, one, z, n, DType.F32); // z = 2
-      ops.elementwiseAdd(enc, registry, y, one, z, n, DType.F32); // z = 2x + 1 (WAW on z)
+      ops.elementwiseAdd(enc, x, x, y); // y = 2x
+      ops.elementwiseAdd(enc, one, one, x); // x = 2 (WAR on x)
+      ops.elementwiseAdd(enc, one, one, z); // z = 2
+      ops.elementwiseAdd(enc, y, one, z); // z = 2x + 1 (WAW on z)
     });
     enc.commitAndWait();
     const result = { y: [...download(y, n)], x: [...download(x, n)], z: [...download(z, n)] };
@@ -284,16 +284,16 @@ describe("encoder", () => {
     const o = floatBuffer(device, DType.F32, 16);
     const enc = encoder(true);
     const counts = counting(() => {
-      ops.elementwiseAdd(enc, registry, a, a, o, 16, DType.F32);
+      ops.elementwiseAdd(enc, a, a, o);
       enc.memoryBarrier();
-      ops.elementwiseAdd(enc, registry, o, a, o, 16, DType.F32);
+      ops.elementwiseAdd(enc, o, a, o);
     });
     expect(counts).toEqual({ barriers: 1, auto: 0, concurrent: 0 });
     setAuto(enc, false);
-    const off = counting(() => ops.elementwiseAdd(enc, registry, o, a, o, 16, DType.F32));
+    const off = counting(() => ops.elementwiseAdd(enc, o, a, o));
     expect(off).toEqual({ barriers: 0, auto: 0, concurrent: 0 });
     setAuto(enc, true); // work encoded while off is unknown: the next dispatch is ordered after it
-    const back = counting(() => ops.elementwiseAdd(enc, registry, a, a, a, 16, DType.F32));
+    const back = counting(() => ops.elementwiseAdd(enc, a, a, a));
     expect(back).toEqual({ barriers: 1, auto: 1, concurrent: 0 });
     enc.commitAndWait();
   });
@@ -320,12 +320,12 @@ describe("encoder", () => {
     const t = floatBuffer(device, DType.F32, n);
     const y = floatBuffer(device, DType.F32, n);
     const sess = device.encoderSession();
-    ops.elementwiseAdd(sess.encoder, registry, x, x, t, n, DType.F32);
-    ops.elementwiseAdd(sess.encoder, registry, t, x, y, n, DType.F32);
+    ops.elementwiseAdd(sess.encoder, x, x, t);
+    ops.elementwiseAdd(sess.encoder, t, x, y);
     sess.fenceStage("stage0");
     sess.resetForNextStage();
-    ops.elementwiseAdd(sess.encoder, registry, y, t, t, n, DType.F32); // reads the last stage's output
-    ops.elementwiseAdd(sess.encoder, registry, t, t, y, n, DType.F32);
+    ops.elementwiseAdd(sess.encoder, y, t, t); // reads the last stage's output
+    ops.elementwiseAdd(sess.encoder, t, t, y);
     sess.commitAndWait();
     const t0 = sum(xs, xs);
     const y0 = sum(t0, xs);

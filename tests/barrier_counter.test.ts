@@ -4,7 +4,7 @@ import { DType, barrierCount, barrierTotalNs, ops, resetCounters } from "../src/
 import { download, fixture, floatBuffer } from "./support/fixtures.ts";
 
 test("barriers count only once a compute encoder is open", () => {
-  const { device, registry } = fixture();
+  const { device } = fixture();
   resetCounters();
   expect(barrierTotalNs()).toBe(0);
   const enc = device.commandEncoder();
@@ -12,12 +12,12 @@ test("barriers count only once a compute encoder is open", () => {
   expect(barrierCount()).toBe(0);
   const a = floatBuffer(device, DType.F32, 8, [1, 2, 3, 4, 5, 6, 7, 8]);
   const out = floatBuffer(device, DType.F32, 8);
-  ops.elementwiseAdd(enc, registry, a, a, out, 8, DType.F32);
+  ops.elementwiseAdd(enc, a, a, out);
   enc.memoryBarrier();
   enc.memoryBarrier();
   enc.memoryBarrier();
   expect(barrierCount()).toBe(3);
-  ops.elementwiseAdd(enc, registry, out, a, out, 8, DType.F32);
+  ops.elementwiseAdd(enc, out, a, out);
   enc.commitAndWait();
   expect([...download(out, 8)]).toEqual([3, 6, 9, 12, 15, 18, 21, 24]);
 });

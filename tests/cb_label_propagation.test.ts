@@ -3,14 +3,14 @@ import { expect, test } from "bun:test";
 import { DType, ops } from "../src/index.ts";
 import { download, fixture, floatBuffer } from "./support/fixtures.ts";
 
-const { device, registry } = fixture();
+const { device } = fixture();
 
 test("commitAndWaitLabeled labels the command buffer", () => {
   const a = floatBuffer(device, DType.F32, 4, [1, 2, 3, 4]);
   const b = floatBuffer(device, DType.F32, 4, [5, 6, 7, 8]);
   const out = floatBuffer(device, DType.F32, 4);
   const enc = device.commandEncoder();
-  ops.elementwiseAdd(enc, registry, a, b, out, 4, DType.F32);
+  ops.elementwiseAdd(enc, a, b, out);
   enc.commitAndWaitLabeled("phase.smoke_token");
   expect(enc.commandBuffer.label).toBe("phase.smoke_token");
   expect(enc.label).toBe("phase.smoke_token");
@@ -22,7 +22,7 @@ test("commitLabeled sets the label before the wait", () => {
   const b = floatBuffer(device, DType.F32, 4, [5, 6, 7, 8]);
   const out = floatBuffer(device, DType.F32, 4);
   const enc = device.commandEncoder();
-  ops.elementwiseAdd(enc, registry, a, b, out, 4, DType.F32);
+  ops.elementwiseAdd(enc, a, b, out);
   enc.commitLabeled("phase.async");
   expect(enc.commandBuffer.label).toBe("phase.async");
   enc.waitUntilCompleted();

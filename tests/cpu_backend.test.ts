@@ -7,7 +7,7 @@ import { expect, test } from "bun:test";
 import { DType, ops } from "../src/index.ts";
 import { download, fixture, floatBuffer } from "./support/fixtures.ts";
 
-const { device, registry } = fixture();
+const { device } = fixture();
 
 test.skipIf(device.backend !== "cpu")("a dependent dispatch without a barrier reads stale data; with one it is correct", () => {
   const a = floatBuffer(device, DType.F32, 4, [1, 2, 3, 4]);
@@ -16,9 +16,9 @@ test.skipIf(device.backend !== "cpu")("a dependent dispatch without a barrier re
     const out = floatBuffer(device, DType.F32, 4);
     const enc = device.commandEncoder();
     enc.autoBarrier = false; // barriers by hand only: this test is about the missing one
-    ops.elementwiseAdd(enc, registry, a, a, twice, 4, DType.F32);
+    ops.elementwiseAdd(enc, a, a, twice);
     if (barrier) enc.memoryBarrier();
-    ops.elementwiseAdd(enc, registry, twice, a, out, 4, DType.F32);
+    ops.elementwiseAdd(enc, twice, a, out);
     enc.commitAndWait();
     return [...download(out, 4)];
   };
@@ -31,10 +31,10 @@ test.skipIf(device.backend !== "cpu")("separate command encoders are ordered wit
   const twice = floatBuffer(device, DType.F32, 4);
   const out = floatBuffer(device, DType.F32, 4);
   const first = device.commandEncoder();
-  ops.elementwiseAdd(first, registry, a, a, twice, 4, DType.F32);
+  ops.elementwiseAdd(first, a, a, twice);
   first.commit();
   const second = device.commandEncoder();
-  ops.elementwiseAdd(second, registry, twice, a, out, 4, DType.F32);
+  ops.elementwiseAdd(second, twice, a, out);
   second.commitAndWait();
   expect([...download(out, 4)]).toEqual([3, 6, 9, 12]);
 });

@@ -1,6 +1,6 @@
 /** elementwiseAdd against a float64 reference, for every float dtype, on sizes that leave partial threadgroups. */
 import { describe, expect, test } from "bun:test";
-import { DType, ops } from "../src/index.ts";
+import { DType, FLOATS, ops } from "../src/index.ts";
 import { download, fixture, floatBuffer, maxAbsDiff, randomFloats, roundTo } from "./support/fixtures.ts";
 
 // The kernel adds in f32 and rounds once to the output type, so the error is at most half an ulp
@@ -8,17 +8,17 @@ import { download, fixture, floatBuffer, maxAbsDiff, randomFloats, roundTo } fro
 const tolerance = { f32: 1e-6, f16: 2 ** -11 * 4, bf16: 2 ** -8 * 4 } as const;
 
 describe("elementwiseAdd", () => {
-  const { device, registry } = fixture();
-  for (const dtype of [DType.F32, DType.F16, DType.BF16]) {
+  const { device } = fixture();
+  for (const dtype of FLOATS) {
     for (const n of [1, 255, 257, 1000, 4099]) {
       test(`${dtype.name} n=${n}`, () => {
         const x = randomFloats(n, n, -2, 2).map((v) => roundTo(dtype, v));
         const y = randomFloats(n, n + 7, -2, 2).map((v) => roundTo(dtype, v));
         const a = floatBuffer(device, dtype, n, x);
         const b = floatBuffer(device, dtype, n, y);
-        const out = floatBuffer(device, dtype, n + 1, new Array(n + 1).fill(123));
+        const out = floatBuffer(device, dtype, n, new Array(n + 1).fill(123), 1);
         const enc = device.commandEncoder();
-        ops.elementwiseAdd(enc, registry, a, b, out, n, dtype);
+        ops.elementwiseAdd(enc, a, b, out);
         enc.commitAndWait();
         const expected = x.map((v, i) => v + y[i]!);
         const got = download(out, n + 1);
@@ -36,7 +36,7 @@ describe("elementwiseAdd", () => {
     const hi = base.slice(8 * 4, n * 4);
     const out = floatBuffer(device, DType.F32, n);
     const enc = device.commandEncoder();
-    ops.elementwiseAdd(enc, registry, lo, hi, out, n, DType.F32);
+    ops.elementwiseAdd(enc, lo, hi, out);
     enc.commitAndWait();
     expect([...download(out, n)]).toEqual([8, 10, 12, 14, 16, 18]);
   });

@@ -11,7 +11,7 @@ import { DType, EncoderSession, cmdBufCount, ops, resetCounters } from "../src/i
 import { download, fixture } from "./support/fixtures.ts";
 
 test("encoder session halves the command buffers of 5 layer pairs", () => {
-  const { device, registry } = fixture();
+  const { device } = fixture();
   const n = 4;
   const a = device.allocBuffer(n * 4, DType.F32, [n]);
   const b = device.allocBuffer(n * 4, DType.F32, [n]);
@@ -24,14 +24,14 @@ test("encoder session halves the command buffers of 5 layer pairs", () => {
   const cbBeforePlain = cmdBufCount();
   for (let i = 0; i < 5; i++) {
     const attn = device.commandEncoder();
-    ops.elementwiseAdd(attn, registry, a, b, out, n, DType.F32);
+    ops.elementwiseAdd(attn, a, b, out);
     attn.commitLabeled(`plain.attn.layer${i}`);
     const ffn = device.commandEncoder();
-    ops.elementwiseAdd(ffn, registry, a, b, out, n, DType.F32);
+    ops.elementwiseAdd(ffn, a, b, out);
     ffn.commitLabeled(`plain.ffn.layer${i}`);
   }
   const drain = device.commandEncoder();
-  ops.elementwiseAdd(drain, registry, a, b, out, n, DType.F32);
+  ops.elementwiseAdd(drain, a, b, out);
   drain.commitAndWait();
   const cbCountPlain = cmdBufCount() - cbBeforePlain - 1; // minus the drain
   expect([...download(out, n)]).toEqual([11, 22, 33, 44]);
@@ -42,9 +42,9 @@ test("encoder session halves the command buffers of 5 layer pairs", () => {
   const cbBeforeSession = cmdBufCount();
   const sess = device.encoderSession();
   for (let i = 0; i < 5; i++) {
-    ops.elementwiseAdd(sess.encoder, registry, a, b, out, n, DType.F32);
+    ops.elementwiseAdd(sess.encoder, a, b, out);
     sess.encoder.memoryBarrier();
-    ops.elementwiseAdd(sess.encoder, registry, a, b, out, n, DType.F32);
+    ops.elementwiseAdd(sess.encoder, a, b, out);
     sess.fenceStage(`session.attn.layer${i}`);
     if (i < 4) sess.resetForNextStage();
   }

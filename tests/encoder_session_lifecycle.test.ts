@@ -4,7 +4,7 @@ import { DType, EncoderSession, ops, syncCount } from "../src/index.ts";
 import { download, fixture, floatBuffer } from "./support/fixtures.ts";
 
 describe("encoder session lifecycle", () => {
-  const { device, registry } = fixture();
+  const { device } = fixture();
 
   test("the session API is always available; envEnabled is stable", () => {
     const sess = device.encoderSession();
@@ -19,7 +19,7 @@ describe("encoder session lifecycle", () => {
     const out = floatBuffer(device, DType.F32, 4);
     const sess = device.encoderSession();
     sess.beginStage("stage.lifecycle");
-    ops.elementwiseAdd(sess.encoder, registry, a, b, out, 4, DType.F32);
+    ops.elementwiseAdd(sess.encoder, a, b, out);
     expect(sess.isDrained).toBe(false);
     sess.commitStage();
     expect(sess.isDrained).toBe(true);
@@ -36,12 +36,12 @@ describe("encoder session lifecycle", () => {
     const b = floatBuffer(device, DType.F32, 2, [5, 6]);
     const out = floatBuffer(device, DType.F32, 2);
     const sess = device.encoderSession();
-    ops.elementwiseAdd(sess.encoder, registry, a, b, out, 2, DType.F32);
+    ops.elementwiseAdd(sess.encoder, a, b, out);
     sess.dispose();
     sess.dispose(); // idempotent
     expect([...download(out, 2)]).toEqual([0, 0]); // never committed
     const enc = device.commandEncoder();
-    ops.elementwiseAdd(enc, registry, a, b, out, 2, DType.F32);
+    ops.elementwiseAdd(enc, a, b, out);
     enc.commitAndWait();
     expect([...download(out, 2)]).toEqual([8, 10]);
   });
@@ -51,7 +51,7 @@ describe("encoder session lifecycle", () => {
     const out = floatBuffer(device, DType.F32, 4);
     const sess = device.encoderSession();
     sess.beginStage("stage.wait");
-    ops.elementwiseAdd(sess.encoder, registry, a, a, out, 4, DType.F32);
+    ops.elementwiseAdd(sess.encoder, a, a, out);
     const before = syncCount();
     sess.commitAndWait();
     expect(syncCount()).toBeGreaterThanOrEqual(before + 1);
@@ -67,11 +67,11 @@ describe("encoder session lifecycle", () => {
     const a = floatBuffer(device, DType.F32, 4, [1, 2, 3, 4]);
     const out = floatBuffer(device, DType.F32, 4);
     const sess = device.encoderSession();
-    ops.elementwiseAdd(sess.encoder, registry, a, a, out, 4, DType.F32);
+    ops.elementwiseAdd(sess.encoder, a, a, out);
     sess.commitAndWait();
-    expect(() => ops.elementwiseAdd(sess.encoder, registry, a, a, out, 4, DType.F32)).toThrow(/already committed/);
+    expect(() => ops.elementwiseAdd(sess.encoder, a, a, out)).toThrow(/already committed/);
     sess.resetForNextStage();
-    ops.elementwiseAdd(sess.encoder, registry, out, a, out, 4, DType.F32);
+    ops.elementwiseAdd(sess.encoder, out, a, out);
     sess.commitAndWait();
     expect([...download(out, 4)]).toEqual([3, 6, 9, 12]);
     sess.dispose();

@@ -4,7 +4,7 @@ import { DType, ops, residencyAddCount, residencyRemoveCount, resetCounters } fr
 import { download, fixture, floatBuffer } from "./support/fixtures.ts";
 
 describe("encoder session multistage", () => {
-  const { device, registry } = fixture();
+  const { device } = fixture();
 
   test("fence, reset, second stage: flags, fence value and labels", () => {
     const a = floatBuffer(device, DType.F32, 4, [1, 2, 3, 4]);
@@ -14,7 +14,7 @@ describe("encoder session multistage", () => {
     const sess = device.encoderSession();
     expect(sess.hasEvent).toBe(false);
     expect(sess.fenceValue).toBe(0);
-    ops.elementwiseAdd(sess.encoder, registry, a, b, out1, 4, DType.F32);
+    ops.elementwiseAdd(sess.encoder, a, b, out1);
     sess.fenceStage("stage.one");
     expect(sess.isDrained).toBe(true);
     expect(sess.isFencePending).toBe(true);
@@ -29,7 +29,7 @@ describe("encoder session multistage", () => {
     expect(sess.commandBuffer).not.toBe(firstCb);
     // Stage two reads stage one's output: the wait on the fence orders them.
     sess.beginStage("stage.two");
-    ops.elementwiseAdd(sess.encoder, registry, out1, b, out2, 4, DType.F32);
+    ops.elementwiseAdd(sess.encoder, out1, b, out2);
     sess.commitAndWait();
     expect([...download(out1, 4)]).toEqual([11, 22, 33, 44]);
     expect([...download(out2, 4)]).toEqual([21, 42, 63, 84]);
@@ -42,7 +42,7 @@ describe("encoder session multistage", () => {
     const bufs = [floatBuffer(device, DType.F32, 4, [1, 1, 1, 1]), floatBuffer(device, DType.F32, 4), floatBuffer(device, DType.F32, 4), floatBuffer(device, DType.F32, 4)];
     const sess = device.encoderSession();
     for (let i = 0; i < 3; i++) {
-      ops.elementwiseAdd(sess.encoder, registry, bufs[i]!, x, bufs[i + 1]!, 4, DType.F32);
+      ops.elementwiseAdd(sess.encoder, bufs[i]!, x, bufs[i + 1]!);
       sess.fenceStage();
       expect(sess.fenceValue).toBe(i + 1);
       expect(sess.hasEvent).toBe(true);
@@ -50,7 +50,7 @@ describe("encoder session multistage", () => {
       sess.resetForNextStage();
       expect(sess.isFencePending).toBe(false);
     }
-    ops.elementwiseAdd(sess.encoder, registry, bufs[3]!, x, bufs[3]!, 4, DType.F32);
+    ops.elementwiseAdd(sess.encoder, bufs[3]!, x, bufs[3]!);
     sess.commitAndWait();
     expect(sess.fenceValue).toBe(3);
     expect([...download(bufs[3]!, 4)]).toEqual([5, 5, 5, 5]);
@@ -72,13 +72,13 @@ describe("encoder session multistage", () => {
     const a = floatBuffer(device, DType.F32, 4, [1, 2, 3, 4]);
     const out = floatBuffer(device, DType.F32, 4);
     const sess = device.encoderSession();
-    ops.elementwiseAdd(sess.encoder, registry, a, a, out, 4, DType.F32);
+    ops.elementwiseAdd(sess.encoder, a, a, out);
     sess.fenceStage("fenced");
     sess.commandBuffer.waitUntilCompleted();
     sess.dispose();
     expect([...download(out, 4)]).toEqual([2, 4, 6, 8]);
     const enc = device.commandEncoder();
-    ops.elementwiseAdd(enc, registry, out, a, out, 4, DType.F32);
+    ops.elementwiseAdd(enc, out, a, out);
     enc.commitAndWait();
     expect([...download(out, 4)]).toEqual([3, 6, 9, 12]);
   });
@@ -90,12 +90,12 @@ describe("encoder session multistage", () => {
     const scratch = floatBuffer(device, DType.F32, 4);
     expect(device.residency.size).toBe(baseline + 3);
     const sess = device.encoderSession();
-    ops.elementwiseAdd(sess.encoder, registry, a, a, scratch, 4, DType.F32);
+    ops.elementwiseAdd(sess.encoder, a, a, scratch);
     sess.fenceStage("scratch");
     scratch.dispose(); // the backend keeps it alive until the command buffer completes
     expect(device.residency.size).toBe(baseline + 2);
     sess.resetForNextStage();
-    ops.elementwiseAdd(sess.encoder, registry, a, a, out, 4, DType.F32);
+    ops.elementwiseAdd(sess.encoder, a, a, out);
     sess.commitAndWait();
     expect([...download(out, 4)]).toEqual([2, 4, 6, 8]);
     expect(device.residency.size).toBe(baseline + 2);
@@ -107,11 +107,11 @@ describe("encoder session multistage", () => {
     const out = floatBuffer(device, DType.F32, 4);
     const sess = device.encoderSession();
     for (let i = 0; i < 5; i++) {
-      ops.elementwiseAdd(sess.encoder, registry, a, a, out, 4, DType.F32);
+      ops.elementwiseAdd(sess.encoder, a, a, out);
       sess.fenceStage(`stage${i}`);
       sess.resetForNextStage();
     }
-    ops.elementwiseAdd(sess.encoder, registry, a, a, out, 4, DType.F32);
+    ops.elementwiseAdd(sess.encoder, a, a, out);
     sess.commitAndWait();
     expect(sess.fenceValue).toBe(5);
     expect(sess.waitCount).toBe(5);

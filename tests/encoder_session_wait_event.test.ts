@@ -4,7 +4,7 @@ import { DType, ops } from "../src/index.ts";
 import { fixture, floatBuffer } from "./support/fixtures.ts";
 
 test("waits track fences: after reset i, waitCount == waitValue == i + 1", () => {
-  const { device, registry } = fixture();
+  const { device } = fixture();
   const a = floatBuffer(device, DType.F32, 4, [1, 2, 3, 4]);
   const out = floatBuffer(device, DType.F32, 4);
   const sess = device.encoderSession();
@@ -13,7 +13,7 @@ test("waits track fences: after reset i, waitCount == waitValue == i + 1", () =>
   expect(sess.waitValue).toBe(0);
   expect(sess.hasEvent).toBe(false);
   for (let i = 0; i < 5; i++) {
-    ops.elementwiseAdd(sess.encoder, registry, a, a, out, 4, DType.F32);
+    ops.elementwiseAdd(sess.encoder, a, a, out);
     sess.fenceStage(`wait.stage${i}`);
     if (i < 4) {
       sess.resetForNextStage();

@@ -11,7 +11,7 @@ import {
   KernelRegistry,
   ops,
 } from "../src/index.ts";
-import { fixture, floatBuffer } from "./support/fixtures.ts";
+import { fixture, floatBuffer, addPipeline } from "./support/fixtures.ts";
 
 const { device, registry } = fixture();
 
@@ -46,7 +46,7 @@ describe("allocation", () => {
 });
 
 describe("bindings", () => {
-  const pipeline = registry.getPipeline("elementwise_add_f32");
+  const pipeline = addPipeline(device);
   const a = floatBuffer(device, DType.F32, 16);
   const n = new Uint32Array([16]);
 
@@ -61,7 +61,7 @@ describe("bindings", () => {
     gone.dispose();
     const enc = device.commandEncoder();
     expectArgumentError(() => enc.dispatchThreads(pipeline, [a, gone, a, n], [16, 1, 1], [16, 1, 1]), "bindings[1]");
-    expectArgumentError(() => ops.elementwiseAdd(enc, registry, a, gone, a, 16, DType.F32), "b");
+    expectArgumentError(() => ops.elementwiseAdd(enc, a, gone, a), "b");
     expect(() => gone.view(Float32Array)).toThrow(DisposedError);
     enc.dispose();
   });
@@ -82,14 +82,16 @@ describe("bindings", () => {
     expectArgumentError(() => enc.dispatchThreads(pipeline, [a, a, a, n], [16, 1, 1], [16, 1, 1], { threadgroupMemory: [1 << 20] }), "threadgroupMemory");
     enc.dispose();
   });
-  test("op arguments: dtype, count, too-small output", () => {
+  test("op arguments: dtype, shape, too-small output", () => {
     const enc = device.commandEncoder();
     const small = floatBuffer(device, DType.F32, 8);
     const half = floatBuffer(device, DType.F16, 16);
-    expectArgumentError(() => ops.elementwiseAdd(enc, registry, a, a, a, 16, DType.U32), "dtype");
-    expectArgumentError(() => ops.elementwiseAdd(enc, registry, a, a, a, 0, DType.F32), "n");
-    expectArgumentError(() => ops.elementwiseAdd(enc, registry, a, a, small, 16, DType.F32), "out");
-    expectArgumentError(() => ops.elementwiseAdd(enc, registry, a, half, a, 16, DType.F32), "b");
+    const words = device.allocBuffer(64, DType.U32, [16]);
+    expectArgumentError(() => ops.elementwiseAdd(enc, words, words, words), "a.dtype");
+    expectArgumentError(() => ops.elementwiseAdd(enc, a, small, a), "b");
+    expectArgumentError(() => ops.elementwiseAdd(enc, a, a, small), "out");
+    expectArgumentError(() => ops.elementwiseAdd(enc, a, half, a), "b");
+    words.dispose();
     enc.dispose();
   });
 });
@@ -125,7 +127,7 @@ describe("command buffers", () => {
   test("a command buffer whose kernel failed makes commitAndWait throw with the message", () => {
     // Dispatching without binding the buffers the kernel reads is a misuse the backend reports
     // as a failed command buffer, never as a crash.
-    const pipeline = registry.getPipeline("elementwise_add_f32");
+    const pipeline = addPipeline(device);
     const enc = device.commandEncoder();
     enc.dispatchThreads(pipeline, [], [4, 1, 1], [4, 1, 1]);
     expect(() => enc.commitAndWait()).toThrow(CommandBufferError);

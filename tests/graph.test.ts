@@ -13,19 +13,19 @@ import {
   type CommandEncoder,
 } from "../src/index.ts";
 import { expectArgumentError } from "./support/errors.ts";
-import { download, fixture, floatBuffer, randomFloats, roundTo } from "./support/fixtures.ts";
+import { download, fixture, floatBuffer, randomFloats, roundTo, addPipeline, addKernelName } from "./support/fixtures.ts";
 
-const { device, registry } = fixture();
+const { device } = fixture();
 const n = 777; // not a multiple of the threadgroup size
 const f32 = (xs: ArrayLike<number>) => Array.from(xs, (x) => roundTo(DType.F32, x));
 const add = (a: number[], b: number[]) => a.map((x, i) => Math.fround(x + b[i]!));
 
 /** The layer under test: t1 = x + w, t2 = t1 + w, t3 = t2 + t1, y = t3 + x. */
 function layer(enc: CommandEncoder, x: Buffer, w: Buffer, t: Buffer[], y: Buffer): void {
-  ops.elementwiseAdd(enc, registry, x, w, t[0]!, n, DType.F32);
-  ops.elementwiseAdd(enc, registry, t[0]!, w, t[1]!, n, DType.F32);
-  ops.elementwiseAdd(enc, registry, t[1]!, t[0]!, t[2]!, n, DType.F32);
-  ops.elementwiseAdd(enc, registry, t[2]!, x, y, n, DType.F32);
+  ops.elementwiseAdd(enc, x, w, t[0]!);
+  ops.elementwiseAdd(enc, t[0]!, w, t[1]!);
+  ops.elementwiseAdd(enc, t[1]!, t[0]!, t[2]!);
+  ops.elementwiseAdd(enc, t[2]!, x, y);
 }
 
 function reference(xs: number[], ws: number[]): number[] {
@@ -55,7 +55,7 @@ describe("replay", () => {
     expect(barrierCount()).toBe(0); // ... but nothing reached a command buffer
     expect([graph.dispatchCount, graph.barrierCount]).toEqual([4, 3]);
     expect(graph.params).toEqual(["x", "y"]);
-    expect(graph.kernels).toEqual(new Array(4).fill("elementwise_add_f32"));
+    expect(graph.kernels).toEqual(new Array(4).fill(addKernelName()));
     expect(download(y0, n).every((v) => v === 0)).toBe(true);
 
     for (let seed = 1; seed <= 3; seed++) {
@@ -112,7 +112,7 @@ describe("replay", () => {
     const graph = Graph.record(rec, { io }, (e) => {
       const lo = io.slice(0, m * 4);
       // hi = lo + lo, written into the second half through an offset binding
-      e.dispatchThreads(registry.getPipeline("elementwise_add_f32"), [lo, lo, { buffer: io, offset: m * 4 }, new Uint32Array([m])], [m, 1, 1], [64, 1, 1], {
+      e.dispatchThreads(addPipeline(device), [lo, lo, { buffer: io, offset: m * 4 }, new Uint32Array([m])], [m, 1, 1], [64, 1, 1], {
         reads: [0, 1],
         writes: [2],
       });
@@ -140,9 +140,9 @@ describe("replay", () => {
     const y = floatBuffer(device, DType.F32, n);
     const z = floatBuffer(device, DType.F32, n);
     const enc = device.commandEncoder();
-    ops.elementwiseAdd(enc, registry, src, src, x, n, DType.F32); // x = 2 src, read by the replay
+    ops.elementwiseAdd(enc, src, src, x); // x = 2 src, read by the replay
     const report = graph.replay(enc, { x, y });
-    ops.elementwiseAdd(enc, registry, y, y, z, n, DType.F32); // reads the replay's output
+    ops.elementwiseAdd(enc, y, y, z); // reads the replay's output
     enc.commitAndWait();
     expect(report).toEqual({ dispatches: 4, barriers: 4 }); // one more to separate it from the first add
     const ys = reference(add(xs, xs), ws);
@@ -159,10 +159,10 @@ describe("replay", () => {
     withConfig({ autoBarrier: false }, () => (rec.autoBarrier = false)); // whatever MLXN_AUTO_BARRIER says
     const graph = Graph.record(rec, { a, c }, (e) => {
       e.memoryBarrier(); // nothing to order yet
-      ops.elementwiseAdd(e, registry, a, a, b, n, DType.F32);
+      ops.elementwiseAdd(e, a, a, b);
       e.memoryBarrier();
       e.memoryBarrier(); // same point
-      ops.elementwiseAdd(e, registry, b, a, c, n, DType.F32);
+      ops.elementwiseAdd(e, b, a, c);
       e.memoryBarrier(); // trailing
     });
     rec.dispose();
@@ -214,8 +214,8 @@ describe("bad input gets typed errors", () => {
     const tmp = floatBuffer(device, DType.F32, n);
     const rec = device.commandEncoder();
     const g = Graph.record(rec, { x, y }, (e) => {
-      ops.elementwiseAdd(e, registry, x, x, tmp, n, DType.F32);
-      ops.elementwiseAdd(e, registry, tmp, x, y, n, DType.F32);
+      ops.elementwiseAdd(e, x, x, tmp);
+      ops.elementwiseAdd(e, tmp, x, y);
     });
     rec.dispose();
     tmp.dispose();
@@ -233,10 +233,10 @@ describe("bad input gets typed errors", () => {
     expectArgumentError(() => Graph.record(enc, [x] as never, () => {}), "params");
     // A binding that straddles the edge of a parameter.
     expectArgumentError(
-      () => Graph.record(enc, { part }, (e) => ops.elementwiseAdd(e, registry, { buffer: big, offset: 4 } as never, x, y, n, DType.F32)),
+      () => Graph.record(enc, { part }, (e) => ops.elementwiseAdd(e, { buffer: big, offset: 4 } as never, x, y)),
       "a",
     );
-    const pipeline = registry.getPipeline("elementwise_add_f32");
+    const pipeline = addPipeline(device);
     expectArgumentError(
       () => Graph.record(enc, { part }, (e) => e.dispatchThreads(pipeline, [{ buffer: big, offset: 4, length: n * 4 }, x, y, new Uint32Array([n])], [n, 1, 1], [64, 1, 1])),
       "params.part",
@@ -247,7 +247,7 @@ describe("bad input gets typed errors", () => {
     expectArgumentError(() => Graph.record(enc, {}, (async () => {}) as never), "fn");
     expectArgumentError(() => Graph.record(enc, {}, (e) => Graph.record(e, {}, () => {})), "encoder", "already recording");
     // After all of that the encoder works normally again.
-    ops.elementwiseAdd(enc, registry, x, x, y, n, DType.F32);
+    ops.elementwiseAdd(enc, x, x, y);
     enc.commitAndWait();
   });
 });

@@ -11,9 +11,9 @@ import {
   resetCounters,
 } from "../src/index.ts";
 import { expectArgumentError } from "./support/errors.ts";
-import { download, fixture, floatBuffer, upload } from "./support/fixtures.ts";
+import { download, fixture, floatBuffer, upload, addPipeline } from "./support/fixtures.ts";
 
-const { device, registry } = fixture();
+const { device } = fixture();
 
 /** Commit whatever residency work is staged, so a test starts from a clean set. */
 function settle(): void {
@@ -136,7 +136,7 @@ describe("reuse and accounting", () => {
     upload(a!, av);
     upload(b!, bv);
     const enc = device.commandEncoder();
-    ops.elementwiseAdd(enc, registry, a!, b!, out!, n, DType.F32);
+    ops.elementwiseAdd(enc, a!, b!, out!);
     enc.commitAndWait();
     expect([...download(out!, n)]).toEqual(av.map((x, i) => x + bv[i]!));
   });
@@ -223,10 +223,10 @@ describe("misuse gets typed errors", () => {
     expect(() => stale.view(Float32Array)).toThrow(DisposedError);
     const out = pool.alloc(64, DType.F32, [16]);
     const enc = device.commandEncoder();
-    expectArgumentError(() => ops.elementwiseAdd(enc, registry, stale, next, out, 16, DType.F32), "a", "disposed");
+    expectArgumentError(() => ops.elementwiseAdd(enc, stale, next, out), "a", "disposed");
     pool.reset();
     expect(() => next.view(Float32Array)).toThrow(DisposedError);
-    const pipeline = registry.getPipeline("elementwise_add_f32");
+    const pipeline = addPipeline(device);
     expectArgumentError(() => enc.dispatchThreads(pipeline, [out, out, out, new Uint32Array([16])], [16, 1, 1], [16, 1, 1]), "bindings[0]", "disposed");
     enc.dispose();
   });

@@ -12,16 +12,16 @@ import {
   resetCounters,
 } from "../src/index.ts";
 import { expectArgumentError } from "./support/errors.ts";
-import { download, fixture, floatBuffer } from "./support/fixtures.ts";
+import { download, fixture, floatBuffer, addKernelName } from "./support/fixtures.ts";
 
-const { device, registry } = fixture();
+const { device } = fixture();
 const n = 64;
 const a = floatBuffer(device, DType.F32, n, Array.from({ length: n }, (_, i) => i));
 const t = floatBuffer(device, DType.F32, n);
 const out = floatBuffer(device, DType.F32, n);
 const h = floatBuffer(device, DType.F16, n);
-const ADD = "elementwise_add_f32";
-const ADD_F16 = "elementwise_add_f16";
+const ADD = addKernelName();
+const ADD_F16 = addKernelName(DType.F16);
 
 test("totals agree with the counters; labels and kernels add up to the summary", () => {
   resetCounters();
@@ -29,26 +29,26 @@ test("totals agree with the counters; labels and kernels add up to the summary",
   try {
     for (let i = 0; i < 3; i++) {
       const enc = device.commandEncoder();
-      ops.elementwiseAdd(enc, registry, a, a, t, n, DType.F32);
-      ops.elementwiseAdd(enc, registry, t, a, out, n, DType.F32); // automatic barrier
+      ops.elementwiseAdd(enc, a, a, t);
+      ops.elementwiseAdd(enc, t, a, out); // automatic barrier
       enc.commitLabeled("attn"); // asynchronous: measured once it completes
       enc.dispose();
     }
     for (let i = 0; i < 2; i++) {
       const enc = device.commandEncoder();
-      ops.elementwiseAdd(enc, registry, h, h, h, n, DType.F16);
+      ops.elementwiseAdd(enc, h, h, h);
       enc.commitAndWaitLabeled("ffn");
       enc.dispose();
     }
     const sess = device.encoderSession();
-    ops.elementwiseAdd(sess.encoder, registry, a, a, t, n, DType.F32);
+    ops.elementwiseAdd(sess.encoder, a, a, t);
     sess.fenceStage("stage");
     sess.resetForNextStage();
-    ops.elementwiseAdd(sess.encoder, registry, t, t, out, n, DType.F32);
+    ops.elementwiseAdd(sess.encoder, t, t, out);
     sess.commitAndWait(); // unlabeled
     sess.dispose();
     const discarded = device.commandEncoder(); // never committed: not a profiled command buffer
-    ops.elementwiseAdd(discarded, registry, a, a, t, n, DType.F32);
+    ops.elementwiseAdd(discarded, a, a, t);
     discarded.dispose();
   } finally {
     prof.stop();
@@ -97,11 +97,11 @@ test("totals agree with the counters; labels and kernels add up to the summary",
 test("a kernel is credited with GPU time only from command buffers that ran nothing else", () => {
   using prof = Profiler.start(device);
   const mixed = device.commandEncoder();
-  ops.elementwiseAdd(mixed, registry, a, a, t, n, DType.F32);
-  ops.elementwiseAdd(mixed, registry, h, h, h, n, DType.F16);
+  ops.elementwiseAdd(mixed, a, a, t);
+  ops.elementwiseAdd(mixed, h, h, h);
   mixed.commitAndWait();
   const single = device.commandEncoder();
-  ops.elementwiseAdd(single, registry, a, a, t, n, DType.F32);
+  ops.elementwiseAdd(single, a, a, t);
   single.commitAndWait();
   const [cbMixed, cbSingle] = prof.commandBuffers();
   const byName = new Map(prof.kernels().map((k) => [k.kernel, k]));
@@ -119,15 +119,15 @@ test("graph replays count in the kernel table; counters count the recording", ()
   const y = floatBuffer(device, DType.F32, n);
   const rec = device.commandEncoder();
   const graph = Graph.record(rec, { x, y }, (e) => {
-    ops.elementwiseAdd(e, registry, x, a, t, n, DType.F32);
-    ops.elementwiseAdd(e, registry, t, a, y, n, DType.F32);
+    ops.elementwiseAdd(e, x, a, t);
+    ops.elementwiseAdd(e, t, a, y);
   });
   rec.dispose();
   resetCounters();
   using prof = Profiler.start(device);
   const enc = device.commandEncoder();
   const report = graph.replay(enc, { x: a, y: out });
-  ops.elementwiseAdd(enc, registry, out, out, t, n, DType.F32);
+  ops.elementwiseAdd(enc, out, out, t);
   enc.commitAndWaitLabeled("replay");
   const s = prof.summary();
   expect(s.dispatches).toBe(dispatchCount() + report.dispatches);
@@ -141,10 +141,10 @@ test("barrier encode time is measured only while barrier profiling is on", () =>
   resetCounters();
   const run = () => {
     const enc = device.commandEncoder();
-    ops.elementwiseAdd(enc, registry, a, a, t, n, DType.F32);
-    ops.elementwiseAdd(enc, registry, t, t, out, n, DType.F32);
+    ops.elementwiseAdd(enc, a, a, t);
+    ops.elementwiseAdd(enc, t, t, out);
     enc.memoryBarrier();
-    ops.elementwiseAdd(enc, registry, out, t, out, n, DType.F32);
+    ops.elementwiseAdd(enc, out, t, out);
     enc.commitAndWait();
   };
   {
@@ -166,7 +166,7 @@ test("barrier encode time is measured only while barrier profiling is on", () =>
 test("an encoder disposed while its command buffer runs is still measured", () => {
   using prof = Profiler.start(device);
   const enc = device.commandEncoder();
-  ops.elementwiseAdd(enc, registry, a, a, t, n, DType.F32);
+  ops.elementwiseAdd(enc, a, a, t);
   enc.commit();
   enc.dispose(); // may be before completion: the profiler keeps the command buffer to read its time
   const later = device.commandEncoder();

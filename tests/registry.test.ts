@@ -1,6 +1,6 @@
-/** KernelRegistry: derived names, one library per family, pipeline cache keyed by constants. */
+/** KernelRegistry: catalog variants, one library per compile unit, pipeline cache keyed by constants. */
 import { describe, expect, test } from "bun:test";
-import { DType, KernelRegistry, pipelineKey } from "../src/index.ts";
+import { Device, DType, KernelNotFoundError, KernelRegistry, kernels, pipelineKey } from "../src/index.ts";
 import { download, fixture, floatBuffer } from "./support/fixtures.ts";
 
 const constantsKernel = `
@@ -25,10 +25,12 @@ describe("KernelRegistry", () => {
 
   test("every dtype of a family comes from one compiled library, and pipelines are cached", () => {
     const r = new KernelRegistry(device);
-    const f32 = r.getPipeline("elementwise_add_f32");
-    expect(r.getPipeline("elementwise_add_f32")).toBe(f32);
-    r.getPipeline("elementwise_add_f16");
-    r.getPipeline("elementwise_add_bf16");
+    const f32 = r.pipeline(kernels.elementwiseBinary, { op: "add", dtype: DType.F32 });
+    expect(r.pipeline(kernels.elementwiseBinary, { op: "add", dtype: DType.F32 })).toBe(f32);
+    // The same variant by its catalog name.
+    expect(r.getPipeline(kernels.elementwiseBinary.name({ op: "add", dtype: DType.F32 }))).toBe(f32);
+    r.pipeline(kernels.elementwiseBinary, { op: "add", dtype: DType.F16 });
+    r.pipeline(kernels.elementwiseBinaryRow, { op: "mul", dtype: DType.BF16 });
     expect(r.libraryCount).toBe(1);
     expect(r.cachedCount).toBe(3);
     expect(f32.threadExecutionWidth).toBe(32);
@@ -61,14 +63,32 @@ describe("KernelRegistry", () => {
 
   test("compilePipeline gives a fresh pipeline; releasing it twice, or a cached one, is safe", () => {
     const r = new KernelRegistry(device);
-    const cached = r.getPipeline("elementwise_add_f32");
-    const fresh = r.compilePipeline("elementwise_add_f32");
+    const name = kernels.elementwiseBinary.name({ op: "add", dtype: DType.F32 });
+    const cached = r.getPipeline(name);
+    const fresh = r.compilePipeline(name);
     expect(fresh).not.toBe(cached);
     r.releasePipeline(fresh);
     r.releasePipeline(fresh);
     r.releasePipeline(cached); // owned by the cache: left alone
-    expect(r.getPipeline("elementwise_add_f32")).toBe(cached);
+    expect(r.getPipeline(name)).toBe(cached);
     r.dispose();
+  });
+
+  test("a variant the catalog does not build is a KernelNotFoundError naming it", () => {
+    const r = new KernelRegistry(device);
+    expect(() => r.pipeline(kernels.qmv, { x: DType.F32, scales: DType.F32, bits: 7 })).toThrow(KernelNotFoundError);
+    expect(() => r.pipeline(kernels.elementwiseScalar, { dtype: DType.U32 })).toThrow(/elementwise for dtype=u32/);
+    expect(r.libraryCount).toBe(0);
+    r.dispose();
+  });
+
+  test("device.kernels is made on first use and disposed with its device", () => {
+    const d = Device.open();
+    const reg = d.kernels;
+    expect(d.kernels).toBe(reg);
+    reg.pipeline(kernels.elementwiseScalar, { dtype: DType.F32 });
+    d.dispose();
+    expect(() => reg.pipeline(kernels.elementwiseScalar, { dtype: DType.F16 })).toThrow(/dispose/);
   });
 
   test("registerSource replaces a kernel and drops its cached pipelines", () => {

@@ -3,7 +3,7 @@ import { expect, test } from "bun:test";
 import { DType, ops, residencyAddCount, residencyCommitCount, resetCounters } from "../src/index.ts";
 import { fixture, floatBuffer } from "./support/fixtures.ts";
 
-const { device, registry } = fixture();
+const { device } = fixture();
 
 /** Commit whatever is staged, so each test starts clean. */
 function settle(): void {
@@ -52,7 +52,7 @@ test("a view keeps the allocation alive and readable after the original is dispo
   expect([...tail.view(Float32Array)]).toEqual([5, 6, 7, 8]);
   const out = floatBuffer(device, DType.F32, 4);
   const enc = device.commandEncoder();
-  ops.elementwiseAdd(enc, registry, tail, tail, out, 4, DType.F32);
+  ops.elementwiseAdd(enc, tail, tail, out);
   enc.commitAndWait();
   expect([...out.view(Float32Array)]).toEqual([10, 12, 14, 16]);
   const stale = tail.view(Float32Array);

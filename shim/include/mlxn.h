@@ -133,7 +133,7 @@ enum {
 /*
  * Pipeline for `function_name` specialised with function constants. `constants` holds
  * `n_constants` triplets of uint32: [index, MLXN_CONSTANT_* type, 32-bit value]. `label` names
- * the pipeline (e.g. "rms_norm_f32|300:b1").
+ * the pipeline (e.g. "my_kernel|300:b1").
  */
 int32_t mlxn_pipeline_new(mlxn_library_t library, const char *function_name,
                           const uint32_t *constants, uint32_t n_constants, const char *label,

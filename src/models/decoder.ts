@@ -26,7 +26,7 @@
  * small vectors (norm weights, linear biases) are converted to the activation type once.
  *
  * @example
- * const decoder = new Decoder(device, registry, weights);
+ * const decoder = new Decoder(device, weights);
  * using cache = decoder.newCache();
  * const logits = decoder.forward([1, 2, 3], cache);   // prefill
  * const next = decoder.forward([4], cache);           // one decode step
@@ -38,22 +38,22 @@ import { DType } from "../dtype.ts";
 import type { CommandEncoder } from "../encoder.ts";
 import { ArgumentError, DisposedError } from "../errors.ts";
 import { decodeFloats, encodeFloats } from "../io/floats.ts";
+import { ATTENTION_HEAD_DIMS, FLOATS } from "../../kernels/catalog.ts";
 import * as ops from "../ops/index.ts";
 import { checkOptions } from "../ops/validate.ts";
 import { BufferPool } from "../pool.ts";
-import type { KernelRegistry } from "../registry.ts";
 import type { ModelConfig } from "./config.ts";
 import type { LinearWeights, ModelWeights } from "./weights.ts";
 
 /** Float types activations and KV caches may use. */
 export type FloatName = "f32" | "f16" | "bf16";
 
-const FLOAT_BY_NAME: Readonly<Record<FloatName, DType>> = { f32: DType.F32, f16: DType.F16, bf16: DType.BF16 };
+const FLOAT_BY_NAME = Object.fromEntries(FLOATS.map((d) => [d.name, d])) as Readonly<Record<FloatName, DType>>;
 
 /** The DType of a float type name (or a DType), checked; `name` labels the error. */
 export function floatDType(name: string, v: FloatName | DType): DType {
   if (typeof v === "string" && Object.hasOwn(FLOAT_BY_NAME, v)) return FLOAT_BY_NAME[v];
-  if (v === DType.F32 || v === DType.F16 || v === DType.BF16) return v;
+  if (FLOATS.includes(v as DType)) return v as DType;
   throw new ArgumentError(name, `must be "f32", "f16" or "bf16" (got ${JSON.stringify(typeof v === "object" ? (v as DType).name : v)})`);
 }
 
@@ -224,13 +224,13 @@ export class KVCache {
    * @internal Make room for `tokens` more positions, encoding the copies of the old contents into
    * `enc`; returns the buffers to dispose once that command buffer has completed.
    */
-  reserve(enc: CommandEncoder, registry: KernelRegistry, tokens: number): Buffer[] {
+  reserve(enc: CommandEncoder, tokens: number): Buffer[] {
     this.#check();
     const needed = this.#position + tokens;
     if (needed > this.maxLength) {
       throw new ArgumentError("tokens", `cache overflow: ${tokens} new tokens at position ${this.#position} exceed the cache's maxLength of ${this.maxLength} positions`);
     }
-    const retired = this.#grow(enc, registry, false, needed, this.maxLength, this.#position);
+    const retired = this.#grow(enc, false, needed, this.maxLength, this.#position);
     if (this.window !== undefined) {
       if (this.slidingLimit < this.maxLength && tokens > this.slidingLimit - (this.window - 1)) {
         throw new ArgumentError("tokens", `${tokens} tokens in one pass exceed what the sliding layers' cache holds past a window (${this.slidingLimit - (this.window - 1)})`);
@@ -241,17 +241,17 @@ export class KVCache {
         const keep = Math.min(this.window - 1, held);
         const from = held - keep;
         if (keep > 0) {
-          const params = { heads: this.kvHeads, headDim: this.headDim, tokens: keep, srcCapacity: this.#slidingCapacity, dstCapacity: this.#slidingCapacity, srcPosition: from, dstPosition: 0, dtype: this.dtype };
+          const params = { tokens: keep, srcPosition: from, dstPosition: 0 };
           for (let l = 0; l < this.layers; l++) {
             if (!this.#sliding[l]) continue;
-            ops.kvCacheCopy(enc, registry, this.#keys[l]!, this.#keys[l]!, params);
-            ops.kvCacheCopy(enc, registry, this.#values[l]!, this.#values[l]!, params);
+            ops.kvCacheCopy(enc, this.#keys[l]!, this.#keys[l]!, params);
+            ops.kvCacheCopy(enc, this.#values[l]!, this.#values[l]!, params);
           }
         }
         this.#slidingBase += from;
         held = keep;
       }
-      retired.push(...this.#grow(enc, registry, true, held + tokens, this.slidingLimit, held));
+      retired.push(...this.#grow(enc, true, held + tokens, this.slidingLimit, held));
     }
     return retired;
   }
@@ -274,7 +274,7 @@ export class KVCache {
   }
 
   /** Grow one group's buffers (sliding or not) to hold `needed` rows (doubling, capped at `limit`), copying `used` rows. */
-  #grow(enc: CommandEncoder, registry: KernelRegistry, sliding: boolean, needed: number, limit: number, used: number): Buffer[] {
+  #grow(enc: CommandEncoder, sliding: boolean, needed: number, limit: number, used: number): Buffer[] {
     const current = sliding ? this.#slidingCapacity : this.#capacity;
     if (needed <= current || !this.#sliding.some((s) => s === sliding)) return [];
     let capacity = Math.max(current, 1);
@@ -288,9 +288,9 @@ export class KVCache {
       if (this.#sliding[l] !== sliding) continue;
       old.push(oldKeys[l]!, oldValues[l]!);
       if (used > 0) {
-        const params = { heads: this.kvHeads, headDim: this.headDim, tokens: used, srcCapacity: current, dstCapacity: capacity, dtype: this.dtype };
-        ops.kvCacheCopy(enc, registry, oldKeys[l]!, this.#keys[l]!, params);
-        ops.kvCacheCopy(enc, registry, oldValues[l]!, this.#values[l]!, params);
+        const params = { tokens: used };
+        ops.kvCacheCopy(enc, oldKeys[l]!, this.#keys[l]!, params);
+        ops.kvCacheCopy(enc, oldValues[l]!, this.#values[l]!, params);
       }
     }
     return old;
@@ -316,11 +316,8 @@ export class KVCache {
 
 /** A linear layer ready to encode: the weight in its stored form, the bias in the activation type. */
 interface Linear {
-  readonly n: number;
-  readonly k: number;
-  readonly weights: LinearWeights;
-  /** MLX affine table, for quantized weights. */
-  readonly table: ops.AffineTable | undefined;
+  /** The weight as matmul takes it: a dense buffer or an MLX affine table. */
+  readonly matrix: Buffer | ops.QuantizedTable;
   readonly bias: Buffer | undefined;
 }
 
@@ -383,13 +380,12 @@ export interface StepResult {
  * vectors and the scratch pool, not the weights.
  *
  * @example
- * using decoder = new Decoder(device, registry, weights);
+ * using decoder = new Decoder(device, weights);
  * using cache = decoder.newCache();
  * const { token } = decoder.sample(promptIds, cache, { temperature: 0, topK: 0, topP: 1, seed: 0, step: 0 });
  */
 export class Decoder {
   readonly device: Device;
-  readonly registry: KernelRegistry;
   readonly config: ModelConfig;
   readonly weights: ModelWeights;
   /** Type activations are computed in. */
@@ -399,6 +395,8 @@ export class Decoder {
   readonly #layers: readonly Layer[];
   readonly #finalNorm: Buffer;
   readonly #lmHead: Linear;
+  /** The embedding table as `ops.embedding` takes it. */
+  readonly #embedding: Buffer | ops.QuantizedTable;
   /** Buffers converted to the activation type, owned here. */
   readonly #owned: Buffer[] = [];
   readonly #rope: ops.RopeParams;
@@ -408,12 +406,11 @@ export class Decoder {
 
   /**
    * @example
-   * const decoder = new Decoder(device, registry, loadModelWeights(device, dir), { activationDType: "f16" });
+   * const decoder = new Decoder(device, loadModelWeights(device, dir), { activationDType: "f16" });
    */
-  constructor(device: Device, registry: KernelRegistry, weights: ModelWeights, options: DecoderOptions = {}) {
+  constructor(device: Device, weights: ModelWeights, options: DecoderOptions = {}) {
     checkOptions("options", options, ["activationDType", "prefillChunk"]);
     this.device = device;
-    this.registry = registry;
     this.weights = weights;
     this.config = weights.config;
     this.activationDType = floatDType("options.activationDType", options.activationDType ?? "f32");
@@ -428,8 +425,8 @@ export class Decoder {
     if (c.moe && c.moe.expertsPerToken > ops.MOE_MAX_TOP_K) {
       throw new ArgumentError("weights", `${c.moe.expertsPerToken} experts per token exceed the router kernel's ${ops.MOE_MAX_TOP_K}`);
     }
-    if (!ops.ATTENTION_HEAD_DIMS.includes(c.headDim)) {
-      throw new ArgumentError("weights", `head_dim ${c.headDim} is not supported by the attention kernels (supported: ${ops.ATTENTION_HEAD_DIMS.join(", ")})`);
+    if (!ATTENTION_HEAD_DIMS.includes(c.headDim)) {
+      throw new ArgumentError("weights", `head_dim ${c.headDim} is not supported by the attention kernels (supported: ${ATTENTION_HEAD_DIMS.join(", ")})`);
     }
     this.#pool = new BufferPool(device);
     // Norm weights and linear biases in the activation type, converted in one command buffer.
@@ -438,18 +435,10 @@ export class Decoder {
       const vector = (b: Buffer) => this.#toActivation(enc, b);
       // Gemma's norms scale by 1 + w, which MLX computes in the weight's type; made once, here.
       const norm = (b: Buffer) => (c.normUnitOffset ? this.#unitOffset(b) : vector(b));
-      const stacked = (w: LinearWeights): ops.StackedExperts => {
-        if (w.bits === undefined) return { weight: w.weight, dtype: w.dtype };
-        if (!ops.GATHER_BITS.includes(w.bits)) {
-          throw new ArgumentError("weights", `${w.name}: ${w.bits}-bit experts are not supported by the gathered kernels (supported: ${ops.GATHER_BITS.join(", ")})`);
-        }
-        return { weight: w.weight, scales: w.scales!, biases: w.biases!, bits: w.bits, groupSize: w.groupSize!, dtype: w.dtype };
-      };
+      const stacked = (w: LinearWeights): ops.StackedExperts =>
+        w.bits === undefined ? w.weight : { weight: w.weight, scales: w.scales!, biases: w.biases!, bits: w.bits, groupSize: w.groupSize! };
       const linear = (w: LinearWeights): Linear => ({
-        n: w.outFeatures,
-        k: w.inFeatures,
-        weights: w,
-        table: w.bits === undefined ? undefined : Object.freeze({ weight: w.weight, scales: w.scales!, biases: w.biases! }),
+        matrix: w.bits === undefined ? w.weight : new ops.QuantizedTable({ weight: w.weight, scales: w.scales!, biases: w.biases!, bits: w.bits, groupSize: w.groupSize! }),
         bias: w.bias === undefined ? undefined : vector(w.bias),
       });
       this.#layers = weights.layers.map((l, i) => ({
@@ -470,6 +459,7 @@ export class Decoder {
         experts: l.moe && { router: linear(l.moe.router), gate: stacked(l.moe.gate), up: stacked(l.moe.up), down: stacked(l.moe.down) },
       }));
       this.#finalNorm = norm(weights.norm);
+      this.#embedding = linear(weights.embedding).matrix;
       this.#lmHead = linear(weights.lmHead);
       enc.commitAndWait();
     } catch (e) {
@@ -479,8 +469,8 @@ export class Decoder {
       enc.dispose();
     }
     const scaling = ropeScaling(c);
-    this.#rope = { tokens: 1, heads: 1, headDim: c.headDim, theta: c.ropeTheta, offset: 0, traditional: c.ropeTraditional, dtype: this.activationDType, ...(scaling && { scaling }) };
-    this.#localRope = { tokens: 1, heads: 1, headDim: c.headDim, theta: c.ropeLocalTheta ?? c.ropeTheta, offset: 0, traditional: c.ropeTraditional, dtype: this.activationDType };
+    this.#rope = { theta: c.ropeTheta, offset: 0, traditional: c.ropeTraditional, ...(scaling && { scaling }) };
+    this.#localRope = { theta: c.ropeLocalTheta ?? c.ropeTheta, offset: 0, traditional: c.ropeTraditional };
   }
 
   get disposed(): boolean {
@@ -583,7 +573,7 @@ export class Decoder {
     const views: Buffer[] = [];
     let retired: Buffer[] = [];
     try {
-      retired = cache.reserve(enc, this.registry, T);
+      retired = cache.reserve(enc, T);
       const ids = pool.alloc(T * 4, DType.U32, [T]);
       const idView = ids.view(Uint32Array);
       for (let i = 0; i < T; i++) idView[i] = tokens[start + i]!;
@@ -591,13 +581,13 @@ export class Decoder {
       const last = T === 1 ? normed : this.#row(views, normed, T - 1);
       const act = this.activationDType;
       const logits = pool.alloc(this.config.vocabSize * act.size, act, [1, this.config.vocabSize]);
-      this.#linear(enc, this.#lmHead, last, logits, 1);
+      this.#linear(enc, this.#lmHead, last, logits);
       const cap = this.config.finalLogitSoftcap;
-      if (cap !== undefined) ops.softcap(enc, this.registry, logits, logits, this.config.vocabSize, act, cap);
+      if (cap !== undefined) ops.softcap(enc, logits, logits, { cap });
       let token: Buffer | undefined;
       if (output?.kind === "sample") {
         token = pool.alloc(4, DType.U32, [1]);
-        ops.sample(enc, this.registry, logits, token, { rows: 1, cols: this.config.vocabSize, dtype: act, ...output.params });
+        ops.sample(enc, logits, token, output.params);
       }
       enc.commitAndWaitLabeled(T === 1 ? "decode" : "prefill");
       cache.advance(T);
@@ -615,7 +605,6 @@ export class Decoder {
   /** Encode the embedding and every layer; returns the final-normed hidden states [T, hidden]. */
   #encodeLayers(enc: CommandEncoder, ids: Buffer, T: number, cache: KVCache): Buffer {
     const c = this.config;
-    const reg = this.registry;
     const act = this.activationDType;
     const pool = this.#pool;
     const h = c.hiddenSize;
@@ -639,61 +628,52 @@ export class Decoder {
       { byteLength: T * inter * s, dtype: act, shape: [T, inter] },
     ]) as [Buffer, Buffer] : [undefined, undefined];
     const moe = c.moe && this.#layers.some((l) => l.experts) ? this.#moeScratch(T) : undefined;
-    const scratch = T === 1 ? pool.alloc(ops.attentionDecodeScratchBytes(nq, d), DType.F32) : undefined;
+    const scratchBytes = ops.attentionDecodeScratchBytes(nq, d);
+    const scratch = T === 1 ? pool.alloc(scratchBytes, DType.F32, [scratchBytes / 4]) : undefined;
 
-    this.#embed(enc, ids, x, T);
-    if (c.embeddingScale !== undefined) ops.scalarMul(enc, reg, x, x, T * h, act, c.embeddingScale);
-    const norm = { rows: T, cols: h, eps: c.rmsNormEps, dtype: act };
-    ops.rmsNorm(enc, reg, x, this.#layers[0]!.inputNorm, n, norm);
+    this.#embed(enc, ids, x);
+    if (c.embeddingScale !== undefined) ops.scalarMul(enc, x, x, c.embeddingScale);
+    const norm = { eps: c.rmsNormEps };
+    ops.rmsNorm(enc, x, this.#layers[0]!.inputNorm, n, norm);
     this.#layers.forEach((layer, li) => {
       // Sliding layers hold positions from cache.slidingBase on, in their own (bounded) buffers.
       const base = layer.sliding ? cache.slidingBase : 0;
       const capacity = layer.sliding ? cache.slidingCapacity : cache.capacity;
-      const rope = { ...(layer.sliding ? this.#localRope : this.#rope), tokens: T, offset: position };
-      const attention = {
-        heads: nq,
-        kvHeads: nkv,
-        headDim: d,
-        kvLen: position - base + T,
-        capacity,
-        dtype: act,
-        kvDType: cache.dtype,
-        scale: c.attentionScale,
-        ...(layer.sliding && { window: c.slidingWindow! }),
-      };
-      const append = { tokens: T, heads: nkv, headDim: d, capacity, position: position - base, dtype: cache.dtype, srcDType: act };
-      this.#linear(enc, layer.q, n, q, T);
-      this.#linear(enc, layer.k, n, k, T);
-      this.#linear(enc, layer.v, n, v, T);
-      if (layer.qNorm) ops.rmsNorm(enc, reg, q, layer.qNorm, q, { rows: T * nq, cols: d, eps: c.rmsNormEps, dtype: act });
-      if (layer.kNorm) ops.rmsNorm(enc, reg, k, layer.kNorm, k, { rows: T * nkv, cols: d, eps: c.rmsNormEps, dtype: act });
-      ops.rope(enc, reg, q, q, { ...rope, heads: nq });
-      ops.rope(enc, reg, k, k, { ...rope, heads: nkv });
+      const rope = { ...(layer.sliding ? this.#localRope : this.#rope), offset: position };
+      const attention = { kvLen: position - base + T, scale: c.attentionScale, ...(layer.sliding && { window: c.slidingWindow! }) };
+      const append = { position: position - base };
+      this.#linear(enc, layer.q, n, q);
+      this.#linear(enc, layer.k, n, k);
+      this.#linear(enc, layer.v, n, v);
+      if (layer.qNorm) ops.rmsNorm(enc, q, layer.qNorm, q, norm);
+      if (layer.kNorm) ops.rmsNorm(enc, k, layer.kNorm, k, norm);
+      ops.rope(enc, q, q, rope);
+      ops.rope(enc, k, k, rope);
       const kCache = cache.keys(li);
       const vCache = cache.values(li);
-      ops.kvCacheAppend(enc, reg, k, kCache, append);
-      ops.kvCacheAppend(enc, reg, v, vCache, append);
-      if (scratch) ops.attentionDecode(enc, reg, q, kCache, vCache, attn, scratch, attention);
-      else ops.attentionPrefill(enc, reg, q, kCache, vCache, attn, { ...attention, qLen: T });
-      this.#linear(enc, layer.o, attn, y, T);
+      ops.kvCacheAppend(enc, k, kCache, append);
+      ops.kvCacheAppend(enc, v, vCache, append);
+      if (scratch) ops.attentionDecode(enc, q, kCache, vCache, attn, scratch, attention);
+      else ops.attentionPrefill(enc, q, kCache, vCache, attn, attention);
+      this.#linear(enc, layer.o, attn, y);
       if (layer.preFFNorm) {
         // Gemma: x += norm(attention output); n = preFFNorm(x).
-        ops.rmsNorm(enc, reg, y, layer.postNorm, y, norm);
-        ops.addRmsNorm(enc, reg, y, x, layer.preFFNorm, x, n, norm);
+        ops.rmsNorm(enc, y, layer.postNorm, y, norm);
+        ops.addRmsNorm(enc, y, x, layer.preFFNorm, x, n, norm);
       } else {
-        ops.addRmsNorm(enc, reg, y, x, layer.postNorm, x, n, norm);
+        ops.addRmsNorm(enc, y, x, layer.postNorm, x, n, norm);
       }
-      if (layer.experts) this.#experts(enc, layer.experts, n, y, T, moe!);
+      if (layer.experts) this.#experts(enc, layer.experts, n, y, moe!);
       else {
-        this.#linear(enc, layer.gate!, n, gate!, T);
-        this.#linear(enc, layer.up!, n, up!, T);
-        if (c.hiddenActivation === "gelu_tanh") ops.geglu(enc, reg, gate!, up!, gate!, T * inter, act, "tanh");
-        else ops.swiglu(enc, reg, gate!, up!, gate!, T * inter, act);
-        this.#linear(enc, layer.down!, gate!, y, T);
+        this.#linear(enc, layer.gate!, n, gate!);
+        this.#linear(enc, layer.up!, n, up!);
+        if (c.hiddenActivation === "gelu_tanh") ops.geglu(enc, gate!, up!, gate!, { approximation: "tanh" });
+        else ops.swiglu(enc, gate!, up!, gate!);
+        this.#linear(enc, layer.down!, gate!, y);
       }
-      if (layer.postFFNorm) ops.rmsNorm(enc, reg, y, layer.postFFNorm, y, norm);
+      if (layer.postFFNorm) ops.rmsNorm(enc, y, layer.postFFNorm, y, norm);
       const next = this.#layers[li + 1];
-      ops.addRmsNorm(enc, reg, y, x, next ? next.inputNorm : this.#finalNorm, x, n, norm);
+      ops.addRmsNorm(enc, y, x, next ? next.inputNorm : this.#finalNorm, x, n, norm);
     });
     return n;
   }
@@ -713,11 +693,11 @@ export class Decoder {
       { byteLength: pairs * h * act.size, dtype: act, shape: [pairs, h] },
     ]) as [Buffer, Buffer, Buffer, Buffer, Buffer, Buffer];
     if (T === 1) return { logits, indices, weights, gate, up, down, grouped: undefined };
-    const batchBytes = ops.moeBatchBytes(pairs, moe!.numExperts);
+    const batchWords = ops.moeBatchElements(pairs, moe!.numExperts);
     const [order, sortedRow, batches, xs] = this.#pool.allocBatch([
       { byteLength: pairs * 4, dtype: DType.U32, shape: [pairs] },
       { byteLength: pairs * 4, dtype: DType.U32, shape: [pairs] },
-      { byteLength: batchBytes, dtype: DType.U32, shape: [batchBytes / 4] },
+      { byteLength: batchWords * 4, dtype: DType.U32, shape: [batchWords] },
       { byteLength: pairs * h * act.size, dtype: act, shape: [pairs, h] },
     ]) as [Buffer, Buffer, Buffer, Buffer];
     return { logits, indices, weights, gate, up, down, grouped: { order, sortedRow, batches, xs } };
@@ -728,55 +708,37 @@ export class Decoder {
    * Decode gathers one product per (token, slot) pair; prefill sorts the pairs by expert and runs
    * the grouped products, each expert's weights read once per batch of up to 4 pairs.
    */
-  #experts(enc: CommandEncoder, e: Experts, n: Buffer, out: Buffer, T: number, m: MoeScratch): void {
-    const { moe, hiddenSize: h } = this.config;
-    const reg = this.registry;
-    const act = this.activationDType;
-    const { numExperts: experts, expertsPerToken: topK, intermediateSize: inter, normTopK } = moe!;
-    this.#linear(enc, e.router, n, m.logits, T);
-    ops.moeRoute(enc, reg, m.logits, m.indices, m.weights, { tokens: T, experts, topK, normTopK, dtype: act });
+  #experts(enc: CommandEncoder, e: Experts, n: Buffer, out: Buffer, m: MoeScratch): void {
+    const { numExperts: experts, expertsPerToken: topK, normTopK } = this.config.moe!;
+    this.#linear(enc, e.router, n, m.logits);
+    ops.moeRoute(enc, m.logits, m.indices, m.weights, { normTopK });
     const g = m.grouped;
     if (g) {
-      const pairs = T * topK;
-      ops.moeSort(enc, reg, m.indices, g.order, g.sortedRow, g.batches, { pairs, experts });
-      ops.moeGatherRows(enc, reg, n, g.order, g.xs, { tokens: T, topK, k: h, dtype: act, xPerPair: false });
-      const grouped = { pairs, experts, n: inter, k: h, dtype: act };
-      ops.groupedMatmul(enc, reg, g.xs, e.gate, g.batches, m.gate, grouped);
-      ops.groupedMatmul(enc, reg, g.xs, e.up, g.batches, m.up, grouped);
-      ops.swiglu(enc, reg, m.gate, m.up, m.gate, pairs * inter, act);
-      ops.groupedMatmul(enc, reg, m.gate, e.down, g.batches, m.down, { ...grouped, n: h, k: inter });
-      ops.moeCombine(enc, reg, m.down, m.weights, out, { tokens: T, topK, n: h, dtype: act, sortedRow: g.sortedRow });
+      ops.moeSort(enc, m.indices, g.order, g.sortedRow, g.batches, { experts });
+      ops.moeGatherRows(enc, n, g.order, g.xs, { topK });
+      ops.groupedMatmul(enc, g.xs, e.gate, g.batches, m.gate);
+      ops.groupedMatmul(enc, g.xs, e.up, g.batches, m.up);
+      ops.swiglu(enc, m.gate, m.up, m.gate);
+      ops.groupedMatmul(enc, m.gate, e.down, g.batches, m.down);
+      ops.moeCombine(enc, m.down, m.weights, out, { sortedRow: g.sortedRow });
       return;
     }
-    const gather = { tokens: T, topK, experts, n: inter, k: h, dtype: act, xPerPair: false };
-    ops.gatherMatmul(enc, reg, n, e.gate, m.indices, m.gate, gather);
-    ops.gatherMatmul(enc, reg, n, e.up, m.indices, m.up, gather);
-    ops.swiglu(enc, reg, m.gate, m.up, m.gate, T * topK * inter, act);
-    ops.gatherMatmul(enc, reg, m.gate, e.down, m.indices, m.down, { ...gather, n: h, k: inter, xPerPair: true });
-    ops.moeCombine(enc, reg, m.down, m.weights, out, { tokens: T, topK, n: h, dtype: act });
+    ops.gatherMatmul(enc, n, e.gate, m.indices, m.gate);
+    ops.gatherMatmul(enc, n, e.up, m.indices, m.up);
+    ops.swiglu(enc, m.gate, m.up, m.gate);
+    ops.gatherMatmul(enc, m.gate, e.down, m.indices, m.down, { xPerPair: true });
+    ops.moeCombine(enc, m.down, m.weights, out);
   }
 
-  #embed(enc: CommandEncoder, ids: Buffer, x: Buffer, T: number): void {
-    const e = this.weights.embedding;
-    const params = { tokens: T, vocab: e.outFeatures, dim: e.inFeatures };
-    if (e.bits === undefined) {
-      ops.embedding(enc, this.registry, e.weight, ids, x, { ...params, dtype: e.dtype, outDType: this.activationDType });
-    } else {
-      const table = { weight: e.weight, scales: e.scales!, biases: e.biases! };
-      ops.embeddingAffine(enc, this.registry, table, ids, x, { ...params, bits: e.bits, groupSize: e.groupSize!, scaleDType: e.dtype, outDType: this.activationDType });
-    }
+
+  #embed(enc: CommandEncoder, ids: Buffer, x: Buffer): void {
+    ops.embedding(enc, this.#embedding, ids, x);
   }
 
   /** y [m, n] = x [m, k] · Wᵀ (+ bias). */
-  #linear(enc: CommandEncoder, l: Linear, x: Buffer, y: Buffer, m: number): void {
-    const act = this.activationDType;
-    const w = l.weights;
-    if (l.table) {
-      ops.quantizedMatmul(enc, this.registry, x, l.table, y, { m, n: l.n, k: l.k, bits: w.bits!, groupSize: w.groupSize!, dtype: act, scaleDType: w.dtype });
-    } else {
-      ops.matmul(enc, this.registry, x, w.weight, y, { m, n: l.n, k: l.k, dtype: act, weightDType: w.dtype });
-    }
-    if (l.bias) ops.elementwiseAdd(enc, this.registry, y, l.bias, y, m * l.n, act, { rowLength: l.n });
+  #linear(enc: CommandEncoder, l: Linear, x: Buffer, y: Buffer): void {
+    ops.matmul(enc, x, l.matrix, y);
+    if (l.bias) ops.elementwiseAdd(enc, y, l.bias, y);
   }
 
   /** A view of row `row` of a [rows, cols] buffer, disposed after the pass. */
@@ -792,9 +754,8 @@ export class Decoder {
   #toActivation(enc: CommandEncoder, b: Buffer): Buffer {
     const act = this.activationDType;
     if (b.dtype === act) return b;
-    const n = b.elementCount;
-    const out = this.device.allocBuffer(n * act.size, act, b.shape);
-    ops.cast(enc, this.registry, b, out, n, b.dtype, act);
+    const out = this.device.allocBuffer(b.elementCount * act.size, act, b.shape);
+    ops.cast(enc, b, out);
     this.#owned.push(out);
     return out;
   }

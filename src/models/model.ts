@@ -20,7 +20,6 @@ import type { DType } from "../dtype.ts";
 import { ArgumentError, DisposedError } from "../errors.ts";
 import type { ProgressOptions } from "../io/progress.ts";
 import { checkOptions } from "../ops/validate.ts";
-import { KernelRegistry } from "../registry.ts";
 import { readModelConfig, type ModelConfig } from "./config.ts";
 import { Decoder, floatDType, type FloatName, type KVCache, type KVCacheOptions } from "./decoder.ts";
 import { Tokenizer, type ChatMessage, type StreamDecoder } from "./tokenizer.ts";
@@ -197,7 +196,6 @@ export class Model {
   /** Undefined when the directory has no tokenizer.json: token ids still work, text does not. */
   readonly tokenizer: Tokenizer | undefined;
   readonly device: Device;
-  readonly registry: KernelRegistry;
   readonly weights: ModelWeights;
   readonly decoder: Decoder;
   readonly #kvCacheDType: FloatName | DType | undefined;
@@ -205,11 +203,10 @@ export class Model {
   #disposed = false;
 
   /** @internal Use `loadModel`. */
-  constructor(parts: { config: ModelConfig; tokenizer: Tokenizer | undefined; device: Device; ownsDevice: boolean; registry: KernelRegistry; weights: ModelWeights; decoder: Decoder; kvCacheDType?: FloatName | DType }) {
+  constructor(parts: { config: ModelConfig; tokenizer: Tokenizer | undefined; device: Device; ownsDevice: boolean; weights: ModelWeights; decoder: Decoder; kvCacheDType?: FloatName | DType }) {
     this.config = parts.config;
     this.tokenizer = parts.tokenizer;
     this.device = parts.device;
-    this.registry = parts.registry;
     this.weights = parts.weights;
     this.decoder = parts.decoder;
     this.#ownsDevice = parts.ownsDevice;
@@ -301,7 +298,6 @@ export class Model {
     this.#disposed = true;
     this.decoder.dispose();
     this.weights.dispose();
-    this.registry.dispose();
     if (this.#ownsDevice) this.device.dispose();
   }
 
@@ -397,16 +393,13 @@ export function loadModel(dir: string, options: LoadModelOptions = {}): Model {
   if (options.kvCacheDType !== undefined) floatDType("options.kvCacheDType", options.kvCacheDType);
   const ownsDevice = options.device === undefined;
   const device = options.device ?? Device.open();
-  let registry: KernelRegistry | undefined;
   let weights: ModelWeights | undefined;
   try {
-    registry = new KernelRegistry(device);
     weights = loadModelWeights(device, dir, { config, progress: options.progress });
-    const decoder = new Decoder(device, registry, weights, { activationDType: options.activationDType, prefillChunk: options.prefillChunk });
-    return new Model({ config, tokenizer, device, ownsDevice, registry, weights, decoder, kvCacheDType: options.kvCacheDType });
+    const decoder = new Decoder(device, weights, { activationDType: options.activationDType, prefillChunk: options.prefillChunk });
+    return new Model({ config, tokenizer, device, ownsDevice, weights, decoder, kvCacheDType: options.kvCacheDType });
   } catch (e) {
     weights?.dispose();
-    registry?.dispose();
     if (ownsDevice) device.dispose();
     throw e;
   }

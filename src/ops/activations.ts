@@ -1,70 +1,76 @@
 /**
- * Activations (kernels/activations.{h,metal}): elementwise over flat arrays, computed in f32 and
- * rounded once to the output dtype. `x` and `out` may be the same buffer.
+ * Activations (kernels/activations.h): elementwise over every element of the input, computed in
+ * f32 and rounded once to the dtype. Inputs and output share one dtype and element count; `x`
+ * and `out` may be the same buffer.
  */
+import { kernels, type GatedActivation, type UnaryActivation } from "../../kernels/catalog.ts";
 import type { Buffer } from "../buffer.ts";
-import type { DType } from "../dtype.ts";
 import type { CommandEncoder } from "../encoder.ts";
-import type { KernelRegistry } from "../registry.ts";
 import { argStruct } from "./args.ts";
-import { access, dispatchBlocks, namesByDType, pipelineFor } from "./common.ts";
-import { checkBuffer, checkCount, checkDType, checkNumber, checkOneOf, FLOAT_DTYPES } from "./validate.ts";
+import { access, dispatchBlocks } from "./common.ts";
+import { checkCount, checkElements, checkFloat, checkNumber, checkOneOf, checkOptions, checkSameDType, MAX_ELEMENTS } from "./validate.ts";
 
 /** GELU's two forms: the tanh approximation or the exact erf form. */
 export type GeluApproximation = "tanh" | "erf";
 
+export interface GeluParams {
+  /** "erf" (exact) or "tanh" (the approximation GPT-2-style and Gemma models use). */
+  approximation: GeluApproximation;
+}
+
+export interface SoftcapParams {
+  /** The cap, > 0. */
+  cap: number;
+}
+
 const ActivationArgs = argStruct("ActivationArgs", { n: "u32", param: "f32" });
 const UNARY_ACCESS = access([0], [1]);
 const GATED_ACCESS = access([0, 1], [2]);
-const UNARY = {
-  silu: namesByDType("silu"),
-  sigmoid: namesByDType("sigmoid"),
-  gelu_tanh: namesByDType("gelu_tanh"),
-  gelu_erf: namesByDType("gelu_erf"),
-  softcap: namesByDType("softcap"),
-};
-const GATED = {
-  silu: namesByDType("silu_mul"),
-  sigmoid: namesByDType("sigmoid_mul"),
-  gelu_tanh: namesByDType("gelu_tanh_mul"),
-  gelu_erf: namesByDType("gelu_erf_mul"),
-};
 
-function unary(names: ReadonlyMap<DType, string>, enc: CommandEncoder, registry: KernelRegistry, x: Buffer, out: Buffer, n: number, dtype: DType, param = 0): void {
-  checkDType("dtype", dtype, FLOAT_DTYPES);
-  checkCount("n", n);
-  checkBuffer("x", x, dtype, n);
-  checkBuffer("out", out, dtype, n);
-  dispatchBlocks(enc, pipelineFor(registry, names, dtype), [x, out, ActivationArgs.write({ n, param })], [n, 1, 1], UNARY_ACCESS);
+function unary(act: UnaryActivation, enc: CommandEncoder, x: Buffer, out: Buffer, param = 0): void {
+  const dtype = checkFloat("x", x);
+  checkSameDType("out", out, dtype, "x");
+  const n = x.elementCount;
+  checkCount("x.elementCount", n, MAX_ELEMENTS);
+  checkElements("out", out, n, "as many as x");
+  dispatchBlocks(enc, enc.device.kernels.pipeline(kernels.activation, { act, dtype }), [x, out, ActivationArgs.write({ n, param })], [n, 1, 1], UNARY_ACCESS);
 }
 
-function gated(names: ReadonlyMap<DType, string>, enc: CommandEncoder, registry: KernelRegistry, gate: Buffer, x: Buffer, out: Buffer, n: number, dtype: DType, xName: string): void {
-  checkDType("dtype", dtype, FLOAT_DTYPES);
-  checkCount("n", n);
-  checkBuffer("gate", gate, dtype, n);
-  checkBuffer(xName, x, dtype, n);
-  checkBuffer("out", out, dtype, n);
-  dispatchBlocks(enc, pipelineFor(registry, names, dtype), [gate, x, out, ActivationArgs.write({ n, param: 0 })], [n, 1, 1], GATED_ACCESS);
+function gated(act: GatedActivation, enc: CommandEncoder, gate: Buffer, x: Buffer, out: Buffer, xName: string): void {
+  const dtype = checkFloat("gate", gate);
+  checkSameDType(xName, x, dtype, "gate");
+  checkSameDType("out", out, dtype, "gate");
+  const n = gate.elementCount;
+  checkCount("gate.elementCount", n, MAX_ELEMENTS);
+  checkElements(xName, x, n, "as many as gate");
+  checkElements("out", out, n, "as many as gate");
+  dispatchBlocks(enc, enc.device.kernels.pipeline(kernels.gatedActivation, { act, dtype }), [gate, x, out, ActivationArgs.write({ n, param: 0 })], [n, 1, 1], GATED_ACCESS);
+}
+
+function approximationOf(params: GeluParams): GeluApproximation {
+  checkOptions("params", params, ["approximation"], ["approximation"]);
+  checkOneOf("params.approximation", params.approximation, ["tanh", "erf"]);
+  return params.approximation;
 }
 
 /**
  * `out = x · σ(x)` (SiLU, a.k.a. swish).
  *
  * @example
- * ops.silu(enc, registry, x, out, n, DType.F32);
+ * ops.silu(enc, x, out);
  */
-export function silu(enc: CommandEncoder, registry: KernelRegistry, x: Buffer, out: Buffer, n: number, dtype: DType): void {
-  unary(UNARY.silu, enc, registry, x, out, n, dtype);
+export function silu(enc: CommandEncoder, x: Buffer, out: Buffer): void {
+  unary("silu", enc, x, out);
 }
 
 /**
  * `out = 1 / (1 + e^-x)`.
  *
  * @example
- * ops.sigmoid(enc, registry, x, out, n, DType.BF16);
+ * ops.sigmoid(enc, x, out);
  */
-export function sigmoid(enc: CommandEncoder, registry: KernelRegistry, x: Buffer, out: Buffer, n: number, dtype: DType): void {
-  unary(UNARY.sigmoid, enc, registry, x, out, n, dtype);
+export function sigmoid(enc: CommandEncoder, x: Buffer, out: Buffer): void {
+  unary("sigmoid", enc, x, out);
 }
 
 /**
@@ -72,51 +78,50 @@ export function sigmoid(enc: CommandEncoder, registry: KernelRegistry, x: Buffer
  * ("tanh", the approximation GPT-2-style and Gemma models use).
  *
  * @example
- * ops.gelu(enc, registry, x, out, n, DType.F16, "tanh");
+ * ops.gelu(enc, x, out, { approximation: "tanh" });
  */
-export function gelu(enc: CommandEncoder, registry: KernelRegistry, x: Buffer, out: Buffer, n: number, dtype: DType, approximation: GeluApproximation): void {
-  checkOneOf("approximation", approximation, ["tanh", "erf"]);
-  unary(approximation === "tanh" ? UNARY.gelu_tanh : UNARY.gelu_erf, enc, registry, x, out, n, dtype);
+export function gelu(enc: CommandEncoder, x: Buffer, out: Buffer, params: GeluParams): void {
+  unary(approximationOf(params) === "tanh" ? "gelu_tanh" : "gelu_erf", enc, x, out);
 }
 
 /**
  * `out = cap · tanh(x / cap)` (logit soft-capping, as Gemma 2 does with cap 30 or 50).
  *
  * @example
- * ops.softcap(enc, registry, logits, logits, vocab, DType.F32, 30);
+ * ops.softcap(enc, logits, logits, { cap: 30 });
  */
-export function softcap(enc: CommandEncoder, registry: KernelRegistry, x: Buffer, out: Buffer, n: number, dtype: DType, cap: number): void {
-  checkNumber("cap", cap, 0);
-  unary(UNARY.softcap, enc, registry, x, out, n, dtype, cap);
+export function softcap(enc: CommandEncoder, x: Buffer, out: Buffer, params: SoftcapParams): void {
+  checkOptions("params", params, ["cap"], ["cap"]);
+  checkNumber("params.cap", params.cap, 0);
+  unary("softcap", enc, x, out, params.cap);
 }
 
 /**
  * SwiGLU: `out = silu(gate) · up`. `out` may alias either input.
  *
  * @example
- * ops.swiglu(enc, registry, gate, up, act, tokens * ffnDim, DType.BF16);
+ * ops.swiglu(enc, gate, up, act);
  */
-export function swiglu(enc: CommandEncoder, registry: KernelRegistry, gate: Buffer, up: Buffer, out: Buffer, n: number, dtype: DType): void {
-  gated(GATED.silu, enc, registry, gate, up, out, n, dtype, "up");
+export function swiglu(enc: CommandEncoder, gate: Buffer, up: Buffer, out: Buffer): void {
+  gated("silu", enc, gate, up, out, "up");
 }
 
 /**
  * `out = σ(gate) · x` (the output gate of Qwen3-Next attention).
  *
  * @example
- * ops.sigmoidMul(enc, registry, attnOut, gate, out, n, DType.F32);
+ * ops.sigmoidMul(enc, attnOut, gate, out);
  */
-export function sigmoidMul(enc: CommandEncoder, registry: KernelRegistry, x: Buffer, gate: Buffer, out: Buffer, n: number, dtype: DType): void {
-  gated(GATED.sigmoid, enc, registry, gate, x, out, n, dtype, "x");
+export function sigmoidMul(enc: CommandEncoder, x: Buffer, gate: Buffer, out: Buffer): void {
+  gated("sigmoid", enc, gate, x, out, "x");
 }
 
 /**
  * GeGLU: `out = gelu(gate) · up`, with either GELU form.
  *
  * @example
- * ops.geglu(enc, registry, gate, up, act, n, DType.BF16, "tanh");
+ * ops.geglu(enc, gate, up, act, { approximation: "tanh" });
  */
-export function geglu(enc: CommandEncoder, registry: KernelRegistry, gate: Buffer, up: Buffer, out: Buffer, n: number, dtype: DType, approximation: GeluApproximation): void {
-  checkOneOf("approximation", approximation, ["tanh", "erf"]);
-  gated(approximation === "tanh" ? GATED.gelu_tanh : GATED.gelu_erf, enc, registry, gate, up, out, n, dtype, "up");
+export function geglu(enc: CommandEncoder, gate: Buffer, up: Buffer, out: Buffer, params: GeluParams): void {
+  gated(approximationOf(params) === "tanh" ? "gelu_tanh" : "gelu_erf", enc, gate, up, out, "up");
 }

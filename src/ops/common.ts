@@ -1,24 +1,12 @@
 /**
- * What every op module shares: kernel names derived from dtypes (built once, so the hot path
- * does a map lookup rather than a string build), the declaration of which bindings a kernel reads
- * and writes (the encoder inserts barriers from it), and the grid shapes of the two dispatch
- * styles the kernels use.
+ * What every op module shares: the declaration of which bindings a kernel reads and writes (the
+ * encoder inserts barriers from it), and the grid shapes of the two dispatch styles the kernels
+ * use. Pipelines come from the device's registry by catalog entry and variant
+ * (`enc.device.kernels.pipeline(kernels.x, { … })`); no op spells a kernel name.
  */
-import type { DType } from "../dtype.ts";
 import type { Binding, CommandEncoder, DispatchOptions, Size3 } from "../encoder.ts";
 import { ArgumentError } from "../errors.ts";
-import type { KernelRegistry, Pipeline } from "../registry.ts";
-import { FLOAT_DTYPES } from "./validate.ts";
-
-/** `prefix_<dtype>` for every float dtype. */
-export function namesByDType(prefix: string): ReadonlyMap<DType, string> {
-  return new Map(FLOAT_DTYPES.map((d) => [d, `${prefix}_${d.name}`]));
-}
-
-/** `prefix_<a>_<b>` for every pair of float dtypes, looked up as `get(a).get(b)`. */
-export function namesByDTypePair(prefix: string): ReadonlyMap<DType, ReadonlyMap<DType, string>> {
-  return new Map(FLOAT_DTYPES.map((a) => [a, namesByDType(`${prefix}_${a.name}`)]));
-}
+import type { Pipeline } from "../registry.ts";
 
 /**
  * The bindings a kernel reads and writes, by index, as the encoder's automatic barriers want
@@ -86,9 +74,4 @@ export function rowGroup(enc: CommandEncoder, pipeline: Pipeline, cols: number, 
   const limit = Math.floor(Math.min(1024, pipeline.maxTotalThreadsPerThreadgroup) / width) * width;
   const wanted = Math.ceil(Math.ceil(cols / perThread) / width) * width;
   return Math.max(width, Math.min(limit, wanted));
-}
-
-/** Look up a pipeline by a name table entry. */
-export function pipelineFor(registry: KernelRegistry, names: ReadonlyMap<DType, string>, dtype: DType): Pipeline {
-  return registry.getPipeline(names.get(dtype)!);
 }

@@ -1,141 +1,126 @@
 /**
- * Elementwise ops (kernels/elementwise.{h,metal}) and the data movement built on the strided
- * copy kernel (kernels/copy.{h,metal}): cast, slice copies, concat, transpose.
+ * Elementwise ops (kernels/elementwise.h) and the data movement built on the strided copy kernel
+ * (kernels/copy.h): cast, slice copies, concat, transpose. Dtypes and shapes come from the
+ * buffers; a copy converts to the destination's dtype.
  *
  * Every op validates all its arguments before encoding and declares which buffers it reads and
  * writes, so the encoder's automatic barriers order it after the dispatches it depends on.
  * Outputs may alias inputs of the same element (in place): each element is read before it is
  * written, by the same thread.
  */
+import { kernels, type BinaryOp } from "../../kernels/catalog.ts";
 import type { Buffer } from "../buffer.ts";
-import type { DType } from "../dtype.ts";
 import type { CommandEncoder, DispatchOptions, Size3 } from "../encoder.ts";
 import { ArgumentError } from "../errors.ts";
-import type { KernelRegistry } from "../registry.ts";
 import { argStruct } from "./args.ts";
-import { access, BLOCK, dispatchBlocks, namesByDType, namesByDTypePair, pipelineFor } from "./common.ts";
-import { checkBuffer, checkCount, checkCounts, checkDType, checkInt, checkNumber, checkOptions, checkStrided, FLOAT_DTYPES, MAX_ELEMENTS } from "./validate.ts";
+import { access, BLOCK, dispatchBlocks } from "./common.ts";
+import { checkCount, checkElements, checkFloat, checkInt, checkNumber, checkOptions, checkSameDType, checkStrided, lastDim, MAX_ELEMENTS, rowsOf } from "./validate.ts";
 
-export type BinaryOp = "add" | "sub" | "mul" | "div";
+export type { BinaryOp };
 
-export interface BinaryOptions {
-  /**
-   * Broadcast `b` over rows: `b` holds one row of `rowLength` elements, applied to each of the
-   * `n / rowLength` rows of `a` (n must be a multiple of it). Without it, `b` holds n elements.
-   */
-  rowLength?: number;
-}
-
-const BINARY_OPS: readonly BinaryOp[] = ["add", "sub", "mul", "div"];
-const FLAT = new Map(BINARY_OPS.map((op) => [op, namesByDType(`elementwise_${op}`)]));
-const ROW = new Map(BINARY_OPS.map((op) => [op, namesByDType(`elementwise_${op}_row`)]));
 const nScratch = new Uint32Array(1);
 const RowArgs = argStruct("RowArgs", { cols: "u32", rows: "u32" });
 /** Bindings a, b read; out written. */
 const BINARY_ACCESS = access([0, 1], [2]);
 
-function binary(op: BinaryOp, enc: CommandEncoder, registry: KernelRegistry, a: Buffer, b: Buffer, out: Buffer, n: number, dtype: DType, options?: BinaryOptions): void {
-  checkDType("dtype", dtype, FLOAT_DTYPES);
-  checkCount("n", n);
-  checkBuffer("a", a, dtype, n);
-  checkBuffer("out", out, dtype, n);
-  if (options === undefined) {
-    checkBuffer("b", b, dtype, n);
-    const pipeline = pipelineFor(registry, FLAT.get(op)!, dtype);
+function binary(op: BinaryOp, enc: CommandEncoder, a: Buffer, b: Buffer, out: Buffer): void {
+  const dtype = checkFloat("a", a);
+  checkSameDType("b", b, dtype, "a");
+  checkSameDType("out", out, dtype, "a");
+  const n = a.elementCount;
+  checkCount("a.elementCount", n, MAX_ELEMENTS);
+  checkElements("out", out, n, "as many as a");
+  const bn = b.elementCount;
+  if (bn === n) {
+    const pipeline = enc.device.kernels.pipeline(kernels.elementwiseBinary, { op, dtype });
     nScratch[0] = n;
     enc.dispatchThreads(pipeline, [a, b, out, nScratch], [Math.ceil(n / BLOCK), 1, 1], [Math.min(256, pipeline.maxTotalThreadsPerThreadgroup), 1, 1], BINARY_ACCESS);
     return;
   }
-  checkOptions("options", options, ["rowLength"], ["rowLength"]);
-  const cols = options.rowLength!;
-  checkInt("options.rowLength", cols, 1, n);
-  if (n % cols !== 0) throw new ArgumentError("options.rowLength", `must divide n = ${n} (got ${cols})`);
-  checkBuffer("b", b, dtype, cols);
-  const rows = n / cols;
-  dispatchBlocks(enc, pipelineFor(registry, ROW.get(op)!, dtype), [a, b, out, RowArgs.write({ cols, rows })], [cols, rows, 1], BINARY_ACCESS);
+  // b broadcast over the rows of a: b is one row, a's trailing dimensions.
+  const rows = rowsOf("b", a, bn, `b must hold as many elements as a (${n}) or one row of a's trailing dimensions, got ${bn}`);
+  dispatchBlocks(enc, enc.device.kernels.pipeline(kernels.elementwiseBinaryRow, { op, dtype }), [a, b, out, RowArgs.write({ cols: bn, rows })], [bn, rows, 1], BINARY_ACCESS);
 }
 
 /**
- * `out[i] = a[i] + b[i]` for `i < n` (computed in f32, rounded once to `dtype`); with
- * `{ rowLength }`, `b` is one row added to every row of `a`.
+ * `out = a + b` elementwise (computed in f32, rounded once to the dtype). `b` holds as many
+ * elements as `a`, or one row that is added to every row of `a` (b's elements are a's trailing
+ * dimensions: a [tokens, n] + bias [n]). All three have one dtype; `out` has a's element count.
  *
  * @example
- * ops.elementwiseAdd(enc, registry, a, b, out, n, DType.F32);
- * ops.elementwiseAdd(enc, registry, x, bias, x, rows * cols, DType.BF16, { rowLength: cols });
+ * ops.elementwiseAdd(enc, a, b, out);
+ * ops.elementwiseAdd(enc, x, bias, x); // x [rows, cols], bias [cols]
  */
-export function elementwiseAdd(enc: CommandEncoder, registry: KernelRegistry, a: Buffer, b: Buffer, out: Buffer, n: number, dtype: DType, options?: BinaryOptions): void {
-  binary("add", enc, registry, a, b, out, n, dtype, options);
+export function elementwiseAdd(enc: CommandEncoder, a: Buffer, b: Buffer, out: Buffer): void {
+  binary("add", enc, a, b, out);
 }
 
 /**
- * `out[i] = a[i] - b[i]`; see `elementwiseAdd` for broadcasting.
+ * `out = a - b`; see `elementwiseAdd` for broadcasting.
  *
  * @example
- * ops.elementwiseSub(enc, registry, a, b, out, n, DType.F16);
+ * ops.elementwiseSub(enc, a, b, out);
  */
-export function elementwiseSub(enc: CommandEncoder, registry: KernelRegistry, a: Buffer, b: Buffer, out: Buffer, n: number, dtype: DType, options?: BinaryOptions): void {
-  binary("sub", enc, registry, a, b, out, n, dtype, options);
+export function elementwiseSub(enc: CommandEncoder, a: Buffer, b: Buffer, out: Buffer): void {
+  binary("sub", enc, a, b, out);
 }
 
 /**
- * `out[i] = a[i] * b[i]`; see `elementwiseAdd` for broadcasting.
+ * `out = a * b`; see `elementwiseAdd` for broadcasting.
  *
  * @example
- * ops.elementwiseMul(enc, registry, x, gamma, out, rows * cols, DType.F32, { rowLength: cols });
+ * ops.elementwiseMul(enc, x, gamma, out); // x [rows, cols], gamma [cols]
  */
-export function elementwiseMul(enc: CommandEncoder, registry: KernelRegistry, a: Buffer, b: Buffer, out: Buffer, n: number, dtype: DType, options?: BinaryOptions): void {
-  binary("mul", enc, registry, a, b, out, n, dtype, options);
+export function elementwiseMul(enc: CommandEncoder, a: Buffer, b: Buffer, out: Buffer): void {
+  binary("mul", enc, a, b, out);
 }
 
 /**
- * `out[i] = a[i] / b[i]` (IEEE division: x / 0 is ±inf or NaN); see `elementwiseAdd` for
- * broadcasting.
+ * `out = a / b` (IEEE division: x / 0 is ±inf or NaN); see `elementwiseAdd` for broadcasting.
  *
  * @example
- * ops.elementwiseDiv(enc, registry, a, b, out, n, DType.F32);
+ * ops.elementwiseDiv(enc, a, b, out);
  */
-export function elementwiseDiv(enc: CommandEncoder, registry: KernelRegistry, a: Buffer, b: Buffer, out: Buffer, n: number, dtype: DType, options?: BinaryOptions): void {
-  binary("div", enc, registry, a, b, out, n, dtype, options);
+export function elementwiseDiv(enc: CommandEncoder, a: Buffer, b: Buffer, out: Buffer): void {
+  binary("div", enc, a, b, out);
 }
 
-const SCALAR = namesByDType("elementwise_scalar");
 const ScalarArgs = argStruct("ScalarArgs", { n: "u32", scale: "f32", shift: "f32" });
 const SCALAR_ACCESS = access([0], [1]);
 
-function scalar(enc: CommandEncoder, registry: KernelRegistry, a: Buffer, out: Buffer, n: number, dtype: DType, scale: number, shift: number): void {
-  checkDType("dtype", dtype, FLOAT_DTYPES);
-  checkCount("n", n);
-  checkBuffer("a", a, dtype, n);
-  checkBuffer("out", out, dtype, n);
-  dispatchBlocks(enc, pipelineFor(registry, SCALAR, dtype), [a, out, ScalarArgs.write({ n, scale, shift })], [n, 1, 1], SCALAR_ACCESS);
+function scalar(enc: CommandEncoder, a: Buffer, out: Buffer, scale: number, shift: number): void {
+  const dtype = checkFloat("a", a);
+  checkSameDType("out", out, dtype, "a");
+  const n = a.elementCount;
+  checkCount("a.elementCount", n, MAX_ELEMENTS);
+  checkElements("out", out, n, "as many as a");
+  dispatchBlocks(enc, enc.device.kernels.pipeline(kernels.elementwiseScalar, { dtype }), [a, out, ScalarArgs.write({ n, scale, shift })], [n, 1, 1], SCALAR_ACCESS);
 }
 
 /**
- * `out[i] = a[i] + value` (value rounded to f32; the sum in f32, rounded once to `dtype`).
+ * `out = a + value` (value rounded to f32; the sum in f32, rounded once to the dtype).
  *
  * @example
- * ops.scalarAdd(enc, registry, x, out, n, DType.F32, 1);
+ * ops.scalarAdd(enc, x, out, 1);
  */
-export function scalarAdd(enc: CommandEncoder, registry: KernelRegistry, a: Buffer, out: Buffer, n: number, dtype: DType, value: number): void {
+export function scalarAdd(enc: CommandEncoder, a: Buffer, out: Buffer, value: number): void {
   checkNumber("value", value);
-  scalar(enc, registry, a, out, n, dtype, 1, value);
+  scalar(enc, a, out, 1, value);
 }
 
 /**
- * `out[i] = a[i] * value` (value rounded to f32; the product in f32, rounded once to `dtype`).
+ * `out = a * value` (value rounded to f32; the product in f32, rounded once to the dtype).
  *
  * @example
- * ops.scalarMul(enc, registry, scores, scores, n, DType.F16, 1 / Math.sqrt(headDim));
+ * ops.scalarMul(enc, scores, scores, 1 / Math.sqrt(headDim));
  */
-export function scalarMul(enc: CommandEncoder, registry: KernelRegistry, a: Buffer, out: Buffer, n: number, dtype: DType, value: number): void {
+export function scalarMul(enc: CommandEncoder, a: Buffer, out: Buffer, value: number): void {
   checkNumber("value", value);
-  scalar(enc, registry, a, out, n, dtype, value, 0);
+  scalar(enc, a, out, value, 0);
 }
 
 // ───────────── strided copies ─────────────
 
-const COPY = namesByDTypePair("copy");
-const COPY_FLAT = namesByDTypePair("copy_flat");
 const CopyArgs = argStruct("CopyArgs", {
   size0: "u32",
   size1: "u32",
@@ -162,9 +147,11 @@ function span(binding: number, size: number, extent: Size3, offset: number, stri
  * copies into disjoint slices of one buffer need no barrier between them.
  * @internal Shared with kvcache.ts.
  */
-export function encodeCopy(enc: CommandEncoder, registry: KernelRegistry, src: Buffer, dst: Buffer, srcDType: DType, dstDType: DType, size: Size3, srcOffset: number, srcStrides: Size3, dstOffset: number, dstStrides: Size3): void {
+export function encodeCopy(enc: CommandEncoder, src: Buffer, dst: Buffer, size: Size3, srcOffset: number, srcStrides: Size3, dstOffset: number, dstStrides: Size3): void {
   const flat = size[1] === 1 && size[2] === 1 && srcStrides[0] === 1 && dstStrides[0] === 1;
-  const pipeline = registry.getPipeline((flat ? COPY_FLAT : COPY).get(srcDType)!.get(dstDType)!);
+  const srcDType = src.dtype;
+  const dstDType = dst.dtype;
+  const pipeline = enc.device.kernels.pipeline(flat ? kernels.copyFlat : kernels.copy, { src: srcDType, dst: dstDType });
   const args = CopyArgs.write({
     size0: size[0],
     size1: size[1],
@@ -183,19 +170,19 @@ export function encodeCopy(enc: CommandEncoder, registry: KernelRegistry, src: B
 }
 
 /**
- * `dst[i] = src[i]` for `i < n`, converted from `srcDType` to `dstDType` (through f32, rounded
- * once, round to nearest even).
+ * `dst = src` converted to dst's dtype (through f32, rounded once, round to nearest even). Both
+ * hold the same number of elements.
  *
  * @example
- * ops.cast(enc, registry, logitsBf16, logitsF32, vocab, DType.BF16, DType.F32);
+ * ops.cast(enc, logitsBf16, logitsF32);
  */
-export function cast(enc: CommandEncoder, registry: KernelRegistry, src: Buffer, dst: Buffer, n: number, srcDType: DType, dstDType: DType): void {
-  checkDType("srcDType", srcDType, FLOAT_DTYPES);
-  checkDType("dstDType", dstDType, FLOAT_DTYPES);
-  checkCount("n", n);
-  checkBuffer("src", src, srcDType, n);
-  checkBuffer("dst", dst, dstDType, n);
-  encodeCopy(enc, registry, src, dst, srcDType, dstDType, [n, 1, 1], 0, [1, 0, 0], 0, [1, 0, 0]);
+export function cast(enc: CommandEncoder, src: Buffer, dst: Buffer): void {
+  checkFloat("src", src);
+  checkFloat("dst", dst);
+  const n = src.elementCount;
+  checkCount("src.elementCount", n, MAX_ELEMENTS);
+  checkElements("dst", dst, n, "as many as src");
+  encodeCopy(enc, src, dst, [n, 1, 1], 0, [1, 0, 0], 0, [1, 0, 0]);
 }
 
 export interface CopyOptions {
@@ -203,25 +190,30 @@ export interface CopyOptions {
   srcOffset?: number;
   /** First destination element (default 0). */
   dstOffset?: number;
+  /** Elements copied (default: the rest of src from srcOffset). */
+  count?: number;
 }
 
 /**
- * `dst[dstOffset + i] = src[srcOffset + i]` for `i < n`: a slice copy. Offsets are in elements.
+ * `dst[dstOffset + i] = src[srcOffset + i]` for `i < count`: a slice copy between buffers of one
+ * dtype. Offsets and count are in elements and must stay inside both shapes.
  *
  * @example
- * ops.copy(enc, registry, hidden, lastRow, dim, DType.F32, { srcOffset: (tokens - 1) * dim });
+ * ops.copy(enc, hidden, lastRow, { srcOffset: (tokens - 1) * dim, count: dim });
  */
-export function copy(enc: CommandEncoder, registry: KernelRegistry, src: Buffer, dst: Buffer, n: number, dtype: DType, options: CopyOptions = {}): void {
-  checkDType("dtype", dtype, FLOAT_DTYPES);
-  checkCount("n", n);
-  checkOptions("options", options, ["srcOffset", "dstOffset"]);
+export function copy(enc: CommandEncoder, src: Buffer, dst: Buffer, options: CopyOptions = {}): void {
+  const dtype = checkFloat("src", src);
+  checkSameDType("dst", dst, dtype, "src");
+  checkOptions("options", options, ["srcOffset", "dstOffset", "count"]);
   const srcOffset = options.srcOffset ?? 0;
   const dstOffset = options.dstOffset ?? 0;
-  checkInt("options.srcOffset", srcOffset, 0, MAX_ELEMENTS - 1);
-  checkInt("options.dstOffset", dstOffset, 0, MAX_ELEMENTS - 1);
+  checkInt("options.srcOffset", srcOffset, 0, src.elementCount - 1);
+  checkInt("options.dstOffset", dstOffset, 0, dst.elementCount - 1);
+  const n = options.count ?? src.elementCount - srcOffset;
+  checkCount("options.count", n, MAX_ELEMENTS);
   checkStrided("src", src, dtype, srcOffset, [n], [1]);
   checkStrided("dst", dst, dtype, dstOffset, [n], [1]);
-  encodeCopy(enc, registry, src, dst, dtype, dtype, [n, 1, 1], srcOffset, [1, 0, 0], dstOffset, [1, 0, 0]);
+  encodeCopy(enc, src, dst, [n, 1, 1], srcOffset, [1, 0, 0], dstOffset, [1, 0, 0]);
 }
 
 export interface StridedCopyParams {
@@ -233,26 +225,22 @@ export interface StridedCopyParams {
   dstStrides: readonly number[];
   srcOffset?: number;
   dstOffset?: number;
-  /** Type of `src`. */
-  dtype: DType;
-  /** Type of `dst` (default `dtype`): the copy converts. */
-  dstDType?: DType;
 }
 
 /**
  * `dst[dstOffset + Σ idx·dstStrides] = src[srcOffset + Σ idx·srcStrides]` for every index
- * `idx` of `shape`: any 1-3 dimensional strided view copied (and converted) into another.
+ * `idx` of `shape`: any 1-3 dimensional strided view copied (and converted to dst's dtype) into
+ * another.
  *
  * @example
  * // column block [rows, 64] at column 128 of a [rows, 512] matrix, into a dense [rows, 64]
- * ops.copyStrided(enc, registry, m, block, { shape: [rows, 64], srcStrides: [512, 1], dstStrides: [64, 1], srcOffset: 128, dtype: DType.F32 });
+ * ops.copyStrided(enc, m, block, { shape: [rows, 64], srcStrides: [512, 1], dstStrides: [64, 1], srcOffset: 128 });
  */
-export function copyStrided(enc: CommandEncoder, registry: KernelRegistry, src: Buffer, dst: Buffer, params: StridedCopyParams): void {
-  checkOptions("params", params, ["shape", "srcStrides", "dstStrides", "srcOffset", "dstOffset", "dtype", "dstDType"], ["shape", "srcStrides", "dstStrides", "dtype"]);
+export function copyStrided(enc: CommandEncoder, src: Buffer, dst: Buffer, params: StridedCopyParams): void {
+  checkOptions("params", params, ["shape", "srcStrides", "dstStrides", "srcOffset", "dstOffset"], ["shape", "srcStrides", "dstStrides"]);
   const { shape, srcStrides, dstStrides } = params;
-  const dstDType = params.dstDType ?? params.dtype;
-  checkDType("params.dtype", params.dtype, FLOAT_DTYPES);
-  checkDType("params.dstDType", dstDType, FLOAT_DTYPES);
+  checkFloat("src", src);
+  checkFloat("dst", dst);
   if (!Array.isArray(shape) || shape.length < 1 || shape.length > 3) throw new ArgumentError("params.shape", `must list 1 to 3 dimensions (got ${JSON.stringify(shape)})`);
   shape.forEach((d, i) => checkCount(`params.shape[${i}]`, d));
   for (const [name, strides] of [["params.srcStrides", srcStrides], ["params.dstStrides", dstStrides]] as const) {
@@ -263,69 +251,60 @@ export function copyStrided(enc: CommandEncoder, registry: KernelRegistry, src: 
   const dstOffset = params.dstOffset ?? 0;
   checkInt("params.srcOffset", srcOffset, 0, MAX_ELEMENTS - 1);
   checkInt("params.dstOffset", dstOffset, 0, MAX_ELEMENTS - 1);
-  checkStrided("src", src, params.dtype, srcOffset, shape, srcStrides);
-  checkStrided("dst", dst, dstDType, dstOffset, shape, dstStrides);
+  checkStrided("src", src, src.dtype, srcOffset, shape, srcStrides);
+  checkStrided("dst", dst, dst.dtype, dstOffset, shape, dstStrides);
   // The kernel's x is the innermost dimension.
   const rev = (v: readonly number[], fill: number): Size3 => [v[v.length - 1]!, v.length > 1 ? v[v.length - 2]! : fill, v.length > 2 ? v[0]! : fill];
-  encodeCopy(enc, registry, src, dst, params.dtype, dstDType, rev(shape, 1), srcOffset, rev(srcStrides, 0), dstOffset, rev(dstStrides, 0));
-}
-
-export interface ConcatInput {
-  buffer: Buffer;
-  /** Columns of this input: it is [rows, cols]. */
-  cols: number;
+  encodeCopy(enc, src, dst, rev(shape, 1), srcOffset, rev(srcStrides, 0), dstOffset, rev(dstStrides, 0));
 }
 
 /**
- * Concatenate [rows, cols_i] inputs along the last axis into `out` [rows, Σ cols_i]. One
- * dispatch per input; the writes are disjoint, so they need no barrier between them.
+ * Concatenate inputs [rows, cols_i] along the last axis into `out` [rows, Σ cols_i]; every input
+ * has out's dtype and rows. One dispatch per input; the writes are disjoint, so they need no
+ * barrier between them.
  *
  * @example
- * ops.concat(enc, registry, [{ buffer: q, cols: 128 }, { buffer: k, cols: 64 }], qk, tokens, DType.BF16);
+ * ops.concat(enc, [q, k], qk); // q [tokens, 128], k [tokens, 64] → qk [tokens, 192]
  */
-export function concat(enc: CommandEncoder, registry: KernelRegistry, inputs: readonly ConcatInput[], out: Buffer, rows: number, dtype: DType): void {
-  checkDType("dtype", dtype, FLOAT_DTYPES);
-  checkCount("rows", rows);
-  if (!Array.isArray(inputs) || inputs.length === 0) throw new ArgumentError("inputs", "must be a non-empty array of { buffer, cols }");
-  let total = 0;
-  inputs.forEach((input, i) => {
-    checkOptions(`inputs[${i}]`, input, ["buffer", "cols"], ["buffer", "cols"]);
-    checkCount(`inputs[${i}].cols`, input.cols);
-    checkBuffer(`inputs[${i}].buffer`, input.buffer, dtype, rows * input.cols);
-    total += input.cols;
-  });
-  checkStrided("out", out, dtype, 0, [rows, total], [total, 1]);
+export function concat(enc: CommandEncoder, inputs: readonly Buffer[], out: Buffer): void {
+  const dtype = checkFloat("out", out);
+  if (!Array.isArray(inputs) || inputs.length === 0) throw new ArgumentError("inputs", "must be a non-empty array of buffers");
+  const total = lastDim(out);
+  const rows = rowsOf("out", out, total, "[rows, Σ cols]");
   let at = 0;
-  for (const { buffer, cols } of inputs) {
-    encodeCopy(enc, registry, buffer, out, dtype, dtype, [cols, rows, 1], 0, [1, cols, 0], at, [1, total, 0]);
-    at += cols;
-  }
-}
-
-export interface TransposeParams {
-  /** Leading dimension (default 1). */
-  batch?: number;
-  rows: number;
-  cols: number;
-  dtype: DType;
+  const cols = inputs.map((input, i) => {
+    checkSameDType(`inputs[${i}]`, input, dtype, "out");
+    const c = lastDim(input);
+    checkElements(`inputs[${i}]`, input, rows * c, `[rows = ${rows}, cols] like out`);
+    return c;
+  });
+  const sum = cols.reduce((x, y) => x + y, 0);
+  if (sum !== total) throw new ArgumentError("out", `shape mismatch: its last dimension must be the inputs' columns summed (${sum}; got shape [${out.shape.join(", ")}])`);
+  inputs.forEach((input, i) => {
+    encodeCopy(enc, input, out, [cols[i]!, rows, 1], 0, [1, cols[i]!, 0], at, [1, total, 0]);
+    at += cols[i]!;
+  });
 }
 
 /**
- * Swap the last two axes: `src` [batch, rows, cols] → `dst` [batch, cols, rows].
+ * Swap the last two axes: `src` [..., rows, cols] → `dst` [..., cols, rows] (one dtype; the
+ * leading dimensions are a batch).
  *
  * @example
- * ops.transpose(enc, registry, kHeadsFirst, kT, { batch: heads, rows: tokens, cols: headDim, dtype: DType.F32 });
+ * ops.transpose(enc, kHeadsFirst, kT); // [heads, tokens, headDim] → [heads, headDim, tokens]
  */
-export function transpose(enc: CommandEncoder, registry: KernelRegistry, src: Buffer, dst: Buffer, params: TransposeParams): void {
-  checkOptions("params", params, ["batch", "rows", "cols", "dtype"], ["rows", "cols", "dtype"]);
-  const { rows, cols, dtype } = params;
-  const batch = params.batch ?? 1;
-  checkDType("params.dtype", dtype, FLOAT_DTYPES);
-  checkCounts("params", { batch, rows, cols }, ["batch", "rows", "cols"]);
-  const n = batch * rows * cols;
-  if (n > MAX_ELEMENTS) throw new ArgumentError("params", `batch·rows·cols = ${n} exceeds the kernels' 32-bit element index`);
-  checkBuffer("src", src, dtype, n);
-  checkBuffer("dst", dst, dtype, n);
+export function transpose(enc: CommandEncoder, src: Buffer, dst: Buffer): void {
+  const dtype = checkFloat("src", src);
+  checkSameDType("dst", dst, dtype, "src");
+  if (src.shape.length < 2) throw new ArgumentError("src", `must have at least 2 dimensions [..., rows, cols] (got shape [${src.shape.join(", ")}])`);
+  const s = src.shape;
+  const rows = s[s.length - 2]!;
+  const cols = s[s.length - 1]!;
+  const n = src.elementCount;
+  checkCount("src.elementCount", n, MAX_ELEMENTS);
+  const batch = n / (rows * cols);
+  const want = [...s.slice(0, -2), cols, rows];
+  if (dst.shape.length !== want.length || dst.shape.some((d, i) => d !== want[i])) throw new ArgumentError("dst", `shape mismatch: must be [${want.join(", ")}] (src transposed; got [${dst.shape.join(", ")}])`);
   // x walks dst's contiguous axis (src rows), so writes are contiguous.
-  encodeCopy(enc, registry, src, dst, dtype, dtype, [rows, cols, batch], 0, [cols, 1, rows * cols], 0, [1, rows, rows * cols]);
+  encodeCopy(enc, src, dst, [rows, cols, batch], 0, [cols, 1, rows * cols], 0, [1, rows, rows * cols]);
 }

@@ -1,4 +1,8 @@
-/** Ops: each validates its arguments, picks a pipeline and encodes its dispatches. */
+/**
+ * Ops: `ops.x(enc, inputs…, out, params?)`. Each reads dtypes and shapes from its buffers,
+ * validates them (an `ArgumentError` names the buffer that disagrees), takes its pipelines from
+ * `enc.device.kernels` and encodes its dispatches with declared reads and writes.
+ */
 export {
   elementwiseAdd,
   elementwiseSub,
@@ -12,20 +16,18 @@ export {
   concat,
   transpose,
   type BinaryOp,
-  type BinaryOptions,
   type CopyOptions,
   type StridedCopyParams,
-  type ConcatInput,
-  type TransposeParams,
 } from "./elementwise.ts";
-export { silu, sigmoid, gelu, softcap, swiglu, sigmoidMul, geglu, type GeluApproximation } from "./activations.ts";
+export { silu, sigmoid, gelu, softcap, swiglu, sigmoidMul, geglu, type GeluApproximation, type GeluParams, type SoftcapParams } from "./activations.ts";
 export { rope, ropeFrequencies, MAX_ROPE_POSITION, type RopeParams, type RopeScaling } from "./rope.ts";
-export { embedding, embeddingAffine, AFFINE_BITS, AFFINE_GROUP_SIZES, type EmbeddingParams, type AffineTable, type AffineEmbeddingParams } from "./embedding.ts";
+export { embedding } from "./embedding.ts";
+export { QuantizedTable, type QuantizedTableParts } from "./quantized.ts";
 export { kvCacheAppend, kvCacheCopy, type KvAppendParams, type KvCopyParams } from "./kvcache.ts";
 export { rmsNorm, addRmsNorm, l2Norm, layerNorm, type NormParams } from "./norms.ts";
 export { softmax, type SoftmaxParams, type CausalMask } from "./softmax.ts";
-export { argmax, topK, sample, TOP_K_MAX, type SelectParams, type TopKParams, type SampleParams } from "./sampling.ts";
-export { quantize, dequantize, type QuantizeParams } from "./quantize.ts";
-export { matmul, quantizedMatmul, MATVEC_MAX_ROWS, type MatmulParams, type QuantizedMatmulParams, type MatmulPath } from "./matmul.ts";
-export { moeRoute, gatherMatmul, moeCombine, moeSort, moeGatherRows, groupedMatmul, moeBatchCount, moeBatchBytes, MOE_MAX_EXPERTS, MOE_MAX_TOP_K, GATHER_BITS, type MoeRouteParams, type GatherMatmulParams, type MoeCombineParams, type MoeSortParams, type MoeGatherRowsParams, type GroupedMatmulParams, type StackedExperts } from "./moe.ts";
-export { attentionDecode, attentionPrefill, attentionDecodeScratchBytes, ATTENTION_HEAD_DIMS, DECODE_MAX_SPLITS, type AttentionParams, type PrefillParams, type AttentionMask } from "./attention.ts";
+export { argmax, topK, sample, TOP_K_MAX, type SelectParams, type SampleParams } from "./sampling.ts";
+export { quantize, dequantize } from "./quantize.ts";
+export { matmul, MATVEC_MAX_ROWS, type MatmulParams, type MatmulPath } from "./matmul.ts";
+export { moeRoute, gatherMatmul, moeCombine, moeSort, moeGatherRows, groupedMatmul, moeBatchCount, moeBatchElements, MOE_MAX_EXPERTS, MOE_MAX_TOP_K, type MoeRouteParams, type GatherMatmulParams, type MoeCombineParams, type MoeSortParams, type MoeGatherRowsParams, type QuantizedExperts, type StackedExperts } from "./moe.ts";
+export { attentionDecode, attentionPrefill, attentionDecodeScratchBytes, ATTENTION_HEAD_DIMS, TILED_ATTENTION_HEAD_DIMS, DECODE_MAX_SPLITS, type AttentionParams, type PrefillParams, type AttentionMask } from "./attention.ts";

@@ -1,36 +1,36 @@
 /**
- * KV-cache writes, on the strided copy kernel (kernels/copy.{h,metal}).
+ * KV-cache writes, on the strided copy kernel (kernels/copy.h).
  *
  * A cache is head-major, [heads, capacity, headDim]: each head's rows are contiguous, which is
  * what attention reads. New keys or values come as projected, [tokens, heads, headDim]. Both
- * ops convert between float types on the way (an f32 projection into an f16 cache, say), and
- * check positions against the capacity before encoding.
+ * ops convert between float types on the way (an f32 projection into an f16 cache, say: the
+ * buffers' dtypes say which), and check positions against the capacity before encoding.
  */
 import type { Buffer } from "../buffer.ts";
-import type { DType } from "../dtype.ts";
 import type { CommandEncoder } from "../encoder.ts";
 import { ArgumentError } from "../errors.ts";
-import type { KernelRegistry } from "../registry.ts";
 import { encodeCopy } from "./elementwise.ts";
-import { checkBuffer, checkCounts, checkDType, checkInt, checkOptions, FLOAT_DTYPES, MAX_ELEMENTS } from "./validate.ts";
+import { checkCount, checkFloat, checkInt, checkOptions, MAX_ELEMENTS, rowsOf } from "./validate.ts";
 
 export interface KvAppendParams {
-  /** New rows per head. */
-  tokens: number;
-  heads: number;
-  headDim: number;
-  /** Rows the cache holds per head. */
-  capacity: number;
-  /** Row of the first new token; `position + tokens` must not exceed `capacity`. */
+  /** Row of the first new token; it plus the new tokens must not exceed the capacity. */
   position: number;
-  /** Type of the cache. */
-  dtype: DType;
-  /** Type of `src` (default `dtype`). */
-  srcDType?: DType;
 }
 
-function checkCacheSize(name: string, heads: number, capacity: number, headDim: number): void {
+interface CacheShape {
+  heads: number;
+  capacity: number;
+  headDim: number;
+}
+
+/** `cache` is a live float buffer of shape [heads, capacity, headDim]. */
+function cacheShape(name: string, cache: Buffer): CacheShape {
+  checkFloat(name, cache);
+  if (cache.shape.length !== 3) throw new ArgumentError(name, `must be 3-D [heads, capacity, headDim] (got shape [${cache.shape.join(", ")}])`);
+  const [heads, capacity, headDim] = cache.shape as [number, number, number];
+  if (heads === 0 || capacity === 0 || headDim === 0) throw new ArgumentError(name, `must not be empty (got shape [${cache.shape.join(", ")}])`);
   if (heads * capacity * headDim > MAX_ELEMENTS) throw new ArgumentError(name, `heads·capacity·headDim = ${heads * capacity * headDim} exceeds the kernels' 32-bit element index`);
+  return { heads, capacity, headDim };
 }
 
 function checkRows(name: string, position: number, tokens: number, capacity: number): void {
@@ -42,37 +42,25 @@ function checkRows(name: string, position: number, tokens: number, capacity: num
  * Write `src` [tokens, heads, headDim] into rows `position …` of `cache` [heads, capacity, headDim].
  *
  * @example
- * ops.kvCacheAppend(enc, registry, k, kCache, { tokens: 1, heads: 8, headDim: 128, capacity: 4096, position: pos, dtype: DType.F16, srcDType: DType.F32 });
+ * ops.kvCacheAppend(enc, k, kCache, { position: pos }); // k [T, 8, 128] f32 → kCache [8, 4096, 128] f16
  */
-export function kvCacheAppend(enc: CommandEncoder, registry: KernelRegistry, src: Buffer, cache: Buffer, params: KvAppendParams): void {
-  checkOptions("params", params, ["tokens", "heads", "headDim", "capacity", "position", "dtype", "srcDType"], ["tokens", "heads", "headDim", "capacity", "position", "dtype"]);
-  const { tokens, heads, headDim, capacity, position, dtype } = params;
-  const srcDType = params.srcDType ?? dtype;
-  checkDType("params.dtype", dtype, FLOAT_DTYPES);
-  checkDType("params.srcDType", srcDType, FLOAT_DTYPES);
-  checkCounts("params", params, ["tokens", "heads", "headDim", "capacity"]);
-  checkCacheSize("params", heads, capacity, headDim);
-  checkRows("params.position", position, tokens, capacity);
-  checkBuffer("src", src, srcDType, tokens * heads * headDim);
-  checkBuffer("cache", cache, dtype, heads * capacity * headDim);
-  encodeCopy(enc, registry, src, cache, srcDType, dtype, [headDim, heads, tokens], 0, [1, headDim, heads * headDim], position * headDim, [1, capacity * headDim, headDim]);
+export function kvCacheAppend(enc: CommandEncoder, src: Buffer, cache: Buffer, params: KvAppendParams): void {
+  checkOptions("params", params, ["position"], ["position"]);
+  const { heads, capacity, headDim } = cacheShape("cache", cache);
+  checkFloat("src", src);
+  const tokens = rowsOf("src", src, heads * headDim, `[tokens, heads = ${heads}, headDim = ${headDim}] like cache`);
+  checkCount("src (tokens)", tokens, MAX_ELEMENTS);
+  checkRows("params.position", params.position, tokens, capacity);
+  encodeCopy(enc, src, cache, [headDim, heads, tokens], 0, [1, headDim, heads * headDim], params.position * headDim, [1, capacity * headDim, headDim]);
 }
 
 export interface KvCopyParams {
-  heads: number;
-  headDim: number;
   /** Rows copied per head. */
   tokens: number;
-  srcCapacity: number;
-  dstCapacity: number;
   /** First source row (default 0). */
   srcPosition?: number;
   /** First destination row (default 0). */
   dstPosition?: number;
-  /** Type of `src`. */
-  dtype: DType;
-  /** Type of `dst` (default `dtype`). */
-  dstDType?: DType;
 }
 
 /**
@@ -81,22 +69,19 @@ export interface KvCopyParams {
  * growing a cache into a larger one, or keeping a prefix.
  *
  * @example
- * ops.kvCacheCopy(enc, registry, oldCache, bigger, { heads: 8, headDim: 128, tokens: used, srcCapacity: 1024, dstCapacity: 4096, dtype: DType.F16 });
+ * ops.kvCacheCopy(enc, oldCache, bigger, { tokens: used });
  */
-export function kvCacheCopy(enc: CommandEncoder, registry: KernelRegistry, src: Buffer, dst: Buffer, params: KvCopyParams): void {
-  checkOptions("params", params, ["heads", "headDim", "tokens", "srcCapacity", "dstCapacity", "srcPosition", "dstPosition", "dtype", "dstDType"], ["heads", "headDim", "tokens", "srcCapacity", "dstCapacity", "dtype"]);
-  const { heads, headDim, tokens, srcCapacity, dstCapacity, dtype } = params;
-  const dstDType = params.dstDType ?? dtype;
+export function kvCacheCopy(enc: CommandEncoder, src: Buffer, dst: Buffer, params: KvCopyParams): void {
+  checkOptions("params", params, ["tokens", "srcPosition", "dstPosition"], ["tokens"]);
+  const s = cacheShape("src", src);
+  const d = cacheShape("dst", dst);
+  if (s.heads !== d.heads || s.headDim !== d.headDim) throw new ArgumentError("dst", `shape mismatch: must have src's heads and headDim ([${s.heads}, capacity, ${s.headDim}]; got [${dst.shape.join(", ")}])`);
+  const { tokens } = params;
   const srcPosition = params.srcPosition ?? 0;
   const dstPosition = params.dstPosition ?? 0;
-  checkDType("params.dtype", dtype, FLOAT_DTYPES);
-  checkDType("params.dstDType", dstDType, FLOAT_DTYPES);
-  checkCounts("params", params, ["heads", "headDim", "tokens", "srcCapacity", "dstCapacity"]);
-  checkCacheSize("params.srcCapacity", heads, srcCapacity, headDim);
-  checkCacheSize("params.dstCapacity", heads, dstCapacity, headDim);
-  checkRows("params.srcPosition", srcPosition, tokens, srcCapacity);
-  checkRows("params.dstPosition", dstPosition, tokens, dstCapacity);
-  checkBuffer("src", src, dtype, heads * srcCapacity * headDim);
-  checkBuffer("dst", dst, dstDType, heads * dstCapacity * headDim);
-  encodeCopy(enc, registry, src, dst, dtype, dstDType, [headDim, tokens, heads], srcPosition * headDim, [1, headDim, srcCapacity * headDim], dstPosition * headDim, [1, headDim, dstCapacity * headDim]);
+  checkCount("params.tokens", tokens, MAX_ELEMENTS);
+  checkRows("params.srcPosition", srcPosition, tokens, s.capacity);
+  checkRows("params.dstPosition", dstPosition, tokens, d.capacity);
+  const { heads, headDim } = s;
+  encodeCopy(enc, src, dst, [headDim, tokens, heads], srcPosition * headDim, [1, headDim, s.capacity * headDim], dstPosition * headDim, [1, headDim, d.capacity * headDim]);
 }

@@ -1,7 +1,8 @@
 /**
- * Matrix products `y = x · Wᵀ` with W in PyTorch/MLX [out, in] layout: dense weights of any float
- * type, or MLX affine-quantized weights (2–8 bits, groups of 32/64/128, scales of any float
- * type). Accumulation is in f32; y has x's type.
+ * Matrix products `y = x · Wᵀ` with W in PyTorch/MLX [out, in] layout: dense weights [n, k] of any
+ * float type, or MLX affine-quantized weights (a `QuantizedTable`: 2–8 bits, groups of 32/64/128,
+ * scales of any float type). x is [..., k] (its trailing dimensions multiply to k, its leading
+ * ones to the m rows) and y [..., n] of x's type. Accumulation is in f32.
  *
  * Routing: up to `MATVEC_MAX_ROWS` rows of x (decode) go to the matrix-vector kernels
  * (kernels/matvec.h: one pass reads each weight row once for up to 4 rows of x, lanes reduce with
@@ -12,15 +13,15 @@
  * kernels measured 2–5× slower than matrix-vector passes (M = 256, N = K = 1024, dense bf16 and
  * 4-bit). `params.path` overrides the choice.
  */
+import { kernels } from "../../kernels/catalog.ts";
 import type { Buffer } from "../buffer.ts";
-import { DType } from "../dtype.ts";
 import type { Binding, CommandEncoder, DispatchOptions } from "../encoder.ts";
 import { ArgumentError } from "../errors.ts";
-import type { FunctionConstants, KernelRegistry } from "../registry.ts";
+import type { FunctionConstants, Pipeline } from "../registry.ts";
 import { access } from "./common.ts";
-import { AFFINE_BITS, AFFINE_GROUP_SIZES, type AffineTable } from "./embedding.ts";
+import { QuantizedTable } from "./quantized.ts";
 import { MatmulArgs } from "./quantize.ts";
-import { checkBuffer, checkCounts, checkDType, checkMultiple, checkOneOf, checkOptions, FLOAT_DTYPES, MAX_ELEMENTS } from "./validate.ts";
+import { checkFloat, checkOneOf, checkOptions, checkSameDType, rowsOf, MAX_ELEMENTS } from "./validate.ts";
 
 /** Rows of x up to which the matrix-vector kernels are used; above it, the tiled ones. */
 export const MATVEC_MAX_ROWS = 8;
@@ -32,21 +33,9 @@ const MV_THREADS = 64;
 const MM_TILE = 64; // MM_BM = MM_BN
 const MM_THREADS = 128;
 
-/** Function constant 100 (`mv_one_row`) of the matrix-vector kernels. */
-const ONE_ROW: FunctionConstants = { bools: [[100, true]] };
-const MANY_ROWS: FunctionConstants = { bools: [[100, false]] };
-
-type Names = ReadonlyMap<DType, ReadonlyMap<DType, string>>;
-
-/** `prefix_<x dtype>_<second dtype><suffix>` for every pair of float dtypes. */
-function names(prefix: string, suffix = ""): Names {
-  return new Map(FLOAT_DTYPES.map((a) => [a, new Map(FLOAT_DTYPES.map((b) => [b, `${prefix}_${a.name}_${b.name}${suffix}`]))]));
-}
-
-const GEMV = names("gemv");
-const GEMM = names("gemm");
-const QMV = new Map(AFFINE_BITS.map((b) => [b, names("qmv", `_b${b}`)]));
-const QMM = new Map(AFFINE_BITS.map((b) => [b, names("qmm", `_b${b}`)]));
+/** The matrix-vector kernels' one-row fast path, on or off. */
+const ONE_ROW: FunctionConstants = kernels.gemv.specialize({ mv_one_row: true });
+const MANY_ROWS: FunctionConstants = kernels.gemv.specialize({ mv_one_row: false });
 const DENSE_ACCESS = access([0, 1], [2]);
 const AFFINE_ACCESS = access([0, 1, 2, 3], [4]);
 
@@ -55,42 +44,8 @@ export type MatmulPath = "matvec" | "tiled";
 const PATHS: readonly MatmulPath[] = ["matvec", "tiled"];
 
 export interface MatmulParams {
-  /** Rows of x and y. */
-  m: number;
-  /** Rows of W (output features), columns of y. */
-  n: number;
-  /** Columns of x and W (input features). */
-  k: number;
-  /** Type of x and y. */
-  dtype: DType;
-  /** Type of W (default `dtype`). */
-  weightDType?: DType;
   /** Kernel shape (default: by rows and backend, see the module comment). */
   path?: MatmulPath;
-}
-
-export interface QuantizedMatmulParams {
-  m: number;
-  n: number;
-  /** A multiple of `groupSize`. */
-  k: number;
-  /** 2, 3, 4, 5, 6 or 8. */
-  bits: number;
-  /** 32, 64 or 128. */
-  groupSize: number;
-  /** Type of x and y. */
-  dtype: DType;
-  /** Type of the scales and biases (default `dtype`). */
-  scaleDType?: DType;
-  /** Kernel shape (default: by rows and backend, see the module comment). */
-  path?: MatmulPath;
-}
-
-function checkShape(m: number, n: number, k: number): void {
-  checkCounts("params", { m, n, k }, ["m", "n", "k"]);
-  for (const [what, v] of [["m·k", m * k], ["n·k", n * k], ["m·n", m * n]] as const) {
-    if (v > MAX_ELEMENTS) throw new ArgumentError("params", `${what} = ${v} exceeds the kernels' 32-bit element index`);
-  }
 }
 
 /** The path a product of `m` rows takes: `requested`, or the default for the device. */
@@ -102,64 +57,53 @@ function pathFor(enc: CommandEncoder, m: number, requested: MatmulPath | undefin
   return m <= MATVEC_MAX_ROWS || !enc.device.limits.lanesInHardware ? "matvec" : "tiled";
 }
 
-/** Encode one product on the matrix-vector or the tiled kernel `name`. */
-function encode(enc: CommandEncoder, registry: KernelRegistry, name: string, bindings: readonly Binding[], path: MatmulPath, m: number, n: number, accesses: DispatchOptions): void {
-  if (path === "matvec") {
-    const pipeline = registry.getPipeline(name, m === 1 ? ONE_ROW : MANY_ROWS);
-    enc.dispatchThreadgroups(pipeline, bindings, [Math.ceil(n / MV_ROWS_PER_GROUP), Math.ceil(m / MV_X_ROWS_PER_PASS), 1], [MV_THREADS, 1, 1], accesses);
+/** Encode one product on a matrix-vector or a tiled pipeline. */
+function encode(enc: CommandEncoder, pipeline: Pipeline, bindings: readonly Binding[], path: MatmulPath, m: number, n: number, accesses: DispatchOptions): void {
+  if (path === "matvec") enc.dispatchThreadgroups(pipeline, bindings, [Math.ceil(n / MV_ROWS_PER_GROUP), Math.ceil(m / MV_X_ROWS_PER_PASS), 1], [MV_THREADS, 1, 1], accesses);
+  else enc.dispatchThreadgroups(pipeline, bindings, [Math.ceil(n / MM_TILE), Math.ceil(m / MM_TILE), 1], [MM_THREADS, 1, 1], accesses);
+}
+
+/**
+ * `y[m, n] = Σ_k x[m, k] · w[n, k]` for a dense weight `w` [n, k] of any float type, or an MLX
+ * affine-quantized `QuantizedTable` with n rows and k columns.
+ *
+ * @example
+ * ops.matmul(enc, x, wq, q);                         // x [T, 4096] f32, wq [4096, 4096] bf16
+ * ops.matmul(enc, x, new QuantizedTable({ weight, scales, biases, bits: 4, groupSize: 64 }), y);
+ */
+export function matmul(enc: CommandEncoder, x: Buffer, w: Buffer | QuantizedTable, y: Buffer, params: MatmulParams = {}): void {
+  checkOptions("params", params, ["path"]);
+  const dtype = checkFloat("x", x);
+  checkSameDType("y", y, dtype, "x");
+  let n: number;
+  let k: number;
+  if (w instanceof QuantizedTable) {
+    w.checkLive("w");
+    n = w.rows;
+    k = w.cols;
   } else {
-    const pipeline = registry.getPipeline(name);
-    enc.dispatchThreadgroups(pipeline, bindings, [Math.ceil(n / MM_TILE), Math.ceil(m / MM_TILE), 1], [MM_THREADS, 1, 1], accesses);
+    checkFloat("w", w);
+    if (w.shape.length !== 2) throw new ArgumentError("w", `must be 2-D [n, k] (got shape [${w.shape.join(", ")}])`);
+    [n, k] = w.shape as [number, number];
   }
-}
-
-/**
- * `y[m, n] = Σ_k x[m, k] · w[n, k]` for a dense weight `w` [n, k].
- *
- * @example
- * ops.matmul(enc, registry, x, wq, q, { m: tokens, n: 4096, k: 4096, dtype: DType.F32, weightDType: DType.BF16 });
- */
-export function matmul(enc: CommandEncoder, registry: KernelRegistry, x: Buffer, w: Buffer, y: Buffer, params: MatmulParams): void {
-  checkOptions("params", params, ["m", "n", "k", "dtype", "weightDType", "path"], ["m", "n", "k", "dtype"]);
-  const { m, n, k, dtype } = params;
-  const weightDType = params.weightDType ?? dtype;
-  checkDType("params.dtype", dtype, FLOAT_DTYPES);
-  checkDType("params.weightDType", weightDType, FLOAT_DTYPES);
-  checkShape(m, n, k);
-  checkBuffer("x", x, dtype, m * k);
-  checkBuffer("w", w, weightDType, n * k);
-  checkBuffer("y", y, dtype, m * n);
+  const m = rowsOf("x", x, k, `[m, k = ${k}]: k is w's columns`);
+  const ym = rowsOf("y", y, n, `[m, n = ${n}]: n is w's rows`);
+  if (ym !== m) throw new ArgumentError("y", `shape mismatch: must have x's ${m} rows (got shape [${y.shape.join(", ")}])`);
+  if (m === 0 || n === 0 || k === 0) throw new ArgumentError("x", "empty products are not supported");
+  for (const [what, v] of [["m·k", m * k], ["n·k", n * k], ["m·n", m * n]] as const) {
+    if (v > MAX_ELEMENTS) throw new ArgumentError("x", `${what} = ${v} exceeds the kernels' 32-bit element index`);
+  }
   const path = pathFor(enc, m, params.path);
-  const name = (path === "matvec" ? GEMV : GEMM).get(dtype)!.get(weightDType)!;
-  encode(enc, registry, name, [x, w, y, MatmulArgs.write({ M: m, N: n, K: k, group_shift: 0 })], path, m, n, DENSE_ACCESS);
-}
-
-/**
- * `y[m, n] = Σ_k x[m, k] · W[n, k]` for an MLX affine-quantized weight `w` (packed U32 codes
- * [n, k·bits/32], scales and biases [n, k/groupSize]).
- *
- * @example
- * ops.quantizedMatmul(enc, registry, x, { weight, scales, biases }, y,
- *   { m: 1, n: 4096, k: 4096, bits: 4, groupSize: 64, dtype: DType.F32, scaleDType: DType.BF16 });
- */
-export function quantizedMatmul(enc: CommandEncoder, registry: KernelRegistry, x: Buffer, w: AffineTable, y: Buffer, params: QuantizedMatmulParams): void {
-  checkOptions("params", params, ["m", "n", "k", "bits", "groupSize", "dtype", "scaleDType", "path"], ["m", "n", "k", "bits", "groupSize", "dtype"]);
-  checkOptions("w", w, ["weight", "scales", "biases"], ["weight", "scales", "biases"]);
-  const { m, n, k, bits, groupSize, dtype } = params;
-  const scaleDType = params.scaleDType ?? dtype;
-  checkOneOf("params.bits", bits, AFFINE_BITS);
-  checkOneOf("params.groupSize", groupSize, AFFINE_GROUP_SIZES);
-  checkDType("params.dtype", dtype, FLOAT_DTYPES);
-  checkDType("params.scaleDType", scaleDType, FLOAT_DTYPES);
-  checkShape(m, n, k);
-  checkMultiple("params.k", k, groupSize, `groupSize (${groupSize})`);
-  checkBuffer("x", x, dtype, m * k);
-  checkBuffer("w.weight", w.weight, DType.U32, (n * k * bits) / 32);
-  checkBuffer("w.scales", w.scales, scaleDType, (n * k) / groupSize);
-  checkBuffer("w.biases", w.biases, scaleDType, (n * k) / groupSize);
-  checkBuffer("y", y, dtype, m * n);
-  const path = pathFor(enc, m, params.path);
-  const name = (path === "matvec" ? QMV : QMM).get(bits)!.get(dtype)!.get(scaleDType)!;
-  const args = MatmulArgs.write({ M: m, N: n, K: k, group_shift: Math.log2(groupSize) });
-  encode(enc, registry, name, [x, w.weight, w.scales, w.biases, y, args], path, m, n, AFFINE_ACCESS);
+  const reg = enc.device.kernels;
+  const constants = path === "matvec" ? (m === 1 ? ONE_ROW : MANY_ROWS) : undefined;
+  if (w instanceof QuantizedTable) {
+    const variant = { x: dtype, scales: w.scaleDType, bits: w.bits };
+    const pipeline = path === "matvec" ? reg.pipeline(kernels.qmv, variant, constants) : reg.pipeline(kernels.qmm, variant);
+    const args = MatmulArgs.write({ M: m, N: n, K: k, group_shift: Math.log2(w.groupSize) });
+    encode(enc, pipeline, [x, w.weight, w.scales, w.biases, y, args], path, m, n, AFFINE_ACCESS);
+  } else {
+    const variant = { x: dtype, w: w.dtype };
+    const pipeline = path === "matvec" ? reg.pipeline(kernels.gemv, variant, constants) : reg.pipeline(kernels.gemm, variant);
+    encode(enc, pipeline, [x, w, y, MatmulArgs.write({ M: m, N: n, K: k, group_shift: 0 })], path, m, n, DENSE_ACCESS);
+  }
 }

@@ -1,6 +1,7 @@
 /**
- * Rotary position embedding (kernels/rope.{h,metal}) over q or k laid out as
- * [tokens, heads, headDim]. Token t has position `offset + t`.
+ * Rotary position embedding (kernels/rope.h) over q or k laid out as [..., tokens, heads,
+ * headDim] (the shape's last two dimensions are heads and headDim; the leading ones multiply to
+ * the tokens). Token t has position `offset + t`.
  *
  * Layouts: NeoX (default; Llama, Qwen, Mistral in HF/MLX form) rotates the pairs
  * (i, i + rotaryDim/2); traditional (`traditional: true`, Meta's original and GPT-J) rotates the
@@ -15,26 +16,22 @@
  * Frequencies are computed here in float64, rounded to f32 and passed inline (cached per
  * setting); the kernel computes angles and the rotation in f32.
  *
- * Elements past `rotaryDim` (partial rotary) are copied unchanged. `x` and `out` may be the
- * same buffer. Apply it once to q and once to k (their head counts may differ).
+ * Elements past `rotaryDim` (partial rotary) are copied unchanged. `out` has x's dtype and
+ * element count and may be `x`. Apply it once to q and once to k (their head counts may differ).
  */
+import { kernels } from "../../kernels/catalog.ts";
 import type { Buffer } from "../buffer.ts";
-import type { DType } from "../dtype.ts";
 import type { CommandEncoder } from "../encoder.ts";
 import { ArgumentError } from "../errors.ts";
-import type { KernelRegistry } from "../registry.ts";
 import { argStruct } from "./args.ts";
-import { access, groupFor, namesByDType } from "./common.ts";
-import { checkBuffer, checkCounts, checkDType, checkInt, checkMultiple, checkNumber, checkOneOf, checkOptions, FLOAT_DTYPES, MAX_ELEMENTS } from "./validate.ts";
+import { access, groupFor } from "./common.ts";
+import { checkCount, checkElements, checkFloat, checkInt, checkMultiple, checkNumber, checkOneOf, checkOptions, checkRank, checkSameDType, MAX_ELEMENTS } from "./validate.ts";
 
 export type RopeScaling =
   | { type: "linear"; factor: number }
   | { type: "llama3"; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number };
 
 export interface RopeParams {
-  tokens: number;
-  heads: number;
-  headDim: number;
   /** Leading elements of each head that rotate (even, ≤ headDim; default headDim). */
   rotaryDim?: number;
   /** Base of the frequencies (default 10000). */
@@ -44,7 +41,6 @@ export interface RopeParams {
   /** Adjacent pairs (2i, 2i+1) instead of NeoX halves (default false). */
   traditional?: boolean;
   scaling?: RopeScaling;
-  dtype: DType;
 }
 
 /** Positions are converted to f32 in the kernel, exact up to 2^24. */
@@ -52,8 +48,6 @@ export const MAX_ROPE_POSITION = 2 ** 24;
 /** Frequencies travel as inline bytes (at most 4 KiB): 1024 pairs. */
 const MAX_PAIRS = 1024;
 
-const NEOX = namesByDType("rope_neox");
-const TRADITIONAL = namesByDType("rope_traditional");
 const RopeArgs = argStruct("RopeArgs", { tokens: "u32", heads: "u32", head_dim: "u32", rotary_dim: "u32", offset: "u32" });
 const frequencyCache = new Map<string, Float32Array>();
 const ROPE_ACCESS = access([0], [1]);
@@ -100,20 +94,27 @@ function checkScaling(scaling: RopeScaling): void {
 }
 
 /**
- * Rotate `x` [tokens, heads, headDim] into `out` (same shape and dtype).
+ * Rotate `x` [..., tokens, heads, headDim] into `out` (same dtype and element count).
  *
  * @example
- * ops.rope(enc, registry, q, q, { tokens, heads: 32, headDim: 128, theta: 500000, offset: pos, dtype: DType.BF16 });
+ * ops.rope(enc, q, q, { theta: 500000, offset: pos }); // q [tokens, 32, 128]
  */
-export function rope(enc: CommandEncoder, registry: KernelRegistry, x: Buffer, out: Buffer, params: RopeParams): void {
-  checkOptions("params", params, ["tokens", "heads", "headDim", "rotaryDim", "theta", "offset", "traditional", "scaling", "dtype"], ["tokens", "heads", "headDim", "dtype"]);
-  const { tokens, heads, headDim, dtype } = params;
+export function rope(enc: CommandEncoder, x: Buffer, out: Buffer, params: RopeParams = {}): void {
+  checkOptions("params", params, ["rotaryDim", "theta", "offset", "traditional", "scaling"]);
+  const dtype = checkFloat("x", x);
+  checkSameDType("out", out, dtype, "x");
+  checkRank("x", x, 2, "[..., tokens, heads, headDim]");
+  const s = x.shape;
+  const headDim = s[s.length - 1]!;
+  const heads = s[s.length - 2]!;
+  const n = x.elementCount;
+  checkCount("x.elementCount", n, MAX_ELEMENTS);
+  checkElements("out", out, n, "as many as x");
+  const tokens = n / (heads * headDim);
   const rotaryDim = params.rotaryDim ?? headDim;
   const theta = params.theta ?? 10000;
   const offset = params.offset ?? 0;
-  checkDType("params.dtype", dtype, FLOAT_DTYPES);
-  checkCounts("params", params, ["tokens", "heads", "headDim"]);
-  checkMultiple("params.headDim", headDim, 2);
+  checkMultiple("x", headDim, 2, "2 in its last dimension (headDim)");
   checkInt("params.rotaryDim", rotaryDim, 2, Math.min(headDim, 2 * MAX_PAIRS));
   checkMultiple("params.rotaryDim", rotaryDim, 2);
   checkNumber("params.theta", theta, 1);
@@ -121,11 +122,7 @@ export function rope(enc: CommandEncoder, registry: KernelRegistry, x: Buffer, o
   if (offset + tokens > MAX_ROPE_POSITION) throw new ArgumentError("params.offset", `positions up to offset + tokens - 1 = ${offset + tokens - 1} must be below ${MAX_ROPE_POSITION}`);
   if (params.traditional !== undefined && typeof params.traditional !== "boolean") throw new ArgumentError("params.traditional", `must be a boolean (got ${typeof params.traditional})`);
   if (params.scaling !== undefined) checkScaling(params.scaling);
-  const n = tokens * heads * headDim;
-  if (n > MAX_ELEMENTS) throw new ArgumentError("params", `tokens·heads·headDim = ${n} exceeds the kernels' 32-bit element index`);
-  checkBuffer("x", x, dtype, n);
-  checkBuffer("out", out, dtype, n);
-  const pipeline = registry.getPipeline((params.traditional ? TRADITIONAL : NEOX).get(dtype)!);
+  const pipeline = enc.device.kernels.pipeline(kernels.rope, { traditional: params.traditional === true, dtype });
   const freqs = ropeFrequencies(rotaryDim, theta, params.scaling);
   const grid = [headDim / 2, tokens, 1] as const;
   enc.dispatchThreads(pipeline, [x, out, RopeArgs.write({ tokens, heads, head_dim: headDim, rotary_dim: rotaryDim, offset }), freqs], grid, groupFor(pipeline, grid), ROPE_ACCESS);

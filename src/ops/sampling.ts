@@ -1,6 +1,7 @@
 /**
- * Selection over rows of logits (kernels/sampling.{h,metal}), one threadgroup per row: argmax,
- * top-k and seeded sampling. Inputs are [rows, cols] of a float dtype; indices are U32. NaN
+ * Selection over rows of logits (kernels/sampling.h), one threadgroup per row: argmax, top-k and
+ * seeded sampling. Inputs are [..., cols] of a float dtype (rows of the last dimension); indices
+ * are U32, one per row (argmax, sample) or k per row (top-k). NaN
  * logits are not supported (argmax never picks one; top-k and sampling results are unspecified).
  *
  * **Sampling semantics** (`sample`), per row r, on f32 values of the logits x:
@@ -17,19 +18,16 @@
  * `mix(v)`: `v ^= v >> 16; v *= 0x7feb352d; v ^= v >> 15; v *= 0x846ca68b; v ^= v >> 16` (u32).
  * The same (logits, seed, step) give the same tokens on every run; advance `step` per token.
  */
+import { kernels } from "../../kernels/catalog.ts";
 import type { Buffer } from "../buffer.ts";
 import { DType } from "../dtype.ts";
 import type { CommandEncoder } from "../encoder.ts";
 import { ArgumentError } from "../errors.ts";
-import type { KernelRegistry } from "../registry.ts";
 import { argStruct } from "./args.ts";
-import { access, checkThreadsPerRow, namesByDType, rowGroup } from "./common.ts";
-import { checkBuffer, checkCounts, checkDType, checkInt, checkNumber, checkOptions, FLOAT_DTYPES, MAX_ELEMENTS } from "./validate.ts";
+import { access, checkThreadsPerRow, rowGroup } from "./common.ts";
+import { checkElements, checkFloat, checkInt, checkNumber, checkOptions, checkSameDType, lastDim, MAX_ELEMENTS } from "./validate.ts";
 
 export interface SelectParams {
-  rows: number;
-  cols: number;
-  dtype: DType;
   /** Threads per row's threadgroup, a multiple of 32 up to 1024 (default: chosen per device). */
   threadsPerRow?: number;
 }
@@ -40,56 +38,64 @@ export const TOP_K_MAX = 1024;
 const MAX_COLS = 2 ** 24;
 
 const SelectArgs = argStruct("SelectArgs", { cols: "u32", k: "u32", inv_temperature: "f32", top_p: "f32", seed: "u32", step: "u32" });
-const TOP_K = namesByDType("top_k");
-const SAMPLE = namesByDType("sample");
 const READ_WRITE = access([0], [1]);
 const TOP_K_ACCESS = access([0], [1, 2]);
 
-function checkRows(enc: CommandEncoder, params: SelectParams, known: readonly string[], required: readonly string[], x: Buffer): void {
+interface Rows {
+  rows: number;
+  cols: number;
+}
+
+function checkRows(enc: CommandEncoder, params: SelectParams, known: readonly string[], required: readonly string[], x: Buffer): Rows {
   checkOptions("params", params, known, required);
   checkThreadsPerRow(enc, params.threadsPerRow);
-  checkDType("params.dtype", params.dtype, FLOAT_DTYPES);
-  checkCounts("params", params, ["rows", "cols"]);
-  checkInt("params.cols", params.cols, 1, MAX_COLS);
-  if (params.rows * params.cols > MAX_ELEMENTS) throw new ArgumentError("params", `rows·cols exceeds the kernels' 32-bit element index`);
-  checkBuffer("x", x, params.dtype, params.rows * params.cols);
+  checkFloat("x", x);
+  const n = x.elementCount;
+  if (n === 0 || n > MAX_ELEMENTS) throw new ArgumentError("x", `must hold 1 to 2^32 elements (got shape [${x.shape.join(", ")}])`);
+  const cols = lastDim(x);
+  checkInt("x (last dimension)", cols, 1, MAX_COLS);
+  return { rows: n / cols, cols };
+}
+
+function checkIndices(name: string, b: Buffer, elements: number, what: string): void {
+  checkSameDType(name, b, DType.U32, "token indices (u32)");
+  checkElements(name, b, elements, what);
 }
 
 /**
- * `out[r]` = index of the largest element of row r (smallest index among equal maxima).
+ * `out[r]` = index of the largest element of row r (smallest index among equal maxima); `out`
+ * holds one U32 per row.
  *
  * @example
- * ops.argmax(enc, registry, logits, token, { rows: 1, cols: vocab, dtype: DType.F32 });
+ * ops.argmax(enc, logits, token); // logits [1, vocab], token [1] u32
  */
-export function argmax(enc: CommandEncoder, registry: KernelRegistry, x: Buffer, out: Buffer, params: SelectParams): void {
-  checkRows(enc, params, ["rows", "cols", "dtype", "threadsPerRow"], ["rows", "cols", "dtype"], x);
-  checkBuffer("out", out, DType.U32, params.rows);
+export function argmax(enc: CommandEncoder, x: Buffer, out: Buffer, params: SelectParams = {}): void {
+  const { rows, cols } = checkRows(enc, params, ["threadsPerRow"], [], x);
+  checkIndices("out", out, rows, "one per row of x");
   // The sampling kernel at temperature 0 is the argmax.
-  const pipeline = registry.getPipeline(SAMPLE.get(params.dtype)!);
-  const args = SelectArgs.write({ cols: params.cols, k: 0, inv_temperature: 0, top_p: 1, seed: 0, step: 0 });
-  enc.dispatchThreadgroups(pipeline, [x, out, args], [params.rows, 1, 1], [rowGroup(enc, pipeline, params.cols, params.threadsPerRow), 1, 1], READ_WRITE);
-}
-
-export interface TopKParams extends SelectParams {
-  /** 1 … min(cols, 1024). */
-  k: number;
+  const pipeline = enc.device.kernels.pipeline(kernels.sample, { dtype: x.dtype });
+  const args = SelectArgs.write({ cols, k: 0, inv_temperature: 0, top_p: 1, seed: 0, step: 0 });
+  enc.dispatchThreadgroups(pipeline, [x, out, args], [rows, 1, 1], [rowGroup(enc, pipeline, cols, params.threadsPerRow), 1, 1], READ_WRITE);
 }
 
 /**
  * The k largest elements of each row, largest first (equal values: smaller index first; ties at
- * the k-th value go to the smaller indices): `values` [rows, k] of dtype and `indices` [rows, k] U32.
+ * the k-th value go to the smaller indices), k being the last dimension of `values`
+ * (1 … min(cols, 1024)): `values` [rows, k] of x's dtype and `indices` [rows, k] U32.
  *
  * @example
- * ops.topK(enc, registry, logits, vals, idx, { rows: 1, cols: vocab, k: 40, dtype: DType.F32 });
+ * ops.topK(enc, logits, vals, idx); // logits [1, vocab], vals [1, 40], idx [1, 40] u32
  */
-export function topK(enc: CommandEncoder, registry: KernelRegistry, x: Buffer, values: Buffer, indices: Buffer, params: TopKParams): void {
-  checkRows(enc, params, ["rows", "cols", "k", "dtype", "threadsPerRow"], ["rows", "cols", "k", "dtype"], x);
-  checkInt("params.k", params.k, 1, Math.min(params.cols, TOP_K_MAX));
-  checkBuffer("values", values, params.dtype, params.rows * params.k);
-  checkBuffer("indices", indices, DType.U32, params.rows * params.k);
-  const pipeline = registry.getPipeline(TOP_K.get(params.dtype)!);
-  const args = SelectArgs.write({ cols: params.cols, k: params.k, inv_temperature: 0, top_p: 1, seed: 0, step: 0 });
-  enc.dispatchThreadgroups(pipeline, [x, values, indices, args], [params.rows, 1, 1], [rowGroup(enc, pipeline, params.cols, params.threadsPerRow), 1, 1], TOP_K_ACCESS);
+export function topK(enc: CommandEncoder, x: Buffer, values: Buffer, indices: Buffer, params: SelectParams = {}): void {
+  const { rows, cols } = checkRows(enc, params, ["threadsPerRow"], [], x);
+  checkSameDType("values", values, x.dtype, "x");
+  const k = lastDim(values);
+  checkInt("values (last dimension: k)", k, 1, Math.min(cols, TOP_K_MAX));
+  checkElements("values", values, rows * k, `[rows = ${rows}, k]`);
+  checkIndices("indices", indices, rows * k, "as many as values");
+  const pipeline = enc.device.kernels.pipeline(kernels.topK, { dtype: x.dtype });
+  const args = SelectArgs.write({ cols, k, inv_temperature: 0, top_p: 1, seed: 0, step: 0 });
+  enc.dispatchThreadgroups(pipeline, [x, values, indices, args], [rows, 1, 1], [rowGroup(enc, pipeline, cols, params.threadsPerRow), 1, 1], TOP_K_ACCESS);
 }
 
 export interface SampleParams extends SelectParams {
@@ -109,10 +115,10 @@ export interface SampleParams extends SelectParams {
  * Draw one token per row (see the module comment for the exact semantics) into `out` [rows] U32.
  *
  * @example
- * ops.sample(enc, registry, logits, token, { rows: 1, cols: vocab, temperature: 0.7, topK: 40, topP: 0.9, seed: 1234, step: t, dtype: DType.F32 });
+ * ops.sample(enc, logits, token, { temperature: 0.7, topK: 40, topP: 0.9, seed: 1234, step: t });
  */
-export function sample(enc: CommandEncoder, registry: KernelRegistry, x: Buffer, out: Buffer, params: SampleParams): void {
-  checkRows(enc, params, ["rows", "cols", "dtype", "threadsPerRow", "temperature", "topK", "topP", "seed", "step"], ["rows", "cols", "dtype", "temperature", "seed", "step"], x);
+export function sample(enc: CommandEncoder, x: Buffer, out: Buffer, params: SampleParams): void {
+  const { rows, cols } = checkRows(enc, params, ["threadsPerRow", "temperature", "topK", "topP", "seed", "step"], ["temperature", "seed", "step"], x);
   const topK = params.topK ?? 0;
   const topP = params.topP ?? 1;
   checkNumber("params.temperature", params.temperature);
@@ -122,11 +128,11 @@ export function sample(enc: CommandEncoder, registry: KernelRegistry, x: Buffer,
   if (topP > 1) throw new ArgumentError("params.topP", `must be in (0, 1] (got ${topP})`);
   checkInt("params.seed", params.seed, 0, 0xffffffff);
   checkInt("params.step", params.step, 0, 0xffffffff);
-  checkBuffer("out", out, DType.U32, params.rows);
+  checkIndices("out", out, rows, "one per row of x");
   const invTemperature = params.temperature === 0 ? 0 : 1 / params.temperature;
   if (!Number.isFinite(Math.fround(invTemperature))) throw new ArgumentError("params.temperature", `is too small (1 / temperature overflows f32: ${params.temperature})`);
-  const pipeline = registry.getPipeline(SAMPLE.get(params.dtype)!);
-  const args = SelectArgs.write({ cols: params.cols, k: topK, inv_temperature: invTemperature, top_p: topP, seed: params.seed, step: params.step });
-  enc.dispatchThreadgroups(pipeline, [x, out, args], [params.rows, 1, 1], [rowGroup(enc, pipeline, params.cols, params.threadsPerRow), 1, 1], READ_WRITE);
+  const pipeline = enc.device.kernels.pipeline(kernels.sample, { dtype: x.dtype });
+  const args = SelectArgs.write({ cols, k: topK, inv_temperature: invTemperature, top_p: topP, seed: params.seed, step: params.step });
+  enc.dispatchThreadgroups(pipeline, [x, out, args], [rows, 1, 1], [rowGroup(enc, pipeline, cols, params.threadsPerRow), 1, 1], READ_WRITE);
 }
 

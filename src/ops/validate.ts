@@ -1,9 +1,11 @@
 /**
  * Argument checks shared by every op, so each message names the argument, the expected value
- * and the actual one in the same words.
+ * and the actual one in the same words. Ops read dtypes and shapes from their buffers: these
+ * checks say which buffer disagrees, and how.
  */
+import { FLOATS } from "../../kernels/catalog.ts";
 import { Buffer, checkLiveBuffer } from "../buffer.ts";
-import { DType } from "../dtype.ts";
+import type { DType } from "../dtype.ts";
 import { ArgumentError } from "../errors.ts";
 
 /** `n` is a positive integer no larger than `max`. */
@@ -18,16 +20,59 @@ export function checkDType(name: string, dtype: DType, allowed: readonly DType[]
   }
 }
 
-/** `buf` is a live Buffer of `dtype` holding at least `elements` elements. */
+/** `buf` is a live Buffer of `dtype` whose shape holds at least `elements` elements. */
 export function checkBuffer(name: string, buf: Buffer, dtype: DType, elements: number): void {
   checkLiveBuffer(name, buf);
   if (buf.dtype !== dtype) throw new ArgumentError(name, `must hold ${dtype.name} (got ${buf.dtype.name})`);
-  const needed = elements * dtype.size;
-  if (buf.byteLength < needed) throw new ArgumentError(name, `needs ${needed} bytes for ${elements} ${dtype.name} elements (has ${buf.byteLength})`);
+  if (buf.elementCount < elements) throw new ArgumentError(name, `is too small: needs ${elements} elements, its shape [${buf.shape.join(", ")}] holds ${buf.elementCount}`);
 }
 
-/** The float types ops compute on. */
-export const FLOAT_DTYPES: readonly DType[] = Object.freeze([DType.F32, DType.F16, DType.BF16]);
+/** The float types ops compute on (the catalog's list). */
+export const FLOAT_DTYPES: readonly DType[] = FLOATS;
+
+/** `buf` is a live Buffer of a float dtype; returns its dtype. */
+export function checkFloat(name: string, buf: Buffer): DType {
+  checkLiveBuffer(name, buf);
+  checkDType(`${name}.dtype`, buf.dtype, FLOAT_DTYPES);
+  return buf.dtype;
+}
+
+/** `buf` is a live Buffer of `dtype` (the type of `like`, named for the message). */
+export function checkSameDType(name: string, buf: Buffer, dtype: DType, like: string): void {
+  checkLiveBuffer(name, buf);
+  if (buf.dtype !== dtype) throw new ArgumentError(name, `must have the dtype of ${like} (${dtype.name}; got ${buf.dtype.name})`);
+}
+
+/** `buf` has exactly `elements` elements (what `what` describes, for the message). */
+export function checkElements(name: string, buf: Buffer, elements: number, what: string): void {
+  if (buf.elementCount !== elements) throw new ArgumentError(name, `shape mismatch: must hold ${elements} elements (${what}; got shape [${buf.shape.join(", ")}])`);
+}
+
+/** Number of dimensions of `buf`'s shape is at least `min`. */
+export function checkRank(name: string, buf: Buffer, min: number, layout: string): void {
+  if (buf.shape.length < min) throw new ArgumentError(name, `must have at least ${min} dimensions, ${layout} (got shape [${buf.shape.join(", ")}])`);
+}
+
+/** The last dimension of `buf` (1 for a scalar shape). */
+export function lastDim(buf: Buffer): number {
+  const s = buf.shape;
+  return s.length === 0 ? 1 : s[s.length - 1]!;
+}
+
+/**
+ * Rows of `buf` read as [rows, cols]: its trailing dimensions must multiply to exactly `cols`
+ * (so [T, heads, headDim] is [T, heads·headDim]); the leading ones multiply to the rows.
+ */
+export function rowsOf(name: string, buf: Buffer, cols: number, what: string): number {
+  const s = buf.shape;
+  let trailing = 1;
+  let i = s.length;
+  while (i > 0 && trailing < cols) trailing *= s[--i]!;
+  if (trailing !== cols || cols === 0) throw new ArgumentError(name, `shape mismatch: its trailing dimensions must multiply to ${cols} (${what}; got shape [${s.join(", ")}])`);
+  let rows = 1;
+  for (let j = 0; j < i; j++) rows *= s[j]!;
+  return rows;
+}
 
 /** Kernels index elements with 32-bit unsigned integers. */
 export const MAX_ELEMENTS = 2 ** 32;

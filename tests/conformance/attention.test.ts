@@ -12,12 +12,12 @@
  * (γ_kvLen ≤ 2e-3 at 32k, ~1e-4 at the lengths used otherwise): atol = 1e-4 + kvLen·2^-24·4.
  * Outputs are then rounded to q's type: rtol = 2^-p.
  */
-import { type Buffer, DType, ops } from "../../src/index.ts";
+import { type Buffer, DType, ops, FLOATS } from "../../src/index.ts";
 import { randomFloats, roundTo } from "../support/fixtures.ts";
 import * as ref from "../support/reference/attention.ts";
 import { type Case, type CaseContext, conformance, type Outcome, type Tolerance } from "./harness.ts";
 
-const F = [DType.F32, DType.F16, DType.BF16] as const;
+const F = FLOATS; // every float type the catalog builds
 const RTOL: Record<string, number> = { f32: 0, f16: 2 ** -11, bf16: 2 ** -8 };
 
 function tolerance(dtype: DType, kvLen: number): Tolerance {
@@ -89,23 +89,22 @@ function run(c: Case<AttnParams>, ctx: CaseContext): Outcome {
   const { D, qLen, kvLen } = c.shape as { D: number; qLen: number; kvLen: number };
   const { kv, heads, kvHeads, window = 0, causal = true, path } = c.params;
   const capacity = kvLen + 3; // rows past kvLen hold garbage the kernels must not read
-  const q = ctx.random(c.dtype, qLen * heads * D, D + qLen + kvLen);
-  const kvn = kvHeads * capacity * D;
-  const k = ctx.random(kv, kvn, kvLen * 3 + 1);
-  const v = ctx.random(kv, kvn, kvLen * 5 + 2);
+  const q = ctx.random(c.dtype, [qLen, heads, D], D + qLen + kvLen);
+  const k = ctx.random(kv, [kvHeads, capacity, D], kvLen * 3 + 1);
+  const v = ctx.random(kv, [kvHeads, capacity, D], kvLen * 5 + 2);
   // NaN in the rows past kvLen: a read of any of them would poison the output.
   for (const t of [k.buffer, v.buffer]) for (let h = 0; h < kvHeads; h++) poison(t, (h * capacity + kvLen) * D, (capacity - kvLen) * D);
   const maskKind = c.params.mask;
   const headStride = maskKind === "heads" ? qLen * kvLen : 0;
   const maskVals = maskKind ? maskValues(c.dtype, (maskKind === "heads" ? heads : 1) * qLen * kvLen, kvLen + 99) : undefined;
   const mask = maskVals ? { buffer: ctx.floats(c.dtype, maskVals.length, maskVals), headStride, rowStride: kvLen } : undefined;
-  const out = ctx.floats(c.dtype, qLen * heads * D + 1, new Array(qLen * heads * D + 1).fill(3));
-  const params = { heads, kvHeads, headDim: D, kvLen, capacity, dtype: c.dtype, kvDType: kv, window, mask };
+  const out = ctx.floats(c.dtype, [qLen, heads, D], new Array(qLen * heads * D + 1).fill(3), 1);
+  const params = { kvLen, window, mask };
   if (c.op === "attention_decode") {
     const scratch = ctx.floats(DType.F32, ops.attentionDecodeScratchBytes(heads, D) / 4);
-    ctx.encode((enc) => ops.attentionDecode(enc, ctx.registry, q.buffer, k.buffer, v.buffer, out, scratch, params));
+    ctx.encode((enc) => ops.attentionDecode(enc, q.buffer, k.buffer, v.buffer, out, scratch, params));
   } else {
-    ctx.encode((enc) => ops.attentionPrefill(enc, ctx.registry, q.buffer, k.buffer, v.buffer, out, { ...params, qLen, causal, path }));
+    ctx.encode((enc) => ops.attentionPrefill(enc, q.buffer, k.buffer, v.buffer, out, { ...params, causal, path }));
   }
   const want = ref.attention(q.values, k.values, v.values, {
     heads,

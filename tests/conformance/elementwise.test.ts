@@ -3,12 +3,12 @@
  * transpose) against tests/support/reference/elementwise.ts. Sizes leave partial threadgroups
  * (groups hold 256 threads).
  */
-import { DType, ops } from "../../src/index.ts";
+import { DType, ops, FLOATS } from "../../src/index.ts";
 import { roundTo } from "../support/fixtures.ts";
 import * as ref from "../support/reference/elementwise.ts";
 import { type Case, conformance, type DTypeTolerances } from "./harness.ts";
 
-const F = [DType.F32, DType.F16, DType.BF16] as const;
+const F = FLOATS; // every float type the catalog builds
 
 // One IEEE operation in f32 (≤ half an f32 ulp), then one rounding to the output type (≤ half
 // an ulp of it): relative 2^-24 + 2^-p for p-bit significands; f16 results can be subnormal,
@@ -41,11 +41,12 @@ conformance("elementwise binary", binaryCases, (c, ctx) => {
   const op = c.op.replace("elementwise_", "") as ref.BinaryOp;
   const n = c.shape.n!;
   const bLen = c.params.rowLength ?? n;
-  const a = ctx.random(c.dtype, n, n + 1, -2, 2);
+  const shape = c.params.rowLength === undefined ? [n] : [n / bLen, bLen];
+  const a = ctx.random(c.dtype, shape, n + 1, -2, 2);
   // b away from 0 so that quotients stay inside f16's range.
   const b = ctx.random(c.dtype, bLen, bLen + 7, 0.25, 2);
-  const out = ctx.floats(c.dtype, n + 1, new Array(n + 1).fill(123));
-  ctx.encode((enc) => binaryFns[op](enc, ctx.registry, a.buffer, b.buffer, out, n, c.dtype, c.params.rowLength === undefined ? undefined : { rowLength: bLen }));
+  const out = ctx.floats(c.dtype, shape, new Array(n + 1).fill(123), 1);
+  ctx.encode((enc) => binaryFns[op](enc, a.buffer, b.buffer, out));
   const got = ctx.read(out, n + 1);
   return { got: got.subarray(0, n), want: ref.binary(op, a.values, b.values, c.params.rowLength), exact: { "nothing written past n": [got[n], 123] } };
 });
@@ -65,7 +66,7 @@ conformance("elementwise scalar", scalarCases, (c, ctx) => {
   const a = ctx.random(c.dtype, n, 5, -3, 3);
   const out = ctx.floats(c.dtype, n);
   const isAdd = c.op === "scalarAdd";
-  ctx.encode((enc) => (isAdd ? ops.scalarAdd : ops.scalarMul)(enc, ctx.registry, a.buffer, out, n, c.dtype, c.params.value));
+  ctx.encode((enc) => (isAdd ? ops.scalarAdd : ops.scalarMul)(enc, a.buffer, out, c.params.value));
   return { got: ctx.read(out, n), want: isAdd ? ref.scalar(a.values, 1, c.params.value) : ref.scalar(a.values, c.params.value, 0) };
 });
 
@@ -83,7 +84,7 @@ conformance("cast", castCases, (c, ctx) => {
   const values = src.values.map((v, i) => roundTo(c.dtype, v * 2 ** ((i % 40) - 26)));
   const input = ctx.floats(c.dtype, n, values);
   const out = ctx.floats(c.params.to, n);
-  ctx.encode((enc) => ops.cast(enc, ctx.registry, input, out, n, c.dtype, c.params.to));
+  ctx.encode((enc) => ops.cast(enc, input, out));
   return { got: ctx.read(out, n), want: values.map((v) => roundTo(c.params.to, v)) };
 });
 
@@ -101,7 +102,7 @@ conformance("copy", copyCases, (c, ctx) => {
   const src = ctx.random(c.dtype, n + srcOffset, 3);
   const before = new Array(n + dstOffset + 3).fill(9);
   const dst = ctx.floats(c.dtype, before.length, before);
-  ctx.encode((enc) => ops.copy(enc, ctx.registry, src.buffer, dst, n, c.dtype, { srcOffset, dstOffset }));
+  ctx.encode((enc) => ops.copy(enc, src.buffer, dst, { srcOffset, dstOffset, count: n }));
   return { got: ctx.read(dst, before.length), want: ref.stridedCopy(src.values, before, [n], srcOffset, [1], dstOffset, [1]) };
 });
 
@@ -129,7 +130,7 @@ conformance("copyStrided", stridedCases, (c, ctx) => {
   const src = ctx.random(c.dtype, srcLen, 21);
   const before = new Array(dstLen).fill(-5);
   const dst = ctx.floats(p.to, dstLen, before);
-  ctx.encode((enc) => ops.copyStrided(enc, ctx.registry, src.buffer, dst, { shape: p.dims, srcStrides: p.srcStrides, dstStrides: p.dstStrides, srcOffset: p.srcOffset, dstOffset: p.dstOffset, dtype: c.dtype, dstDType: p.to }));
+  ctx.encode((enc) => ops.copyStrided(enc, src.buffer, dst, { shape: p.dims, srcStrides: p.srcStrides, dstStrides: p.dstStrides, srcOffset: p.srcOffset, dstOffset: p.dstOffset }));
   const want = ref.stridedCopy(src.values, before, p.dims, p.srcOffset, p.srcStrides, p.dstOffset, p.dstStrides).map((v) => roundTo(p.to, v));
   return { got: ctx.read(dst, dstLen), want };
 });
@@ -141,10 +142,10 @@ const concatCases: Case<ConcatParams>[] = F.map((dtype) => ({ op: "concat", dtyp
 
 conformance("concat", concatCases, (c, ctx) => {
   const rows = c.shape.rows!;
-  const inputs = c.params.widths.map((cols, i) => ({ cols, ...ctx.random(c.dtype, rows * cols, 40 + i) }));
+  const inputs = c.params.widths.map((cols, i) => ({ cols, ...ctx.random(c.dtype, [rows, cols], 40 + i) }));
   const total = c.params.widths.reduce((s, w) => s + w, 0);
-  const out = ctx.floats(c.dtype, rows * total);
-  ctx.encode((enc) => ops.concat(enc, ctx.registry, inputs.map(({ buffer, cols }) => ({ buffer, cols })), out, rows, c.dtype));
+  const out = ctx.floats(c.dtype, [rows, total]);
+  ctx.encode((enc) => ops.concat(enc, inputs.map(({ buffer }) => buffer), out));
   return { got: ctx.read(out, rows * total), want: ref.concat(inputs, rows) };
 });
 
@@ -152,8 +153,8 @@ const transposeCases: Case<object>[] = F.map((dtype) => ({ op: "transpose", dtyp
 
 conformance("transpose", transposeCases, (c, ctx) => {
   const { batch, rows, cols } = c.shape as { batch: number; rows: number; cols: number };
-  const src = ctx.random(c.dtype, batch * rows * cols, 8);
-  const dst = ctx.floats(c.dtype, batch * rows * cols);
-  ctx.encode((enc) => ops.transpose(enc, ctx.registry, src.buffer, dst, { batch, rows, cols, dtype: c.dtype }));
+  const src = ctx.random(c.dtype, [batch, rows, cols], 8);
+  const dst = ctx.floats(c.dtype, [batch, cols, rows]);
+  ctx.encode((enc) => ops.transpose(enc, src.buffer, dst));
   return { got: ctx.read(dst, batch * rows * cols), want: ref.transpose(src.values, batch, rows, cols) };
 });

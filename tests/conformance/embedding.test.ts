@@ -6,7 +6,7 @@
  */
 import { DType, ops } from "../../src/index.ts";
 import { randomFloats, roundTo } from "../support/fixtures.ts";
-import { dequantize, quantize } from "../support/mlx_quant.ts";
+import { dequantize, quantize, uploadQuantized } from "../support/mlx_quant.ts";
 import * as ref from "../support/reference/embedding.ts";
 import { type Case, conformance, type DTypeTolerances } from "./harness.ts";
 
@@ -36,10 +36,10 @@ const denseCases: Case<DenseParams>[] = (
 
 conformance("embedding", denseCases, (c, ctx) => {
   const { vocab, dim, tokens } = c.shape as { vocab: number; dim: number; tokens: number };
-  const table = ctx.random(c.dtype, vocab * dim, 5, -3, 3);
+  const table = ctx.random(c.dtype, [vocab, dim], 5, -3, 3);
   const idList = ids(vocab, tokens);
-  const out = ctx.floats(c.params.outDType, tokens * dim, new Array(tokens * dim).fill(7));
-  ctx.encode((enc) => ops.embedding(enc, ctx.registry, table.buffer, ctx.u32(idList), out, { tokens, vocab, dim, dtype: c.dtype, outDType: c.params.outDType }));
+  const out = ctx.floats(c.params.outDType, [tokens, dim], new Array(tokens * dim).fill(7));
+  ctx.encode((enc) => ops.embedding(enc, table.buffer, ctx.u32(idList), out));
   const want = ref.gather(table.values, idList, vocab, dim).map((v) => roundTo(c.params.outDType, v));
   return { got: ctx.read(out, tokens * dim), want };
 });
@@ -74,12 +74,9 @@ conformance("embeddingAffine", affineCases, (c, ctx) => {
   const { vocab, dim, tokens } = c.shape as { vocab: number; dim: number; tokens: number };
   const { bits, groupSize, outDType } = c.params;
   const q = quantize(randomFloats(vocab * dim, bits * 31 + groupSize, -0.2, 0.2), vocab, dim, bits, groupSize, c.dtype);
-  const weight = ctx.keep(ctx.device.allocBuffer(q.packed.byteLength, DType.U32, [q.packed.length]));
-  weight.view(Uint32Array).set(q.packed);
-  const scales = ctx.floats(c.dtype, q.scales.length, q.scales);
-  const biases = ctx.floats(c.dtype, q.biases.length, q.biases);
+  const table = uploadQuantized(ctx.device, q, (b) => ctx.keep(b));
   const idList = ids(vocab, tokens);
-  const out = ctx.floats(outDType, tokens * dim);
-  ctx.encode((enc) => ops.embeddingAffine(enc, ctx.registry, { weight, scales, biases }, ctx.u32(idList), out, { tokens, vocab, dim, bits, groupSize, scaleDType: c.dtype, outDType }));
+  const out = ctx.floats(outDType, [tokens, dim]);
+  ctx.encode((enc) => ops.embedding(enc, table, ctx.u32(idList), out));
   return { got: ctx.read(out, tokens * dim), want: ref.gather(dequantize(q), idList, vocab, dim) };
 });

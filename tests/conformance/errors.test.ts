@@ -1,118 +1,139 @@
 /**
  * Bad op arguments get an ArgumentError naming the argument, before anything is encoded: wrong
- * dtypes, mismatched shapes, out-of-range positions, too-small outputs, misspelled options.
+ * dtypes, shapes that disagree between buffers, out-of-range positions, disposed buffers,
+ * malformed quantized tables, misspelled options.
  * Each row is one call; the encoder must hold no dispatch afterwards.
  */
 import { describe, expect, test } from "bun:test";
-import { ArgumentError, type CommandEncoder, DType, dispatchCount, type KernelRegistry, ops } from "../../src/index.ts";
+import { ArgumentError, type Buffer, type CommandEncoder, DType, dispatchCount, ops, QuantizedTable } from "../../src/index.ts";
 import { fixture, floatBuffer } from "../support/fixtures.ts";
 
-const { device, registry } = fixture();
-const f32 = (n: number) => floatBuffer(device, DType.F32, n);
-const f16 = (n: number) => floatBuffer(device, DType.F16, n);
-const u32 = (n: number) => device.allocBuffer(4 * n, DType.U32, [n]);
+const { device } = fixture();
+const f32 = (...shape: number[]) => floatBuffer(device, DType.F32, shape);
+const f16 = (...shape: number[]) => floatBuffer(device, DType.F16, shape);
+const u32 = (...shape: number[]) => device.allocBuffer(4 * shape.reduce((x, y) => x * y, 1), DType.U32, shape);
 
-const a = f32(64);
-const b = f32(64);
+const a = f32(4, 16);
+const b = f32(4, 16);
 const small = f32(8);
-const h = f16(64);
+const h = f16(4, 16);
 const ids = u32(4);
-const words = u32(64);
-const big = f32(ops.attentionDecodeScratchBytes(2, 64) / 4);
+const words = u32(2, 4); // 2 rows of 32 4-bit codes
+const groups = f32(2, 1);
+const table = new QuantizedTable({ weight: words, scales: groups, biases: groups, bits: 4, groupSize: 32 });
+const q = f32(1, 2, 64);
+const q4 = f32(4, 2, 64);
+const cache = f32(1, 4, 64);
+const cacheF16 = f16(1, 4, 64);
+const scratch = f32(ops.attentionDecodeScratchBytes(2, 64) / 4);
 
-type Call = (enc: CommandEncoder, r: KernelRegistry) => void;
+/** A QuantizedTable made from `parts` (its constructor checks them). */
+const table4 = (parts: { weight: Buffer; scales: Buffer; biases: Buffer; bits?: number; groupSize?: number }) => new QuantizedTable({ bits: 4, groupSize: 32, ...parts });
+
+type Call = (enc: CommandEncoder) => void;
 
 /** [description, call, argument the error must name] */
 const rows: [string, Call, string][] = [
   // elementwise
-  ["binary: integer dtype", (e, r) => ops.elementwiseMul(e, r, a, b, a, 16, DType.U32), "dtype"],
-  ["binary: b of another dtype", (e, r) => ops.elementwiseSub(e, r, a, h, a, 16, DType.F32), "b"],
-  ["binary: out too small", (e, r) => ops.elementwiseDiv(e, r, a, b, small, 16, DType.F32), "out"],
-  ["binary: n zero", (e, r) => ops.elementwiseAdd(e, r, a, b, a, 0, DType.F32), "n"],
-  ["binary: rowLength not dividing n", (e, r) => ops.elementwiseAdd(e, r, a, b, a, 30, DType.F32, { rowLength: 7 }), "options.rowLength"],
-  ["binary: broadcast row too short", (e, r) => ops.elementwiseAdd(e, r, a, small, a, 64, DType.F32, { rowLength: 16 }), "b"],
-  ["binary: misspelled option", (e, r) => ops.elementwiseAdd(e, r, a, b, a, 16, DType.F32, { rowlength: 4 } as never), "options.rowlength"],
-  ["scalar: NaN value", (e, r) => ops.scalarMul(e, r, a, a, 16, DType.F32, Number.NaN), "value"],
-  ["cast: dst of the wrong dtype", (e, r) => ops.cast(e, r, a, b, 16, DType.F32, DType.F16), "dst"],
-  ["cast: src too small", (e, r) => ops.cast(e, r, small, h, 16, DType.F32, DType.F16), "src"],
-  ["copy: slice past the source", (e, r) => ops.copy(e, r, a, b, 16, DType.F32, { srcOffset: 60 }), "src"],
-  ["copy: negative offset", (e, r) => ops.copy(e, r, a, b, 16, DType.F32, { dstOffset: -1 }), "options.dstOffset"],
-  ["copyStrided: strides of the wrong rank", (e, r) => ops.copyStrided(e, r, a, b, { shape: [4, 4], srcStrides: [4], dstStrides: [4, 1], dtype: DType.F32 }), "params.srcStrides"],
-  ["copyStrided: walk past dst", (e, r) => ops.copyStrided(e, r, a, small, { shape: [4, 4], srcStrides: [4, 1], dstStrides: [4, 1], dtype: DType.F32 }), "dst"],
-  ["concat: no inputs", (e, r) => ops.concat(e, r, [], a, 2, DType.F32), "inputs"],
-  ["concat: out too small", (e, r) => ops.concat(e, r, [{ buffer: a, cols: 8 }, { buffer: b, cols: 8 }], small, 4, DType.F32), "out"],
-  ["transpose: dst too small", (e, r) => ops.transpose(e, r, a, small, { rows: 4, cols: 4, dtype: DType.F32 }), "dst"],
+  ["binary: integer dtype", (e) => ops.elementwiseMul(e, ids, ids, ids), "a.dtype"],
+  ["binary: b of another dtype", (e) => ops.elementwiseSub(e, a, h, a), "b"],
+  ["binary: out too small", (e) => ops.elementwiseDiv(e, a, b, small), "out"],
+  ["binary: b neither a's size nor a row", (e) => ops.elementwiseAdd(e, a, f32(7), a), "b"],
+  ["binary: disposed input", (e) => { const d = f32(4, 16); d.dispose(); ops.elementwiseAdd(e, a, d, a); }, "b"],
+  ["scalar: NaN value", (e) => ops.scalarMul(e, a, a, Number.NaN), "value"],
+  ["cast: dst of another size", (e) => ops.cast(e, a, small), "dst"],
+  ["cast: integer src", (e) => ops.cast(e, ids, h), "src.dtype"],
+  ["copy: slice past the source", (e) => ops.copy(e, a, b, { srcOffset: 60, count: 16 }), "src"],
+  ["copy: negative offset", (e) => ops.copy(e, a, b, { dstOffset: -1 }), "options.dstOffset"],
+  ["copy: dst of another dtype", (e) => ops.copy(e, a, h), "dst"],
+  ["copy: misspelled option", (e) => ops.copy(e, a, b, { srcoffset: 1 } as never), "options.srcoffset"],
+  ["copyStrided: strides of the wrong rank", (e) => ops.copyStrided(e, a, b, { shape: [4, 4], srcStrides: [4], dstStrides: [4, 1] }), "params.srcStrides"],
+  ["copyStrided: walk past dst", (e) => ops.copyStrided(e, a, small, { shape: [4, 4], srcStrides: [4, 1], dstStrides: [4, 1] }), "dst"],
+  ["concat: no inputs", (e) => ops.concat(e, [], a), "inputs"],
+  ["concat: columns not summing to out's", (e) => ops.concat(e, [a, b], a), "out"],
+  ["concat: input of other rows", (e) => ops.concat(e, [f32(3, 8), f32(4, 8)], a), "inputs[0]"],
+  ["transpose: dst not the swapped shape", (e) => ops.transpose(e, a, b), "dst"],
+  ["transpose: 1-D src", (e) => ops.transpose(e, small, small), "src"],
   // activations
-  ["silu: out of another dtype", (e, r) => ops.silu(e, r, a, h, 16, DType.F32), "out"],
-  ["gelu: unknown approximation", (e, r) => ops.gelu(e, r, a, a, 16, DType.F32, "sigmoid" as never), "approximation"],
-  ["softcap: cap not positive", (e, r) => ops.softcap(e, r, a, a, 16, DType.F32, 0), "cap"],
-  ["swiglu: up too small", (e, r) => ops.swiglu(e, r, a, small, a, 16, DType.F32), "up"],
+  ["silu: out of another dtype", (e) => ops.silu(e, a, h), "out"],
+  ["gelu: unknown approximation", (e) => ops.gelu(e, a, a, { approximation: "sigmoid" as never }), "params.approximation"],
+  ["softcap: cap not positive", (e) => ops.softcap(e, a, a, { cap: 0 }), "params.cap"],
+  ["swiglu: up of another size", (e) => ops.swiglu(e, a, small, a), "up"],
   // rope
-  ["rope: odd headDim", (e, r) => ops.rope(e, r, a, a, { tokens: 1, heads: 1, headDim: 7, dtype: DType.F32 }), "params.headDim"],
-  ["rope: rotaryDim past headDim", (e, r) => ops.rope(e, r, a, a, { tokens: 1, heads: 1, headDim: 16, rotaryDim: 32, dtype: DType.F32 }), "params.rotaryDim"],
-  ["rope: position past 2^24", (e, r) => ops.rope(e, r, a, a, { tokens: 2, heads: 1, headDim: 16, offset: 2 ** 24 - 1, dtype: DType.F32 }), "params.offset"],
-  ["rope: x too small", (e, r) => ops.rope(e, r, small, a, { tokens: 2, heads: 2, headDim: 16, dtype: DType.F32 }), "x"],
-  ["rope: misspelled option", (e, r) => ops.rope(e, r, a, a, { tokens: 1, heads: 1, headDim: 16, dtype: DType.F32, thetta: 1 } as never), "params.thetta"],
-  ["rope: llama3 scaling without its factors", (e, r) => ops.rope(e, r, a, a, { tokens: 1, heads: 1, headDim: 16, dtype: DType.F32, scaling: { type: "llama3", factor: 8 } as never }), "params.scaling.lowFreqFactor"],
-  // embedding
-  ["embedding: float ids", (e, r) => ops.embedding(e, r, a, b, a, { tokens: 4, vocab: 4, dim: 4, dtype: DType.F32 }), "ids"],
-  ["embedding: table too small", (e, r) => ops.embedding(e, r, small, ids, a, { tokens: 4, vocab: 4, dim: 4, dtype: DType.F32 }), "table"],
-  ["embedding: out too small", (e, r) => ops.embedding(e, r, a, ids, small, { tokens: 4, vocab: 4, dim: 4, dtype: DType.F32 }), "out"],
-  ["embeddingAffine: 7 bits", (e, r) => ops.embeddingAffine(e, r, { weight: words, scales: a, biases: a }, ids, a, { tokens: 1, vocab: 1, dim: 32, bits: 7, groupSize: 32, scaleDType: DType.F32, outDType: DType.F32 }), "params.bits"],
-  ["embeddingAffine: dim not a multiple of the group", (e, r) => ops.embeddingAffine(e, r, { weight: words, scales: a, biases: a }, ids, a, { tokens: 1, vocab: 1, dim: 48, bits: 4, groupSize: 32, scaleDType: DType.F32, outDType: DType.F32 }), "params.dim"],
-  ["embeddingAffine: weight not U32", (e, r) => ops.embeddingAffine(e, r, { weight: a, scales: a, biases: a }, ids, a, { tokens: 1, vocab: 1, dim: 32, bits: 4, groupSize: 32, scaleDType: DType.F32, outDType: DType.F32 }), "table.weight"],
-  ["embeddingAffine: scales of another dtype", (e, r) => ops.embeddingAffine(e, r, { weight: words, scales: h, biases: a }, ids, a, { tokens: 1, vocab: 1, dim: 32, bits: 4, groupSize: 32, scaleDType: DType.F32, outDType: DType.F32 }), "table.scales"],
+  ["rope: odd headDim", (e) => ops.rope(e, f32(1, 1, 7), f32(1, 1, 7)), "x"],
+  ["rope: rotaryDim past headDim", (e) => ops.rope(e, a, a, { rotaryDim: 32 }), "params.rotaryDim"],
+  ["rope: position past 2^24", (e) => ops.rope(e, f32(2, 1, 16), f32(2, 1, 16), { offset: 2 ** 24 - 1 }), "params.offset"],
+  ["rope: out of another size", (e) => ops.rope(e, a, small), "out"],
+  ["rope: 1-D x", (e) => ops.rope(e, small, small), "x"],
+  ["rope: misspelled option", (e) => ops.rope(e, a, a, { thetta: 1 } as never), "params.thetta"],
+  ["rope: llama3 scaling without its factors", (e) => ops.rope(e, a, a, { scaling: { type: "llama3", factor: 8 } as never }), "params.scaling.lowFreqFactor"],
+  // embedding and quantized tables
+  ["embedding: float ids", (e) => ops.embedding(e, a, b, a), "ids"],
+  ["embedding: out of another size", (e) => ops.embedding(e, a, ids, small), "out"],
+  ["embedding: integer table", (e) => ops.embedding(e, words, ids, a), "table.dtype"],
+  ["QuantizedTable: 7 bits", () => table4({ weight: words, scales: groups, biases: groups, bits: 7 }), "table.bits"],
+  ["QuantizedTable: group of 48", () => table4({ weight: words, scales: groups, biases: groups, groupSize: 48 }), "table.groupSize"],
+  ["QuantizedTable: cols not a multiple of the group", () => table4({ weight: u32(2, 6), scales: groups, biases: groups }), "table.weight"],
+  ["QuantizedTable: weight not U32", () => table4({ weight: b, scales: groups, biases: groups }), "table.weight"],
+  ["QuantizedTable: 1-D weight", () => table4({ weight: u32(8), scales: groups, biases: groups }), "table.weight"],
+  ["QuantizedTable: scales of another dtype than biases", () => table4({ weight: words, scales: f16(2, 1), biases: groups }), "table.biases"],
+  ["QuantizedTable: scales of the wrong size", () => table4({ weight: words, scales: small, biases: groups }), "table.scales"],
+  ["QuantizedTable: integer scales", () => table4({ weight: words, scales: u32(2, 1), biases: u32(2, 1) }), "table.scales.dtype"],
+  ["QuantizedTable: no biases", () => new QuantizedTable({ weight: words, scales: groups, bits: 4, groupSize: 32 } as never), "table.biases"],
   // kv cache
-  ["kvCacheAppend: rows past the capacity", (e, r) => ops.kvCacheAppend(e, r, a, b, { tokens: 2, heads: 1, headDim: 8, capacity: 8, position: 7, dtype: DType.F32 }), "params.position"],
-  ["kvCacheAppend: negative position", (e, r) => ops.kvCacheAppend(e, r, a, b, { tokens: 1, heads: 1, headDim: 8, capacity: 8, position: -1, dtype: DType.F32 }), "params.position"],
-  ["kvCacheAppend: cache too small", (e, r) => ops.kvCacheAppend(e, r, a, small, { tokens: 1, heads: 1, headDim: 8, capacity: 8, position: 0, dtype: DType.F32 }), "cache"],
-  ["kvCacheAppend: src of another dtype", (e, r) => ops.kvCacheAppend(e, r, h, b, { tokens: 1, heads: 1, headDim: 8, capacity: 8, position: 0, dtype: DType.F32 }), "src"],
-  ["kvCacheCopy: window past the source", (e, r) => ops.kvCacheCopy(e, r, a, b, { heads: 1, headDim: 8, tokens: 4, srcCapacity: 8, dstCapacity: 8, srcPosition: 5, dtype: DType.F32 }), "params.srcPosition"],
+  ["kvCacheAppend: rows past the capacity", (e) => ops.kvCacheAppend(e, f32(2, 1, 64), cache, { position: 3 }), "params.position"],
+  ["kvCacheAppend: negative position", (e) => ops.kvCacheAppend(e, f32(1, 1, 64), cache, { position: -1 }), "params.position"],
+  ["kvCacheAppend: 2-D cache", (e) => ops.kvCacheAppend(e, a, b, { position: 0 }), "cache"],
+  ["kvCacheAppend: src rows of another width", (e) => ops.kvCacheAppend(e, f32(1, 1, 32), cache, { position: 0 }), "src"],
+  ["kvCacheCopy: window past the source", (e) => ops.kvCacheCopy(e, cache, cache, { tokens: 2, srcPosition: 3 }), "params.srcPosition"],
+  ["kvCacheCopy: caches of other heads", (e) => ops.kvCacheCopy(e, cache, f32(2, 4, 64), { tokens: 1 }), "dst"],
   // norms
-  ["rmsNorm: weight too short", (e, r) => ops.rmsNorm(e, r, a, small, b, { rows: 4, cols: 16, dtype: DType.F32 }), "weight"],
-  ["rmsNorm: negative eps", (e, r) => ops.rmsNorm(e, r, a, null, b, { rows: 4, cols: 16, eps: -1, dtype: DType.F32 }), "params.eps"],
-  ["rmsNorm: x of another dtype", (e, r) => ops.rmsNorm(e, r, h, null, b, { rows: 4, cols: 16, dtype: DType.F32 }), "x"],
-  ["addRmsNorm: out is sum", (e, r) => ops.addRmsNorm(e, r, a, b, null, b, b, { rows: 4, cols: 16, dtype: DType.F32 }), "out"],
-  ["addRmsNorm: residual too small", (e, r) => ops.addRmsNorm(e, r, a, small, null, b, a, { rows: 4, cols: 16, dtype: DType.F32 }), "residual"],
-  ["layerNorm: bias without weight", (e, r) => ops.layerNorm(e, r, a, null, b, a, { rows: 4, cols: 16, dtype: DType.F32 }), "bias"],
-  ["l2Norm: rows zero", (e, r) => ops.l2Norm(e, r, a, a, { rows: 0, cols: 16, dtype: DType.F32 }), "params.rows"],
+  ["rmsNorm: weight too short", (e) => ops.rmsNorm(e, a, small, b), "weight"],
+  ["rmsNorm: negative eps", (e) => ops.rmsNorm(e, a, null, b, { eps: -1 }), "params.eps"],
+  ["rmsNorm: out of another dtype", (e) => ops.rmsNorm(e, a, null, h), "out"],
+  ["addRmsNorm: out is sum", (e) => ops.addRmsNorm(e, a, b, null, b, b), "out"],
+  ["addRmsNorm: residual of another size", (e) => ops.addRmsNorm(e, a, small, null, b, a), "residual"],
+  ["layerNorm: bias without weight", (e) => ops.layerNorm(e, a, null, b, a), "bias"],
+  ["l2Norm: misspelled option", (e) => ops.l2Norm(e, a, a, { epsilon: 1 } as never), "params.epsilon"],
   // softmax and selection
-  ["softmax: causal queries not dividing rows", (e, r) => ops.softmax(e, r, a, a, { rows: 4, cols: 16, causal: { queries: 3 }, dtype: DType.F32 }), "params.causal.queries"],
-  ["softmax: out too small", (e, r) => ops.softmax(e, r, a, small, { rows: 4, cols: 16, dtype: DType.F32 }), "out"],
-  ["argmax: out not U32", (e, r) => ops.argmax(e, r, a, b, { rows: 4, cols: 16, dtype: DType.F32 }), "out"],
-  ["topK: k past cols", (e, r) => ops.topK(e, r, a, b, words, { rows: 4, cols: 16, k: 17, dtype: DType.F32 }), "params.k"],
-  ["topK: values too small", (e, r) => ops.topK(e, r, a, small, words, { rows: 4, cols: 16, k: 4, dtype: DType.F32 }), "values"],
-  ["sample: negative temperature", (e, r) => ops.sample(e, r, a, ids, { rows: 4, cols: 16, dtype: DType.F32, temperature: -1, seed: 0, step: 0 }), "params.temperature"],
-  ["sample: topP above 1", (e, r) => ops.sample(e, r, a, ids, { rows: 4, cols: 16, dtype: DType.F32, temperature: 1, topP: 1.5, seed: 0, step: 0 }), "params.topP"],
-  ["sample: seed past u32", (e, r) => ops.sample(e, r, a, ids, { rows: 4, cols: 16, dtype: DType.F32, temperature: 1, seed: 2 ** 32, step: 0 }), "params.seed"],
-  ["softmax: threadsPerRow not a multiple of 32", (e, r) => ops.softmax(e, r, a, a, { rows: 4, cols: 16, dtype: DType.F32, threadsPerRow: 48 }), "params.threadsPerRow"],
-  ["sample: out too small", (e, r) => ops.sample(e, r, a, ids, { rows: 8, cols: 8, dtype: DType.F32, temperature: 1, seed: 0, step: 0 }), "out"],
+  ["softmax: causal queries not dividing rows", (e) => ops.softmax(e, a, a, { causal: { queries: 3 } }), "params.causal.queries"],
+  ["softmax: out of another size", (e) => ops.softmax(e, a, small), "out"],
+  ["softmax: threadsPerRow not a multiple of 32", (e) => ops.softmax(e, a, a, { threadsPerRow: 48 }), "params.threadsPerRow"],
+  ["argmax: out not U32", (e) => ops.argmax(e, a, f32(4)), "out"],
+  ["argmax: one index short", (e) => ops.argmax(e, a, u32(3)), "out"],
+  ["topK: k past cols", (e) => ops.topK(e, a, f32(4, 17), u32(4, 17)), "values (last dimension: k)"],
+  ["topK: values of another dtype", (e) => ops.topK(e, a, f16(4, 4), u32(4, 4)), "values"],
+  ["topK: indices of another size", (e) => ops.topK(e, a, f32(4, 4), u32(4, 3)), "indices"],
+  ["sample: negative temperature", (e) => ops.sample(e, a, ids, { temperature: -1, seed: 0, step: 0 }), "params.temperature"],
+  ["sample: topP above 1", (e) => ops.sample(e, a, ids, { temperature: 1, topP: 1.5, seed: 0, step: 0 }), "params.topP"],
+  ["sample: seed past u32", (e) => ops.sample(e, a, ids, { temperature: 1, seed: 2 ** 32, step: 0 }), "params.seed"],
+  ["sample: out of another size", (e) => ops.sample(e, f32(8, 8), ids, { temperature: 1, seed: 0, step: 0 }), "out"],
   // quantize, matmul, attention
-  ["quantize: 7 bits", (e, r) => ops.quantize(e, r, a, { weight: words, scales: a, biases: a }, { rows: 2, cols: 32, bits: 7, groupSize: 32, dtype: DType.F32 }), "params.bits"],
-  ["quantize: group of 48", (e, r) => ops.quantize(e, r, a, { weight: words, scales: a, biases: a }, { rows: 2, cols: 32, bits: 4, groupSize: 48, dtype: DType.F32 }), "params.groupSize"],
-  ["quantize: cols not a multiple of the group", (e, r) => ops.quantize(e, r, a, { weight: words, scales: a, biases: a }, { rows: 1, cols: 48, bits: 4, groupSize: 32, dtype: DType.F32 }), "params.cols"],
-  ["quantize: integer dtype", (e, r) => ops.quantize(e, r, words, { weight: words, scales: words, biases: words }, { rows: 2, cols: 32, bits: 4, groupSize: 32, dtype: DType.U32 }), "params.dtype"],
-  ["quantize: packed weight not U32", (e, r) => ops.quantize(e, r, a, { weight: b, scales: a, biases: a }, { rows: 2, cols: 32, bits: 4, groupSize: 32, dtype: DType.F32 }), "out.weight"],
-  ["dequantize: scales of another dtype", (e, r) => ops.dequantize(e, r, { weight: words, scales: h, biases: a }, a, { rows: 2, cols: 32, bits: 4, groupSize: 32, dtype: DType.F32 }), "table.scales"],
-  ["dequantize: out too small", (e, r) => ops.dequantize(e, r, { weight: words, scales: a, biases: a }, small, { rows: 2, cols: 32, bits: 4, groupSize: 32, dtype: DType.F32 }), "out"],
-  ["matmul: weight of another dtype", (e, r) => ops.matmul(e, r, a, h, b, { m: 4, n: 4, k: 16, dtype: DType.F32 }), "w"],
-  ["matmul: y too small", (e, r) => ops.matmul(e, r, a, b, small, { m: 4, n: 4, k: 16, dtype: DType.F32 }), "y"],
-  ["matmul: m zero", (e, r) => ops.matmul(e, r, a, b, a, { m: 0, n: 4, k: 16, dtype: DType.F32 }), "params.m"],
-  ["matmul: misspelled option", (e, r) => ops.matmul(e, r, a, b, a, { m: 4, n: 4, k: 16, dtype: DType.F32, weightDtype: DType.F32 } as never), "params.weightDtype"],
-  ["quantizedMatmul: 7 bits", (e, r) => ops.quantizedMatmul(e, r, a, { weight: words, scales: a, biases: a }, a, { m: 1, n: 2, k: 32, bits: 7, groupSize: 32, dtype: DType.F32 }), "params.bits"],
-  ["quantizedMatmul: k not a multiple of the group", (e, r) => ops.quantizedMatmul(e, r, a, { weight: words, scales: a, biases: a }, a, { m: 1, n: 1, k: 48, bits: 4, groupSize: 32, dtype: DType.F32 }), "params.k"],
-  ["quantizedMatmul: no biases", (e, r) => ops.quantizedMatmul(e, r, a, { weight: words, scales: a } as never, a, { m: 1, n: 2, k: 32, bits: 4, groupSize: 32, dtype: DType.F32 }), "w.biases"],
-  ["quantizedMatmul: scales too small", (e, r) => ops.quantizedMatmul(e, r, a, { weight: words, scales: small, biases: a }, a, { m: 1, n: 16, k: 32, bits: 4, groupSize: 32, dtype: DType.F32 }), "w.scales"],
-  ["quantizedMatmul: scale dtype u32", (e, r) => ops.quantizedMatmul(e, r, a, { weight: words, scales: words, biases: words }, a, { m: 1, n: 2, k: 32, bits: 4, groupSize: 32, dtype: DType.F32, scaleDType: DType.U32 }), "params.scaleDType"],
-  ["attentionDecode: head dim 100", (e, r) => ops.attentionDecode(e, r, big, big, big, big, big, { heads: 2, kvHeads: 1, headDim: 100, kvLen: 4, capacity: 4, dtype: DType.F32 }), "params.headDim"],
-  ["attentionDecode: kvHeads not dividing heads", (e, r) => ops.attentionDecode(e, r, big, big, big, big, big, { heads: 3, kvHeads: 2, headDim: 64, kvLen: 4, capacity: 4, dtype: DType.F32 }), "params.kvHeads"],
-  ["attentionDecode: kvLen past the capacity", (e, r) => ops.attentionDecode(e, r, big, big, big, big, big, { heads: 2, kvHeads: 1, headDim: 64, kvLen: 5, capacity: 4, dtype: DType.F32 }), "params.kvLen"],
-  ["attentionDecode: scratch too small", (e, r) => ops.attentionDecode(e, r, big, big, big, big, small, { heads: 2, kvHeads: 1, headDim: 64, kvLen: 4, capacity: 4, dtype: DType.F32 }), "scratch"],
-  ["attentionDecode: cache of another dtype", (e, r) => ops.attentionDecode(e, r, big, h, big, big, big, { heads: 1, kvHeads: 1, headDim: 64, kvLen: 1, capacity: 1, dtype: DType.F32 }), "k"],
-  ["attentionDecode: mask too short", (e, r) => ops.attentionDecode(e, r, big, big, big, big, big, { heads: 2, kvHeads: 1, headDim: 64, kvLen: 16, capacity: 16, dtype: DType.F32, mask: { buffer: small } }), "params.mask.buffer"],
-  ["attentionPrefill: more queries than cache rows", (e, r) => ops.attentionPrefill(e, r, big, big, big, big, { qLen: 5, heads: 2, kvHeads: 1, headDim: 64, kvLen: 4, capacity: 4, dtype: DType.F32 }), "params.qLen"],
-  ["attentionPrefill: causal not a boolean", (e, r) => ops.attentionPrefill(e, r, big, big, big, big, { qLen: 4, heads: 2, kvHeads: 1, headDim: 64, kvLen: 4, capacity: 4, dtype: DType.F32, causal: 1 as never }), "params.causal"],
-  ["attentionPrefill: out too small", (e, r) => ops.attentionPrefill(e, r, big, big, big, a, { qLen: 4, heads: 2, kvHeads: 1, headDim: 64, kvLen: 4, capacity: 4, dtype: DType.F32 }), "out"],
+  ["quantize: w of the wrong size", (e) => ops.quantize(e, f32(3, 16), table), "w"],
+  ["quantize: w of another dtype than the scales", (e) => ops.quantize(e, f16(2, 32), table), "w"],
+  ["quantize: out not a QuantizedTable", (e) => ops.quantize(e, f32(2, 32), { weight: words, scales: groups, biases: groups } as never), "out"],
+  ["dequantize: out of the wrong size", (e) => ops.dequantize(e, table, small), "out"],
+  ["matmul: x columns not w's", (e) => ops.matmul(e, a, f32(4, 8), b), "x"],
+  ["matmul: y of other columns", (e) => ops.matmul(e, a, b, a), "y"],
+  ["matmul: y of other rows", (e) => ops.matmul(e, a, b, f32(3, 4)), "y"],
+  ["matmul: 1-D weight", (e) => ops.matmul(e, a, small, b), "w"],
+  ["matmul: y of another dtype", (e) => ops.matmul(e, a, b, f16(4, 4)), "y"],
+  ["matmul: misspelled option", (e) => ops.matmul(e, a, b, f32(4, 4), { pth: "tiled" } as never), "params.pth"],
+  ["matmul: unknown path", (e) => ops.matmul(e, a, b, f32(4, 4), { path: "fast" as never }), "params.path"],
+  ["matmul: quantized x columns not the table's", (e) => ops.matmul(e, a, table, f32(4, 2)), "x"],
+  ["matmul: disposed table", (e) => { const w = u32(2, 4); const t = table4({ weight: w, scales: groups, biases: groups }); w.dispose(); ops.matmul(e, f32(1, 32), t, f32(1, 2)); }, "w.weight"],
+  ["attentionDecode: head dim 100", (e) => ops.attentionDecode(e, f32(1, 2, 100), f32(1, 4, 100), f32(1, 4, 100), f32(1, 2, 100), scratch, { kvLen: 4 }), "k (last dimension: headDim)"],
+  ["attentionDecode: kvHeads not dividing heads", (e) => ops.attentionDecode(e, q, f32(3, 4, 64), f32(3, 4, 64), q, scratch, { kvLen: 4 }), "k"],
+  ["attentionDecode: kvLen past the capacity", (e) => ops.attentionDecode(e, q, cache, cache, q, scratch, { kvLen: 5 }), "params.kvLen"],
+  ["attentionDecode: scratch too small", (e) => ops.attentionDecode(e, q, cache, cache, q, small, { kvLen: 4 }), "scratch"],
+  ["attentionDecode: v of another dtype than k", (e) => ops.attentionDecode(e, q, cache, cacheF16, q, scratch, { kvLen: 1 }), "v"],
+  ["attentionDecode: two tokens", (e) => ops.attentionDecode(e, f32(2, 2, 64), cache, cache, f32(2, 2, 64), scratch, { kvLen: 4 }), "q"],
+  ["attentionDecode: q of another head dim", (e) => ops.attentionDecode(e, f32(1, 2, 80), cache, cache, f32(1, 2, 80), scratch, { kvLen: 4 }), "q"],
+  ["attentionDecode: mask too short", (e) => ops.attentionDecode(e, q, cache, cache, q, scratch, { kvLen: 4, mask: { buffer: f32(3) } }), "params.mask.buffer"],
+  ["attentionPrefill: more queries than cache rows", (e) => ops.attentionPrefill(e, q4, cache, cache, q4, { kvLen: 3 }), "params.kvLen"],
+  ["attentionPrefill: causal not a boolean", (e) => ops.attentionPrefill(e, q4, cache, cache, q4, { kvLen: 4, causal: 1 as never }), "params.causal"],
+  ["attentionPrefill: out of another size", (e) => ops.attentionPrefill(e, q4, cache, cache, q, { kvLen: 4 }), "out"],
+  ["attentionPrefill: kvLen missing", (e) => ops.attentionPrefill(e, q4, cache, cache, q4, {} as never), "params.kvLen"],
 ];
 
 describe("op argument errors", () => {
@@ -122,7 +143,7 @@ describe("op argument errors", () => {
       const before = dispatchCount();
       let error: unknown;
       try {
-        call(enc, registry);
+        call(enc);
       } catch (e) {
         error = e;
       }

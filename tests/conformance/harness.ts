@@ -68,20 +68,24 @@ export class CaseContext {
     this.registry = registry;
   }
 
-  /** A float buffer of `n` elements holding `values` (or zeros). */
-  floats(dtype: DType, n: number, values?: ArrayLike<number>): Buffer {
-    return this.keep(floatBuffer(this.device, dtype, n, values));
+  /**
+   * A float buffer of shape `shape` (a number: 1-D) holding `values` (or zeros), with `spare`
+   * guard elements allocated past the shape.
+   */
+  floats(dtype: DType, shape: number | readonly number[], values?: ArrayLike<number>, spare = 0): Buffer {
+    return this.keep(floatBuffer(this.device, dtype, shape, values, spare));
   }
 
   /** Random values in [lo, hi), already rounded to `dtype` so the reference sees what the kernel sees. */
-  random(dtype: DType, n: number, seed: number, lo = -1, hi = 1): { buffer: Buffer; values: Float64Array } {
+  random(dtype: DType, shape: number | readonly number[], seed: number, lo = -1, hi = 1): { buffer: Buffer; values: Float64Array } {
+    const n = typeof shape === "number" ? shape : shape.reduce((a, b) => a * b, 1);
     const values = randomFloats(n, seed, lo, hi).map((v) => roundTo(dtype, v));
-    return { buffer: this.floats(dtype, n, values), values };
+    return { buffer: this.floats(dtype, shape, values), values };
   }
 
-  /** A U32 buffer holding `values`. */
-  u32(values: ArrayLike<number>): Buffer {
-    const buf = this.keep(this.device.allocBuffer(Math.max(1, values.length) * 4, DType.U32, [values.length]));
+  /** A U32 buffer holding `values` (shape [values.length] unless given). */
+  u32(values: ArrayLike<number>, shape: readonly number[] = [values.length]): Buffer {
+    const buf = this.keep(this.device.allocBuffer(Math.max(1, values.length) * 4, DType.U32, shape));
     buf.view(Uint32Array).set(values);
     return buf;
   }

@@ -24,9 +24,9 @@ const appendCases: Case<AppendParams>[] = [
 conformance("kvCacheAppend", appendCases, (c, ctx) => {
   const { tokens, heads, headDim } = c.shape as { tokens: number; heads: number; headDim: number };
   const { capacity, position, srcDType } = c.params;
-  const src = ctx.random(srcDType, tokens * heads * headDim, 12);
-  const old = ctx.random(c.dtype, heads * capacity * headDim, 13);
-  ctx.encode((enc) => ops.kvCacheAppend(enc, ctx.registry, src.buffer, old.buffer, { tokens, heads, headDim, capacity, position, dtype: c.dtype, srcDType }));
+  const src = ctx.random(srcDType, [tokens, heads, headDim], 12);
+  const old = ctx.random(c.dtype, [heads, capacity, headDim], 13);
+  ctx.encode((enc) => ops.kvCacheAppend(enc, src.buffer, old.buffer, { position }));
   const want = ref.kvAppend(old.values, src.values.map((v) => roundTo(c.dtype, v)), tokens, heads, headDim, capacity, position);
   return { got: ctx.read(old.buffer, want.length), want };
 });
@@ -48,9 +48,9 @@ const copyCases: Case<CopyParams>[] = [
 conformance("kvCacheCopy", copyCases, (c, ctx) => {
   const { heads, headDim, tokens } = c.shape as { heads: number; headDim: number; tokens: number };
   const p = c.params;
-  const src = ctx.random(c.dtype, heads * p.srcCapacity * headDim, 2);
-  const dst = ctx.random(p.dstDType, heads * p.dstCapacity * headDim, 3);
-  ctx.encode((enc) => ops.kvCacheCopy(enc, ctx.registry, src.buffer, dst.buffer, { heads, headDim, tokens, srcCapacity: p.srcCapacity, dstCapacity: p.dstCapacity, srcPosition: p.srcPosition, dstPosition: p.dstPosition, dtype: c.dtype, dstDType: p.dstDType }));
+  const src = ctx.random(c.dtype, [heads, p.srcCapacity, headDim], 2);
+  const dst = ctx.random(p.dstDType, [heads, p.dstCapacity, headDim], 3);
+  ctx.encode((enc) => ops.kvCacheCopy(enc, src.buffer, dst.buffer, { tokens, srcPosition: p.srcPosition, dstPosition: p.dstPosition }));
   const want = ref
     .stridedCopy(src.values, dst.values, [heads, tokens, headDim], p.srcPosition * headDim, [p.srcCapacity * headDim, headDim, 1], p.dstPosition * headDim, [p.dstCapacity * headDim, headDim, 1])
     .map((v) => roundTo(p.dstDType, v));

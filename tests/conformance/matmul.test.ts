@@ -10,14 +10,14 @@
  * (γ_K ≈ K·2^-24) of the exact sum; with inputs in [-1, 1] that sum is at most about K/3 here,
  * so atol = K²·2^-24/3 · 2. y is then rounded once to its type: rtol = 2^-p.
  */
-import { DType, ops } from "../../src/index.ts";
+import { DType, ops, FLOATS } from "../../src/index.ts";
 import { MLX_BITS, MLX_GROUP_SIZES, quantize } from "../../src/quant.ts";
 import { randomFloats, roundTo } from "../support/fixtures.ts";
 import { uploadQuantized } from "../support/mlx_quant.ts";
 import * as ref from "../support/reference/matmul.ts";
 import { type Case, type CaseContext, conformance, type Outcome, type Tolerance } from "./harness.ts";
 
-const F = [DType.F32, DType.F16, DType.BF16] as const;
+const F = FLOATS; // every float type the catalog builds
 const RTOL: Record<string, number> = { f32: 2 ** -24, f16: 2 ** -11, bf16: 2 ** -8 };
 
 function tolerance(dtype: DType, k: number): Tolerance {
@@ -55,10 +55,10 @@ for (const [M, N, K] of [
 /** Run one product and compare against the reference; y gets one guard element. */
 function runDense(c: Case<DenseParams>, ctx: CaseContext): Outcome {
   const { M, N, K } = c.shape as { M: number; N: number; K: number };
-  const x = ctx.random(c.dtype, M * K, M * 31 + K);
-  const w = ctx.random(c.params.w, N * K, N * 17 + K);
-  const y = ctx.floats(c.dtype, M * N + 1, new Array(M * N + 1).fill(7));
-  ctx.encode((enc) => ops.matmul(enc, ctx.registry, x.buffer, w.buffer, y, { m: M, n: N, k: K, dtype: c.dtype, weightDType: c.params.w, path: c.params.path }));
+  const x = ctx.random(c.dtype, [M, K], M * 31 + K);
+  const w = ctx.random(c.params.w, [N, K], N * 17 + K);
+  const y = ctx.floats(c.dtype, [M, N], new Array(M * N + 1).fill(7), 1);
+  ctx.encode((enc) => ops.matmul(enc, x.buffer, w.buffer, y, { path: c.params.path }));
   const got = ctx.read(y, M * N + 1);
   return { got: got.subarray(0, M * N), want: ref.matmul(x.values, w.values, M, N, K), exact: { "nothing written past y": [got[M * N], 7] } };
 }
@@ -109,11 +109,11 @@ for (const bits of MLX_BITS) affine.push({ op: "qmv", dtype: DType.F32, shape: d
 function runAffine(c: Case<AffineParams>, ctx: CaseContext): Outcome {
   const { M, N, K } = c.shape as { M: number; N: number; K: number };
   const { bits, group, scales } = c.params;
-  const x = ctx.random(c.dtype, M * K, M * 13 + K + bits);
+  const x = ctx.random(c.dtype, [M, K], M * 13 + K + bits);
   const q = quantize(randomFloats(N * K, N * 7 + K + group, -1, 1).map((v) => roundTo(scales, v)), N, K, bits, group, scales);
   const w = uploadQuantized(ctx.device, q, (b) => ctx.keep(b));
-  const y = ctx.floats(c.dtype, M * N + 1, new Array(M * N + 1).fill(7));
-  ctx.encode((enc) => ops.quantizedMatmul(enc, ctx.registry, x.buffer, w, y, { m: M, n: N, k: K, bits, groupSize: group, dtype: c.dtype, scaleDType: scales, path: c.params.path }));
+  const y = ctx.floats(c.dtype, [M, N], new Array(M * N + 1).fill(7), 1);
+  ctx.encode((enc) => ops.matmul(enc, x.buffer, w, y, { path: c.params.path }));
   const got = ctx.read(y, M * N + 1);
   return { got: got.subarray(0, M * N), want: ref.quantizedMatmul(x.values, q, M), exact: { "nothing written past y": [got[M * N], 7] } };
 }

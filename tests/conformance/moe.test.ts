@@ -46,10 +46,11 @@ function runRoute(c: Case<RouteParams>, ctx: CaseContext): Outcome {
     rank.forEach((e, r) => (row[e] = ties ? [1, 3, 3, 2, 3, 0][e]! : roundTo(c.dtype, (r - experts / 2) * (8 / experts))));
     logits.push(...row);
   }
-  const x = ctx.floats(c.dtype, tokens * experts, logits);
-  const indices = ctx.u32(new Array(tokens * topK + 1).fill(999));
-  const weights = ctx.floats(DType.F32, tokens * topK + 1, new Array(tokens * topK + 1).fill(7));
-  ctx.encode((enc) => ops.moeRoute(enc, ctx.registry, x, indices, weights, { tokens, experts, topK, normTopK, dtype: c.dtype }));
+  const x = ctx.floats(c.dtype, [tokens, experts], logits);
+  // One guard element past each output (allocated past the shape) must stay untouched.
+  const indices = ctx.u32(new Array(tokens * topK + 1).fill(999), [tokens, topK]);
+  const weights = ctx.floats(DType.F32, [tokens, topK], new Array(tokens * topK + 1).fill(7), 1);
+  ctx.encode((enc) => ops.moeRoute(enc, x, indices, weights, { normTopK }));
   const gotIdx = [...indices.view(Uint32Array).subarray(0, tokens * topK + 1)];
   const want: number[] = [];
   const wantIdx: number[] = [];
@@ -92,27 +93,13 @@ function runGather(c: Case<GatherParams>, ctx: CaseContext): Outcome {
   const { tokens, topK, experts, n, k, bits, group, weight, xPerPair } = c.params;
   const pairs = tokens * topK;
   const xRows = xPerPair ? pairs : tokens;
-  const x = ctx.random(c.dtype, xRows * k, 5 + k);
+  const x = ctx.random(c.dtype, [xRows, k], 5 + k);
   // Each token's slots pick distinct experts, in a scrambled order.
   const idx = Array.from({ length: pairs }, (_, p) => (Math.floor(p / topK) * 3 + (p % topK) * 2 + 1) % experts);
-  const indices = ctx.u32(idx);
-  const y = ctx.floats(c.dtype, pairs * n + 1, new Array(pairs * n + 1).fill(7));
-  const mats: Float64Array[] = [];
-  let w: ops.StackedExperts;
-  if (bits !== undefined) {
-    const qs = Array.from({ length: experts }, (_, e) => quantize(randomFloats(n * k, 40 + e, -1, 1).map((v) => roundTo(weight, v)), n, k, bits, group!, weight));
-    const packed = ctx.keep(ctx.device.allocBuffer(experts * qs[0]!.packed.byteLength, DType.U32, [experts, n, (k * bits) / 32]));
-    qs.forEach((q, e) => packed.view(Uint32Array).set(q.packed, e * q.packed.length));
-    const scales = ctx.floats(weight, experts * n * (k / group!), qs.flatMap((q) => [...q.scales]));
-    const biases = ctx.floats(weight, experts * n * (k / group!), qs.flatMap((q) => [...q.biases]));
-    w = { weight: packed, scales, biases, bits, groupSize: group!, dtype: weight };
-    for (const q of qs) mats.push(dequantize(q));
-  } else {
-    const values = randomFloats(experts * n * k, 77, -1, 1).map((v) => roundTo(weight, v));
-    w = { weight: ctx.floats(weight, experts * n * k, values), dtype: weight };
-    for (let e = 0; e < experts; e++) mats.push(values.slice(e * n * k, (e + 1) * n * k));
-  }
-  ctx.encode((enc) => ops.gatherMatmul(enc, ctx.registry, x.buffer, w, indices, y, { tokens, topK, experts, n, k, dtype: c.dtype, xPerPair }));
+  const indices = ctx.u32(idx, [tokens, topK]);
+  const y = ctx.floats(c.dtype, [pairs, n], new Array(pairs * n + 1).fill(7), 1);
+  const { w, mats } = stackedExperts(ctx, experts, n, k, weight, bits, group, 40);
+  ctx.encode((enc) => ops.gatherMatmul(enc, x.buffer, w, indices, y, { xPerPair }));
   const want = new Float64Array(pairs * n);
   for (let p = 0; p < pairs; p++) {
     const row = xPerPair ? p : Math.floor(p / topK);
@@ -120,6 +107,23 @@ function runGather(c: Case<GatherParams>, ctx: CaseContext): Outcome {
   }
   const got = ctx.read(y, pairs * n + 1);
   return { got: got.subarray(0, pairs * n), want, exact: { "nothing written past y": [got[pairs * n], 7] } };
+}
+
+/** Stacked experts on the device (MLX affine per expert when `bits` is set, else dense) and their matrices as the reference reads them. */
+function stackedExperts(ctx: CaseContext, experts: number, n: number, k: number, weight: DType, bits: number | undefined, group: number | undefined, seed: number): { w: ops.StackedExperts; mats: Float64Array[] } {
+  const mats: Float64Array[] = [];
+  if (bits === undefined) {
+    const values = randomFloats(experts * n * k, seed, -1, 1).map((v) => roundTo(weight, v));
+    for (let e = 0; e < experts; e++) mats.push(values.slice(e * n * k, (e + 1) * n * k));
+    return { w: ctx.floats(weight, [experts, n, k], values), mats };
+  }
+  const qs = Array.from({ length: experts }, (_, e) => quantize(randomFloats(n * k, seed + e, -1, 1).map((v) => roundTo(weight, v)), n, k, bits, group!, weight));
+  const packed = ctx.u32(qs.flatMap((q) => [...q.packed]), [experts, n, (k * bits) / 32]);
+  const groups = [experts, n, k / group!];
+  const scales = ctx.floats(weight, groups, qs.flatMap((q) => [...q.scales]));
+  const biases = ctx.floats(weight, groups, qs.flatMap((q) => [...q.biases]));
+  for (const q of qs) mats.push(dequantize(q));
+  return { w: { weight: packed, scales, biases, bits, groupSize: group! }, mats };
 }
 
 conformance("moe gathered expert products", gathers, runGather, { needsFibers: true });
@@ -140,10 +144,10 @@ const combines: Case<CombineParams>[] = [DType.F32, DType.F16, DType.BF16].map((
 
 function runCombine(c: Case<CombineParams>, ctx: CaseContext): Outcome {
   const { tokens, topK, n } = c.params;
-  const y = ctx.random(c.dtype, tokens * topK * n, 9);
-  const w = ctx.random(DType.F32, tokens * topK, 10, 0, 1);
-  const out = ctx.floats(c.dtype, tokens * n + 1, new Array(tokens * n + 1).fill(7));
-  ctx.encode((enc) => ops.moeCombine(enc, ctx.registry, y.buffer, w.buffer, out, { tokens, topK, n, dtype: c.dtype }));
+  const y = ctx.random(c.dtype, [tokens * topK, n], 9);
+  const w = ctx.random(DType.F32, [tokens, topK], 10, 0, 1);
+  const out = ctx.floats(c.dtype, [tokens, n], new Array(tokens * n + 1).fill(7), 1);
+  ctx.encode((enc) => ops.moeCombine(enc, y.buffer, w.buffer, out));
   const want = new Float64Array(tokens * n);
   for (let t = 0; t < tokens; t++) for (let s = 0; s < topK; s++) for (let d = 0; d < n; d++) want[t * n + d] = want[t * n + d]! + w.values[t * topK + s]! * y.values[(t * topK + s) * n + d]!;
   const got = ctx.read(out, tokens * n + 1);
@@ -169,33 +173,21 @@ grouped.push({ op: "grouped_gemv", dtype: DType.F16, shape: { tokens: 3, topK: 3
 function runGrouped(c: Case<GroupedParams>, ctx: CaseContext): Outcome {
   const { tokens, topK, experts, n, k, bits, group, weight, xPerPair, route: idx } = c.params;
   const pairs = tokens * topK;
-  const x = ctx.random(c.dtype, (xPerPair ? pairs : tokens) * k, 3 + k);
-  const indices = ctx.u32(idx);
-  const mats: Float64Array[] = [];
-  let w: ops.StackedExperts;
-  if (bits !== undefined) {
-    const qs = Array.from({ length: experts }, (_, e) => quantize(randomFloats(n * k, 60 + e, -1, 1).map((v) => roundTo(weight, v)), n, k, bits, group!, weight));
-    const packed = ctx.keep(ctx.device.allocBuffer(experts * qs[0]!.packed.byteLength, DType.U32, [experts, n, (k * bits) / 32]));
-    qs.forEach((q, e) => packed.view(Uint32Array).set(q.packed, e * q.packed.length));
-    w = { weight: packed, scales: ctx.floats(weight, experts * n * (k / group!), qs.flatMap((q) => [...q.scales])), biases: ctx.floats(weight, experts * n * (k / group!), qs.flatMap((q) => [...q.biases])), bits, groupSize: group!, dtype: weight };
-    for (const q of qs) mats.push(dequantize(q));
-  } else {
-    const values = randomFloats(experts * n * k, 78, -1, 1).map((v) => roundTo(weight, v));
-    w = { weight: ctx.floats(weight, experts * n * k, values), dtype: weight };
-    for (let e = 0; e < experts; e++) mats.push(values.slice(e * n * k, (e + 1) * n * k));
-  }
-  const weights = ctx.random(DType.F32, pairs, 11, 0, 1);
+  const x = ctx.random(c.dtype, [xPerPair ? pairs : tokens, k], 3 + k);
+  const indices = ctx.u32(idx, [tokens, topK]);
+  const { w, mats } = stackedExperts(ctx, experts, n, k, weight, bits, group, 60);
+  const weights = ctx.random(DType.F32, [tokens, topK], 11, 0, 1);
   const order = ctx.u32(new Array(pairs).fill(0));
   const sortedRow = ctx.u32(new Array(pairs).fill(0));
-  const batches = ctx.keep(ctx.device.allocBuffer(ops.moeBatchBytes(pairs, experts), DType.U32, [ops.moeBatchBytes(pairs, experts) / 4]));
-  const xs = ctx.floats(c.dtype, pairs * k);
-  const ys = ctx.floats(c.dtype, pairs * n);
-  const out = ctx.floats(c.dtype, tokens * n + 1, new Array(tokens * n + 1).fill(7));
+  const batches = ctx.u32(new Array(ops.moeBatchElements(pairs, experts)).fill(0));
+  const xs = ctx.floats(c.dtype, [pairs, k]);
+  const ys = ctx.floats(c.dtype, [pairs, n]);
+  const out = ctx.floats(c.dtype, [tokens, n], new Array(tokens * n + 1).fill(7), 1);
   ctx.encode((enc) => {
-    ops.moeSort(enc, ctx.registry, indices, order, sortedRow, batches, { pairs, experts });
-    ops.moeGatherRows(enc, ctx.registry, x.buffer, order, xs, { tokens, topK, k, dtype: c.dtype, xPerPair });
-    ops.groupedMatmul(enc, ctx.registry, xs, w, batches, ys, { pairs, experts, n, k, dtype: c.dtype });
-    ops.moeCombine(enc, ctx.registry, ys, weights.buffer, out, { tokens, topK, n, dtype: c.dtype, sortedRow });
+    ops.moeSort(enc, indices, order, sortedRow, batches, { experts });
+    ops.moeGatherRows(enc, x.buffer, order, xs, { topK, xPerPair });
+    ops.groupedMatmul(enc, xs, w, batches, ys);
+    ops.moeCombine(enc, ys, weights.buffer, out, { sortedRow });
   });
   // Stable order by expert; batches of at most 4 rows of one expert.
   const wantOrder = Array.from({ length: pairs }, (_, p) => p).sort((a, b) => idx[a]! - idx[b]! || a - b);
@@ -206,7 +198,7 @@ function runGrouped(c: Case<GroupedParams>, ctx: CaseContext): Outcome {
     const rows = wantOrder.map((p, r) => [p, r] as const).filter(([p]) => idx[p] === e);
     for (let i = 0; i < rows.length; i += 4) wantBatches.push(e, rows[i]![1], Math.min(4, rows.length - i));
   }
-  while (wantBatches.length < ops.moeBatchCount(pairs, experts) * 3) wantBatches.push(0, 0, 0);
+  while (wantBatches.length < ops.moeBatchElements(pairs, experts)) wantBatches.push(0, 0, 0);
   // The reference: each pair through its expert, weighted and summed per token. The device
   // rounds each product to the activation type before the combine: so does the reference.
   const want = new Float64Array(tokens * n);

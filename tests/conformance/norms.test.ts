@@ -1,10 +1,10 @@
 /** Conformance of the row normalizations against tests/support/reference/norms.ts. */
-import { DType, ops } from "../../src/index.ts";
+import { DType, ops, FLOATS } from "../../src/index.ts";
 import { roundTo } from "../support/fixtures.ts";
 import * as ref from "../support/reference/norms.ts";
 import { type Case, conformance, type DTypeTolerances } from "./harness.ts";
 
-const F = [DType.F32, DType.F16, DType.BF16] as const;
+const F = FLOATS; // every float type the catalog builds
 
 // Sums of up to a few thousand f32 terms and an rsqrt: a few 1e-7 relative; 16-bit outputs add
 // one rounding. The absolute term covers outputs near 0 (LayerNorm's (x - mean) and + bias).
@@ -48,24 +48,24 @@ conformance(
     const { eps } = c.params;
     const op = c.op as Variant;
     const n = rows * cols;
-    const params = { rows, cols, eps, dtype: c.dtype, threadsPerRow: c.params.threadsPerRow };
-    const x = ctx.random(c.dtype, n, cols + rows, -2, 2);
+    const params = { eps, threadsPerRow: c.params.threadsPerRow };
+    const x = ctx.random(c.dtype, [rows, cols], cols + rows, -2, 2);
     const withWeight = !op.includes("no weight") && !op.includes("no affine") && op !== "l2Norm";
     const w = ctx.random(c.dtype, cols, 77, 0.5, 1.5);
     const b = ctx.random(c.dtype, cols, 78, -0.5, 0.5);
-    const out = ctx.floats(c.dtype, n);
+    const out = ctx.floats(c.dtype, [rows, cols]);
     if (op.startsWith("addRmsNorm")) {
-      const residual = ctx.random(c.dtype, n, 91, -2, 2);
+      const residual = ctx.random(c.dtype, [rows, cols], 91, -2, 2);
       // The residual stream is updated in place: sum is the residual buffer.
-      ctx.encode((enc) => ops.addRmsNorm(enc, ctx.registry, x.buffer, residual.buffer, withWeight ? w.buffer : null, residual.buffer, out, params));
+      ctx.encode((enc) => ops.addRmsNorm(enc, x.buffer, residual.buffer, withWeight ? w.buffer : null, residual.buffer, out, params));
       const h = x.values.map((v, i) => roundTo(c.dtype, v + residual.values[i]!));
       const want = [...ref.rmsNorm(h, withWeight ? w.values : null, rows, cols, eps), ...h];
       return { got: [...ctx.read(out, n), ...ctx.read(residual.buffer, n)], want };
     }
     ctx.encode((enc) => {
-      if (op.startsWith("rmsNorm")) ops.rmsNorm(enc, ctx.registry, x.buffer, withWeight ? w.buffer : null, out, params);
-      else if (op === "l2Norm") ops.l2Norm(enc, ctx.registry, x.buffer, out, params);
-      else ops.layerNorm(enc, ctx.registry, x.buffer, withWeight ? w.buffer : null, op === "layerNorm" ? b.buffer : null, out, params);
+      if (op.startsWith("rmsNorm")) ops.rmsNorm(enc, x.buffer, withWeight ? w.buffer : null, out, params);
+      else if (op === "l2Norm") ops.l2Norm(enc, x.buffer, out, params);
+      else ops.layerNorm(enc, x.buffer, withWeight ? w.buffer : null, op === "layerNorm" ? b.buffer : null, out, params);
     });
     const want = op.startsWith("rmsNorm")
       ? ref.rmsNorm(x.values, withWeight ? w.values : null, rows, cols, eps)

@@ -5,7 +5,7 @@
  * all-positive group (the max is the edge, the scale negative), a constant group and an all-zero
  * group (the 1e-7 scale floor; q0 = 0 gives a zero bias), and values with exact halfway points.
  */
-import { DType, ops } from "../../src/index.ts";
+import { DType, ops, QuantizedTable } from "../../src/index.ts";
 import { MLX_BITS, MLX_GROUP_SIZES, quantize as refQuantize } from "../../src/quant.ts";
 import { randomFloats, roundTo } from "../support/fixtures.ts";
 import { uploadQuantized } from "../support/mlx_quant.ts";
@@ -80,9 +80,9 @@ function boundViolations(w: ArrayLike<number>, codes: readonly number[], scales:
 }
 
 /** An empty quantized table for `rows` × `cols`, disposed with the case. */
-function affineTable(ctx: CaseContext, dtype: DType, rows: number, cols: number, bits: number, group: number) {
-  const groups = (rows * cols) / group;
-  return { weight: ctx.u32(new Uint32Array((rows * cols * bits) / 32)), scales: ctx.floats(dtype, groups), biases: ctx.floats(dtype, groups) };
+function affineTable(ctx: CaseContext, dtype: DType, rows: number, cols: number, bits: number, group: number): QuantizedTable {
+  const groups = [rows, cols / group];
+  return new QuantizedTable({ weight: ctx.u32(new Uint32Array((rows * cols * bits) / 32), [rows, (cols * bits) / 32]), scales: ctx.floats(dtype, groups), biases: ctx.floats(dtype, groups), bits, groupSize: group });
 }
 
 const cases: Case<QuantParams>[] = [];
@@ -97,9 +97,9 @@ conformance("quantize", cases, (c, ctx) => {
   const rows = c.shape.rows!;
   const cols = c.shape.cols!;
   const values = weights(c.dtype, group, bits * 1000 + group);
-  const w = ctx.floats(c.dtype, rows * cols, values);
+  const w = ctx.floats(c.dtype, [rows, cols], values);
   const out = affineTable(ctx, c.dtype, rows, cols, bits, group);
-  ctx.encode((enc) => ops.quantize(enc, ctx.registry, w, out, { rows, cols, bits, groupSize: group, dtype: c.dtype }));
+  ctx.encode((enc) => ops.quantize(enc, w, out));
   const ref = refQuantize(values, rows, cols, bits, group, c.dtype);
   const groups = (rows * cols) / group;
   const packed = out.weight.view(Uint32Array).slice();
@@ -129,8 +129,8 @@ conformance("dequantize", dequantCases, (c, ctx) => {
   const cols = c.shape.cols!;
   const q = refQuantize(weights(c.dtype, group, bits * 77 + group), rows, cols, bits, group, c.dtype);
   const table = uploadQuantized(ctx.device, q, (b) => ctx.keep(b));
-  const out = ctx.floats(c.dtype, rows * cols + 1, new Array(rows * cols + 1).fill(5));
-  ctx.encode((enc) => ops.dequantize(enc, ctx.registry, table, out, { rows, cols, bits, groupSize: group, dtype: c.dtype }));
+  const out = ctx.floats(c.dtype, [rows, cols], new Array(rows * cols + 1).fill(5), 1);
+  ctx.encode((enc) => ops.dequantize(enc, table, out));
   const got = ctx.read(out, rows * cols + 1);
   const want = new Float64Array(rows * cols);
   const codes = unpack(q.packed, rows * cols, bits);

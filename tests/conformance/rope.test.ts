@@ -1,9 +1,9 @@
 /** Conformance of rope against tests/support/reference/rope.ts. */
-import { DType, ops } from "../../src/index.ts";
+import { DType, ops, FLOATS } from "../../src/index.ts";
 import * as ref from "../support/reference/rope.ts";
 import { type Case, conformance, type Tolerance } from "./harness.ts";
 
-const F = [DType.F32, DType.F16, DType.BF16] as const;
+const F = FLOATS; // every float type the catalog builds
 
 /**
  * The kernel rounds each frequency to f32 and forms the angle position · frequency in f32: the
@@ -45,9 +45,9 @@ conformance("rope", cases, (c, ctx) => {
   const { tokens, heads, headDim } = c.shape as { tokens: number; heads: number; headDim: number };
   const p = c.params;
   const n = tokens * heads * headDim;
-  const x = ctx.random(c.dtype, n, 3 + headDim);
-  const out = p.inPlace ? x.buffer : ctx.floats(c.dtype, n);
-  ctx.encode((enc) => ops.rope(enc, ctx.registry, x.buffer, out, { tokens, heads, headDim, rotaryDim: p.rotaryDim, theta: p.theta, offset: p.offset, traditional: p.traditional, scaling: p.scaling, dtype: c.dtype }));
+  const x = ctx.random(c.dtype, [tokens, heads, headDim], 3 + headDim);
+  const out = p.inPlace ? x.buffer : ctx.floats(c.dtype, [tokens, heads, headDim]);
+  ctx.encode((enc) => ops.rope(enc, x.buffer, out, { rotaryDim: p.rotaryDim, theta: p.theta, offset: p.offset, traditional: p.traditional, scaling: p.scaling }));
   const want = ref.rope(x.values, tokens, heads, headDim, p.rotaryDim, p.offset, p.traditional, ref.frequencies(p.rotaryDim, p.theta, p.scaling));
   return { got: ctx.read(out, n), want };
 });

@@ -3,23 +3,23 @@
  * sampler's reproducibility and its distribution.
  */
 import { expect, test } from "bun:test";
-import { DType, ops } from "../../src/index.ts";
+import { DType, ops, FLOATS } from "../../src/index.ts";
 import { FIBERS_REASON, supportsBarriers } from "../support/fibers.ts";
 import { fixture, floatBuffer, randomFloats, roundTo } from "../support/fixtures.ts";
 import * as ref from "../support/reference/sampling.ts";
 import { type CaseContext, type Case, conformance } from "./harness.ts";
 
-const F = [DType.F32, DType.F16, DType.BF16] as const;
+const F = FLOATS; // every float type the catalog builds
 // Indices, and values copied exactly: no tolerance.
 const EXACT = { atol: 0, rtol: 0 };
 
 /** Inputs in [-4, 4); with `coarse`, rounded to quarters so that equal values (ties) abound. */
-function logits(ctx: CaseContext, dtype: DType, n: number, seed: number, coarse: boolean) {
-  const v = randomFloats(n, seed, -4, 4).map((x) => roundTo(dtype, coarse ? Math.round(x * 4) / 4 : x));
-  return { buffer: ctx.floats(dtype, n, v), values: v };
+function logits(ctx: CaseContext, dtype: DType, rows: number, cols: number, seed: number, coarse: boolean) {
+  const v = randomFloats(rows * cols, seed, -4, 4).map((x) => roundTo(dtype, coarse ? Math.round(x * 4) / 4 : x));
+  return { buffer: ctx.floats(dtype, [rows, cols], v), values: v };
 }
 
-const u32s = (ctx: CaseContext, n: number) => ctx.keep(ctx.device.allocBuffer(4 * n, DType.U32, [n]));
+const u32s = (ctx: CaseContext, shape: readonly number[]) => ctx.keep(ctx.device.allocBuffer(4 * shape.reduce((a, b) => a * b, 1), DType.U32, shape));
 
 interface ArgmaxParams {
   coarse: boolean;
@@ -38,9 +38,9 @@ conformance(
   argmaxCases,
   (c, ctx) => {
     const { rows, cols } = c.shape as { rows: number; cols: number };
-    const x = logits(ctx, c.dtype, rows * cols, cols + rows, c.params.coarse);
-    const out = u32s(ctx, rows);
-    ctx.encode((enc) => ops.argmax(enc, ctx.registry, x.buffer, out, { rows, cols, dtype: c.dtype, threadsPerRow: c.params.threadsPerRow }));
+    const x = logits(ctx, c.dtype, rows, cols, cols + rows, c.params.coarse);
+    const out = u32s(ctx, [rows]);
+    ctx.encode((enc) => ops.argmax(enc, x.buffer, out, { threadsPerRow: c.params.threadsPerRow }));
     return { got: [...out.view(Uint32Array)], want: ref.argmax(x.values, rows, cols) };
   },
   { needsFibers: true },
@@ -67,10 +67,10 @@ conformance(
   (c, ctx) => {
     const { rows, cols } = c.shape as { rows: number; cols: number };
     const { k } = c.params;
-    const x = logits(ctx, c.dtype, rows * cols, 3 * cols + k, c.params.coarse);
-    const values = ctx.floats(c.dtype, rows * k);
-    const indices = u32s(ctx, rows * k);
-    ctx.encode((enc) => ops.topK(enc, ctx.registry, x.buffer, values, indices, { rows, cols, k, dtype: c.dtype, threadsPerRow: c.params.threadsPerRow }));
+    const x = logits(ctx, c.dtype, rows, cols, 3 * cols + k, c.params.coarse);
+    const values = ctx.floats(c.dtype, [rows, k]);
+    const indices = u32s(ctx, [rows, k]);
+    ctx.encode((enc) => ops.topK(enc, x.buffer, values, indices, { threadsPerRow: c.params.threadsPerRow }));
     const want = ref.topK(x.values, rows, cols, k);
     return { got: [...ctx.read(values, rows * k), ...indices.view(Uint32Array)], want: [...want.values, ...want.indices] };
   },
@@ -101,9 +101,9 @@ conformance(
   (c, ctx) => {
     const { rows, cols } = c.shape as { rows: number; cols: number };
     const p = c.params;
-    const x = logits(ctx, c.dtype, rows * cols, cols + 5, p.coarse);
-    const out = u32s(ctx, rows);
-    ctx.encode((enc) => ops.sample(enc, ctx.registry, x.buffer, out, { rows, cols, dtype: c.dtype, temperature: p.temperature, topK: p.topK, topP: p.topP, seed: p.seed, step: p.step, threadsPerRow: p.threadsPerRow }));
+    const x = logits(ctx, c.dtype, rows, cols, cols + 5, p.coarse);
+    const out = u32s(ctx, [rows]);
+    ctx.encode((enc) => ops.sample(enc, x.buffer, out, { temperature: p.temperature, topK: p.topK, topP: p.topP, seed: p.seed, step: p.step, threadsPerRow: p.threadsPerRow }));
     const want = Array.from({ length: rows }, (_, r) => ref.sampleRow(x.values.subarray(r * cols, (r + 1) * cols), p, ref.uniform(p.seed, p.step, r)));
     return { got: [...out.view(Uint32Array)], want };
   },
@@ -114,11 +114,11 @@ const fibers = supportsBarriers();
 
 /** Tokens drawn for `rows` copies of one row of logits. */
 function drawMany(row: number[], rows: number, spec: { temperature: number; topK?: number; topP?: number; seed: number; step: number }): number[] {
-  const { device, registry } = fixture();
-  const x = floatBuffer(device, DType.F32, rows * row.length, Array.from({ length: rows * row.length }, (_, i) => row[i % row.length]!));
+  const { device } = fixture();
+  const x = floatBuffer(device, DType.F32, [rows, row.length], Array.from({ length: rows * row.length }, (_, i) => row[i % row.length]!));
   const out = device.allocBuffer(4 * rows, DType.U32, [rows]);
   const enc = device.commandEncoder();
-  ops.sample(enc, registry, x, out, { rows, cols: row.length, dtype: DType.F32, ...spec });
+  ops.sample(enc, x, out, spec);
   enc.commitAndWait();
   const tokens = [...out.view(Uint32Array)];
   x.dispose();

@@ -1,9 +1,9 @@
 /** Conformance of the row softmax against tests/support/reference/sampling.ts. */
-import { DType, ops } from "../../src/index.ts";
+import { DType, ops, FLOATS } from "../../src/index.ts";
 import * as ref from "../support/reference/sampling.ts";
 import { type Case, conformance, type DTypeTolerances } from "./harness.ts";
 
-const F = [DType.F32, DType.F16, DType.BF16] as const;
+const F = FLOATS; // every float type the catalog builds
 
 // f32 exp and a sum of up to a few thousand terms: a few 1e-7 relative; 16-bit outputs add one
 // rounding (and f16 subnormals below 2^-14).
@@ -42,12 +42,12 @@ conformance(
     const { rows, cols } = c.shape as { rows: number; cols: number };
     const p = c.params;
     const n = rows * cols;
-    const x = ctx.random(c.dtype, n, cols, -8, 8);
+    const x = ctx.random(c.dtype, [rows, cols], cols, -8, 8);
     const values = p.negInf ? x.values.map((v, i) => (i % 3 === 1 ? -Infinity : v)) : x.values;
-    const input = p.negInf ? ctx.floats(c.dtype, n, values) : x.buffer;
-    const out = ctx.floats(c.dtype, n);
+    const input = p.negInf ? ctx.floats(c.dtype, [rows, cols], values) : x.buffer;
+    const out = ctx.floats(c.dtype, [rows, cols]);
     const causal = p.queries === undefined ? undefined : { queries: p.queries, offset: p.offset ?? Math.max(0, cols - p.queries) };
-    ctx.encode((enc) => ops.softmax(enc, ctx.registry, input, out, { rows, cols, scale: p.scale, causal: p.queries === undefined ? undefined : { queries: p.queries, offset: p.offset }, dtype: c.dtype, threadsPerRow: p.threadsPerRow }));
+    ctx.encode((enc) => ops.softmax(enc, input, out, { scale: p.scale, causal: p.queries === undefined ? undefined : { queries: p.queries, offset: p.offset }, threadsPerRow: p.threadsPerRow }));
     return { got: ctx.read(out, n), want: ref.softmax(values, rows, cols, p.scale, causal) };
   },
   { needsFibers: true },

@@ -1,6 +1,6 @@
 /** MLX affine quantization (src/quant.ts) and float encodings (src/io/floats.ts), checked by hand. */
 import { describe, expect, test } from "bun:test";
-import { DType } from "../../src/index.ts";
+import { DType, FLOATS } from "../../src/index.ts";
 import { decodeFloats, encodeFloats, roundToDType } from "../../src/io/floats.ts";
 import { code, dequantize, MLX_BITS, MLX_GROUP_SIZES, pack, quantize } from "../../src/quant.ts";
 import { randomFloats } from "../support/fixtures.ts";
@@ -62,7 +62,7 @@ describe("quantize / dequantize", () => {
 describe("float encodings", () => {
   test("f32, f16, bf16 round trip, decoded from unaligned bytes", () => {
     const values = [0, 1, -2.5, 0.1, 65504, 1e-3];
-    for (const dtype of [DType.F32, DType.F16, DType.BF16]) {
+    for (const dtype of FLOATS) {
       const bytes = encodeFloats(values, dtype);
       expect(bytes.byteLength).toBe(values.length * dtype.size);
       const shifted = new Uint8Array(bytes.byteLength + 1);

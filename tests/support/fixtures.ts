@@ -2,7 +2,7 @@
  * Shared test fixtures: one device and registry per process, deterministic inputs, and
  * upload/download of float buffers through the library's own float encodings (src/io/floats.ts).
  */
-import { Device, DType, KernelRegistry, type Buffer } from "../../src/index.ts";
+import { Device, DType, KernelRegistry, kernels, type Buffer, type Pipeline } from "../../src/index.ts";
 import { decodeFloats, encodeFloats, roundToDType } from "../../src/io/floats.ts";
 
 let shared: { device: Device; registry: KernelRegistry } | undefined;
@@ -14,6 +14,16 @@ export function fixture(): { device: Device; registry: KernelRegistry } {
     shared = { device, registry: new KernelRegistry(device) };
   }
   return shared;
+}
+
+/** The catalog's elementwise add of `dtype`, from the device's registry (a kernel for raw-dispatch tests). */
+export function addPipeline(device: Device, dtype: DType = DType.F32): Pipeline {
+  return device.kernels.pipeline(kernels.elementwiseBinary, { op: "add", dtype });
+}
+
+/** The kernel name of `addPipeline(device, dtype)`. */
+export function addKernelName(dtype: DType = DType.F32): string {
+  return kernels.elementwiseBinary.name({ op: "add", dtype });
 }
 
 /** Deterministic pseudo-random floats in [lo, hi) (xorshift32), for reproducible inputs. */
@@ -44,9 +54,15 @@ export function download(buf: Buffer, n: number): Float64Array {
   return decodeFloats(buf.view(Uint8Array).subarray(0, n * buf.dtype.size), buf.dtype);
 }
 
-/** A float buffer of `n` elements of `dtype` holding `values` (or zeros). */
-export function floatBuffer(device: Device, dtype: DType, n: number, values?: ArrayLike<number>): Buffer {
-  const buf = device.allocBuffer(n * dtype.size, dtype, [n]);
+/**
+ * A float buffer of `dtype` with shape `shape` (a number is a 1-D shape) holding `values` (or
+ * zeros). `spare` elements are allocated past the shape (guard elements the ops must not write:
+ * they read sizes from the shape); `values` may fill them too.
+ */
+export function floatBuffer(device: Device, dtype: DType, shape: number | readonly number[], values?: ArrayLike<number>, spare = 0): Buffer {
+  const dims = typeof shape === "number" ? [shape] : shape;
+  const n = dims.reduce((a, b) => a * b, 1);
+  const buf = device.allocBuffer(Math.max(1, n + spare) * dtype.size, dtype, dims);
   if (values) upload(buf, values);
   return buf;
 }
