@@ -18,7 +18,7 @@ import { createSyntheticModel, type SyntheticModelSpec } from "../../src/models/
 import { ReferenceDecoder } from "../support/reference/decoder.ts";
 import { expectArgumentError } from "../support/errors.ts";
 import { fixture } from "../support/fixtures.ts";
-import { expectLogitsClose, runnerPreset } from "./runner_support.ts";
+import { compareLogits, expectLogitsClose, runnerPreset } from "./runner_support.ts";
 
 setDefaultTimeout(300_000);
 
@@ -91,6 +91,16 @@ describe.each(CASES)("%s", (_name, spec) => {
 
 describe("gemma3: the sliding layers' cache", () => {
   const dir = build(runnerPreset("gemma3"));
+
+  test("f16 and bf16 activations stay within forward.test.ts's half-precision tolerances past the window", () => {
+    const tokens = Array.from({ length: 20 }, (_, i) => (i * 53 + 3) % 320);
+    for (const [act, tolerance] of [["f16", 1e-2], ["bf16", 6e-2]] as const) {
+      using half = loadModel(dir, { device, progress: false, activationDType: act });
+      const ref = ReferenceDecoder.fromBuffers(half.config, half.weights.tensors);
+      const { relError } = compareLogits(half.forward(tokens), ref.forward(tokens));
+      expect(relError).toBeLessThanOrEqual(tolerance);
+    }
+  });
 
   test("truncating before what the sliding layers still hold is refused; back to 0 starts over", () => {
     using model = loadModel(dir, { device, progress: false, prefillChunk: 4 });
