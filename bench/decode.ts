@@ -1,15 +1,17 @@
 /**
  * Decode benchmark on the demo model (Llama-shaped, about 20M parameters, MLX 4-bit): prefill and
  * decode tokens/s, command buffers per decoded token, peak device memory, per activation type and
- * KV-cache type. Each round runs, per configuration, a forward pass of each prompt length into a
+ * KV-cache type; then, in f32, a Gemma 3 of the same shape (sliding window 512 on 5 of 6 layers,
+ * head_dim 64) and a Qwen3-MoE of the same attention shape (16 experts of 384, top 4). Each round runs, per configuration, a forward pass of each prompt length into a
  * fresh cache, and `steps` greedy single-token steps (sampling on the device, one command buffer
  * each); the figures are the best round. Decode reads every weight once per token, so weight
- * bytes / step time is the bandwidth decode reaches, shown against the machine's memcpy bandwidth.
+ * bytes / step time is the bandwidth decode reaches, shown against the machine's memcpy bandwidth
+ * (for the MoE model, the bytes a token reads: everything but the unselected experts).
  *
  * bun run bench/decode.ts [--prompt N[,N...]] [--steps N] [--rounds N]
  */
 import { parseArgs } from "node:util";
-import { cmdBufCount, createSyntheticModel, loadModel, syntheticPreset } from "../src/index.ts";
+import { cmdBufCount, createSyntheticModel, loadModel, syntheticPreset, type Model } from "../src/index.ts";
 import type { FloatName } from "../src/models/decoder.ts";
 import { memcpyGBps } from "./support.ts";
 
@@ -19,17 +21,40 @@ const steps = Number(values.steps ?? 16);
 const rounds = Number(values.rounds ?? 3);
 
 using dir = createSyntheticModel(syntheticPreset("demo"));
-const configs: [FloatName, FloatName][] = [
-  ["f32", "f32"],
-  ["f32", "f16"],
-  ["f16", "f16"],
-  ["bf16", "bf16"],
+const demoShape = { vocabSize: 1024, hiddenSize: 512, intermediateSize: 1536, numLayers: 6, numHeads: 8, numKvHeads: 4, headDim: 64, quantizationOverrides: {} } as const;
+using gemmaDir = createSyntheticModel(syntheticPreset("gemma3", { ...demoShape, quantization: { bits: 4, groupSize: 64 }, slidingWindow: 512, slidingWindowPattern: 6, queryPreAttnScalar: 64 }));
+using moeDir = createSyntheticModel(
+  syntheticPreset("qwen3_moe", { ...demoShape, quantization: { bits: 4, groupSize: 64 }, numExperts: 16, expertsPerToken: 4, moeIntermediateSize: 384, mlpOnlyLayers: [] }),
+);
+const configs: [string, string, FloatName, FloatName][] = [
+  ["demo", dir.dir, "f32", "f32"],
+  ["demo", dir.dir, "f32", "f16"],
+  ["demo", dir.dir, "f16", "f16"],
+  ["demo", dir.dir, "bf16", "bf16"],
+  ["gemma3", gemmaDir.dir, "f32", "f32"],
+  ["qwen3_moe", moeDir.dir, "f32", "f32"],
 ];
 // One device per configuration, so each peak is its own; all loaded at once so that rounds can
 // interleave them (the best of interleaved rounds is the least disturbed by other load).
-const models = configs.map(([act, kv]) => loadModel(dir.dir, { activationDType: act, kvCacheDType: kv, progress: false }));
+const models = configs.map(([, path, act, kv]) => loadModel(path, { activationDType: act, kvCacheDType: kv, progress: false }));
+
+/** Weight bytes one decoded token reads: all of them, less the experts it does not select. */
+function bytesPerToken(model: Model): number {
+  const moe = model.config.moe;
+  let bytes = model.weights.byteLength;
+  if (!moe) return bytes;
+  for (const l of model.weights.layers) {
+    if (!l.moe) continue;
+    for (const e of [l.moe.gate, l.moe.up, l.moe.down]) {
+      const expertBytes = [e.weight, e.scales, e.biases].reduce((n, b) => n + (b?.byteLength ?? 0), 0);
+      bytes -= expertBytes * (1 - moe.expertsPerToken / moe.numExperts);
+    }
+  }
+  return bytes;
+}
 const device = models[0]!.device;
 console.log(`demo model: ${(dir.parameterCount / 1e6).toFixed(1)}M parameters, MLX 4-bit; ${device.backend} (${device.name})`);
+console.log(`gemma3: ${(gemmaDir.parameterCount / 1e6).toFixed(1)}M parameters; qwen3_moe: ${(moeDir.parameterCount / 1e6).toFixed(1)}M parameters, 16 experts, top 4`);
 console.log(`memcpy: ${memcpyGBps().toFixed(1)} GB/s\n`);
 
 const vocab = dir.config.vocabSize;
@@ -61,12 +86,15 @@ for (let round = 0; round < rounds; round++) {
   });
 }
 
-const rows: string[][] = [["activations", "kv cache", ...promptLengths.map((n) => `prefill ${n} tok/s`), "decode tok/s", "ms/token", "weights GB/s", "CB/token", "peak MiB"]];
+const rows: string[][] = [["model", "activations", "kv cache", ...promptLengths.map((n) => `prefill ${n} tok/s`), "decode tok/s", "ms/token", "weights GB/s", "CB/token", "peak MiB"]];
 models.forEach((model, i) => {
   const b = best[i]!;
-  const weightGBps = model.weights.byteLength / (b.stepMs * 1e6);
+  const weightGBps = bytesPerToken(model) / (b.stepMs * 1e6);
+  const [name, , act, kv] = configs[i]!;
   rows.push([
-    ...configs[i]!,
+    name,
+    act,
+    kv,
     ...b.prefillMs.map((ms, j) => ((promptLengths[j]! / ms) * 1000).toFixed(1)),
     (1000 / b.stepMs).toFixed(1),
     b.stepMs.toFixed(1),

@@ -1,5 +1,5 @@
 // Scaled dot-product attention with grouped-query heads: out = softmax(scale * q k^T + mask) v,
-// for head dims 64, 80, 96, 128 and 256 (template parameter D), q and out of type T, the K/V cache
+// for head dims that are multiples of 8 (template parameter D, one instantiation per head dim), q and out of type T, the K/V cache
 // of type KV. Softmax runs in base 2 (q is pre-scaled by scale * log2(e)) with float state.
 //
 // Layouts (element strides come in AttentionArgs):

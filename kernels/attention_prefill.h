@@ -30,8 +30,10 @@ constexpr int pf_block() {
 
 template <int D>
 constexpr int pf_kv_smem() {
-  // K^T block [D][BK + 4] or V block [BK][D + 4], whichever is larger; q/out chunks fit too.
-  return D * (pf_block<D>() + 4) > pf_block<D>() * (D + 4) ? D * (pf_block<D>() + 4) : pf_block<D>() * (D + 4);
+  // K^T block [D][BK + 4] or V block [BK][D + 4], whichever is larger, and at least the q/out
+  // staging chunk [PF_BQ][PF_COLS] (which is the larger one for head dims under 64).
+  constexpr int kv = D * (pf_block<D>() + 4) > pf_block<D>() * (D + 4) ? D * (pf_block<D>() + 4) : pf_block<D>() * (D + 4);
+  return kv > PF_BQ * PF_COLS ? kv : PF_BQ * PF_COLS;
 }
 
 // Stage cache rows [kb, kb + BK) of one head as float, element (j, d) at dst[j * row + d * col]

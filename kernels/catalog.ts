@@ -40,8 +40,14 @@ export const AFFINE_BITS: readonly number[] = Object.freeze([2, 3, 4, 5, 6, 8]);
 export const AFFINE_GROUP_SIZES: readonly number[] = Object.freeze([32, 64, 128]);
 /** GGUF block formats; each has a decoder struct `Block<name>` in kernels/gguf_blocks.h. */
 export const GGUF_BLOCKS: readonly GgmlTypeName[] = Object.freeze(["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"]);
-/** Head dims the attention kernels are built for. */
-export const ATTENTION_HEAD_DIMS: readonly number[] = Object.freeze([64, 80, 96, 128, 256]);
+/**
+ * Head dims the attention kernels are built for: every multiple of 8 up to 256, and 512. Each is
+ * its own instantiation (D is a template parameter, so loops unroll and registers are sized for
+ * it), compiled only when a model uses it; 64, 80, 96, 128 and 256 are not special-cased.
+ */
+export const ATTENTION_HEAD_DIMS: readonly number[] = Object.freeze([...Array.from({ length: 32 }, (_, i) => 8 * (i + 1)), 512]);
+/** Head dims the tiled prefill kernel is built for; 512 prefills on the vector (decode) kernel. */
+export const TILED_ATTENTION_HEAD_DIMS: readonly number[] = Object.freeze(ATTENTION_HEAD_DIMS.filter((d) => d <= 256));
 /** Elementwise binary ops and the functor each instantiates. */
 const BINARY_FUNCTORS = { add: "AddOp", sub: "SubOp", mul: "MulOp", div: "DivOp" } as const;
 export type BinaryOp = keyof typeof BINARY_FUNCTORS;
@@ -364,6 +370,53 @@ export const kernels = Object.freeze({
     name: (v) => `sdpa_prefill_${v.q.name}_${v.kv.name}_d${v.headDim}`,
     instance: (v) => `sdpa_prefill<${msl(v.q)}, ${msl(v.kv)}, ${v.headDim}>`,
     unit: (v) => `sdpa_prefill_d${v.headDim}_${v.q.name}`,
+    where: (v) => TILED_ATTENTION_HEAD_DIMS.includes(v.headDim),
+  }),
+  // Mixture of experts (moe.h). Routing, sorting and the combine compile as one unit; the expert
+  // products per activation type (and bit width), as a MoE model uses one or two of them.
+  moeRoute: kernel({
+    family: "moe",
+    header: "moe.h",
+    axes: { dtype: FLOATS },
+    name: (v) => `moe_route_${v.dtype.name}`,
+    instance: (v) => `moe_route<${msl(v.dtype)}>`,
+  }),
+  moeSort: kernel({
+    family: "moe",
+    header: "moe.h",
+    axes: {},
+    name: () => "moe_sort",
+    instance: () => "moe_sort<uint>",
+  }),
+  moeGatherRows: kernel({
+    family: "moe",
+    header: "moe.h",
+    axes: { dtype: FLOATS },
+    name: (v) => `moe_gather_rows_${v.dtype.name}`,
+    instance: (v) => `moe_gather_rows<${msl(v.dtype)}>`,
+  }),
+  moeCombine: kernel({
+    family: "moe",
+    header: "moe.h",
+    axes: { sorted: [false, true], dtype: FLOATS },
+    name: (v) => `moe_combine${v.sorted ? "_sorted" : ""}_${v.dtype.name}`,
+    instance: (v) => `moe_combine${v.sorted ? "_sorted" : ""}<${msl(v.dtype)}>`,
+  }),
+  moeQmv: kernel({
+    family: "moe_qmv",
+    header: "moe.h",
+    axes: { grouped: [false, true], x: FLOATS, scales: FLOATS, bits: AFFINE_BITS },
+    name: (v) => `${v.grouped ? "grouped" : "gather"}_qmv_${v.x.name}_${v.scales.name}_b${v.bits}`,
+    instance: (v) => `${v.grouped ? "grouped" : "gather"}_qmv<${msl(v.x)}, ${msl(v.scales)}, ${v.bits}>`,
+    unit: (v) => `moe_qmv_b${v.bits}_${v.x.name}`,
+  }),
+  moeGemv: kernel({
+    family: "moe_gemv",
+    header: "moe.h",
+    axes: { grouped: [false, true], x: FLOATS, w: FLOATS },
+    name: (v) => `${v.grouped ? "grouped" : "gather"}_gemv_${v.x.name}_${v.w.name}`,
+    instance: (v) => `${v.grouped ? "grouped" : "gather"}_gemv<${msl(v.x)}, ${msl(v.w)}>`,
+    unit: (v) => `moe_gemv_${v.x.name}`,
   }),
 });
 

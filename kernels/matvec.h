@@ -86,19 +86,15 @@ inline float dot_chunk(thread const float4* v, device const T* x, uint k0, uint 
   return (a.x + a.y) + (a.z + a.w);
 }
 
-// The body shared by gemv and qmv. `tg` is the threadgroup index along N, `xrow0` the first row
-// of x this threadgroup handles (grid y walks rows of x in steps of MV_MAX_X_ROWS).
+// The body shared by gemv, qmv and the experts' gathered products (moe.h): `xrows` (1 to
+// MV_MAX_X_ROWS) consecutive rows of x [.., K] against the weight rows this simdgroup owns, into
+// the same rows of y [.., N]. `tg` is the threadgroup index along N.
 template <typename T, typename Rows>
-inline void matvec(thread const Rows& rows, device const T* x, device T* y, constant MatmulArgs& args,
-                   uint tg, uint xrow0, uint sg, uint lane) {
+inline void matvec_rows(thread const Rows& rows, device const T* x, device T* y, uint N, uint K, int xrows,
+                        uint tg, uint sg, uint lane) {
   constexpr int C = Rows::CHUNK;
-  const uint K = args.K;
-  const uint N = args.N;
   const uint n0 = (tg * MV_SIMDGROUPS + sg) * MV_ROWS;
   if (n0 >= N) return;  // the whole simdgroup leaves together
-  const int xrows = mv_one_row ? 1 : int(min(uint(MV_MAX_X_ROWS), args.M - xrow0));
-  x += xrow0 * K;
-  y += xrow0 * N;
 
   // acc[m][r]: row m of x against weight row n0 + r (MV_ROWS = 4 fits a float4, so one simd_sum
   // reduces all four).
@@ -135,6 +131,15 @@ inline void matvec(thread const Rows& rows, device const T* x, device T* y, cons
         if (n0 + r < N) y[m * N + n0 + r] = static_cast<T>(s[r]);
     }
   }
+}
+
+// gemv and qmv: `xrow0` is the first row of x this threadgroup handles (grid y walks rows of x in
+// steps of MV_MAX_X_ROWS); with mv_one_row, x has one row.
+template <typename T, typename Rows>
+inline void matvec(thread const Rows& rows, device const T* x, device T* y, constant MatmulArgs& args,
+                   uint tg, uint xrow0, uint sg, uint lane) {
+  const int xrows = mv_one_row ? 1 : int(min(uint(MV_MAX_X_ROWS), args.M - xrow0));
+  matvec_rows<T>(rows, x + xrow0 * args.K, y + xrow0 * args.N, args.N, args.K, xrows, tg, sg, lane);
 }
 
 // Dense: x [M, K] of T, W [N, K] of W, y [M, N] of T. Grid (ceil(N / 8), ceil(M / 4)) groups of

@@ -1,5 +1,6 @@
 /**
- * Decoder runner for the Llama / Mistral / Qwen2 / Qwen3 models `loadModelWeights` loads: a
+ * Decoder runner for the Llama / Mistral / Qwen2 / Qwen3 / Gemma 3 / Qwen3-MoE / Mixtral models
+ * `loadModelWeights` loads: a
  * forward pass of any number of new tokens against a KV cache, encoded as one command buffer
  * (prompts longer than `prefillChunk` take one per chunk), scratch from a `BufferPool` that is
  * reset per pass, barriers from the ops' declared accesses.
@@ -10,6 +11,14 @@
  *   prefill kernel otherwise); o = o_proj(attn); x += o and n = RMSNorm(x) in one fused op;
  *   x += down(silu(gate(n)) · up(n)), fused with the next layer's (or the final) RMSNorm.
  * The output projection runs on the last position only.
+ *
+ * Gemma 3: the embedding is scaled (embeddingScale); norms use (1 + w), made once at load; the
+ * attention output and the MLP output are normed before their residual adds (sandwich norms);
+ * the MLP is GELU-tanh gated; sliding layers rotate with the local base, attend a window, and
+ * keep a bounded cache (see KVCache); logits are soft-capped when the config says so.
+ * Mixture of experts: router logits → moeRoute (softmax, top-k on the device) → the selected
+ * experts' gate and up products gathered in one dispatch each → SwiGLU → the gathered down
+ * product → weighted combine; no host round trip, so a decode step stays one command buffer.
  *
  * Activations are f32 by default (accuracy first); `activationDType: "f16" | "bf16"` computes in
  * half precision. Weights stay in their stored format: quantized linears go through the MLX
@@ -29,7 +38,7 @@ import type { Device } from "../device.ts";
 import { DType } from "../dtype.ts";
 import type { CommandEncoder } from "../encoder.ts";
 import { ArgumentError, DisposedError } from "../errors.ts";
-import { decodeFloats } from "../io/floats.ts";
+import { decodeFloats, encodeFloats } from "../io/floats.ts";
 import { ATTENTION_HEAD_DIMS, FLOATS } from "../../kernels/catalog.ts";
 import * as ops from "../ops/index.ts";
 import { checkOptions } from "../ops/validate.ts";
@@ -83,6 +92,13 @@ export interface SamplingParams {
  * kernels read them, plus the number of positions already written. Grows by doubling (a copy on
  * the device, in the pass that needs it) up to `maxLength`.
  *
+ * Sliding-window layers (Gemma 3) keep a bounded cache: at most `slidingLimit` rows,
+ * 2·(window − 1) + prefillChunk. When a pass would run past it, the last window − 1 positions are
+ * moved to the front (one copy on the device, amortized over about window + chunk tokens) and
+ * `slidingBase`, the first position those layers still hold, advances. So a long generation's
+ * memory stops growing on those layers; the copy's source and destination never overlap because
+ * the limit leaves room for two windows.
+ *
  * @example
  * using cache = decoder.newCache({ maxLength: 2048, dtype: "f16" });
  * decoder.forward(prompt, cache);
@@ -94,23 +110,37 @@ export class KVCache {
   readonly headDim: number;
   readonly dtype: DType;
   readonly maxLength: number;
+  /** Window of the sliding layers (undefined: every layer attends all positions). */
+  readonly window: number | undefined;
+  /** Most rows a sliding layer's buffers hold. */
+  readonly slidingLimit: number;
   /** @internal The decoder this cache belongs to. */
   readonly owner: object;
+  readonly #sliding: readonly boolean[];
   #keys: Buffer[] = [];
   #values: Buffer[] = [];
   #capacity = 0;
+  #slidingCapacity = 0;
+  #slidingBase = 0;
   #position = 0;
   #disposed = false;
 
   /** @internal Use `Decoder.newCache` (or `Model.newCache`). */
-  constructor(owner: object, readonly device: Device, config: ModelConfig, dtype: DType, maxLength: number, initialCapacity: number) {
+  constructor(owner: object, readonly device: Device, config: ModelConfig, dtype: DType, maxLength: number, initialCapacity: number, prefillChunk: number) {
     this.owner = owner;
     this.layers = config.numHiddenLayers;
     this.kvHeads = config.numKeyValueHeads;
     this.headDim = config.headDim;
     this.dtype = dtype;
     this.maxLength = maxLength;
-    this.#allocate(Math.min(initialCapacity, maxLength));
+    this.#sliding = config.layerAttention.map((a) => a === "sliding");
+    this.window = this.#sliding.some((s) => s) ? config.slidingWindow : undefined;
+    this.slidingLimit = this.window === undefined ? maxLength : Math.min(maxLength, 2 * (this.window - 1) + prefillChunk);
+    const initial = Math.min(initialCapacity, maxLength);
+    this.#keys = new Array<Buffer>(this.layers);
+    this.#values = new Array<Buffer>(this.layers);
+    this.#allocate(false, initial);
+    this.#allocate(true, Math.min(initial, this.slidingLimit));
   }
 
   /** Positions written so far: the next token goes to this position. */
@@ -118,9 +148,19 @@ export class KVCache {
     return this.#position;
   }
 
-  /** Positions the buffers currently hold. */
+  /** Positions the full-attention layers' buffers currently hold. */
   get capacity(): number {
     return this.#capacity;
+  }
+
+  /** Rows the sliding layers' buffers currently hold (at most `slidingLimit`). */
+  get slidingCapacity(): number {
+    return this.#slidingCapacity;
+  }
+
+  /** First position the sliding layers still hold (row 0 of their buffers). */
+  get slidingBase(): number {
+    return this.#slidingBase;
   }
 
   /** Positions still free before `maxLength`. */
@@ -130,11 +170,18 @@ export class KVCache {
 
   /** Bytes of device memory the cache holds. */
   get byteLength(): number {
-    return 2 * this.layers * this.#rowBytes * this.#capacity;
+    let rows = 0;
+    for (const s of this.#sliding) rows += s ? this.#slidingCapacity : this.#capacity;
+    return 2 * this.#rowBytes * rows;
   }
 
   get disposed(): boolean {
     return this.#disposed;
+  }
+
+  /** Whether `layer` is a sliding-window layer. */
+  isSliding(layer: number): boolean {
+    return this.#sliding[layer] === true;
   }
 
   /** The key buffer of `layer` (valid until the cache grows). */
@@ -151,6 +198,8 @@ export class KVCache {
 
   /**
    * Forget positions from `position` on (default 0: empty the cache), so they are computed again.
+   * With sliding layers, a position whose window reaches before `slidingBase` can no longer be
+   * recomputed: only 0 or positions from slidingBase + window − 1 on are accepted.
    *
    * @example
    * cache.truncate(systemPromptLength); // keep a shared prefix
@@ -159,6 +208,10 @@ export class KVCache {
     this.#check();
     if (!Number.isSafeInteger(position) || position < 0 || position > this.#position) {
       throw new ArgumentError("position", `must be an integer in [0, ${this.#position}] (got ${position})`);
+    }
+    if (position === 0) this.#slidingBase = 0;
+    else if (this.window !== undefined && this.#slidingBase > 0 && position < this.#slidingBase + this.window - 1) {
+      throw new ArgumentError("position", `must be 0 or at least ${this.#slidingBase + this.window - 1}: the sliding-window layers no longer hold positions before ${this.#slidingBase} (got ${position})`);
     }
     this.#position = position;
   }
@@ -169,7 +222,7 @@ export class KVCache {
   }
 
   /**
-   * @internal Make room for `tokens` more positions, encoding the copy of the old contents into
+   * @internal Make room for `tokens` more positions, encoding the copies of the old contents into
    * `enc`; returns the buffers to dispose once that command buffer has completed.
    */
   reserve(enc: CommandEncoder, tokens: number): Buffer[] {
@@ -178,21 +231,30 @@ export class KVCache {
     if (needed > this.maxLength) {
       throw new ArgumentError("tokens", `cache overflow: ${tokens} new tokens at position ${this.#position} exceed the cache's maxLength of ${this.maxLength} positions`);
     }
-    if (needed <= this.#capacity) return [];
-    let capacity = Math.max(this.#capacity, 1);
-    while (capacity < needed) capacity *= 2;
-    capacity = Math.min(capacity, this.maxLength);
-    const old = [...this.#keys, ...this.#values];
-    const [oldKeys, oldValues] = [this.#keys, this.#values];
-    this.#allocate(capacity);
-    if (this.#position > 0) {
-      const params = { tokens: this.#position };
-      for (let l = 0; l < this.layers; l++) {
-        ops.kvCacheCopy(enc, oldKeys[l]!, this.#keys[l]!, params);
-        ops.kvCacheCopy(enc, oldValues[l]!, this.#values[l]!, params);
+    const retired = this.#grow(enc, false, needed, this.maxLength, this.#position);
+    if (this.window !== undefined) {
+      if (this.slidingLimit < this.maxLength && tokens > this.slidingLimit - (this.window - 1)) {
+        throw new ArgumentError("tokens", `${tokens} tokens in one pass exceed what the sliding layers' cache holds past a window (${this.slidingLimit - (this.window - 1)})`);
       }
+      let held = this.#position - this.#slidingBase;
+      if (held + tokens > this.slidingLimit) {
+        // Keep the last window − 1 positions, moved to the front; the rest have left every window.
+        const keep = Math.min(this.window - 1, held);
+        const from = held - keep;
+        if (keep > 0) {
+          const params = { tokens: keep, srcPosition: from, dstPosition: 0 };
+          for (let l = 0; l < this.layers; l++) {
+            if (!this.#sliding[l]) continue;
+            ops.kvCacheCopy(enc, this.#keys[l]!, this.#keys[l]!, params);
+            ops.kvCacheCopy(enc, this.#values[l]!, this.#values[l]!, params);
+          }
+        }
+        this.#slidingBase += from;
+        held = keep;
+      }
+      retired.push(...this.#grow(enc, true, held + tokens, this.slidingLimit, held));
     }
-    return old;
+    return retired;
   }
 
   /** Release the buffers. Idempotent. */
@@ -212,12 +274,40 @@ export class KVCache {
     return this.kvHeads * this.headDim * this.dtype.size;
   }
 
-  #allocate(capacity: number): void {
+  /** Grow one group's buffers (sliding or not) to hold `needed` rows (doubling, capped at `limit`), copying `used` rows. */
+  #grow(enc: CommandEncoder, sliding: boolean, needed: number, limit: number, used: number): Buffer[] {
+    const current = sliding ? this.#slidingCapacity : this.#capacity;
+    if (needed <= current || !this.#sliding.some((s) => s === sliding)) return [];
+    let capacity = Math.max(current, 1);
+    while (capacity < needed) capacity *= 2;
+    capacity = Math.min(capacity, limit);
+    const old: Buffer[] = [];
+    const oldKeys = [...this.#keys];
+    const oldValues = [...this.#values];
+    this.#allocate(sliding, capacity);
+    for (let l = 0; l < this.layers; l++) {
+      if (this.#sliding[l] !== sliding) continue;
+      old.push(oldKeys[l]!, oldValues[l]!);
+      if (used > 0) {
+        const params = { tokens: used };
+        ops.kvCacheCopy(enc, oldKeys[l]!, this.#keys[l]!, params);
+        ops.kvCacheCopy(enc, oldValues[l]!, this.#values[l]!, params);
+      }
+    }
+    return old;
+  }
+
+  /** New buffers of `capacity` rows for the sliding or the full-attention layers. */
+  #allocate(sliding: boolean, capacity: number): void {
     const bytes = this.#rowBytes * capacity;
     const shape = [this.kvHeads, capacity, this.headDim];
-    this.#keys = Array.from({ length: this.layers }, () => this.device.allocBuffer(bytes, this.dtype, shape));
-    this.#values = Array.from({ length: this.layers }, () => this.device.allocBuffer(bytes, this.dtype, shape));
-    this.#capacity = capacity;
+    for (let l = 0; l < this.layers; l++) {
+      if (this.#sliding[l] !== sliding) continue;
+      this.#keys[l] = this.device.allocBuffer(bytes, this.dtype, shape);
+      this.#values[l] = this.device.allocBuffer(bytes, this.dtype, shape);
+    }
+    if (sliding) this.#slidingCapacity = capacity;
+    else this.#capacity = capacity;
   }
 
   #check(): void {
@@ -232,18 +322,44 @@ interface Linear {
   readonly bias: Buffer | undefined;
 }
 
+/** Stacked experts ready to encode. */
+interface Experts {
+  readonly router: Linear;
+  readonly gate: ops.StackedExperts;
+  readonly up: ops.StackedExperts;
+  readonly down: ops.StackedExperts;
+}
+
 interface Layer {
+  readonly sliding: boolean;
   readonly inputNorm: Buffer;
   readonly postNorm: Buffer;
+  /** Gemma: the norm before the MLP and the norm of its output. */
+  readonly preFFNorm: Buffer | undefined;
+  readonly postFFNorm: Buffer | undefined;
   readonly qNorm: Buffer | undefined;
   readonly kNorm: Buffer | undefined;
   readonly q: Linear;
   readonly k: Linear;
   readonly v: Linear;
   readonly o: Linear;
-  readonly gate: Linear;
-  readonly up: Linear;
-  readonly down: Linear;
+  /** Dense MLP (undefined on a mixture-of-experts layer). */
+  readonly gate: Linear | undefined;
+  readonly up: Linear | undefined;
+  readonly down: Linear | undefined;
+  readonly experts: Experts | undefined;
+}
+
+/** Per-pass buffers of the mixture-of-experts layers. */
+interface MoeScratch {
+  readonly logits: Buffer;
+  readonly indices: Buffer;
+  readonly weights: Buffer;
+  readonly gate: Buffer;
+  readonly up: Buffer;
+  readonly down: Buffer;
+  /** Prefill: the sort of the pairs by expert and the activations in that order. */
+  readonly grouped: { readonly order: Buffer; readonly sortedRow: Buffer; readonly batches: Buffer; readonly xs: Buffer } | undefined;
 }
 
 /** What a pass produces on the device, read back after it completes. */
@@ -285,6 +401,8 @@ export class Decoder {
   /** Buffers converted to the activation type, owned here. */
   readonly #owned: Buffer[] = [];
   readonly #rope: ops.RopeParams;
+  /** RoPE of the sliding layers: the local base, no scaling. */
+  readonly #localRope: ops.RopeParams;
   #disposed = false;
 
   /**
@@ -302,6 +420,12 @@ export class Decoder {
       throw new ArgumentError("options.prefillChunk", `must be a positive integer (got ${options.prefillChunk})`);
     }
     const c = this.config;
+    if (c.moe && c.moe.numExperts > ops.MOE_MAX_EXPERTS) {
+      throw new ArgumentError("weights", `${c.moe.numExperts} experts exceed the router kernel's ${ops.MOE_MAX_EXPERTS}`);
+    }
+    if (c.moe && c.moe.expertsPerToken > ops.MOE_MAX_TOP_K) {
+      throw new ArgumentError("weights", `${c.moe.expertsPerToken} experts per token exceed the router kernel's ${ops.MOE_MAX_TOP_K}`);
+    }
     if (!ATTENTION_HEAD_DIMS.includes(c.headDim)) {
       throw new ArgumentError("weights", `head_dim ${c.headDim} is not supported by the attention kernels (supported: ${ATTENTION_HEAD_DIMS.join(", ")})`);
     }
@@ -310,26 +434,34 @@ export class Decoder {
     const enc = device.commandEncoder();
     try {
       const vector = (b: Buffer) => this.#toActivation(enc, b);
+      // Gemma's norms scale by 1 + w, which MLX computes in the weight's type; made once, here.
+      const norm = (b: Buffer) => (c.normUnitOffset ? this.#unitOffset(b) : vector(b));
+      const stacked = (w: LinearWeights): ops.StackedExperts =>
+        w.bits === undefined ? w.weight : { weight: w.weight, scales: w.scales!, biases: w.biases!, bits: w.bits, groupSize: w.groupSize! };
       const linear = (w: LinearWeights): Linear => ({
         matrix: matrixOf(w),
         bias: w.bias === undefined ? undefined : vector(w.bias),
       });
-      this.#layers = weights.layers.map((l) => ({
-        inputNorm: vector(l.inputNorm),
-        postNorm: vector(l.postAttentionNorm),
-        qNorm: l.attention.qNorm && vector(l.attention.qNorm),
-        kNorm: l.attention.kNorm && vector(l.attention.kNorm),
+      this.#layers = weights.layers.map((l, i) => ({
+        sliding: c.layerAttention[i] === "sliding",
+        inputNorm: norm(l.inputNorm),
+        postNorm: norm(l.postAttentionNorm),
+        preFFNorm: l.preFeedforwardNorm && norm(l.preFeedforwardNorm),
+        postFFNorm: l.postFeedforwardNorm && norm(l.postFeedforwardNorm),
+        qNorm: l.attention.qNorm && norm(l.attention.qNorm),
+        kNorm: l.attention.kNorm && norm(l.attention.kNorm),
         q: linear(l.attention.q),
         k: linear(l.attention.k),
         v: linear(l.attention.v),
         o: linear(l.attention.o),
-        gate: linear(l.mlp.gate),
-        up: linear(l.mlp.up),
-        down: linear(l.mlp.down),
+        gate: l.mlp && linear(l.mlp.gate),
+        up: l.mlp && linear(l.mlp.up),
+        down: l.mlp && linear(l.mlp.down),
+        experts: l.moe && { router: linear(l.moe.router), gate: stacked(l.moe.gate), up: stacked(l.moe.up), down: stacked(l.moe.down) },
       }));
-      this.#finalNorm = vector(weights.norm);
-      this.#lmHead = linear(weights.lmHead);
+      this.#finalNorm = norm(weights.norm);
       this.#embedding = linear(weights.embedding).matrix;
+      this.#lmHead = linear(weights.lmHead);
       enc.commitAndWait();
     } catch (e) {
       this.dispose();
@@ -339,6 +471,7 @@ export class Decoder {
     }
     const scaling = ropeScaling(c);
     this.#rope = { theta: c.ropeTheta, offset: 0, traditional: c.ropeTraditional, ...(scaling && { scaling }) };
+    this.#localRope = { theta: c.ropeLocalTheta ?? c.ropeTheta, offset: 0, traditional: c.ropeTraditional };
   }
 
   get disposed(): boolean {
@@ -360,7 +493,7 @@ export class Decoder {
       if (!Number.isSafeInteger(v) || v < 1) throw new ArgumentError(name, `must be a positive integer (got ${v})`);
     }
     const dtype = floatDType("options.dtype", options.dtype ?? this.activationDType);
-    return new KVCache(this, this.device, this.config, dtype, maxLength, initial);
+    return new KVCache(this, this.device, this.config, dtype, maxLength, initial, this.prefillChunk);
   }
 
   /**
@@ -450,6 +583,8 @@ export class Decoder {
       const act = this.activationDType;
       const logits = pool.alloc(this.config.vocabSize * act.size, act, [1, this.config.vocabSize]);
       this.#linear(enc, this.#lmHead, last, logits);
+      const cap = this.config.finalLogitSoftcap;
+      if (cap !== undefined) ops.softcap(enc, logits, logits, { cap });
       let token: Buffer | undefined;
       if (output?.kind === "sample") {
         token = pool.alloc(4, DType.U32, [1]);
@@ -477,11 +612,10 @@ export class Decoder {
     const d = c.headDim;
     const nq = c.numAttentionHeads;
     const nkv = c.numKeyValueHeads;
-    const inter = c.intermediateSize;
+    const inter = this.#layers.some((l) => l.gate) ? c.intermediateSize : 0;
     const position = cache.position;
-    const kvLen = position + T;
     const s = act.size;
-    const [x, n, q, k, v, attn, y, gate, up] = pool.allocBatch([
+    const [x, n, q, k, v, attn, y] = pool.allocBatch([
       { byteLength: T * h * s, dtype: act, shape: [T, h] },
       { byteLength: T * h * s, dtype: act, shape: [T, h] },
       { byteLength: T * nq * d * s, dtype: act, shape: [T, nq, d] },
@@ -489,19 +623,26 @@ export class Decoder {
       { byteLength: T * nkv * d * s, dtype: act, shape: [T, nkv, d] },
       { byteLength: T * nq * d * s, dtype: act, shape: [T, nq, d] },
       { byteLength: T * h * s, dtype: act, shape: [T, h] },
+    ]) as [Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, Buffer];
+    const [gate, up] = inter > 0 ? pool.allocBatch([
       { byteLength: T * inter * s, dtype: act, shape: [T, inter] },
       { byteLength: T * inter * s, dtype: act, shape: [T, inter] },
-    ]) as [Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, Buffer];
+    ]) as [Buffer, Buffer] : [undefined, undefined];
+    const moe = c.moe && this.#layers.some((l) => l.experts) ? this.#moeScratch(T) : undefined;
     const scratchBytes = ops.attentionDecodeScratchBytes(nq, d);
     const scratch = T === 1 ? pool.alloc(scratchBytes, DType.F32, [scratchBytes / 4]) : undefined;
 
     this.#embed(enc, ids, x);
+    if (c.embeddingScale !== undefined) ops.scalarMul(enc, x, x, c.embeddingScale);
     const norm = { eps: c.rmsNormEps };
     ops.rmsNorm(enc, x, this.#layers[0]!.inputNorm, n, norm);
-    const rope = { ...this.#rope, offset: position };
-    const attention = { kvLen };
-    const append = { position };
     this.#layers.forEach((layer, li) => {
+      // Sliding layers hold positions from cache.slidingBase on, in their own (bounded) buffers.
+      const base = layer.sliding ? cache.slidingBase : 0;
+      const capacity = layer.sliding ? cache.slidingCapacity : cache.capacity;
+      const rope = { ...(layer.sliding ? this.#localRope : this.#rope), offset: position };
+      const attention = { kvLen: position - base + T, scale: c.attentionScale, ...(layer.sliding && { window: c.slidingWindow! }) };
+      const append = { position: position - base };
       this.#linear(enc, layer.q, n, q);
       this.#linear(enc, layer.k, n, k);
       this.#linear(enc, layer.v, n, v);
@@ -516,16 +657,80 @@ export class Decoder {
       if (scratch) ops.attentionDecode(enc, q, kCache, vCache, attn, scratch, attention);
       else ops.attentionPrefill(enc, q, kCache, vCache, attn, attention);
       this.#linear(enc, layer.o, attn, y);
-      ops.addRmsNorm(enc, y, x, layer.postNorm, x, n, norm);
-      this.#linear(enc, layer.gate, n, gate);
-      this.#linear(enc, layer.up, n, up);
-      ops.swiglu(enc, gate, up, gate);
-      this.#linear(enc, layer.down, gate, y);
+      if (layer.preFFNorm) {
+        // Gemma: x += norm(attention output); n = preFFNorm(x).
+        ops.rmsNorm(enc, y, layer.postNorm, y, norm);
+        ops.addRmsNorm(enc, y, x, layer.preFFNorm, x, n, norm);
+      } else {
+        ops.addRmsNorm(enc, y, x, layer.postNorm, x, n, norm);
+      }
+      if (layer.experts) this.#experts(enc, layer.experts, n, y, moe!);
+      else {
+        this.#linear(enc, layer.gate!, n, gate!);
+        this.#linear(enc, layer.up!, n, up!);
+        if (c.hiddenActivation === "gelu_tanh") ops.geglu(enc, gate!, up!, gate!, { approximation: "tanh" });
+        else ops.swiglu(enc, gate!, up!, gate!);
+        this.#linear(enc, layer.down!, gate!, y);
+      }
+      if (layer.postFFNorm) ops.rmsNorm(enc, y, layer.postFFNorm, y, norm);
       const next = this.#layers[li + 1];
       ops.addRmsNorm(enc, y, x, next ? next.inputNorm : this.#finalNorm, x, n, norm);
     });
     return n;
   }
+
+  /** Scratch of a mixture-of-experts layer for T tokens. */
+  #moeScratch(T: number): MoeScratch {
+    const { moe, hiddenSize: h } = this.config;
+    const act = this.activationDType;
+    const pairs = T * moe!.expertsPerToken;
+    const inter = moe!.intermediateSize;
+    const [logits, indices, weights, gate, up, down] = this.#pool.allocBatch([
+      { byteLength: T * moe!.numExperts * act.size, dtype: act, shape: [T, moe!.numExperts] },
+      { byteLength: pairs * 4, dtype: DType.U32, shape: [T, moe!.expertsPerToken] },
+      { byteLength: pairs * 4, dtype: DType.F32, shape: [T, moe!.expertsPerToken] },
+      { byteLength: pairs * inter * act.size, dtype: act, shape: [pairs, inter] },
+      { byteLength: pairs * inter * act.size, dtype: act, shape: [pairs, inter] },
+      { byteLength: pairs * h * act.size, dtype: act, shape: [pairs, h] },
+    ]) as [Buffer, Buffer, Buffer, Buffer, Buffer, Buffer];
+    if (T === 1) return { logits, indices, weights, gate, up, down, grouped: undefined };
+    const batchWords = ops.moeBatchElements(pairs, moe!.numExperts);
+    const [order, sortedRow, batches, xs] = this.#pool.allocBatch([
+      { byteLength: pairs * 4, dtype: DType.U32, shape: [pairs] },
+      { byteLength: pairs * 4, dtype: DType.U32, shape: [pairs] },
+      { byteLength: batchWords * 4, dtype: DType.U32, shape: [batchWords] },
+      { byteLength: pairs * h * act.size, dtype: act, shape: [pairs, h] },
+    ]) as [Buffer, Buffer, Buffer, Buffer];
+    return { logits, indices, weights, gate, up, down, grouped: { order, sortedRow, batches, xs } };
+  }
+
+  /**
+   * out [T, hidden] = Σ over each token's top-k experts of weight · down(silu(gate(n)) · up(n)).
+   * Decode gathers one product per (token, slot) pair; prefill sorts the pairs by expert and runs
+   * the grouped products, each expert's weights read once per batch of up to 4 pairs.
+   */
+  #experts(enc: CommandEncoder, e: Experts, n: Buffer, out: Buffer, m: MoeScratch): void {
+    const { numExperts: experts, expertsPerToken: topK, normTopK } = this.config.moe!;
+    this.#linear(enc, e.router, n, m.logits);
+    ops.moeRoute(enc, m.logits, m.indices, m.weights, { normTopK });
+    const g = m.grouped;
+    if (g) {
+      ops.moeSort(enc, m.indices, g.order, g.sortedRow, g.batches, { experts });
+      ops.moeGatherRows(enc, n, g.order, g.xs, { topK });
+      ops.groupedMatmul(enc, g.xs, e.gate, g.batches, m.gate);
+      ops.groupedMatmul(enc, g.xs, e.up, g.batches, m.up);
+      ops.swiglu(enc, m.gate, m.up, m.gate);
+      ops.groupedMatmul(enc, m.gate, e.down, g.batches, m.down);
+      ops.moeCombine(enc, m.down, m.weights, out, { sortedRow: g.sortedRow });
+      return;
+    }
+    ops.gatherMatmul(enc, n, e.gate, m.indices, m.gate);
+    ops.gatherMatmul(enc, n, e.up, m.indices, m.up);
+    ops.swiglu(enc, m.gate, m.up, m.gate);
+    ops.gatherMatmul(enc, m.gate, e.down, m.indices, m.down, { xPerPair: true });
+    ops.moeCombine(enc, m.down, m.weights, out);
+  }
+
 
   #embed(enc: CommandEncoder, ids: Buffer, x: Buffer): void {
     ops.embedding(enc, this.#embedding, ids, x);
@@ -552,6 +757,18 @@ export class Decoder {
     if (b.dtype === act) return b;
     const out = this.device.allocBuffer(b.elementCount * act.size, act, b.shape);
     ops.cast(enc, b, out);
+    this.#owned.push(out);
+    return out;
+  }
+
+  /** (1 + w) rounded to w's type (as MLX adds in it), then in the activation type; owned here. */
+  #unitOffset(b: Buffer): Buffer {
+    const n = b.elementCount;
+    const plusOne = decodeFloats(b.view(Uint8Array).subarray(0, n * b.dtype.size), b.dtype).map((v) => v + 1);
+    const rounded = decodeFloats(encodeFloats(plusOne, b.dtype), b.dtype);
+    const act = this.activationDType;
+    const out = this.device.allocBuffer(n * act.size, act, b.shape);
+    out.view(Uint8Array).set(encodeFloats(rounded, act));
     this.#owned.push(out);
     return out;
   }

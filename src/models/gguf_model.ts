@@ -223,7 +223,7 @@ export function loadGgufWeights(device: Device, gguf: GgufFile, options: LoadGgu
       expectShape(gguf, bias, [m.outFeatures], true);
       planned.push({ name: `${m.path}.bias`, info: bias, elementOrder: order });
     }
-    linears.set(m.path, { name: m.path, inFeatures: m.inFeatures, outFeatures: m.outFeatures, quant: undefined, blockType: isBlockQuantized(info.type) ? info.type : undefined, hasBias: m.hasBias });
+    linears.set(m.path, { name: m.path, inFeatures: m.inFeatures, outFeatures: m.outFeatures, quant: undefined, blockType: isBlockQuantized(info.type) ? info.type : undefined, hasBias: m.hasBias, experts: undefined });
   }
   const unused = [...gguf.tensors.keys()].filter((n) => !used.has(n));
   if (unused.length > 0) {

@@ -6,8 +6,13 @@
  *
  * Presets cover what the decoder has to handle: `llama` (tied 4-bit embedding, Llama 3 RoPE
  * scaling), `qwen2` (q/k/v biases, sharded), `qwen3` (q/k norms, head_dim != hidden/heads,
- * untied, per-module bit widths and an unquantized module), `f16` (no quantization), and
- * `demo` (Llama-shaped, about 20M parameters, 4-bit).
+ * untied, per-module bit widths and an unquantized module), `f16` (no quantization), `demo`
+ * (Llama-shaped, about 20M parameters, 4-bit), `gemma3` (sliding window 8 with pattern 2, local
+ * RoPE base, query_pre_attn_scalar, soft-capped logits, (1 + w) norms, GELU-tanh),
+ * `gemma3-nested` (the multimodal checkpoint's layout: text_config, `language_model.` names),
+ * `qwen3_moe` (8 experts, top 2, one dense layer, an 8-bit router) and `mixtral` (4 experts, top 2,
+ * an unquantized router). Experts are stacked [experts, out, in] and quantized per expert, as
+ * mlx-lm stores `switch_mlp`.
  *
  * @example
  * using model = createSyntheticModel(syntheticPreset("qwen3"));
@@ -62,9 +67,25 @@ export interface SyntheticModelSpec {
   readonly maxShardBytes?: number;
   /** Write tokenizer files (needs vocabSize >= 260). Default true. */
   readonly tokenizer?: boolean;
+  /** Gemma 3: sliding window, layer pattern, local RoPE base, attention scalar, logit cap. */
+  readonly slidingWindow?: number;
+  readonly slidingWindowPattern?: number;
+  readonly ropeLocalTheta?: number;
+  readonly queryPreAttnScalar?: number;
+  readonly finalLogitSoftcap?: number;
+  /** Gemma 3: write the multimodal layout (model_type gemma3, text_config, `language_model.` names). */
+  readonly nested?: boolean;
+  /** Mixture of experts (qwen3_moe, mixtral). */
+  readonly numExperts?: number;
+  readonly expertsPerToken?: number;
+  /** qwen3_moe: each expert's hidden size (mixtral uses intermediateSize). */
+  readonly moeIntermediateSize?: number;
+  readonly normTopK?: boolean;
+  readonly decoderSparseStep?: number;
+  readonly mlpOnlyLayers?: readonly number[];
 }
 
-export type SyntheticPreset = "llama" | "qwen2" | "qwen3" | "f16" | "demo";
+export type SyntheticPreset = "llama" | "qwen2" | "qwen3" | "f16" | "demo" | "gemma3" | "gemma3-nested" | "qwen3_moe" | "mixtral";
 
 const TINY = { vocabSize: 320, hiddenSize: 64, intermediateSize: 128, numLayers: 2, numHeads: 4, numKvHeads: 2 } as const;
 
@@ -127,6 +148,68 @@ const PRESETS: Record<SyntheticPreset, SyntheticModelSpec> = {
     ropeScaling: { rope_type: "llama3", factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 },
     seed: 5,
   },
+  gemma3: {
+    modelType: "gemma3_text",
+    ...TINY,
+    numLayers: 3,
+    headDim: 32,
+    dtype: DType.BF16,
+    quantization: { bits: 4, groupSize: 32 },
+    tieWordEmbeddings: true,
+    ropeTheta: 1000000,
+    ropeLocalTheta: 10000,
+    // Global layers take linear scaling; sliding ones must not.
+    ropeScaling: { rope_type: "linear", factor: 8 },
+    rmsNormEps: 1e-6,
+    slidingWindow: 8,
+    slidingWindowPattern: 2,
+    queryPreAttnScalar: 48,
+    finalLogitSoftcap: 30,
+    seed: 6,
+  },
+  "gemma3-nested": {
+    modelType: "gemma3",
+    ...TINY,
+    numLayers: 2,
+    headDim: 32,
+    dtype: DType.BF16,
+    quantization: { bits: 4, groupSize: 64 },
+    tieWordEmbeddings: true,
+    slidingWindow: 4,
+    slidingWindowPattern: 2,
+    queryPreAttnScalar: 32,
+    nested: true,
+    seed: 7,
+  },
+  qwen3_moe: {
+    modelType: "qwen3_moe",
+    ...TINY,
+    numLayers: 3,
+    headDim: 32,
+    dtype: DType.BF16,
+    quantization: { bits: 4, groupSize: 32 },
+    // mlx-lm quantizes the router with 8 bits, group 64.
+    quantizationOverrides: { "model.layers.0.mlp.gate": { bits: 8, groupSize: 64 }, "model.layers.2.mlp.gate": { bits: 8, groupSize: 64 } },
+    tieWordEmbeddings: false,
+    numExperts: 8,
+    expertsPerToken: 2,
+    moeIntermediateSize: 32,
+    normTopK: true,
+    decoderSparseStep: 1,
+    mlpOnlyLayers: [1],
+    seed: 8,
+  },
+  mixtral: {
+    modelType: "mixtral",
+    ...TINY,
+    dtype: DType.F16,
+    quantization: { bits: 4, groupSize: 32 },
+    quantizationOverrides: { "model.layers.0.block_sparse_moe.gate": false, "model.layers.1.block_sparse_moe.gate": false },
+    tieWordEmbeddings: false,
+    numExperts: 4,
+    expertsPerToken: 2,
+    seed: 9,
+  },
 };
 
 /**
@@ -176,11 +259,23 @@ function snakeQuant(q: SyntheticQuant): Record<string, number | string> {
   return { group_size: q.groupSize, bits: q.bits, mode: "affine" };
 }
 
+const ARCHITECTURE_NAMES: Record<ModelType, string> = {
+  llama: "LlamaForCausalLM",
+  mistral: "MistralForCausalLM",
+  qwen2: "Qwen2ForCausalLM",
+  qwen3: "Qwen3ForCausalLM",
+  gemma3_text: "Gemma3ForCausalLM",
+  gemma3: "Gemma3ForConditionalGeneration",
+  qwen3_moe: "Qwen3MoeForCausalLM",
+  mixtral: "MixtralForCausalLM",
+};
+
 /** The config.json a spec describes. */
 export function syntheticConfigJson(spec: SyntheticModelSpec): Record<string, unknown> {
   const isLlama = spec.modelType === "llama" || spec.modelType === "mistral";
+  const isGemma = spec.modelType === "gemma3_text" || spec.modelType === "gemma3";
   const json: Record<string, unknown> = {
-    architectures: [{ llama: "LlamaForCausalLM", mistral: "MistralForCausalLM", qwen2: "Qwen2ForCausalLM", qwen3: "Qwen3ForCausalLM" }[spec.modelType]],
+    architectures: [ARCHITECTURE_NAMES[spec.modelType]],
     model_type: spec.modelType,
     vocab_size: spec.vocabSize,
     hidden_size: spec.hiddenSize,
@@ -194,15 +289,49 @@ export function syntheticConfigJson(spec: SyntheticModelSpec): Record<string, un
     tie_word_embeddings: spec.tieWordEmbeddings,
     torch_dtype: TORCH_DTYPE.get(spec.dtype),
   };
-  if (spec.headDim !== undefined || spec.modelType === "qwen3") json.head_dim = spec.headDim ?? spec.hiddenSize / spec.numHeads;
+  const needsHeadDim = spec.modelType === "qwen3" || spec.modelType === "qwen3_moe" || isGemma;
+  if (spec.headDim !== undefined || needsHeadDim) json.head_dim = spec.headDim ?? spec.hiddenSize / spec.numHeads;
   if (spec.ropeTraditional !== undefined) json.rope_traditional = spec.ropeTraditional;
   if (spec.ropeScaling) json.rope_scaling = { ...spec.ropeScaling };
   if (isLlama) Object.assign(json, { attention_bias: spec.attentionBias ?? false, mlp_bias: spec.mlpBias ?? false });
+  if (isGemma) {
+    Object.assign(json, {
+      hidden_activation: "gelu_pytorch_tanh",
+      sliding_window: spec.slidingWindow ?? 512,
+      sliding_window_pattern: spec.slidingWindowPattern ?? 6,
+      rope_local_base_freq: spec.ropeLocalTheta ?? 10000,
+      query_pre_attn_scalar: spec.queryPreAttnScalar ?? json.head_dim,
+      final_logit_softcapping: spec.finalLogitSoftcap ?? null,
+      attn_logit_softcapping: null,
+    });
+  }
+  const need = (key: keyof SyntheticModelSpec) => {
+    const v = spec[key];
+    if (v === undefined) throw new ArgumentError(`spec.${key}`, `required for model type ${spec.modelType}`);
+    return v;
+  };
+  if (spec.modelType === "qwen3_moe") {
+    Object.assign(json, {
+      num_experts: need("numExperts"),
+      num_experts_per_tok: need("expertsPerToken"),
+      moe_intermediate_size: need("moeIntermediateSize"),
+      norm_topk_prob: spec.normTopK ?? true,
+      decoder_sparse_step: spec.decoderSparseStep ?? 1,
+      mlp_only_layers: [...(spec.mlpOnlyLayers ?? [])],
+    });
+  }
+  if (spec.modelType === "mixtral") Object.assign(json, { num_local_experts: need("numExperts"), num_experts_per_tok: need("expertsPerToken") });
   if (spec.quantization) {
     const q: Record<string, unknown> = snakeQuant(spec.quantization);
     for (const [path, o] of Object.entries(spec.quantizationOverrides ?? {})) q[path] = o === false ? false : snakeQuant(o);
     json.quantization = q;
     json.quantization_config = q;
+  }
+  if (spec.modelType === "gemma3") {
+    // The multimodal layout: the text model's keys under text_config; quantization, token ids
+    // and the vocabulary at the top.
+    const { quantization, quantization_config, vocab_size, architectures, torch_dtype, ...text } = json;
+    return { architectures, model_type: "gemma3", vocab_size, torch_dtype, text_config: { ...text, model_type: "gemma3_text" }, quantization, quantization_config };
   }
   return json;
 }
@@ -225,9 +354,10 @@ export interface SyntheticModel {
 export function writeSyntheticModel(dir: string, spec: SyntheticModelSpec): SyntheticModel {
   const writeTokenizer = spec.tokenizer ?? true;
   const configJson = syntheticConfigJson(spec);
-  const tokenizer = writeTokenizer ? buildByteLevelTokenizer(spec.vocabSize, { bosToken: spec.modelType === "llama" || spec.modelType === "mistral" }) : undefined;
+  const bosToken = !spec.modelType.startsWith("qwen");
+  const tokenizer = writeTokenizer ? buildByteLevelTokenizer(spec.vocabSize, { bosToken }) : undefined;
   if (tokenizer) {
-    configJson.bos_token_id = spec.modelType.startsWith("qwen") ? null : tokenizer.specialIds["<|begin_of_text|>"];
+    configJson.bos_token_id = bosToken ? tokenizer.specialIds["<|begin_of_text|>"] : null;
     configJson.eos_token_id = [tokenizer.specialIds["<|im_end|>"], tokenizer.specialIds["<|end_of_text|>"]];
   }
   // Validating through the real parser catches a spec the loader would reject, before writing.
@@ -273,24 +403,40 @@ function syntheticTensors(spec: SyntheticModelSpec, config: ModelConfig): [strin
     out.push([name, { dtype, shape, data: encodeFloats(values, spec.dtype) }]);
   };
   const overrides = spec.quantizationOverrides ?? {};
+  const embedding = `${config.weightPrefix}model.embed_tokens`;
   for (const m of modelModules(config)) {
     const rng = new Random(seed, m.path);
     if (m.kind === "norm") {
-      float(`${m.path}.weight`, [m.size], rng.fill(m.size, 1, 0.2));
+      // Gemma scales by (1 + w): its stored weights sit around 0.
+      float(`${m.path}.weight`, [m.size], rng.fill(m.size, config.normUnitOffset ? 0 : 1, 0.2));
       continue;
     }
     const { path, inFeatures: inF, outFeatures: outF } = m;
-    // Embedding rows feed an RMSNorm; linears keep unit variance (uniform, var = 1 / in).
-    const w = rng.fill(outF * inF, 0, path === "model.embed_tokens" ? 0.5 : Math.sqrt(3 / inF));
+    const experts = m.experts ?? 1;
+    const lead = m.experts === undefined ? [] : [m.experts];
+    // Embedding rows feed an RMSNorm; linears keep unit variance (uniform, var = 1 / in); the
+    // router's logits spread wide so that routing has clear winners.
+    const spread = path === embedding ? 0.5 : path.endsWith(".gate") ? 4 * Math.sqrt(3 / inF) : Math.sqrt(3 / inF);
+    const w = rng.fill(experts * outF * inF, 0, spread);
     const q = Object.hasOwn(overrides, path) ? overrides[path]! : spec.quantization;
     if (q && inF % q.groupSize === 0) {
-      const quantized = quantize(w, outF, inF, q.bits, q.groupSize, spec.dtype);
+      // Each expert is quantized on its own, as MLX quantizes a stacked [experts, out, in] weight.
       const groups = inF / q.groupSize;
-      out.push([`${path}.weight`, { dtype: "U32", shape: [outF, (inF * q.bits) / 32], data: new Uint8Array(quantized.packed.buffer) }]);
-      out.push([`${path}.scales`, { dtype, shape: [outF, groups], data: encodeFloats(quantized.scales, spec.dtype) }]);
-      out.push([`${path}.biases`, { dtype, shape: [outF, groups], data: encodeFloats(quantized.biases, spec.dtype) }]);
+      const packedWords = (inF * q.bits) / 32;
+      const packed = new Uint32Array(experts * outF * packedWords);
+      const scales = new Float64Array(experts * outF * groups);
+      const biases = new Float64Array(experts * outF * groups);
+      for (let e = 0; e < experts; e++) {
+        const part = quantize(w.subarray(e * outF * inF, (e + 1) * outF * inF), outF, inF, q.bits, q.groupSize, spec.dtype);
+        packed.set(part.packed, e * outF * packedWords);
+        scales.set(part.scales, e * outF * groups);
+        biases.set(part.biases, e * outF * groups);
+      }
+      out.push([`${path}.weight`, { dtype: "U32", shape: [...lead, outF, packedWords], data: new Uint8Array(packed.buffer) }]);
+      out.push([`${path}.scales`, { dtype, shape: [...lead, outF, groups], data: encodeFloats(scales, spec.dtype) }]);
+      out.push([`${path}.biases`, { dtype, shape: [...lead, outF, groups], data: encodeFloats(biases, spec.dtype) }]);
     } else {
-      float(`${path}.weight`, [outF, inF], w);
+      float(`${path}.weight`, [...lead, outF, inF], w);
     }
     if (m.hasBias) float(`${path}.bias`, [outF], new Random(seed, `${path}.bias`).fill(outF, 0, 0.2));
   }

@@ -7,7 +7,10 @@
  * `scales`/`biases` `[out, in / groupSize]` in the model's float dtype; unquantized ones hold a
  * float `weight [out, in]`. `bias` is a linear's additive bias (Qwen2's q/k/v), not the
  * quantization `biases`. With tied embeddings, `lmHead` is the embedding module itself
- * (mlx-lm's `embed_tokens.as_linear`).
+ * (mlx-lm's `embed_tokens.as_linear`). Mixture-of-experts layers hold the router (`gate`, a plain
+ * linear, quantized or not) and the experts stacked as mlx-lm's SwitchGLU stores them:
+ * `switch_mlp.{gate,up,down}_proj` with a leading expert axis on every tensor ([experts, out, in]
+ * packed per expert, scales/biases [experts, out, groups]).
  *
  * @example
  * using weights = loadModelWeights(device, dir);
@@ -44,6 +47,8 @@ export interface LinearWeights {
   readonly dtype: DType;
   /** GGUF block-quantized weight: `weight` is U8 `[out, rowBytes]`, rows of this type's blocks as stored. */
   readonly blockType?: GgmlType;
+  /** Stacked experts: every tensor has this leading axis (undefined for a plain linear). */
+  readonly experts: number | undefined;
 }
 
 export interface AttentionWeights {
@@ -62,11 +67,28 @@ export interface MlpWeights {
   readonly down: LinearWeights;
 }
 
+/** A mixture-of-experts MLP: the router and the stacked experts' gated MLPs. */
+export interface MoeWeights {
+  /** [numExperts, hidden]: the router logits. */
+  readonly router: LinearWeights;
+  readonly gate: LinearWeights;
+  readonly up: LinearWeights;
+  readonly down: LinearWeights;
+}
+
 export interface LayerWeights {
   readonly inputNorm: Buffer;
   readonly attention: AttentionWeights;
+  /** Before the MLP (Llama, Qwen, Mixtral), or on the attention output (Gemma's sandwich norms). */
   readonly postAttentionNorm: Buffer;
-  readonly mlp: MlpWeights;
+  /** Gemma: the norm before the MLP. */
+  readonly preFeedforwardNorm?: Buffer;
+  /** Gemma: the norm of the MLP output. */
+  readonly postFeedforwardNorm?: Buffer;
+  /** The dense MLP, on layers without experts. */
+  readonly mlp: MlpWeights | undefined;
+  /** The mixture of experts, on sparse layers. */
+  readonly moe: MoeWeights | undefined;
 }
 
 /** One tensor the configuration calls for. */
@@ -87,6 +109,7 @@ export interface LinearPlan {
   /** GGUF block type of the weight (blocks as stored, no scales/biases tensors). */
   readonly blockType?: GgmlType;
   readonly hasBias: boolean;
+  readonly experts: number | undefined;
 }
 
 /** What a model directory must hold for its configuration. */
@@ -98,32 +121,36 @@ export interface WeightPlan {
 }
 
 const FLOAT_DTYPES: readonly SafetensorsDType[] = ["F32", "F16", "BF16"];
-/** Tensors mlx-lm drops on load (`sanitize`). */
-const IGNORED = /(^|\.)rotary_emb\.inv_freq$/;
+/** Tensors mlx-lm drops on load (`sanitize`): RoPE tables, and gemma3's vision tower. */
+const IGNORED = /(^|\.)rotary_emb\.inv_freq$|^(vision_tower|multi_modal_projector)\./;
 
 /** Module paths of layer `i`. */
-function layerPrefix(i: number): string {
-  return `model.layers.${i}`;
+function layerPrefix(config: ModelConfig, i: number): string {
+  return `${config.weightPrefix}model.layers.${i}`;
 }
 
-/** A module with parameters, as mlx-lm names it: a linear (or the embedding) or an RMSNorm. */
+/** A module with parameters, as mlx-lm names it: a linear (or the embedding, or stacked experts) or an RMSNorm. */
 export type ModuleSpec =
-  | { readonly kind: "linear"; readonly path: string; readonly inFeatures: number; readonly outFeatures: number; readonly hasBias: boolean }
+  | { readonly kind: "linear"; readonly path: string; readonly inFeatures: number; readonly outFeatures: number; readonly hasBias: boolean; readonly experts?: number }
   | { readonly kind: "norm"; readonly path: string; readonly size: number };
 
 /**
  * Every module of the model `config` describes, in execution order: the embedding
- * ("model.embed_tokens", a [vocab, hidden] linear), per layer the input norm, q/k/v/o (Qwen3's
- * q_norm/k_norm), the post-attention norm and gate/up/down; the final norm; lm_head unless tied.
+ * ("model.embed_tokens", a [vocab, hidden] linear), per layer the input norm, q/k/v/o (q_norm /
+ * k_norm where the model has them), the post-attention norm (Gemma: and the pre/post-feedforward
+ * norms), then gate/up/down, or for a mixture of experts the router and the stacked
+ * `switch_mlp` experts; the final norm; lm_head unless tied. Paths carry `config.weightPrefix`.
  */
 export function modelModules(config: ModelConfig): ModuleSpec[] {
-  const { hiddenSize: h, intermediateSize: inter, headDim, numAttentionHeads: nq, numKeyValueHeads: nkv, vocabSize } = config;
+  const { hiddenSize: h, intermediateSize: inter, headDim, numAttentionHeads: nq, numKeyValueHeads: nkv, vocabSize, moe } = config;
   const out: ModuleSpec[] = [];
-  const linear = (path: string, inFeatures: number, outFeatures: number, hasBias = false) => out.push({ kind: "linear", path, inFeatures, outFeatures, hasBias });
+  const linear = (path: string, inFeatures: number, outFeatures: number, hasBias = false, experts?: number) =>
+    out.push({ kind: "linear", path, inFeatures, outFeatures, hasBias, ...(experts !== undefined && { experts }) });
   const norm = (path: string, size: number) => out.push({ kind: "norm", path, size });
-  linear("model.embed_tokens", h, vocabSize);
+  const top = config.weightPrefix;
+  linear(`${top}model.embed_tokens`, h, vocabSize);
   for (let i = 0; i < config.numHiddenLayers; i++) {
-    const p = layerPrefix(i);
+    const p = layerPrefix(config, i);
     norm(`${p}.input_layernorm`, h);
     linear(`${p}.self_attn.q_proj`, h, nq * headDim, config.qkvBias);
     linear(`${p}.self_attn.k_proj`, h, nkv * headDim, config.qkvBias);
@@ -134,12 +161,24 @@ export function modelModules(config: ModelConfig): ModuleSpec[] {
       norm(`${p}.self_attn.k_norm`, headDim);
     }
     norm(`${p}.post_attention_layernorm`, h);
-    linear(`${p}.mlp.gate_proj`, h, inter, config.mlpBias);
-    linear(`${p}.mlp.up_proj`, h, inter, config.mlpBias);
-    linear(`${p}.mlp.down_proj`, inter, h, config.mlpBias);
+    if (config.sandwichNorms) {
+      norm(`${p}.pre_feedforward_layernorm`, h);
+      norm(`${p}.post_feedforward_layernorm`, h);
+    }
+    if (moe?.sparseLayers[i]) {
+      const b = `${p}.${moe.block}`;
+      linear(`${b}.gate`, h, moe.numExperts);
+      linear(`${b}.switch_mlp.gate_proj`, h, moe.intermediateSize, false, moe.numExperts);
+      linear(`${b}.switch_mlp.up_proj`, h, moe.intermediateSize, false, moe.numExperts);
+      linear(`${b}.switch_mlp.down_proj`, moe.intermediateSize, h, false, moe.numExperts);
+    } else {
+      linear(`${p}.mlp.gate_proj`, h, inter, config.mlpBias);
+      linear(`${p}.mlp.up_proj`, h, inter, config.mlpBias);
+      linear(`${p}.mlp.down_proj`, inter, h, config.mlpBias);
+    }
   }
-  norm("model.norm", h);
-  if (!config.tieWordEmbeddings) linear("lm_head", h, vocabSize);
+  norm(`${top}model.norm`, h);
+  if (!config.tieWordEmbeddings) linear(`${top}lm_head`, h, vocabSize);
   return out;
 }
 
@@ -157,6 +196,8 @@ export function planWeights(config: ModelConfig, archive: SafetensorsArchive): W
       continue;
     }
     const { path: name, inFeatures, outFeatures, hasBias } = m;
+    const experts = m.experts;
+    const lead = experts === undefined ? [] : [experts];
     const hasScales = archive.has(`${name}.scales`);
     const quant = moduleQuantization(config, name, hasScales);
     if (hasScales && !quant) {
@@ -168,14 +209,14 @@ export function planWeights(config: ModelConfig, archive: SafetensorsArchive): W
         throw new FormatError(archive.source, `input size ${inFeatures} is not a multiple of group_size ${quant.groupSize}`, `${name}.weight`);
       }
       const groups = inFeatures / quant.groupSize;
-      tensors.push({ name: `${name}.weight`, kind: "packed", shape: [outFeatures, (inFeatures * quant.bits) / 32] });
-      tensors.push({ name: `${name}.scales`, kind: "float", shape: [outFeatures, groups] });
-      tensors.push({ name: `${name}.biases`, kind: "float", shape: [outFeatures, groups] });
+      tensors.push({ name: `${name}.weight`, kind: "packed", shape: [...lead, outFeatures, (inFeatures * quant.bits) / 32] });
+      tensors.push({ name: `${name}.scales`, kind: "float", shape: [...lead, outFeatures, groups] });
+      tensors.push({ name: `${name}.biases`, kind: "float", shape: [...lead, outFeatures, groups] });
     } else {
-      tensors.push({ name: `${name}.weight`, kind: "float", shape: [outFeatures, inFeatures] });
+      tensors.push({ name: `${name}.weight`, kind: "float", shape: [...lead, outFeatures, inFeatures] });
     }
     if (hasBias) tensors.push({ name: `${name}.bias`, kind: "float", shape: [outFeatures] });
-    linears.set(name, { name, inFeatures, outFeatures, quant, hasBias });
+    linears.set(name, { name, inFeatures, outFeatures, quant, hasBias, experts });
   }
   return { config, tensors, linears };
 }
@@ -200,7 +241,8 @@ export function checkWeights(plan: WeightPlan, archive: SafetensorsArchive): voi
     }
   }
   const tied = plan.config.tieWordEmbeddings;
-  const unexpected = archive.names.filter((n) => !expected.has(n) && !IGNORED.test(n) && !(tied && n.startsWith("lm_head.")));
+  const lmHead = `${plan.config.weightPrefix}lm_head.`;
+  const unexpected = archive.names.filter((n) => !expected.has(n) && !IGNORED.test(n) && !(tied && n.startsWith(lmHead)));
   if (unexpected.length > 0) {
     const shown = unexpected.slice(0, 5).join(", ") + (unexpected.length > 5 ? `, … (${unexpected.length} in all)` : "");
     throw new FormatError(archive.source, `tensors a ${plan.config.modelType} model with this config.json does not use: ${shown}`);
@@ -243,12 +285,17 @@ export class ModelWeights {
         groupSize: p.quant?.groupSize,
         dtype: p.blockType ? DType.F16 : (scales ?? weight).dtype,
         blockType: p.blockType,
+        experts: p.experts,
       });
     };
-    this.embedding = linear("model.embed_tokens");
+    const top = config.weightPrefix;
+    const moe = config.moe;
+    this.embedding = linear(`${top}model.embed_tokens`);
     this.layers = Object.freeze(
       Array.from({ length: config.numHiddenLayers }, (_, i): LayerWeights => {
-        const p = layerPrefix(i);
+        const p = layerPrefix(config, i);
+        const sparse = moe?.sparseLayers[i] === true;
+        const b = `${p}.${moe?.block}`;
         return Object.freeze({
           inputNorm: buf(`${p}.input_layernorm.weight`),
           attention: Object.freeze({
@@ -260,12 +307,17 @@ export class ModelWeights {
             kNorm: config.qkNorm ? buf(`${p}.self_attn.k_norm.weight`) : undefined,
           }),
           postAttentionNorm: buf(`${p}.post_attention_layernorm.weight`),
-          mlp: Object.freeze({ gate: linear(`${p}.mlp.gate_proj`), up: linear(`${p}.mlp.up_proj`), down: linear(`${p}.mlp.down_proj`) }),
+          preFeedforwardNorm: config.sandwichNorms ? buf(`${p}.pre_feedforward_layernorm.weight`) : undefined,
+          postFeedforwardNorm: config.sandwichNorms ? buf(`${p}.post_feedforward_layernorm.weight`) : undefined,
+          mlp: sparse ? undefined : Object.freeze({ gate: linear(`${p}.mlp.gate_proj`), up: linear(`${p}.mlp.up_proj`), down: linear(`${p}.mlp.down_proj`) }),
+          moe: sparse
+            ? Object.freeze({ router: linear(`${b}.gate`), gate: linear(`${b}.switch_mlp.gate_proj`), up: linear(`${b}.switch_mlp.up_proj`), down: linear(`${b}.switch_mlp.down_proj`) })
+            : undefined,
         });
       }),
     );
-    this.norm = buf("model.norm.weight");
-    this.lmHead = config.tieWordEmbeddings ? this.embedding : linear("lm_head");
+    this.norm = buf(`${top}model.norm.weight`);
+    this.lmHead = config.tieWordEmbeddings ? this.embedding : linear(`${top}lm_head`);
   }
 
   /** Bytes of device memory the tensors hold. */

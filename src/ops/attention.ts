@@ -14,7 +14,7 @@
  * Decode splits the cache across threadgroups and combines the partial results in a second
  * dispatch; the partials go to a caller-owned scratch buffer of `attentionDecodeScratchBytes`.
  */
-import { ATTENTION_HEAD_DIMS, kernels } from "../../kernels/catalog.ts";
+import { ATTENTION_HEAD_DIMS, kernels, TILED_ATTENTION_HEAD_DIMS } from "../../kernels/catalog.ts";
 import type { Buffer } from "../buffer.ts";
 import { DType } from "../dtype.ts";
 import type { Binding, CommandEncoder } from "../encoder.ts";
@@ -23,7 +23,7 @@ import { argStruct } from "./args.ts";
 import { access, groupFor } from "./common.ts";
 import { checkBuffer, checkCount, checkElements, checkFloat, checkInt, checkNumber, checkOneOf, checkOptions, checkRank, checkSameDType, checkStrided, MAX_ELEMENTS } from "./validate.ts";
 
-export { ATTENTION_HEAD_DIMS };
+export { ATTENTION_HEAD_DIMS, TILED_ATTENTION_HEAD_DIMS };
 /** Most partial results per head decode makes (bounds the scratch buffer). */
 export const DECODE_MAX_SPLITS = 128;
 /** Positions per decode split the op aims for: enough threadgroups for a long cache, few partials for a short one. */
@@ -233,9 +233,12 @@ export function attentionPrefill(enc: CommandEncoder, q: Buffer, k: Buffer, v: B
   checkOptions("params", params, [...COMMON_KEYS, "causal", "path"], REQUIRED_KEYS);
   const causal = params.causal ?? true;
   if (typeof causal !== "boolean") throw new ArgumentError("params.causal", `must be a boolean (got ${typeof causal})`);
-  const path = params.path ?? (enc.device.limits.lanesInHardware ? "tiled" : "vector");
-  checkOneOf("params.path", path, PREFILL_PATHS);
   const c = checkCommon(params, q, k, v, out);
+  // The tiled kernel is built up to head dim 256 (its tiles of 512 would exceed 32 KB of threadgroup memory).
+  const tiledOk = TILED_ATTENTION_HEAD_DIMS.includes(c.headDim);
+  const path = params.path ?? (enc.device.limits.lanesInHardware && tiledOk ? "tiled" : "vector");
+  checkOneOf("params.path", path, PREFILL_PATHS);
+  if (path === "tiled" && !tiledOk) throw new ArgumentError("params.path", `the tiled kernel is built for head dims up to 256 (got ${c.headDim}); use "vector"`);
   if (path === "vector") return encodeVector(enc, q, k, v, out, undefined, c, causal, 0, 1);
   const args = argsFor(c, causal, 0, 0, 1);
   const pipeline = enc.device.kernels.pipeline(kernels.sdpaPrefill, { q: c.dtype, kv: c.kvDType, headDim: c.headDim });

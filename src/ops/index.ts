@@ -30,4 +30,5 @@ export { softmax, type SoftmaxParams, type CausalMask } from "./softmax.ts";
 export { argmax, topK, sample, TOP_K_MAX, type SelectParams, type SampleParams } from "./sampling.ts";
 export { quantize, dequantize } from "./quantize.ts";
 export { matmul, MATVEC_MAX_ROWS, type MatmulParams, type MatmulPath } from "./matmul.ts";
-export { attentionDecode, attentionPrefill, attentionDecodeScratchBytes, ATTENTION_HEAD_DIMS, DECODE_MAX_SPLITS, type AttentionParams, type PrefillParams, type AttentionMask } from "./attention.ts";
+export { moeRoute, gatherMatmul, moeCombine, moeSort, moeGatherRows, groupedMatmul, moeBatchCount, moeBatchElements, MOE_MAX_EXPERTS, MOE_MAX_TOP_K, type MoeRouteParams, type GatherMatmulParams, type MoeCombineParams, type MoeSortParams, type MoeGatherRowsParams, type QuantizedExperts, type StackedExperts } from "./moe.ts";
+export { attentionDecode, attentionPrefill, attentionDecodeScratchBytes, ATTENTION_HEAD_DIMS, TILED_ATTENTION_HEAD_DIMS, DECODE_MAX_SPLITS, type AttentionParams, type PrefillParams, type AttentionMask } from "./attention.ts";

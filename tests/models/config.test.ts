@@ -69,7 +69,7 @@ describe("model types", () => {
   });
 
   test("unsupported model_type lists the supported ones", () => {
-    const e = expectFormatError(() => parse({ model_type: "gemma3" }), /model_type: "gemma3" is not supported \(supported: llama, mistral, qwen2, qwen3\)/);
+    const e = expectFormatError(() => parse({ model_type: "phi3" }), /model_type: "phi3" is not supported \(supported: llama, mistral, qwen2, qwen3, gemma3_text, gemma3, qwen3_moe, mixtral\)/);
     expect(e.path).toBe("config.json");
     expectFormatError(() => parse({}), /model_type: undefined is not supported/);
   });
@@ -83,7 +83,7 @@ describe("model types", () => {
     expectFormatError(() => parse({ model_type: "llama", tie_word_embeddings: "yes" }), /tie_word_embeddings: must be true or false/);
     expectFormatError(() => parse({ model_type: "llama", eos_token_id: "x" }), /eos_token_id must be a token id/);
     expectFormatError(() => parseModelConfig([1]), /must be a JSON object/);
-    expectFormatError(() => parse({ model_type: "llama", layer_types: ["full_attention", "sliding_attention"] }), /layer_types: only "full_attention" layers are supported/);
+    expectFormatError(() => parse({ model_type: "llama", layer_types: ["full_attention", "sliding_attention"] }), /layer_types\[1\]: "sliding_attention" is not supported \(supported: "full_attention"\)/);
     expect(parse({ model_type: "llama", layer_types: ["full_attention", "full_attention"] }).numHiddenLayers).toBe(2);
   });
 
@@ -191,4 +191,109 @@ test("countParameters: Llama-3.2-1B's shape gives its published 1.24B", () => {
     tie_word_embeddings: true,
   });
   expect(countParameters(c)).toBe(1235814400);
+});
+
+describe("gemma3 and mixtures of experts", () => {
+  const gemma = { model_type: "gemma3_text", hidden_size: 128, intermediate_size: 256, num_hidden_layers: 6 };
+
+  test("gemma3_text: mlx-lm defaults, (1 + w) norms, GELU-tanh, sandwich norms, the layer pattern, bf16-rounded embedding scale", () => {
+    const c = parseModelConfig(gemma);
+    expect(c.architecture).toBe("gemma3");
+    expect([c.numAttentionHeads, c.numKeyValueHeads, c.headDim, c.vocabSize, c.rmsNormEps]).toEqual([4, 1, 256, 262144, 1e-6]);
+    expect([c.normUnitOffset, c.sandwichNorms, c.qkNorm, c.tieWordEmbeddings]).toEqual([true, true, true, true]);
+    expect(c.hiddenActivation).toBe("gelu_tanh");
+    expect(c.layerAttention).toEqual(["sliding", "sliding", "sliding", "sliding", "sliding", "full"]);
+    expect([c.slidingWindow, c.ropeLocalTheta, c.ropeTheta]).toEqual([512, 10000, 1e6]);
+    expect(c.attentionScale).toBe(1 / 16);
+    // sqrt(128) = 11.3137..., 11.3125 in bfloat16.
+    expect(c.embeddingScale).toBe(11.3125);
+    expect(c.finalLogitSoftcap).toBeUndefined();
+    expect(c.moe).toBeUndefined();
+  });
+
+  test("gemma3_text: layer_types, query_pre_attn_scalar, soft-capping, rope_scaling and a local base", () => {
+    const c = parseModelConfig({
+      ...gemma,
+      num_hidden_layers: 3,
+      layer_types: ["full_attention", "sliding_attention", "full_attention"],
+      query_pre_attn_scalar: 64,
+      final_logit_softcapping: 30,
+      rope_local_base_freq: 5000,
+      rope_scaling: { rope_type: "linear", factor: 8 },
+      sliding_window: 1024,
+    });
+    expect(c.layerAttention).toEqual(["full", "sliding", "full"]);
+    expect([c.attentionScale, c.finalLogitSoftcap, c.ropeLocalTheta, c.slidingWindow]).toEqual([1 / 8, 30, 5000, 1024]);
+    expect(c.ropeScaling).toEqual({ type: "linear", factor: 8 });
+  });
+
+  test("gemma3: text_config nested, mlx-lm's 8/4 head defaults, vocabulary and quantization from the top, language_model. names", () => {
+    const c = parseModelConfig({ model_type: "gemma3", vocab_size: 1000, text_config: gemma, quantization: { bits: 4, group_size: 64 }, eos_token_id: [1, 106] });
+    expect(c.modelType).toBe("gemma3");
+    expect(c.architecture).toBe("gemma3");
+    expect([c.numAttentionHeads, c.numKeyValueHeads, c.vocabSize]).toEqual([8, 4, 1000]);
+    expect(c.weightPrefix).toBe("language_model.");
+    expect(c.quantization).toEqual({ bits: 4, groupSize: 64, mode: "affine" });
+    expect(c.eosTokenIds).toEqual([1, 106]);
+  });
+
+  test("gemma refusals name the key", () => {
+    const { hidden_size: _h, ...noHidden } = gemma;
+    expectFormatError(() => parseModelConfig(noHidden), /hidden_size: required/);
+    expectFormatError(() => parseModelConfig({ model_type: "gemma3" }), /text_config: required/);
+    expectFormatError(() => parseModelConfig({ model_type: "gemma3", text_config: { ...gemma, intermediate_size: undefined } }), /text_config\).*intermediate_size: required/);
+    expectFormatError(() => parseModelConfig({ ...gemma, layer_types: ["full_attention"] }), /layer_types: must be a list of 6 entries/);
+    expectFormatError(() => parseModelConfig({ ...gemma, attn_logit_softcapping: 50 }), /attn_logit_softcapping: attention logit soft-capping is not supported/);
+    expectFormatError(() => parseModelConfig({ ...gemma, hidden_activation: "relu" }), /hidden_activation: "relu" is not supported/);
+  });
+
+  const qwenMoe = {
+    ...base,
+    model_type: "qwen3_moe",
+    head_dim: 64,
+    rope_theta: 1e6,
+    tie_word_embeddings: false,
+    num_hidden_layers: 4,
+    num_experts: 16,
+    num_experts_per_tok: 4,
+    moe_intermediate_size: 96,
+    norm_topk_prob: true,
+    decoder_sparse_step: 1,
+    mlp_only_layers: [2],
+  };
+
+  test("qwen3_moe: sparse layers from decoder_sparse_step and mlp_only_layers, q/k norms, expert sizes", () => {
+    const c = parseModelConfig(qwenMoe);
+    expect(c.architecture).toBe("qwen3_moe");
+    expect(c.qkNorm).toBe(true);
+    expect(c.moe).toEqual({ numExperts: 16, expertsPerToken: 4, intermediateSize: 96, normTopK: true, sparseLayers: [true, true, false, true], block: "mlp" });
+    expect(parseModelConfig({ ...qwenMoe, decoder_sparse_step: 2, mlp_only_layers: [] }).moe!.sparseLayers).toEqual([false, true, false, true]);
+    expect(c.intermediateSize).toBe(512);
+    // Layers 0, 1, 3: attention + norms + router + 16 experts; layer 2: the dense MLP.
+    const attention = 256 * 8 * 64 * 2 + 2 * 256 * 2 * 64 + 2 * 64;
+    const sparse = 256 * 16 + 16 * 3 * 256 * 96;
+    expect(countParameters(c)).toBe(2 * 1000 * 256 + 256 + 4 * (attention + 2 * 256) + 3 * sparse + 3 * 256 * 512);
+  });
+
+  test("mixtral: every layer sparse, head_dim = hidden / heads, renormalized top-k, untied by default", () => {
+    const c = parse({ model_type: "mixtral", num_local_experts: 8, num_experts_per_tok: 2 });
+    expect(c.architecture).toBe("mixtral");
+    expect(c.headDim).toBe(32);
+    expect(c.tieWordEmbeddings).toBe(false);
+    expect(c.ropeTheta).toBe(1e6);
+    expect(c.moe).toEqual({ numExperts: 8, expertsPerToken: 2, intermediateSize: 512, normTopK: true, sparseLayers: [true, true], block: "block_sparse_moe" });
+  });
+
+  test("MoE refusals name the key", () => {
+    for (const key of ["num_experts", "num_experts_per_tok", "moe_intermediate_size", "norm_topk_prob", "decoder_sparse_step", "mlp_only_layers"]) {
+      expectFormatError(() => parseModelConfig({ ...qwenMoe, [key]: undefined }), new RegExp(`${key}: required`));
+    }
+    expectFormatError(() => parse({ model_type: "mixtral", num_experts_per_tok: 2 }), /num_local_experts: required/);
+    expectFormatError(() => parse({ model_type: "mixtral", num_local_experts: 2, num_experts_per_tok: 3 }), /num_experts_per_tok: 3 exceeds the number of experts \(2\)/);
+    expectFormatError(() => parseModelConfig({ ...qwenMoe, mlp_only_layers: [9] }), /mlp_only_layers: must be a list of layer indices in \[0, 4\)/);
+  });
+
+  test("an unsupported model_type lists the supported ones", () => {
+    expectFormatError(() => parse({ model_type: "gpt2" }), /model_type: "gpt2" is not supported \(supported: llama, mistral, qwen2, qwen3, gemma3_text, gemma3, qwen3_moe, mixtral\)/);
+  });
 });

@@ -13,7 +13,7 @@ import { deviceDType, writeModelSafetensors, type TensorData } from "../../src/i
 import { parseModelConfig } from "../../src/models/config.ts";
 import { syntheticPreset, writeSyntheticModel } from "../../src/models/synthetic.ts";
 import { loadModelWeights, modelModules } from "../../src/models/weights.ts";
-import { applyRope, attend, ReferenceDecoder, rmsNorm, ropeInvFrequencies, silu } from "../support/reference/decoder.ts";
+import { applyRope, attend, geluTanh, ReferenceDecoder, rmsNorm, ropeInvFrequencies, route, silu } from "../support/reference/decoder.ts";
 import { fixture, maxAbsDiff } from "../support/fixtures.ts";
 import { readTensors } from "./support.ts";
 
@@ -150,19 +150,20 @@ describe("a hand-checkable model", () => {
 });
 
 describe("synthetic models", () => {
-  const presets = ["llama", "qwen2", "qwen3", "f16"] as const;
+  const presets = ["llama", "qwen2", "qwen3", "f16", "gemma3", "gemma3-nested", "qwen3_moe", "mixtral"] as const;
 
   test.each(presets)("%s: decoding through the KV cache equals prefill", (name) => {
     const m = writeSyntheticModel(join(root, `kv-${name}`), syntheticPreset(name, { tokenizer: false }));
     const ref = ReferenceDecoder.fromDirectory(m.dir);
-    const tokens = [5, 17, 300, 2, 2, 64, 9];
+    // Longer than the gemma presets' sliding windows (8 and 4).
+    const tokens = [5, 17, 300, 2, 2, 64, 9, 11, 12, 13, 14];
     const prefill = ref.forwardAll(tokens);
     const cache = ref.newCache();
     ref.forward(tokens.slice(0, 4), cache);
     expect(cache.length).toBe(4);
     for (let i = 4; i < tokens.length; i++) expect(maxAbsDiff(ref.forward([tokens[i]!], cache), prefill[i]!)).toBeLessThan(1e-12);
     // Earlier tokens matter (attention reaches back) and logits are not degenerate.
-    expect(maxAbsDiff(ref.forward([6, 17, 300, 2, 2, 64, 9]), prefill.at(-1)!)).toBeGreaterThan(1e-6);
+    expect(maxAbsDiff(ref.forward([6, ...tokens.slice(1)]), prefill.at(-1)!)).toBeGreaterThan(1e-6);
     expect(Math.max(...prefill.at(-1)!) - Math.min(...prefill.at(-1)!)).toBeGreaterThan(1);
   });
 
@@ -196,5 +197,89 @@ describe("synthetic models", () => {
     const reference = ReferenceDecoder.fromDirectory(dense);
     const tokens = [1, 2, 3, 250];
     expect(maxAbsDiff(quantized.forward(tokens), reference.forward(tokens))).toBeLessThan(1e-4);
+  });
+});
+
+describe("gemma3 and mixtures of experts", () => {
+  test("GELU-tanh and routing pieces", () => {
+    expect(geluTanh(0)).toBe(0);
+    expect(geluTanh(1)).toBeCloseTo(0.8411919906, 9);
+    expect(geluTanh(-3)).toBeCloseTo(-0.0036373920817729943, 12);
+    // softmax of [0, ln 2, ln 3, ln 4] is [1, 2, 3, 4] / 10.
+    const r = route([0, Math.log(2), Math.log(3), Math.log(4)], 2, false);
+    expect(r.experts).toEqual([3, 2]);
+    expect(r.weights[0]).toBeCloseTo(0.4, 14);
+    expect(r.weights[1]).toBeCloseTo(0.3, 14);
+    expect(r.gap).toBeCloseTo(0.1, 14);
+    const n = route([0, Math.log(2), Math.log(3), Math.log(4)], 2, true);
+    expect(n.weights[0]).toBeCloseTo(4 / 7, 14);
+    expect(route([1, 1, 0], 1, true).experts).toEqual([0]);
+  });
+
+  test("a sliding layer forgets tokens older than its window; a global layer does not", () => {
+    const spec = syntheticPreset("gemma3", { tokenizer: false, numLayers: 1, slidingWindow: 4 });
+    const sliding = ReferenceDecoder.fromDirectory(writeSyntheticModel(join(root, "g-sliding"), { ...spec, slidingWindowPattern: 2 }).dir);
+    const global = ReferenceDecoder.fromDirectory(writeSyntheticModel(join(root, "g-global"), { ...spec, slidingWindowPattern: 1 }).dir);
+    expect(sliding.config.layerAttention).toEqual(["sliding"]);
+    expect(global.config.layerAttention).toEqual(["full"]);
+    const tail = [7, 8, 9, 10];
+    // With a window of 4, the last query sees exactly the last 4 tokens.
+    expect(maxAbsDiff(sliding.forward([1, ...tail]), sliding.forward([200, ...tail]))).toBe(0);
+    expect(maxAbsDiff(sliding.forward([1, 2, ...tail.slice(1)]), sliding.forward([1, 3, ...tail.slice(1)]))).toBeGreaterThan(1e-6);
+    expect(maxAbsDiff(global.forward([1, ...tail]), global.forward([200, ...tail]))).toBeGreaterThan(1e-6);
+  });
+
+  test("soft-capping bounds the logits by the cap", () => {
+    const spec = syntheticPreset("gemma3", { tokenizer: false, numLayers: 1 });
+    const capped = ReferenceDecoder.fromDirectory(writeSyntheticModel(join(root, "g-cap"), { ...spec, finalLogitSoftcap: 0.5 }).dir);
+    const plain = ReferenceDecoder.fromDirectory(writeSyntheticModel(join(root, "g-nocap"), { ...spec, finalLogitSoftcap: undefined }).dir);
+    const a = capped.forward([3, 4]);
+    const b = plain.forward([3, 4]);
+    expect(Math.max(...a.map(Math.abs))).toBeLessThanOrEqual(0.5);
+    expect(maxAbsDiff(a, b.map((l) => 0.5 * Math.tanh(l / 0.5)))).toBeLessThan(1e-12);
+  });
+
+  test("the nested gemma3 layout and gemma3_text give the same model", () => {
+    const spec = syntheticPreset("gemma3-nested", { tokenizer: false });
+    const nested = ReferenceDecoder.fromDirectory(writeSyntheticModel(join(root, "g-nested"), spec).dir);
+    // Same weights under the plain names: the seed hashes the tensor's path, so rename instead.
+    const flatDir = join(root, "g-flat");
+    const tensors = readTensors(join(root, "g-nested"));
+    writeModelSafetensors(flatDir, [...tensors].map(([name, t]) => [name.replace(/^language_model\./, ""), t] as [string, TensorData]));
+    const json = JSON.parse(readFileSync(join(root, "g-nested", "config.json"), "utf8"));
+    writeFileSync(join(flatDir, "config.json"), JSON.stringify({ ...json.text_config, vocab_size: json.vocab_size, quantization: json.quantization }));
+    const flat = ReferenceDecoder.fromDirectory(flatDir);
+    expect(flat.config.numAttentionHeads).toBe(nested.config.numAttentionHeads);
+    expect(maxAbsDiff(flat.forward([3, 9, 27]), nested.forward([3, 9, 27]))).toBe(0);
+  });
+
+  test("mixtral with one expert and top-1 routing is the dense llama with that expert's MLP", () => {
+    const m = writeSyntheticModel(join(root, "moe1"), syntheticPreset("mixtral", { tokenizer: false, numExperts: 1, expertsPerToken: 1, quantization: false, dtype: DType.F32, quantizationOverrides: {} }));
+    const denseDir = join(root, "moe1-dense");
+    const out: [string, TensorData][] = [];
+    for (const [name, t] of readTensors(m.dir)) {
+      if (name.endsWith("block_sparse_moe.gate.weight")) continue;
+      const renamed = name.replace("block_sparse_moe.switch_mlp.", "mlp.");
+      out.push([renamed, renamed === name ? t : { ...t, shape: t.shape.slice(1) }]);
+    }
+    writeModelSafetensors(denseDir, out);
+    const json = JSON.parse(readFileSync(join(m.dir, "config.json"), "utf8"));
+    writeFileSync(join(denseDir, "config.json"), JSON.stringify({ ...json, model_type: "llama" }));
+    const tokens = [4, 40, 140];
+    expect(maxAbsDiff(ReferenceDecoder.fromDirectory(m.dir).forward(tokens), ReferenceDecoder.fromDirectory(denseDir).forward(tokens))).toBeLessThan(1e-12);
+  });
+
+  test("prompts without routing near-ties: every decision keeps the margin, and the margin is real", () => {
+    for (const name of ["qwen3_moe", "mixtral"] as const) {
+      const ref = ReferenceDecoder.fromDirectory(writeSyntheticModel(join(root, `gap-${name}`), syntheticPreset(name, { tokenizer: false })).dir);
+      const prompt = ref.promptWithoutRoutingTies(12, 0.02);
+      expect(prompt.length).toBe(12);
+      ref.forward(prompt);
+      expect(ref.minRoutingGap).toBeGreaterThanOrEqual(0.02);
+      // Arbitrary prompts do come close to ties, which is why tests choose theirs.
+      ref.minRoutingGap = Infinity;
+      ref.forward(Array.from({ length: 40 }, (_, i) => (i * 37) % 320));
+      expect(ref.minRoutingGap).toBeLessThan(0.02);
+    }
   });
 });

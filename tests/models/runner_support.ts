@@ -2,11 +2,10 @@
  * What the decoder-runner tests share: the tiny presets they run, and logits compared against
  * the float64 reference.
  *
- * The synthetic presets use head_dim 16 (llama, qwen2, f16: hidden 64 over 4 heads) and 32
- * (qwen3); the attention kernels are built for head dims 64, 80, 96, 128 and 256. Until they
- * cover small heads, the runner tests give every preset head_dim 64: Llama and Qwen3 through
- * config.json's head_dim (so it still differs from hidden / heads), Qwen2, whose head_dim is
- * always hidden / heads, through hidden 256. Everything else about each preset is as written.
+ * The synthetic presets use head_dim 16 (llama, qwen2, f16, mixtral: hidden 64 over 4 heads) and
+ * 32 (qwen3, gemma3, qwen3_moe), which the attention kernels cover, so the presets run as written.
+ * A preset whose head dim were not in ATTENTION_HEAD_DIMS would get head_dim 64: through
+ * config.json's head_dim, or through hidden 256 for Qwen2 and Mixtral (head_dim = hidden / heads).
  */
 import { expect } from "bun:test";
 import { ops } from "../../src/index.ts";
@@ -17,7 +16,8 @@ export function runnerPreset(name: Exclude<SyntheticPreset, "demo">, overrides: 
   const spec = syntheticPreset(name, overrides);
   const headDim = spec.headDim ?? spec.hiddenSize / spec.numHeads;
   if (ops.ATTENTION_HEAD_DIMS.includes(headDim)) return spec;
-  if (spec.modelType === "qwen2") return { ...spec, hiddenSize: 64 * spec.numHeads };
+  // Qwen2 and Mixtral take head_dim = hidden / heads.
+  if (spec.modelType === "qwen2" || spec.modelType === "mixtral") return { ...spec, hiddenSize: 64 * spec.numHeads };
   return { ...spec, headDim: 64 };
 }
 

@@ -83,3 +83,21 @@ test("a spec the loader would reject fails before anything is written", () => {
   expect(existsSync(dir)).toBe(false);
   expect(() => syntheticPreset("gpt2" as never)).toThrow(/unknown preset "gpt2"/);
 });
+
+test.each(["gemma3", "gemma3-nested", "qwen3_moe", "mixtral"] as const)("%s: config.json reads back as the returned config; parameters counted", (name) => {
+  const m = writeSyntheticModel(join(root, `new-${name}`), syntheticPreset(name));
+  expect(readModelConfig(m.dir)).toEqual(m.config);
+  const index = JSON.parse(readFileSync(join(m.dir, "model.safetensors.index.json"), "utf8"));
+  expect(index.metadata.total_parameters).toBe(m.parameterCount);
+  if (name === "gemma3-nested") {
+    const json = JSON.parse(readFileSync(join(m.dir, "config.json"), "utf8"));
+    expect(json.model_type).toBe("gemma3");
+    expect(json.text_config.model_type).toBe("gemma3_text");
+    expect(Object.keys(index.weight_map).every((n: string) => n.startsWith("language_model."))).toBe(true);
+  }
+  if (name === "qwen3_moe") expect(index.weight_map["model.layers.0.mlp.switch_mlp.down_proj.scales"]).toBeDefined();
+});
+
+test("an MoE spec without its expert counts names the field", () => {
+  expect(() => syntheticConfigJson(syntheticPreset("mixtral", { numExperts: undefined }))).toThrow(/\[spec.numExperts\] required for model type mixtral/);
+});

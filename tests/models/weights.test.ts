@@ -21,9 +21,10 @@ function expectQuantized(l: LinearWeights, bits: number, groupSize: number, dtyp
   expect(l.groupSize).toBe(groupSize);
   expect(l.dtype).toBe(dtype);
   expect(l.weight.dtype).toBe(DType.U32);
-  expect(l.weight.shape).toEqual([l.outFeatures, (l.inFeatures * bits) / 32]);
-  expect(l.scales!.shape).toEqual([l.outFeatures, l.inFeatures / groupSize]);
-  expect(l.biases!.shape).toEqual([l.outFeatures, l.inFeatures / groupSize]);
+  const lead = l.experts === undefined ? [] : [l.experts];
+  expect(l.weight.shape).toEqual([...lead, l.outFeatures, (l.inFeatures * bits) / 32]);
+  expect(l.scales!.shape).toEqual([...lead, l.outFeatures, l.inFeatures / groupSize]);
+  expect(l.biases!.shape).toEqual([...lead, l.outFeatures, l.inFeatures / groupSize]);
   expect(l.scales!.dtype).toBe(dtype);
 }
 
@@ -36,6 +37,43 @@ function expectDense(l: LinearWeights, dtype: DType): void {
 }
 
 describe("presets load with the right structure", () => {
+  test("qwen3_moe: stacked 4-bit experts on sparse layers, an 8-bit router, a dense MLP on mlp_only_layers", () => {
+    const m = model(syntheticPreset("qwen3_moe"));
+    using w = loadModelWeights(device, m.dir, { progress: false });
+    const [l0, l1] = [w.layers[0]!, w.layers[1]!];
+    expect(l0.mlp).toBeUndefined();
+    expect(l1.moe).toBeUndefined();
+    expectQuantized(l1.mlp!.gate, 4, 32, DType.BF16);
+    const moe = l0.moe!;
+    expectQuantized(moe.router, 8, 64, DType.BF16);
+    expect([moe.router.outFeatures, moe.router.experts]).toEqual([8, undefined]);
+    for (const e of [moe.gate, moe.up, moe.down]) expectQuantized(e, 4, 32, DType.BF16);
+    expect([moe.gate.experts, moe.gate.outFeatures, moe.gate.inFeatures]).toEqual([8, 32, 64]);
+    expect([moe.down.outFeatures, moe.down.inFeatures]).toEqual([64, 32]);
+  });
+
+  test("mixtral: an unquantized router; gemma3: sandwich norms; gemma3 nested: language_model. names, vision tensors ignored", () => {
+    const mix = model(syntheticPreset("mixtral"));
+    using w = loadModelWeights(device, mix.dir, { progress: false });
+    expectDense(w.layers[1]!.moe!.router, DType.F16);
+    expectQuantized(w.layers[1]!.moe!.up, 4, 32, DType.F16);
+    const g = model(syntheticPreset("gemma3"));
+    using gw = loadModelWeights(device, g.dir, { progress: false });
+    expect(gw.layers[0]!.preFeedforwardNorm!.shape).toEqual([64]);
+    expect(gw.layers[0]!.postFeedforwardNorm!.shape).toEqual([64]);
+    const nested = model(syntheticPreset("gemma3-nested"));
+    editTensors(nested.dir, (t) => t.set("vision_tower.encoder.weight", { dtype: "F16", shape: [2], data: new Uint8Array(4) }));
+    using nw = loadModelWeights(device, nested.dir, { progress: false });
+    expect(nw.embedding.name).toBe("language_model.model.embed_tokens");
+    expect(nw.tensors.has("vision_tower.encoder.weight")).toBe(false);
+  });
+
+  test("a stacked expert tensor with the wrong expert count names the tensor and both shapes", () => {
+    const m = model(syntheticPreset("mixtral"));
+    editConfig(m.dir, (c) => void (c.num_local_experts = 3));
+    expectFormatError(() => loadModelWeights(device, m.dir, { progress: false }), /tensor "model.layers.0.block_sparse_moe.gate.weight": shape \[4, 64\], expected \[3, 64\]/);
+  });
+
   test("llama: 4-bit tied embedding is the output projection; buffers hold the file's bytes", () => {
     const m = model(syntheticPreset("llama"));
     using w = loadModelWeights(device, m.dir, { progress: false });
@@ -45,8 +83,8 @@ describe("presets load with the right structure", () => {
     expect(w.layers.length).toBe(2);
     const attn = w.layers[0]!.attention;
     expect([attn.q.outFeatures, attn.k.outFeatures, attn.v.outFeatures, attn.o.inFeatures]).toEqual([64, 32, 32, 64]);
-    expectQuantized(w.layers[1]!.mlp.down, 4, 32, DType.F16);
-    expect(w.layers[1]!.mlp.down.inFeatures).toBe(128);
+    expectQuantized(w.layers[1]!.mlp!.down, 4, 32, DType.F16);
+    expect(w.layers[1]!.mlp!.down.inFeatures).toBe(128);
     expect(attn.q.bias).toBeUndefined();
     expect(attn.qNorm).toBeUndefined();
     expect(w.norm.shape).toEqual([64]);
@@ -75,8 +113,8 @@ describe("presets load with the right structure", () => {
     expect(l0.attention.qNorm!.shape).toEqual([32]);
     expect(l0.attention.kNorm!.shape).toEqual([32]);
     expect([l0.attention.q.outFeatures, l0.attention.o.inFeatures]).toEqual([128, 128]);
-    expectQuantized(l0.mlp.down, 8, 32, DType.BF16);
-    expectQuantized(l1.mlp.down, 4, 32, DType.BF16);
+    expectQuantized(l0.mlp!.down, 8, 32, DType.BF16);
+    expectQuantized(l1.mlp!.down, 4, 32, DType.BF16);
     expectDense(l1.attention.v, DType.BF16);
     expectQuantized(l0.attention.v, 4, 32, DType.BF16);
     expect(w.lmHead).not.toBe(w.embedding);
@@ -89,7 +127,7 @@ describe("presets load with the right structure", () => {
     const before = device.bytesInUse;
     const w = loadModelWeights(device, m.dir, { progress: false });
     expect(device.bytesInUse - before).toBe(w.byteLength);
-    for (const l of [w.embedding, w.lmHead, w.layers[0]!.attention.q, w.layers[1]!.mlp.up]) expectDense(l, DType.F16);
+    for (const l of [w.embedding, w.lmHead, w.layers[0]!.attention.q, w.layers[1]!.mlp!.up]) expectDense(l, DType.F16);
     expect(w.lmHead).not.toBe(w.embedding);
     w.dispose();
     w.dispose();
@@ -126,7 +164,7 @@ describe("malformed model directories: FormatError naming the tensor, no device 
   test("unsupported model_type", () => {
     const m = tiny();
     editConfig(m.dir, (c) => (c.model_type = "phi3"));
-    refuses(m.dir, /"phi3" is not supported \(supported: llama, mistral, qwen2, qwen3\)/);
+    refuses(m.dir, /"phi3" is not supported \(supported: llama, mistral, qwen2, qwen3, gemma3_text, gemma3, qwen3_moe, mixtral\)/);
   });
 
   test("wrong dtypes", () => {
