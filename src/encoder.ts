@@ -97,15 +97,16 @@ export interface DispatchDesc extends DispatchOptions {
 }
 
 const MAX_BINDINGS = 31;
-const MAX_INLINE_BYTES = 4096;
+/** Metal documents setBytes for data smaller than 4 KB (MLXN_LIMIT_MAX_INLINE_BYTES). */
+const MAX_INLINE_BYTES = 4095;
 const HEADER_WORDS = 12;
 
 /**
  * Reusable record space for packed dispatches, with views of each element type so inline bytes
  * from the common typed arrays are copied without allocating. Large enough for any dispatch:
- * 31 bindings of at most 4 KiB each.
+ * 31 bindings of under 4 KiB each.
  */
-const RECORD_WORDS = HEADER_WORDS + 31 * 6 + 31 * 2 + 31 * (2 + MAX_INLINE_BYTES / 4);
+const RECORD_WORDS = HEADER_WORDS + 31 * 6 + 31 * 2 + 31 * (2 + Math.ceil(MAX_INLINE_BYTES / 4));
 const record = new Uint32Array(RECORD_WORDS);
 const recordBytes = new Uint8Array(record.buffer);
 const recordF32 = new Float32Array(record.buffer);

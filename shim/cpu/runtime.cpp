@@ -18,7 +18,8 @@ thread_local std::string last_error;
 
 constexpr uint32_t kMaxThreadsPerGroup = 1024;
 constexpr uint64_t kMaxThreadgroupMemory = 32768;
-constexpr uint64_t kMaxInlineBytes = 4096;
+// Metal documents setBytes for data smaller than 4 KB; every backend has the same limit.
+constexpr uint64_t kMaxInlineBytes = 4095;
 constexpr uint64_t kSimdWidth = 32;
 constexpr uint64_t kMapThreshold = 256 * 1024;  // larger buffers come zeroed from mmap
 
@@ -487,7 +488,7 @@ void set_bytes(mlxn_compute_encoder_t enc, const void *bytes, uint64_t length, u
     return enc->cb->misuse("set_bytes index " + std::to_string(index) + " is out of range (0..30)");
   if (length == 0 || length > cpu::kMaxInlineBytes || !bytes)
     return enc->cb->misuse("set_bytes at index " + std::to_string(index) + " with " +
-                           std::to_string(length) + " bytes (must be 1..4096, non-null)");
+                           std::to_string(length) + " bytes (must be 1..4095, non-null)");
   char *copy = static_cast<char *>(enc->cb->stream.alloc(length));
   memcpy(copy, bytes, length);
   enc->owners[index] = nullptr;

@@ -79,7 +79,7 @@ enum {
   MLXN_LIMIT_SIMD_WIDTH = 4,                   /* threads per SIMD group (32) */
   MLXN_LIMIT_HAS_RESIDENCY_SETS = 5,           /* 1 when residency sets do real work */
   MLXN_LIMIT_HAS_UNIFIED_MEMORY = 6,           /* 1 when contents is the memory the GPU reads */
-  MLXN_LIMIT_MAX_INLINE_BYTES = 7,             /* largest mlxn_compute_encoder_set_bytes (4096) */
+  MLXN_LIMIT_MAX_INLINE_BYTES = 7,             /* largest mlxn_compute_encoder_set_bytes (4095) */
   MLXN_LIMIT_MAX_BUFFER_BINDINGS = 8,          /* binding slots per dispatch (31) */
   MLXN_LIMIT_WORKER_THREADS = 9,               /* cpu: worker threads; metal: 0 */
   /* 1 when a threadgroup's threads run in parallel hardware lanes (a GPU); 0 when they take turns

@@ -28,9 +28,10 @@
 #define SHIM_HIDDEN __attribute__((visibility("hidden")))
 
 /* Limits the ABI fixes for every backend (MLXN_LIMIT_MAX_BUFFER_BINDINGS, _MAX_INLINE_BYTES):
- * Metal's compute argument table has 31 buffer slots, and setBytes is for data under 4 KB. */
+ * Metal's compute argument table has 31 buffer slots, and Apple documents setBytes for data
+ * smaller than 4 KB (so 4095 bytes at most). */
 #define SHIM_MAX_BINDINGS 31u
-#define SHIM_MAX_INLINE_BYTES 4096u
+#define SHIM_MAX_INLINE_BYTES 4095u
 
 /* mlxn_device_t: the system default MTLDevice, its one MTLCommandQueue, and options. */
 SHIM_HIDDEN @interface MLXNDevice : NSObject
