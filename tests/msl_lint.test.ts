@@ -49,6 +49,10 @@ const BROKEN: Record<string, { source: string; says: RegExp }> = {
     source: kernel("inline float first(thread float* p) { return p[0]; }", "out[i] = first(out);"),
     says: /no matching function for call to 'first'|cannot initialize|address space/,
   },
+  cxx20_feature: {
+    source: kernel("struct Pair { float a, b; };", "Pair p{.a = 1.0f, .b = 2.0f};\nout[i] = p.a + p.b;"),
+    says: /incompatible with C\+\+ standards before C\+\+20/,
+  },
   goto_statement: {
     source: kernel("", "if (i == 0) goto done;\nout[i] = 1.0f;\ndone:\nreturn;"),
     says: /goto is not supported in Metal/,

@@ -11,7 +11,8 @@
 // signatures (non-const operands):
 //
 // 1. With clang's warnings on, as errors (msl-cpu's own builds have none): a kernel warning is
-//    what Apple's compiler reports too, e.g. `#pragma once` left in the main file by assembly.
+//    what Apple's compiler reports too, e.g. `#pragma once` left in the main file by assembly;
+//    and a C++20 feature, which MSL 3.1 does not have.
 //    Passing a device pointer where a thread or threadgroup one is expected, or a const matrix to
 //    simdgroup_multiply_accumulate, is an error as it is for Apple's compiler.
 // 2. Reading clang's AST (-ast-dump) of what the kernel files declare, for the rules of the MSL
@@ -89,11 +90,12 @@ bool assemble(const std::string &path, const std::string &label, std::set<std::s
 }
 
 // Warnings of the first pass: clang's defaults (what Apple's compiler, a clang, reports too) and
-// -Wall/-Wextra, as errors. Left out: unused parameters (a kernel's signature is fixed by its
+// -Wall/-Wextra, as errors, and C++20 features (MSL 3.1 is not C++20; msl-cpu compiles kernels as
+// C++20, so nothing else would notice them). Left out: unused parameters (a kernel's signature is fixed by its
 // bindings; Metal does not warn about them) and comparisons of signed and unsigned integers
 // (MSL's built-in indices are unsigned; Metal does not warn either).
 const std::vector<std::string> kWarningFlags = {
-    "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter", "-Wno-sign-compare",
+    "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter", "-Wno-sign-compare", "-Wpre-c++20-compat",
 };
 
 // ───────────────────────────── the AST rules ─────────────────────────────
