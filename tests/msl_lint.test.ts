@@ -53,6 +53,11 @@ const BROKEN: Record<string, { source: string; says: RegExp }> = {
     source: kernel("struct Pair { float a, b; };", "Pair p{.a = 1.0f, .b = 2.0f};\nout[i] = p.a + p.b;"),
     says: /incompatible with C\+\+ standards before C\+\+20/,
   },
+  cxx20_concept: {
+    source: kernel("template <typename T> concept Floating = sizeof(T) >= 2;\ntemplate <Floating T> inline T twice(T x) { return x + x; }",
+      "out[i] = twice(1.0f);"),
+    says: /concepts and requires-expressions are C\+\+20/,
+  },
   goto_statement: {
     source: kernel("", "if (i == 0) goto done;\nout[i] = 1.0f;\ndone:\nreturn;"),
     says: /goto is not supported in Metal/,

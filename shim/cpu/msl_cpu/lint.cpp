@@ -21,7 +21,7 @@
 //      local) must be in the `constant` address space ("program scope variable must reside in
 //      constant address space"); MLX spells static members `static constant constexpr`;
 //    - no goto, new or delete, noexcept operator, thread_local, virtual functions, or a function
-//      named main.
+//      named main; no concepts (C++20, for which clang has no compatibility warning).
 // Function constants are left undefined. Results are cached like kernel builds. Exit status 1
 // when any file fails.
 #include <fstream>
@@ -95,7 +95,8 @@ bool assemble(const std::string &path, const std::string &label, std::set<std::s
 // bindings; Metal does not warn about them) and comparisons of signed and unsigned integers
 // (MSL's built-in indices are unsigned; Metal does not warn either).
 const std::vector<std::string> kWarningFlags = {
-    "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter", "-Wno-sign-compare", "-Wpre-c++20-compat",
+    "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter", "-Wno-sign-compare", "-Wpre-c++20-compat-pedantic",
+    "-Wc++20-compat",
 };
 
 // ───────────────────────────── the AST rules ─────────────────────────────
@@ -269,6 +270,9 @@ std::string ast_rules(const std::string &dump) {
         report(n, "the noexcept operator is not supported in Metal");
       } else if ((n.kind == "CXXMethodDecl" || n.kind == "CXXDestructorDecl") && has_word(n.rest, "virtual")) {
         report(n, "virtual functions are not supported in Metal");
+      } else if (n.kind == "ConceptDecl" || n.kind == "RequiresExpr") {
+        // clang has no pre-C++20 compatibility warning for these.
+        report(n, "concepts and requires-expressions are C++20, which MSL 3.1 is not");
       } else if (n.kind == "FunctionDecl" && decl_name(n.rest) == "main") {
         report(n, "a Metal function cannot be named main");
       }
@@ -342,7 +346,7 @@ int main(int argc, char **argv) {
         std::string broken = ast_rules(dump);
         return broken.empty() ? broken : "msl-cpu lint: '" + label + "' breaks rules of the Metal Shading Language:\n" + broken;
       };
-      job.check_id = "msl-rules-1";
+      job.check_id = "msl-rules-2";
       if (mslcpu::compile(job, none, error)) error.clear();
     }
     if (!error.empty()) {
