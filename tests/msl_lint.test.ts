@@ -71,6 +71,10 @@ const BROKEN: Record<string, { source: string; says: RegExp }> = {
     source: kernel("inline float f() { return 1.0f; }", "out[i] = noexcept(f()) ? 1.0f : 0.0f;"),
     says: /the noexcept operator is not supported in Metal/,
   },
+  thread_local_variable: {
+    source: kernel("thread_local float last = 0.0f;", "last = float(i);\nout[i] = last;"),
+    says: /thread_local is not supported in Metal/,
+  },
   virtual_function: {
     source: kernel("struct Op { virtual float apply(float x) const { return x; } };", "Op op;\nout[i] = op.apply(1.0f);"),
     says: /virtual functions are not supported in Metal/,
