@@ -1,7 +1,8 @@
 # bun-mlx-native build and test entry points.
 #   make setup   install what a fresh Debian machine lacks (clang, bun from npm), build the shim
 #   make demo    setup, then run the demo on an embedded default
-#   make test    setup, then run the whole test suite on the active backend
+#   make test    setup, then the static checks (check-metal-api, lint-kernels) and the whole test
+#                suite on the active backend
 #   make compile single-file executable of the generate CLI (build/generate)
 # Backend fragments: shim/cpu/cpu.mk (every platform), shim/metal/metal.mk (macOS).
 
@@ -46,6 +47,8 @@ demo: setup
 
 test: setup
 	@$(MAKE) --no-print-directory check-cpu-shim
+	@$(MAKE) --no-print-directory check-metal-api
+	@$(MAKE) --no-print-directory lint-kernels
 	$(BUN) test --timeout 600000
 
 # The demo as a single-file executable: the shim and kernels/ ride along as embedded assets.

@@ -169,7 +169,7 @@ kernel void sdpa_prefill(device const T* q [[buffer(0)]],
       simdgroup_load(dm, dg, 8);
       for (int t = 0; t < TILES; t++) {
         simdgroup_float8x8 scaled;
-        simdgroup_multiply_accumulate(scaled, dm, om[t], zero);
+        simdgroup_multiply(scaled, dm, om[t]);
         om[t] = scaled;
       }
     }
@@ -199,7 +199,7 @@ kernel void sdpa_prefill(device const T* q [[buffer(0)]],
     for (int t = 0; t < PF_COLS / 8; t++) {
       if (c0 / 8 + t < TILES) {
         simdgroup_float8x8 scaled;
-        simdgroup_multiply_accumulate(scaled, dm, om[c0 / 8 + t], zero);
+        simdgroup_multiply(scaled, dm, om[c0 / 8 + t]);
         simdgroup_store(scaled, stage + t * 8, PF_COLS);
       }
     }

@@ -32,6 +32,7 @@ constant constexpr int MM_LDW = MM_BN + 4;
 constant constexpr int MM_LDY = MM_BN + 4;
 constant constexpr int MM_SMEM = MM_BM * MM_LDX + MM_BK * MM_LDW;
 static_assert(MM_BM * MM_LDY <= MM_SMEM, "the output tile must fit the staging storage");
+static_assert(MM_THREADS == 2 * MM_BM, "staging gives each row of a tile two threads");
 
 // Stage x[m0.., k0..] as float into xs[MM_BM][MM_LDX]: thread t fills 16 values of row t/2.
 template <typename T>

@@ -33,8 +33,8 @@ inline float4 load4(device const T* p, uint k, uint K, bool full) {
 // Dense rows of type W: chunks of 8 values; a chunk that runs past K reads zeros.
 template <typename W>
 struct DenseRows {
-  static constexpr int CHUNK = 8;
-  static constexpr bool AFFINE = false;
+  static constant constexpr int CHUNK = 8;
+  static constant constexpr bool AFFINE = false;
   device const W* w;
   uint K;
 
@@ -50,8 +50,8 @@ struct DenseRows {
 // is applied once per block against the sum of x.
 template <typename S, int bits>
 struct AffineRows {
-  static constexpr int CHUNK = 32;
-  static constexpr bool AFFINE = true;
+  static constant constexpr int CHUNK = 32;
+  static constant constexpr bool AFFINE = true;
   device const uint* w;
   device const S* scales;
   device const S* biases;

@@ -29,7 +29,9 @@ function isKernelFileName(name: string): boolean {
 
 /**
  * The text of `file` with its `#include "x.h"` lines replaced by those files (once each),
- * bracketed by `#line` directives so diagnostics keep pointing at the original lines.
+ * bracketed by `#line` directives so diagnostics keep pointing at the original lines. A header's
+ * `#pragma once` is dropped (an empty line stands in): inlined, it would sit in the main file,
+ * where compilers warn about it (`make lint-kernels` fails on that warning).
  */
 export function assembleSource(file: string, text?: string, seen = new Set<string>()): string {
   const body = text ?? readKernelFile(file);
@@ -38,6 +40,7 @@ export function assembleSource(file: string, text?: string, seen = new Set<strin
   const lines = body.split("\n");
   const out: string[] = [`#line 1 "kernels/${file}"`];
   lines.forEach((line, i) => {
+    if (file.endsWith(".h") && /^\s*#\s*pragma\s+once\b/.test(line)) return void out.push("");
     const m = /^\s*#\s*include\s+"([^"]+)"/.exec(line);
     if (!m) return void out.push(line);
     const inc = m[1]!;

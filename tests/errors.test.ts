@@ -79,7 +79,7 @@ describe("bindings", () => {
   });
   test("oversized inline bytes, bad grid and threadgroup sizes", () => {
     const enc = device.commandEncoder();
-    expectArgumentError(() => enc.dispatchThreads(pipeline, [a, a, a, new Uint8Array(4097)], [16, 1, 1], [16, 1, 1]), "bindings[3]");
+    expectArgumentError(() => enc.dispatchThreads(pipeline, [a, a, a, new Uint8Array(4096)], [16, 1, 1], [16, 1, 1]), "bindings[3]");
     expectArgumentError(() => enc.dispatchThreads(pipeline, [a, a, a, n], [0, 1, 1], [16, 1, 1]), "grid");
     expectArgumentError(() => enc.dispatchThreads(pipeline, [a, a, a, n], [16, 1, 1], [2048, 1, 1]), "threadgroup");
     expectArgumentError(() => enc.dispatchThreads(pipeline, [a, a, a, n], [16, 1, 1], [16, 1, 1], { threadgroupMemory: [1 << 20] }), "threadgroupMemory");

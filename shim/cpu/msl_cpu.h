@@ -88,6 +88,8 @@ typedef struct mslcpu_tg_slot {
 /* ───────────────────────────── address spaces and qualifiers ───────────────────────────── */
 
 #if defined(MSLCPU_LINT)
+/* `make lint-kernels` turns warnings on for the kernels; this header's own are not theirs. */
+#pragma clang system_header
 /* `make lint-kernels`: address spaces become clang address spaces, so passing a device pointer
  * where a thread (generic) or threadgroup one is expected is an error, as in Metal. */
 #define device __attribute__((address_space(1)))

@@ -41,7 +41,7 @@ extern "C" {
  * and setBytes takes at most 4 KB. mlxn_device_limit reports them too
  * (MLXN_LIMIT_MAX_BUFFER_BINDINGS, MLXN_LIMIT_MAX_INLINE_BYTES). */
 #define MLXN_MAX_BUFFER_BINDINGS 31u
-#define MLXN_MAX_INLINE_BYTES 4096u
+#define MLXN_MAX_INLINE_BYTES 4095u
 
 /* ───────────────────────────── status and errors ───────────────────────────── */
 

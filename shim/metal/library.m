@@ -11,14 +11,12 @@
 
 /* ───────────────────────────── MTLLibrary ───────────────────────────── */
 
-/* The newest MSL this system's compiler speaks; 3.1 (macOS 14) is the floor because the kernels
- * use bfloat. Each newer version is guarded twice: by the SDK (the enum value must exist at
- * build time) and by @available (the OS must accept it at run time). */
+/* MSL 3.1 on every macOS, pinned: the kernels need 3.1 (bfloat, macOS 14, the floor) and nothing
+ * newer, and a pinned version means the same kernel text meets the same language rules on every
+ * system (asking for the newest would compile them as 3.2 on macOS 15 and 4.0 on 26, language
+ * revisions nobody has checked them against). Raise it here, with the deployment target, when a
+ * kernel needs a later feature. */
 static MTLLanguageVersion shim_language_version(void) {
-#if __MAC_OS_X_VERSION_MAX_ALLOWED >= 260000
-  if (@available(macOS 26.0, *)) return MTLLanguageVersion4_0;
-#endif
-  if (@available(macOS 15.0, *)) return MTLLanguageVersion3_2;
   return MTLLanguageVersion3_1;
 }
 

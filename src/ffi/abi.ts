@@ -16,7 +16,7 @@ export const ABI_VERSION = 1;
 /** `MLXN_MAX_BUFFER_BINDINGS`: binding slots per dispatch on every backend. */
 export const MAX_BUFFER_BINDINGS = 31;
 /** `MLXN_MAX_INLINE_BYTES`: the largest inline-bytes binding on every backend. */
-export const MAX_INLINE_BYTES = 4096;
+export const MAX_INLINE_BYTES = 4095;
 
 /** Status codes of fallible calls: `MLXN_OK` and `MLXN_ERR_<key>`. */
 export const Status = {

@@ -45,8 +45,8 @@ export interface RopeParams {
 
 /** Positions are converted to f32 in the kernel, exact up to 2^24. */
 export const MAX_ROPE_POSITION = 2 ** 24;
-/** Frequencies travel as inline bytes (at most 4 KiB): 1024 pairs. */
-const MAX_PAIRS = 1024;
+/** Frequencies travel as inline bytes (f32, under 4 KiB: MLXN_LIMIT_MAX_INLINE_BYTES): 1023 pairs. */
+const MAX_PAIRS = 1023;
 
 const RopeArgs = argStruct("RopeArgs", { tokens: "u32", heads: "u32", head_dim: "u32", rotary_dim: "u32", offset: "u32" });
 const frequencyCache = new Map<string, Float32Array>();

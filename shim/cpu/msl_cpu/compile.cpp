@@ -230,6 +230,9 @@ bool compile(const CompileJob &job, std::string &object_path, std::string &error
   key_text += "\n" + kernel_target().host;
   for (const std::string &f : kernel_target().flags) key_text += " " + f;
   for (const auto &d : job.defines) key_text += " " + d;
+  for (const auto &f : job.flags) key_text += " " + f;
+  if (job.warnings) key_text += " warnings";
+  if (job.check) key_text += " check:" + job.check_id;
   key_text += job.syntax_only ? " -fsyntax-only\n" : " -shared\n";
   key_text += job.text;
   std::string key = sha256_hex(key_text);
@@ -244,7 +247,9 @@ bool compile(const CompileJob &job, std::string &object_path, std::string &error
     return false;
   }
   std::vector<std::string> argv = {job.toolchain->cxx};
-  argv.insert(argv.end(), kernel_target().flags.begin(), kernel_target().flags.end());
+  for (const std::string &f : kernel_target().flags)
+    if (!job.warnings || f != "-Wno-everything") argv.push_back(f);
+  argv.insert(argv.end(), job.flags.begin(), job.flags.end());
   argv.insert(argv.end(), job.defines.begin(), job.defines.end());
   argv.insert(argv.end(), {"-include", header, "-x", "c++", source});
   if (job.syntax_only) argv.push_back("-fsyntax-only");
@@ -253,14 +258,17 @@ bool compile(const CompileJob &job, std::string &object_path, std::string &error
   std::string log;
   int rc = run(argv, log);
   bool ok = rc == 0;
+  std::string verdict = ok && job.syntax_only && job.check ? job.check(log) : std::string();
+  if (!verdict.empty()) ok = false;
   if (ok && job.syntax_only) ok = write_file(object, "ok\n");
   if (ok) ok = rename(object.c_str(), target.c_str()) == 0;
   if (ok) rename(source.c_str(), (dir + "/" + key + ".cpp").c_str());  // kept for debugging
   else unlink(source.c_str());
   unlink(object.c_str());
   if (!ok) {
-    error = rc < 0 ? "msl-cpu: could not run '" + job.toolchain->cxx + "'"
-                   : "msl-cpu: compiling '" + job.label + "' failed:\n" + first_lines(log, 40);
+    error = rc < 0            ? "msl-cpu: could not run '" + job.toolchain->cxx + "'"
+            : !verdict.empty() ? verdict
+                              : "msl-cpu: compiling '" + job.label + "' failed:\n" + first_lines(log, 40);
   }
   return ok;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,12 @@ struct CompileJob {
   std::vector<std::string> defines;   // "-DNAME=VALUE", part of the cache key
   std::string label;                  // for messages
   bool syntax_only = false;           // check only: no object is produced
+  std::vector<std::string> flags = {};  // more compiler flags, after msl-cpu's (part of the cache key)
+  bool warnings = false;              // keep clang's default warnings (msl-cpu builds drop them all)
+  // Syntax-only jobs: judges the compiler's output (stdout and stderr) of a successful run; a
+  // non-empty result is the job's error. `check_id` names the check's version in the cache key.
+  std::function<std::string(const std::string &output)> check = {};
+  std::string check_id = {};
 };
 
 // Compiles (or finds in the cache) `job`. On success `object_path` is the .so (empty when

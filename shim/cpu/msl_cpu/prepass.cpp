@@ -648,9 +648,12 @@ class Prepass {
     std::string type = flat(t_[b].e, t_[name].b);
     std::string n(text(name)), i = std::to_string(idx);
     constants_.push_back({uint32_t(idx), n});
+    // Lint builds keep the `constant` the source declared (and the lint's warnings quiet about
+    // a constant the kernels never read).
+    const std::string storage = options_.lint ? "[[maybe_unused]] constant constexpr " : "static constexpr ";
     replace(t_[b].b, t_[semi].e,
-            "static constexpr " + type + n + " = static_cast<" + type + ">(MSLCPU_FC_" + i +
-                "); static constexpr bool __mslcpu_fcdef_" + n + " = MSLCPU_FCD_" + i + ";");
+            storage + type + n + " = static_cast<" + type + ">(MSLCPU_FC_" + i + "); " + storage +
+                "bool __mslcpu_fcdef_" + n + " = MSLCPU_FCD_" + i + ";");
   }
 
   // ── block-scope threadgroup variables ──

@@ -245,7 +245,7 @@ int main(void) {
   CHECK(mlxn_device_limit(dev, MLXN_LIMIT_SIMD_WIDTH) == 32, "simd width");
   CHECK(mlxn_device_limit(dev, MLXN_LIMIT_HAS_RESIDENCY_SETS) == 0, "residency sets");
   CHECK(mlxn_device_limit(dev, MLXN_LIMIT_HAS_UNIFIED_MEMORY) == 1, "unified memory");
-  CHECK(mlxn_device_limit(dev, MLXN_LIMIT_MAX_INLINE_BYTES) == 4096, "inline bytes");
+  CHECK(mlxn_device_limit(dev, MLXN_LIMIT_MAX_INLINE_BYTES) == 4095, "inline bytes");
   CHECK(mlxn_device_limit(dev, MLXN_LIMIT_MAX_BUFFER_BINDINGS) == 31, "bindings");
   CHECK(mlxn_device_limit(dev, MLXN_LIMIT_WORKER_THREADS) >= 1, "worker threads");
   CHECK(mlxn_device_limit(dev, MLXN_LIMIT_MAX_BUFFER_LENGTH) >= (1ull << 30), "max buffer length");

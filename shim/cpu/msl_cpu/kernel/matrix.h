@@ -178,10 +178,20 @@ MSLCPU_INLINE void simdgroup_store(const simdgroup_matrix<T, C, R> &a, U *dst, u
                           &::mslcpu::resolve_store<simdgroup_matrix<T, C, R>, U *>, "simdgroup_store");
 }
 
+// Apple declares the operands of simdgroup_multiply(_accumulate) as non-const `thread` references
+// (MLX copies const fragments into non-const matrices before the call). msl-cpu only reads them;
+// `make lint-kernels` takes Apple's signature, so a const or temporary operand is an error there.
+#if defined(MSLCPU_LINT)
+#define MSLCPU_MMA_OPERAND
+#else
+#define MSLCPU_MMA_OPERAND const
+#endif
+
 template <class TD, class TA, class TB, class TC>
-MSLCPU_INLINE void simdgroup_multiply_accumulate(simdgroup_matrix<TD, 8, 8> &d, const simdgroup_matrix<TA, 8, 8> &a,
-                                          const simdgroup_matrix<TB, 8, 8> &b,
-                                          const simdgroup_matrix<TC, 8, 8> &c, MSLCPU_SITE) {
+MSLCPU_INLINE void simdgroup_multiply_accumulate(simdgroup_matrix<TD, 8, 8> &d,
+                                          MSLCPU_MMA_OPERAND simdgroup_matrix<TA, 8, 8> &a,
+                                          MSLCPU_MMA_OPERAND simdgroup_matrix<TB, 8, 8> &b,
+                                          MSLCPU_MMA_OPERAND simdgroup_matrix<TC, 8, 8> &c, MSLCPU_SITE) {
   using namespace ::mslcpu;
   MatrixArgs args{{&a, &b, &c}};
   exchange<bool>(args, (unsigned long long)&d, MSLCPU_AT,
@@ -191,8 +201,8 @@ MSLCPU_INLINE void simdgroup_multiply_accumulate(simdgroup_matrix<TD, 8, 8> &d, 
 }
 
 template <class TD, class TA, class TB>
-MSLCPU_INLINE void simdgroup_multiply(simdgroup_matrix<TD, 8, 8> &d, const simdgroup_matrix<TA, 8, 8> &a,
-                               const simdgroup_matrix<TB, 8, 8> &b, MSLCPU_SITE) {
+MSLCPU_INLINE void simdgroup_multiply(simdgroup_matrix<TD, 8, 8> &d, MSLCPU_MMA_OPERAND simdgroup_matrix<TA, 8, 8> &a,
+                               MSLCPU_MMA_OPERAND simdgroup_matrix<TB, 8, 8> &b, MSLCPU_SITE) {
   using namespace ::mslcpu;
   MatrixArgs args{{&a, &b, nullptr}};
   exchange<bool>(args, (unsigned long long)&d, MSLCPU_AT,
