@@ -8,11 +8,13 @@
  *
  * | variable               | meaning                                                         |
  * |------------------------|-----------------------------------------------------------------|
- * | MLXN_BACKEND           | `cpu` or `metal`; default metal on macOS/arm64, else cpu         |
+ * | MLXN_BACKEND           | `cpu`, `cuda` or `metal`; default metal on macOS/arm64, cuda on  |
+ * |                        | Linux with an NVIDIA driver and GPU, else cpu                    |
  * | MLXN_SHIM_PATH         | explicit path of the backend's shared library                    |
  * | MLXN_ENCODER_SESSION   | `1`: higher layers use EncoderSession by default                 |
- * | MLXN_CACHE_DIR         | root of on-disk caches (msl-cpu compiled kernels)                |
- * | MLXN_CXX               | compiler msl-cpu uses for kernels (default: newest clang++ found) |
+ * | MLXN_CACHE_DIR         | root of on-disk caches (msl-cpu kernels, cuda PTX)               |
+ * | MLXN_CXX               | compiler msl-cpu and cuda use for kernels (default: newest       |
+ * |                        | clang++ found)                                                   |
  * | MLXN_MSL_CPU_SANITIZE  | `1`: msl-cpu builds bounds-checked kernels (debug)               |
  * | MLXN_MSL_CPU_THREADS   | msl-cpu worker threads (default: all cores)                      |
  * | MLXN_CAPTURE           | metal: write a GPU capture (.gputrace) to this path (debug)      |
@@ -24,7 +26,7 @@ import { join } from "node:path";
 
 export interface Config {
   /** Requested backend, or undefined for the platform default. */
-  backend: "cpu" | "metal" | undefined;
+  backend: "cpu" | "cuda" | "metal" | undefined;
   shimPath: string | undefined;
   encoderSession: boolean;
   cacheDir: string;
@@ -38,8 +40,8 @@ export interface Config {
 
 function readBackend(v: string | undefined): Config["backend"] {
   if (v === undefined || v === "") return undefined;
-  if (v === "cpu" || v === "metal") return v;
-  throw new TypeError(`MLXN_BACKEND must be "cpu" or "metal" (got ${JSON.stringify(v)})`);
+  if (v === "cpu" || v === "cuda" || v === "metal") return v;
+  throw new TypeError(`MLXN_BACKEND must be "cpu", "cuda" or "metal" (got ${JSON.stringify(v)})`);
 }
 
 function readPositiveInt(name: string, v: string | undefined): number | undefined {

@@ -5,7 +5,7 @@
 CUDA_DIR := shim/cuda
 CUDA_LIB := $(BUILD)/libmlxn_cuda.$(SO)
 CUDA_GEN := $(BUILD)/cuda
-CUDA_SRCS := $(CUDA_DIR)/runtime.cpp $(CUDA_DIR)/library.cpp $(CUDA_DIR)/compile.cpp
+CUDA_SRCS := $(CUDA_DIR)/driver.cpp $(CUDA_DIR)/runtime.cpp $(CUDA_DIR)/library.cpp $(CUDA_DIR)/compile.cpp
 CUDA_HDRS := $(wildcard $(CUDA_DIR)/*.h) shim/include/mlxn.h $(CPU_DIR)/msl_cpu/prepass.h $(CPU_DIR)/msl_cpu/compile.h
 CUDA_OBJS := $(patsubst $(CUDA_DIR)/%.cpp,$(CUDA_GEN)/%.o,$(CUDA_SRCS))
 CUDA_SHARED_OBJS := $(CPU_GEN)/msl_cpu/prepass.o $(CPU_GEN)/msl_cpu/compile.o
