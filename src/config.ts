@@ -18,6 +18,9 @@
  * | MLXN_MSL_CPU_SANITIZE  | `1`: msl-cpu builds bounds-checked kernels (debug)               |
  * | MLXN_MSL_CPU_THREADS   | msl-cpu worker threads (default: all cores)                      |
  * | MLXN_CAPTURE           | metal: write a GPU capture (.gputrace) to this path (debug)      |
+ * | MLXN_RECORD_KERNELS    | directory: every pipeline's library text, label and constants are |
+ * |                        | written there as JSON, for `precompile --recorded DIR` (fills the |
+ * |                        | cuda PTX cache for run-time kernels, e.g. those the tests register) |
  * | MLXN_AUTO_BARRIER      | `1`: automatic barriers on in every encoder, even where code set |
  * |                        | `autoBarrier = false` (debug: finds a missing hand-placed barrier) |
  */
@@ -34,6 +37,8 @@ export interface Config {
   mslCpuSanitize: boolean;
   mslCpuThreads: number | undefined;
   capturePath: string | undefined;
+  /** Directory where each compiled pipeline's source, label and constants are recorded (debug). */
+  recordKernels: string | undefined;
   /** Force automatic barriers on in every encoder (they are on by default; see CommandEncoder). */
   autoBarrier: boolean;
 }
@@ -67,6 +72,7 @@ function readConfig(env: NodeJS.ProcessEnv): Config {
     mslCpuSanitize: env.MLXN_MSL_CPU_SANITIZE === "1",
     mslCpuThreads: readPositiveInt("MLXN_MSL_CPU_THREADS", env.MLXN_MSL_CPU_THREADS),
     capturePath: env.MLXN_CAPTURE || undefined,
+    recordKernels: env.MLXN_RECORD_KERNELS || undefined,
     autoBarrier: env.MLXN_AUTO_BARRIER === "1",
   };
 }

@@ -27,8 +27,8 @@ function isKernelFileName(name: string): boolean {
   return name.endsWith(".metal") || name.endsWith(".h");
 }
 
-/** Names of the `.metal` family files available. */
-function familyFiles(): string[] {
+/** Names of the `.metal` family files available (e.g. "elementwise.metal"), sorted. */
+export function familyFiles(): string[] {
   const names = new Set<string>();
   if (existsSync(kernelsDir)) for (const f of readdirSync(kernelsDir)) if (f.endsWith(".metal")) names.add(f);
   for (const blob of Bun.embeddedFiles) {

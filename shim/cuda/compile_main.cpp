@@ -1,11 +1,13 @@
 // mlxn_cuda_compile: fills the cuda kernel cache without a GPU (the precompile command runs it).
 //
-//   mlxn_cuda_compile --arch sm_90 --cache-dir DIR [--cxx clang++-19] SOURCE LABEL
+//   mlxn_cuda_compile --arch sm_90 --cache-dir DIR [--cxx clang++-19] [--constants I,T,V;...] SOURCE LABEL
 //
 // SOURCE holds the library text exactly as the TS core hands it to mlxn_library_new_source
 // (kernels/<family>.metal with its headers inlined). Compiles the library as a pipeline without
 // function constants gets it and, when it declares function constants, every specialisation with
-// each constant a bool (the ops' only kind). Prints one line per PTX: its path and entry count.
+// each constant a bool (the ops' only kind); with --constants, only the specialisation given as
+// mlxn_pipeline_new's triplets (index, MLXN_CONSTANT_* type, 32-bit value; "" for none).
+// Prints one line per PTX: its path and entry count.
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -17,11 +19,27 @@
 
 int main(int argc, char **argv) {
   std::string arch, cache_dir, cxx, source_path, label;
+  bool one = false;
+  std::vector<uint32_t> given;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--arch" && i + 1 < argc) arch = argv[++i];
     else if (a == "--cache-dir" && i + 1 < argc) cache_dir = argv[++i];
     else if (a == "--cxx" && i + 1 < argc) cxx = argv[++i];
+    else if (a == "--constants" && i + 1 < argc) {
+      one = true;
+      std::string spec = argv[++i];
+      for (size_t p = 0; p < spec.size();) {
+        char *end = nullptr;
+        given.push_back(uint32_t(strtoul(spec.c_str() + p, &end, 10)));
+        p = size_t(end - spec.c_str());
+        if (p < spec.size()) ++p;  // ',' or ';'
+      }
+      if (given.size() % 3) {
+        fprintf(stderr, "mlxn_cuda_compile: --constants needs index,type,value triplets\n");
+        return 2;
+      }
+    }
     else if (source_path.empty()) source_path = a;
     else label = a;
   }
@@ -57,9 +75,10 @@ int main(int argc, char **argv) {
     return 1;
   }
   // combination -1: no constants given (every one undefined); then every bool assignment
-  for (long combo = -1; combo < (n ? (1l << n) : 0l); ++combo) {
-    std::vector<uint32_t> constants;
-    for (size_t i = 0; combo >= 0 && i < n; ++i)
+  const long end = one ? 0 : n ? (1l << n) : 0;
+  for (long combo = -1; combo < end; ++combo) {
+    std::vector<uint32_t> constants = given;
+    for (size_t i = 0; !one && combo >= 0 && i < n; ++i)
       constants.insert(constants.end(), {program.constants[i].index, 0u, uint32_t(combo >> i & 1)});
     mslcuda::PtxJob job{tc.cxx, cache_dir, arch, program.text, {}, label};
     if (!mslcuda::constant_defines(program, constants.data(), uint32_t(constants.size() / 3), job.defines, error)) {
