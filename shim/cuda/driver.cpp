@@ -54,6 +54,7 @@ bool load() {
   bind(d.cuEventRecord, "cuEventRecord");
   bind(d.cuEventSynchronize, "cuEventSynchronize");
   bind(d.cuEventElapsedTime, "cuEventElapsedTime");
+  bind(d.cuMemGetInfo, "cuMemGetInfo_v2");
   bind(d.cuMemAllocManaged, "cuMemAllocManaged");
   bind(d.cuMemFree, "cuMemFree_v2");
   bind(d.cuMemsetD8Async, "cuMemsetD8Async");

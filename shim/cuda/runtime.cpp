@@ -273,6 +273,13 @@ int32_t mlxn_buffer_new(mlxn_device_t dev, uint64_t length, mlxn_buffer_t *out) 
                                             " bytes exceeds the GPU's " + std::to_string(dev->total_memory) +
                                             " bytes of memory");
   dev->ctx->bind();
+  // Managed memory may exceed the card (the driver would page it to and fro over PCIe); a buffer
+  // the GPU cannot hold in its free memory is refused instead, as a Metal device refuses one.
+  size_t free_bytes = 0, total_bytes = 0;
+  if (dev->d->cuMemGetInfo(&free_bytes, &total_bytes) == cuda::kSuccess && length > free_bytes)
+    return fail(MLXN_ERR_OUT_OF_MEMORY, "mlxn_buffer_new: " + std::to_string(length) + " bytes requested, " +
+                                            std::to_string(free_bytes) + " of the GPU's " +
+                                            std::to_string(total_bytes) + " bytes are free");
   CUdeviceptr p = 0;
   CUresult r = dev->d->cuMemAllocManaged(&p, length, cuda::kMemAttachGlobal);
   if (r != cuda::kSuccess)
