@@ -62,6 +62,7 @@ struct Launch {
   uint32_t grid[3], group[3], groups[3];
   uint32_t clip;
 };
+static_assert(sizeof(Launch) == 416, "Launch must match mslcuda::launch (the entry's .param is 416 bytes)");
 
 struct CompilerSettings {
   std::string clang;  // "" when no compiler is installed: the cache only

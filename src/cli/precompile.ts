@@ -69,7 +69,8 @@ async function main(): Promise<void> {
     },
   });
   if (values.help) return void console.log(USAGE);
-  if (values.backend !== "cuda") fail(`--backend must be cuda (got ${JSON.stringify(values.backend)}): metal and cpu compile kernels where they run\n${USAGE}`, 2);
+  const target = values.backend;
+  if (target !== "cuda") fail(`--backend must be cuda (got ${JSON.stringify(target)}): metal and cpu compile kernels where they run\n${USAGE}`, 2);
   if (!values.arch || !/^sm_\d{2,3}a?$/.test(values.arch)) fail(`--arch must name a GPU architecture such as sm_90 (got ${JSON.stringify(values.arch)})`, 2);
   const jobs = Number(values.jobs);
   if (!Number.isInteger(jobs) || jobs < 1) fail(`--jobs must be a positive integer (got ${values.jobs})`, 2);
