@@ -351,7 +351,7 @@ template <class P> MSLCUDA_INLINE P buffer(const launch &l, unsigned n) {
   else return *(__remove_reference_t(P) *)(l.buffers[n]);
 }
 
-extern "C" MSLCUDA_SHARED char mslcuda_dynamic_shared[];
+extern "C" MSLCUDA_SHARED __attribute__((aligned(16))) char mslcuda_dynamic_shared[];  // any MSL type fits at a 16-byte offset
 template <class P> MSLCUDA_INLINE P threadgroup_buffer(const launch &l, unsigned n) {
   return (P)(mslcuda_dynamic_shared + l.tg_offset[n]);
 }
