@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <deque>
+#include <chrono>
 #include <thread>
 
 #include "compile.h"
@@ -428,7 +429,23 @@ int32_t mlxn_command_buffer_wait(mlxn_command_buffer_t cb) {
     s = cb->status.load(std::memory_order_acquire);
   if (s < MLXN_CB_STATUS_COMPLETED && cb->end_ev) {
     cb->ctx->bind();
-    cb->ctx->d->cuEventSynchronize(cb->end_ev);
+    CUresult r = cb->ctx->d->cuEventSynchronize(cb->end_ev);
+    // After a fault the driver still calls the stream callback with the error; should it not
+    // come within 5 s, the failure is published here so that no waiter hangs.
+    for (double until = cuda::now_seconds() + 5.0;
+         r != cuda::kSuccess && cb->status.load() < MLXN_CB_STATUS_COMPLETED && cuda::now_seconds() < until;)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (r != cuda::kSuccess && cb->status.load() < MLXN_CB_STATUS_COMPLETED) {
+      std::string why = "the GPU reported " + cuda::describe(r) + "; the CUDA context is unusable now (open a new Device)";
+      {
+        std::lock_guard<std::mutex> lock(cuda::shared_mu);
+        if (!cb->ctx->poisoned.load()) {
+          cb->ctx->fault = why;
+          cb->ctx->poisoned.store(true);
+        }
+      }
+      cb->finish(MLXN_CB_STATUS_ERROR, "command buffer" + cuda::quoted(cb->label) + " failed: " + why);
+    }
   }
   while ((s = cb->status.load(std::memory_order_acquire)) < MLXN_CB_STATUS_COMPLETED) cb->status.wait(s);
   return MLXN_OK;
