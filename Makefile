@@ -4,7 +4,8 @@
 #   make test    setup, then the static checks (check-metal-api, lint-kernels) and the whole test
 #                suite on the active backend
 #   make compile single-file executable of the generate CLI (build/generate)
-# Backend fragments: shim/cpu/cpu.mk (every platform), shim/metal/metal.mk (macOS).
+# Backend fragments: shim/cpu/cpu.mk (every platform), shim/metal/metal.mk (macOS),
+# shim/cuda/cuda.mk (Linux; links nothing from CUDA).
 
 UNAME_S := $(shell uname -s)
 ifeq ($(UNAME_S),Darwin)
@@ -27,8 +28,11 @@ all: shim
 
 include shim/cpu/cpu.mk
 -include shim/metal/metal.mk
+ifeq ($(UNAME_S),Linux)
+  include shim/cuda/cuda.mk
+endif
 
-shim: $(CPU_LIB)
+shim: $(CPU_LIB) $(if $(CUDA_LIB),$(CUDA_LIB) $(CUDA_COMPILER))
 
 # Installs only what is missing: clang from Debian's packages, Bun and dev deps from npm.
 deps:

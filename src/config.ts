@@ -11,13 +11,18 @@
  *
  * | variable               | meaning                                                         |
  * |------------------------|-----------------------------------------------------------------|
- * | MLXN_BACKEND           | `cpu` or `metal`; default metal on macOS/arm64, else cpu         |
+ * | MLXN_BACKEND           | `cpu`, `cuda` or `metal`; default metal on macOS/arm64, cuda on  |
+ * |                        | Linux with an NVIDIA driver and GPU, else cpu                    |
  * | MLXN_SHIM_PATH         | explicit path of the backend's shared library                    |
- * | MLXN_CACHE_DIR         | root of on-disk caches (msl-cpu compiled kernels)                |
- * | MLXN_CXX               | compiler msl-cpu uses for kernels (default: newest clang++ found) |
+ * | MLXN_CACHE_DIR         | root of on-disk caches (msl-cpu kernels, cuda PTX)               |
+ * | MLXN_CXX               | compiler msl-cpu and cuda use for kernels (default: newest       |
+ * |                        | clang++ found)                                                   |
  * | MLXN_MSL_CPU_SANITIZE  | `1`: msl-cpu builds bounds-checked kernels (debug)               |
  * | MLXN_MSL_CPU_THREADS   | msl-cpu worker threads (default: all cores)                      |
  * | MLXN_CAPTURE           | metal: write a GPU capture (.gputrace) to this path (debug)      |
+ * | MLXN_RECORD_KERNELS    | directory: every pipeline's library text, label and constants are |
+ * |                        | written there as JSON, for `precompile --recorded DIR` (fills the |
+ * |                        | cuda PTX cache for run-time kernels, e.g. those the tests register) |
  * | MLXN_AUTO_BARRIER      | `1`: automatic barriers on in every encoder, even where code set |
  * |                        | `autoBarrier = false` (debug: finds a missing hand-placed barrier) |
  */
@@ -28,21 +33,23 @@ import { ArgumentError } from "./errors.ts";
 
 export interface Config {
   /** Requested backend, or undefined for the platform default. */
-  backend: "cpu" | "metal" | undefined;
+  backend: "cpu" | "cuda" | "metal" | undefined;
   shimPath: string | undefined;
   cacheDir: string;
   cxx: string | undefined;
   mslCpuSanitize: boolean;
   mslCpuThreads: number | undefined;
   capturePath: string | undefined;
+  /** Directory where each compiled pipeline's source, label and constants are recorded (debug). */
+  recordKernels: string | undefined;
   /** Force automatic barriers on in every encoder (they are on by default; see CommandEncoder). */
   autoBarrier: boolean;
 }
 
 function readBackend(v: string | undefined): Config["backend"] {
   if (v === undefined || v === "") return undefined;
-  if (v === "cpu" || v === "metal") return v;
-  throw new ArgumentError("MLXN_BACKEND", `must be "cpu" or "metal" (got ${JSON.stringify(v)})`);
+  if (v === "cpu" || v === "cuda" || v === "metal") return v;
+  throw new ArgumentError("MLXN_BACKEND", `must be "cpu", "cuda" or "metal" (got ${JSON.stringify(v)})`);
 }
 
 function readPositiveInt(name: string, v: string | undefined): number | undefined {
@@ -67,6 +74,7 @@ function readConfig(env: NodeJS.ProcessEnv): Config {
     mslCpuSanitize: env.MLXN_MSL_CPU_SANITIZE === "1",
     mslCpuThreads: readPositiveInt("MLXN_MSL_CPU_THREADS", env.MLXN_MSL_CPU_THREADS),
     capturePath: env.MLXN_CAPTURE || undefined,
+    recordKernels: env.MLXN_RECORD_KERNELS || undefined,
     autoBarrier: env.MLXN_AUTO_BARRIER === "1",
   };
 }

@@ -95,6 +95,8 @@ export class Device implements BufferOwner {
       ["msl_cpu.cxx", cfg.cxx],
       ["msl_cpu.sanitize", cfg.mslCpuSanitize ? "1" : "0"],
       ["msl_cpu.threads", cfg.mslCpuThreads?.toString()],
+      ["cuda.cache_dir", join(cfg.cacheDir, "cuda")],
+      ["cuda.cxx", cfg.cxx],
       ["capture.path", cfg.capturePath],
     ];
     for (const [key, value] of options) {

@@ -25,6 +25,9 @@ import { ArgumentError, DisposedError, KernelNotFoundError } from "./errors.ts";
 import { ConstantType } from "./ffi/abi.ts";
 import { failure, outSlot, takeHandle } from "./ffi/native.ts";
 import { assembleUnit } from "./kernels.ts";
+import { config } from "./config.ts";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 
 export type { FunctionConstants } from "../kernels/catalog.ts";
 
@@ -91,6 +94,17 @@ function packConstants(c: FunctionConstants | undefined): { words: Uint32Array; 
   }
   // The shim may read through the pointer even for zero constants: never pass an empty array.
   return { words: new Uint32Array(entries.length ? entries.flat() : [0]), count: entries.length };
+}
+
+/**
+ * Writes what a backend compiled for one pipeline (library label and text, constant triplets) to
+ * `dir`, named by content, so `bun run precompile --backend cuda --recorded dir` can compile the
+ * same PTX ahead on a machine with clang (MLXN_RECORD_KERNELS; a debug switch).
+ */
+function recordPipeline(dir: string, unit: SourceUnit, constants: Uint32Array): void {
+  const entry = JSON.stringify({ label: unit.label, text: unit.text, constants: [...constants] });
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${Bun.hash(entry).toString(16)}.json`), entry);
 }
 
 interface SourceUnit {
@@ -195,6 +209,8 @@ export class KernelRegistry {
     const { words, count } = packConstants(constants);
     const status = native.mlxn_pipeline_new(library, name, words, count, key, outSlot);
     if (status !== 0) throw failure(native, status, name);
+    const record = config().recordKernels;
+    if (record) recordPipeline(record, unit, words.subarray(0, count * 3));
     const handle = takeHandle();
     return new Pipeline(
       handle,

@@ -1,6 +1,7 @@
 /**
  * ABI parity: `shim/include/mlxn.h` is the one contract, and three things must match it exactly —
- * the Metal shim (`shim/metal/*.m`), the cpu shim (`shim/cpu/**\/*.cpp`) and the bun:ffi table
+ * the Metal shim (`shim/metal/*.m`), the cpu shim (`shim/cpu/**\/*.cpp`), the cuda shim
+ * (`shim/cuda/*.cpp`) and the bun:ffi table
  * (`src/ffi/symbols.ts`). A function missing from one of them fails only when that backend loads
  * (dlopen of a missing symbol), and the Metal one cannot even be built here, so this test reads the
  * sources instead: same names, same parameter counts, nothing extra exported under `mlxn_`, and
@@ -376,6 +377,12 @@ describe("ABI parity with shim/include/mlxn.h", () => {
   test("shim/cpu defines every header function with the same parameter count, and no other mlxn_ function", () => {
     const defs = definitionsIn("shim/cpu", "**/*.{cpp,cc,c}", true);
     expect(compareWithHeader("shim/cpu", defs)).toEqual([]);
+  });
+
+  test("shim/cuda defines every header function with the same parameter count, and no other mlxn_ function", () => {
+    const defs = definitionsIn("shim/cuda", "*.cpp", true);
+    expect(defs.length).toBeGreaterThan(0);
+    expect(compareWithHeader("shim/cuda", defs)).toEqual([]);
   });
 });
 

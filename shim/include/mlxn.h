@@ -1,10 +1,11 @@
 /*
  * mlxn.h — the one C ABI shared by every bun-mlx-native backend.
  *
- * Implemented by shim/metal (Objective-C over Metal, libmlxn_metal.dylib) and shim/cpu
- * (C++ with the msl-cpu kernel runtime, libmlxn_cpu.so). src/ffi/symbols.ts declares the
- * same surface for bun:ffi and src/ffi/abi.ts its constants; tests/abi_parity.test.ts keeps them
- * in step, values included. The packed dispatch record is defined in mlxn_packed.h.
+ * Implemented by shim/metal (Objective-C over Metal, libmlxn_metal.dylib), shim/cpu
+ * (C++ with the msl-cpu kernel runtime, libmlxn_cpu.so) and shim/cuda (C++ over the CUDA driver
+ * API opened with dlopen, libmlxn_cuda.so). src/ffi/symbols.ts declares the same surface for
+ * bun:ffi and src/ffi/abi.ts its constants; tests/abi_parity.test.ts keeps them in step, values
+ * included. The packed dispatch record is defined in mlxn_packed.h.
  *
  * Rules that keep bun:ffi safe and fast:
  *   - Scalars and pointers only: no struct passed by value, no callback into JS.
@@ -59,7 +60,7 @@ enum {
 
 /* Version of this header the library was built from (MLXN_ABI_VERSION). */
 uint32_t mlxn_abi_version(void);
-/* "metal" or "cpu": which backend this library implements. */
+/* "metal", "cpu" or "cuda": which backend this library implements. */
 const char *mlxn_backend_name(void);
 /* Message of the last failing call on this thread; "" when there was none. */
 const char *mlxn_last_error(void);
@@ -108,6 +109,7 @@ uint64_t mlxn_device_limit(mlxn_device_t device, uint32_t key);
  *   cpu:   "msl_cpu.cache_dir" (compiled-kernel cache), "msl_cpu.cxx" (compiler),
  *          "msl_cpu.sanitize" ("1" = bounds-checked kernels), "msl_cpu.threads" (workers)
  *   metal: "capture.path" (.gputrace destination for mlxn_capture_begin)
+ *   cuda:  "cuda.cache_dir" (PTX cache), "cuda.cxx" (clang++ that compiles kernels to PTX)
  * Unknown values for known keys are MLXN_ERR_INVALID_ARGUMENT.
  */
 int32_t mlxn_device_set_option(mlxn_device_t device, const char *key, const char *value);
@@ -232,7 +234,7 @@ uint64_t mlxn_event_signaled_value(mlxn_event_t event);
 void mlxn_event_free(mlxn_event_t event);
 
 /* ───────────────────────────── residency sets ───────────────────────────── */
-/* Backends without residency sets (cpu; Metal before macOS 15) return OK and do nothing. */
+/* Backends without residency sets (cpu, cuda; Metal before macOS 15) return OK and do nothing. */
 
 int32_t mlxn_residency_set_new(mlxn_device_t device, const char *label,
                                mlxn_residency_set_t *out);
@@ -247,7 +249,7 @@ void mlxn_residency_set_free(mlxn_residency_set_t set);
 /* ───────────────────────────── capture ───────────────────────────── */
 
 /* Programmatic GPU capture of the device's queue into the "capture.path" option's file.
- * cpu: MLXN_ERR_UNSUPPORTED. */
+ * cpu and cuda: MLXN_ERR_UNSUPPORTED. */
 int32_t mlxn_capture_begin(mlxn_device_t device);
 int32_t mlxn_capture_end(mlxn_device_t device);
 

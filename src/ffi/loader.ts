@@ -13,15 +13,44 @@ import { BackendError } from "../errors.ts";
 import { ABI_VERSION } from "./abi.ts";
 import { symbols } from "./symbols.ts";
 
-export type Backend = "cpu" | "metal";
+export type Backend = "cpu" | "cuda" | "metal";
 export type Native = ConvertFns<typeof symbols>;
 
 const repoRoot = resolve(import.meta.dir, "..", "..");
 const libExt = process.platform === "darwin" ? "dylib" : "so";
 
-/** The backend used when `MLXN_BACKEND` is unset: Metal on Apple Silicon, cpu elsewhere. */
+/**
+ * The backend used when `MLXN_BACKEND` is unset: Metal on Apple Silicon; cuda on Linux when the
+ * cuda shim is built, the NVIDIA driver (libcuda.so.1) loads and it sees a GPU; cpu otherwise.
+ */
 export function defaultBackend(): Backend {
-  return process.platform === "darwin" && process.arch === "arm64" ? "metal" : "cpu";
+  if (process.platform === "darwin" && process.arch === "arm64") return "metal";
+  if (process.platform === "linux" && builtLibrary("cuda") && cudaGpuCount() > 0) return "cuda";
+  return "cpu";
+}
+
+/** GPUs the NVIDIA driver reports, or 0 when there is no driver (probed without the shim). */
+function cudaGpuCount(): number {
+  try {
+    const lib = dlopen("libcuda.so.1", {
+      cuInit: { args: ["u32"], returns: "i32" },
+      cuDeviceGetCount: { args: ["ptr"], returns: "i32" },
+    });
+    try {
+      const count = new Int32Array(1);
+      if (lib.symbols.cuInit(0) !== 0 || lib.symbols.cuDeviceGetCount(count) !== 0) return 0;
+      return count[0]!;
+    } finally {
+      lib.close();
+    }
+  } catch {
+    return 0;
+  }
+}
+
+function builtLibrary(backend: Backend): string | undefined {
+  const built = join(repoRoot, "build", `libmlxn_${backend}.${libExt}`);
+  return existsSync(built) ? built : undefined;
 }
 
 /**
@@ -62,10 +91,10 @@ function libraryPath(backend: Backend): string {
   }
   const embedded = embeddedLibrary(backend);
   if (embedded) return embedded;
-  const built = join(repoRoot, "build", `libmlxn_${backend}.${libExt}`);
-  if (existsSync(built)) return built;
-  const how = backend === "metal" ? "run `make` on macOS/arm64" : "run `make setup`";
-  throw new BackendError(`[loader] the ${backend} backend library is not built (${built} missing): ${how}`);
+  const built = builtLibrary(backend);
+  if (built) return built;
+  const how = backend === "metal" ? "run `make` on macOS/arm64" : backend === "cuda" ? "run `make setup` on Linux" : "run `make setup`";
+  throw new BackendError(`[loader] the ${backend} backend library is not built (build/libmlxn_${backend}.${libExt} missing): ${how}`);
 }
 
 let loaded: { backend: Backend; native: Native } | undefined;

@@ -6,6 +6,10 @@
  *
  * Cases whose kernels need barriers, SIMD-group functions or threadgroup memory are skipped
  * (with the reason in the test name) while the backend cannot run them.
+ *
+ * On a GPU (threads in hardware lanes, truly concurrent) each case runs REPEATS times and every
+ * run must give the same bits: a race in threadgroup memory or a missing barrier shows up as runs
+ * that differ, which a tolerance against the reference could hide.
  */
 import { describe, expect, test } from "bun:test";
 import { type Buffer, type CommandEncoder, DType, type Device, type KernelRegistry } from "../../src/index.ts";
@@ -141,6 +145,14 @@ export function worstViolation(got: ArrayLike<number>, want: ArrayLike<number>, 
  */
 const CASE_TIMEOUT_MS = 180_000;
 
+/** Runs of each case on a GPU, compared bit for bit. */
+const REPEATS = 3;
+
+/** The bits of each result element (float64 views of f16/bf16/f32 values are exact). */
+function bitsOf(values: ArrayLike<number>): Float64Array {
+  return Float64Array.from(values);
+}
+
 export interface FamilyOptions {
   /** The family's kernels use barriers / SIMD-group functions / threadgroup memory. */
   needsFibers?: boolean;
@@ -169,6 +181,17 @@ export function conformance<P extends object>(family: string, cases: readonly Ca
           }
           for (const [what, [g, w]] of Object.entries(exact ?? {}) as [string, readonly unknown[]][]) {
             if (!Bun.deepEquals(g, w)) throw new Error(`${caseId(c as Case<object>)}: ${what}: got ${JSON.stringify(g)}, expected ${JSON.stringify(w)}`);
+          }
+          const first = new Uint8Array(bitsOf(got).buffer);
+          for (let r = 1; r < (device.limits.lanesInHardware ? REPEATS : 1); r++) {
+            const again = new CaseContext(device, registry);
+            try {
+              const bits = new Uint8Array(bitsOf(run(c, again).got).buffer);
+              const at = bits.findIndex((b, i) => b !== first[i]);
+              if (at >= 0 || bits.length !== first.length) throw new Error(`${caseId(c as Case<object>)}: run ${r + 1} differs from run 1 at element ${Math.floor(Math.max(at, 0) / 8)} (a race between threads?)`);
+            } finally {
+              again.dispose();
+            }
           }
         } finally {
           ctx.dispose();

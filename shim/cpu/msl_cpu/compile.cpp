@@ -77,6 +77,8 @@ const Target &kernel_target() {
   return t;
 }
 
+}  // namespace
+
 // Runs argv, returning its exit status (or -1) and its combined stdout and stderr.
 int run(const std::vector<std::string> &argv, std::string &output) {
   int fds[2];
@@ -111,6 +113,7 @@ int run(const std::vector<std::string> &argv, std::string &output) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+namespace {
 // The executable `name` runs as (searched on PATH unless it has a '/'), or "".
 std::string resolve(const std::string &name) {
   if (name.find('/') != std::string::npos) return access(name.c_str(), X_OK) == 0 ? name : "";
@@ -126,6 +129,8 @@ std::string resolve(const std::string &name) {
   }
   return "";
 }
+
+}  // namespace
 
 bool mkdirs(const std::string &dir) {
   for (size_t i = 1; i <= dir.size(); ++i) {
@@ -178,8 +183,6 @@ std::string first_lines(const std::string &text, int n) {
   if (pos == std::string::npos || pos >= text.size()) return text;
   return text.substr(0, pos) + "... (diagnostics truncated)\n";
 }
-
-}  // namespace
 
 // The identity is the compiler's real file with its size and modification time: an upgrade
 // changes it, and a cache hit never has to start the compiler.

@@ -66,4 +66,17 @@ class KernelObject {
 
 std::string sha256_hex(std::string_view data);
 
+// Process and cache-file helpers, shared with shim/cuda's compiler driver.
+// Runs argv (stdin /dev/null, stdout and stderr into `output`); the exit status, or -1.
+int run(const std::vector<std::string> &argv, std::string &output);
+bool mkdirs(const std::string &dir);
+bool exists(const std::string &path);
+bool write_file(const std::string &path, std::string_view data);
+// A unique temporary name in `dir` for `key`, ending in `ext`.
+std::string temp_name(const std::string &dir, const std::string &key, const char *ext);
+// Writes `data` to `path` atomically (temporary file + rename) unless it exists.
+bool publish(const std::string &dir, const std::string &path, std::string_view data);
+// The first `n` lines of `text`, marked when cut.
+std::string first_lines(const std::string &text, int n);
+
 }  // namespace mslcpu

@@ -178,7 +178,8 @@ class Prepass {
     if (!err_.empty()) return err_;
     for (size_t k = 0; k < kernels_.size(); ++k)
       kernels_[k].flags = flags_of(kernel_defs_[k], kernels_[k].tg_sites);
-    out.text = "#line 1 \"" + escaped(label_) + "\"\n" + apply_edits() + generated();
+    out.text = "#line 1 \"" + escaped(label_) + "\"\n" + apply_edits() +
+               (options_.cuda ? generated_cuda() : generated());
     out.kernels = std::move(kernels_);
     out.constants = std::move(constants_);
     return "";
@@ -814,6 +815,39 @@ class Prepass {
     }
     out.append(s_.substr(pos));
     return out;
+  }
+
+  // One `extern "C" __global__` entry per kernel (shim/cuda/prelude/mslcuda.h): it takes the
+  // launch record by value, returns the threads past a clipped edge group, and calls the kernel
+  // with each parameter converted from its binding or position builtin. Entries live in their own
+  // namespace so that a plain kernel's host name cannot collide with the C++ function it calls.
+  std::string generated_cuda() const {
+    std::string g = "\n#pragma clang force_cuda_host_device end\n#line 1 \"" + escaped(label_) +
+                    " (cuda generated)\"\nnamespace mslcuda_entries {\n";
+    for (const Kernel &kn : kernels_) {
+      std::string args;
+      for (size_t j = 0; j < kn.params.size(); ++j) {
+        const KernelParam &p = kn.params[j];
+        std::string at = "P::at<" + std::to_string(j) + ">";
+        if (!args.empty()) args += ", ";
+        if (p.kind == KernelParam::Buffer)
+          args += "::mslcuda::buffer<" + at + ">(l, " + std::to_string(p.index) + ")";
+        else if (p.kind == KernelParam::Threadgroup)
+          args += "::mslcuda::threadgroup_buffer<" + at + ">(l, " + std::to_string(p.index) + ")";
+        else
+          args += "::mslcuda::builtin<" + at + ">(" + p.source + ")";
+      }
+      std::string bounds = kn.max_threads < 1024
+                               ? " __attribute__((launch_bounds(" + std::to_string(kn.max_threads) + ")))"
+                               : "";
+      g += "extern \"C\" MSLCUDA_GLOBAL" + bounds + " void " + kn.host_name +
+           "(const ::mslcuda::launch l) {\n"
+           "  using P = ::mslcuda::params<decltype(&" + kn.callee + ")>;\n"
+           "  ::mslcuda::ids t;\n"
+           "  if (!::mslcuda::begin(l, t)) return;\n"
+           "  " + kn.callee + "(" + args + ");\n}\n";
+    }
+    return g + "}  // namespace mslcuda_entries\n";
   }
 
   std::string generated() const {

@@ -34,7 +34,8 @@ struct FunctionConstant {
 };
 
 struct Program {
-  std::string text;  // processed source and generated runners: a complete C++ translation unit
+  std::string text;  // processed source and generated runners (or CUDA entries): a complete
+                     // translation unit
   std::vector<Kernel> kernels;
   std::vector<FunctionConstant> constants;
 };
@@ -44,6 +45,7 @@ struct PrepassOptions {
                           // (compile the text with -DMSLCPU_SANITIZE)
   bool lint = false;      // block-scope threadgroup variables keep their address space
                           // (compile with -DMSLCPU_LINT -fsyntax-only)
+  bool cuda = false;      // generate CUDA entries (shim/cuda's prelude) instead of msl-cpu runners
 };
 
 // Processes `source`; on failure returns a diagnostic in the compiler's "label:line:col: error:"
