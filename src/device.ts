@@ -81,17 +81,18 @@ export class Device implements BufferOwner {
 
   /** Open the device of the backend chosen by `MLXN_BACKEND`, or the platform default. */
   static open(): Device {
+    const cfg = config();
     const { backend, native } = loadBackend();
     const status = native.mlxn_device_open(outSlot);
     if (status !== 0) throw failure(native, status, "device");
     const handle = takeHandle();
-    const cfg = config();
     // Backends ignore keys they do not know, so options are set without asking which one this is.
     const options: [string, string | undefined][] = [
       ["msl_cpu.cache_dir", join(cfg.cacheDir, "msl-cpu")],
       ["msl_cpu.cxx", cfg.cxx],
       ["msl_cpu.sanitize", cfg.mslCpuSanitize ? "1" : "0"],
       ["msl_cpu.threads", cfg.mslCpuThreads?.toString()],
+      ["msl_cpu.compile_timeout_ms", String(Math.ceil(cfg.compileTimeoutSeconds * 1000))],
       ["capture.path", cfg.capturePath],
     ];
     for (const [key, value] of options) {

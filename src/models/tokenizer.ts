@@ -12,7 +12,7 @@
  */
 import { Template } from "@huggingface/jinja";
 import { Tokenizer as HFTokenizer } from "@huggingface/tokenizers";
-import { existsSync, readFileSync } from "node:fs";
+import { pathExists, readTextFile } from "../io/files.ts";
 import { join } from "node:path";
 import { FormatError } from "../errors.ts";
 
@@ -43,8 +43,9 @@ function tokenText(v: unknown): string | undefined {
 function readJsonFile(path: string): Record<string, unknown> {
   let v: unknown;
   try {
-    v = JSON.parse(readFileSync(path, "utf8"));
+    v = JSON.parse(readTextFile(path));
   } catch (e) {
+    if (e instanceof FormatError) throw e;
     throw new FormatError(path, `is not valid JSON (${(e as Error).message})`);
   }
   if (typeof v !== "object" || v === null || Array.isArray(v)) throw new FormatError(path, "must be a JSON object");
@@ -113,11 +114,11 @@ export class Tokenizer {
    */
   static fromDirectory(dir: string, options: TokenizerOptions = {}): Tokenizer | undefined {
     const path = join(dir, "tokenizer.json");
-    if (!existsSync(path)) return undefined;
+    if (!pathExists(path)) return undefined;
     const configPath = join(dir, "tokenizer_config.json");
-    const config = existsSync(configPath) ? readJsonFile(configPath) : {};
+    const config = pathExists(configPath) ? readJsonFile(configPath) : {};
     const jinjaPath = join(dir, "chat_template.jinja");
-    const chatTemplate = existsSync(jinjaPath) ? readFileSync(jinjaPath, "utf8") : undefined;
+    const chatTemplate = pathExists(jinjaPath) ? readTextFile(jinjaPath) : undefined;
     return new Tokenizer(readJsonFile(path), config, { ...options, source: path, chatTemplate });
   }
 

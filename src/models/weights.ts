@@ -20,7 +20,7 @@ import type { DType } from "../dtype.ts";
 import { FormatError } from "../errors.ts";
 import type { ProgressOptions } from "../io/progress.ts";
 import { SafetensorsArchive, type SafetensorsDType } from "../io/safetensors.ts";
-import { moduleQuantization, readModelConfig, type ModelConfig, type QuantSpec } from "./config.ts";
+import { countParameters, moduleQuantization, readModelConfig, type ModelConfig, type QuantSpec } from "./config.ts";
 
 /** A linear layer or the embedding table. */
 export interface LinearWeights {
@@ -142,6 +142,7 @@ export function modelModules(config: ModelConfig): ModuleSpec[] {
  * module when the two disagree.
  */
 export function planWeights(config: ModelConfig, archive: SafetensorsArchive): WeightPlan {
+  checkWeightTotal(config, archive);
   const tensors: ExpectedTensor[] = [];
   const linears = new Map<string, LinearPlan>();
   for (const m of modelModules(config)) {
@@ -171,6 +172,24 @@ export function planWeights(config: ModelConfig, archive: SafetensorsArchive): W
     linears.set(name, { name, inFeatures, outFeatures, quant, hasBias });
   }
   return { config, tensors, linears };
+}
+
+/**
+ * Refuse a config.json whose model cannot fit the weight files, before planning anything from
+ * its sizes: every parameter takes at least `bits / 8` bytes, with `bits` the smallest
+ * quantization the config names (16 when it names none; float weights are F16 or wider).
+ */
+function checkWeightTotal(config: ModelConfig, archive: SafetensorsArchive): void {
+  let bits = config.quantization?.bits ?? 16;
+  for (const o of config.quantizationOverrides.values()) if (o !== false) bits = Math.min(bits, o.bits);
+  const needed = (countParameters(config) * bits) / 8;
+  const held = archive.files.reduce((sum, f) => sum + (f.fileSize - 8 - f.headerLength), 0);
+  if (needed > held) {
+    throw new FormatError(
+      archive.source,
+      `config.json describes ${countParameters(config)} parameters, at least ${Math.ceil(needed)} bytes at ${bits} bits each, but the weight files hold ${held} bytes of tensor data`,
+    );
+  }
 }
 
 /**

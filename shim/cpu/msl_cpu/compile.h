@@ -31,16 +31,19 @@ struct CompileJob {
   std::vector<std::string> defines;   // "-DNAME=VALUE", part of the cache key
   std::string label;                  // for messages
   bool syntax_only = false;           // check only: no object is produced
+  unsigned timeout_ms = 300000;       // the compiler is killed after this long (a CompileError)
 };
 
 // Compiles (or finds in the cache) `job`. On success `object_path` is the .so (empty when
-// syntax_only). On failure returns false with the compiler's first lines of diagnostics.
-bool compile(const CompileJob &job, std::string &object_path, std::string &error);
+// syntax_only) and `key` its cache key. On failure returns false with the compiler's first
+// lines of diagnostics.
+bool compile(const CompileJob &job, std::string &object_path, std::string &key, std::string &error);
 
 // A loaded kernel object and its kernel table; dlclose on destruction.
 class KernelObject {
  public:
-  static KernelObject *load(const std::string &path, std::string &error);
+  // Loads `path`, refusing an object built under another cache key than `key`.
+  static KernelObject *load(const std::string &path, const std::string &key, std::string &error);
   ~KernelObject();
   const mslcpu_kernel_info *find(std::string_view name) const;
   // Bytes of block-scope threadgroup storage of every kernel of the object (the runner's layout).

@@ -105,7 +105,8 @@ int main(int argc, char **argv) {
     std::string none;
     if (error.empty()) {
       mslcpu::CompileJob job{&toolchain, mslcpu::default_cache_dir(), program.text, defines, label, true};
-      if (mslcpu::compile(job, none, error)) error.clear();
+      std::string key;
+      if (mslcpu::compile(job, none, key, error)) error.clear();
     }
     if (!error.empty()) {
       std::cerr << error << "\n";
