@@ -334,7 +334,7 @@ bool compile(const CompileJob &job, std::string &object_path, std::string &key, 
   if (!ok) {
     if (rc == kTimedOut)
       error = "msl-cpu: compiling '" + job.label + "' did not finish within " +
-              std::to_string(job.timeout_ms / 1000.0) + " s and was stopped ('" + job.toolchain->cxx +
+              std::to_string(job.timeout_ms) + " ms and was stopped ('" + job.toolchain->cxx +
               "'; MLXN_COMPILE_TIMEOUT sets the limit)";
     else
       error = rc < 0 ? "msl-cpu: could not run '" + job.toolchain->cxx + "'"
