@@ -139,13 +139,20 @@ export class KVCache {
   /** The key buffer of `layer` (valid until the cache grows). */
   keys(layer: number): Buffer {
     this.#check();
-    return this.#keys[layer]!;
+    return this.#keys[this.#layer(layer)]!;
   }
 
   /** The value buffer of `layer` (valid until the cache grows). */
   values(layer: number): Buffer {
     this.#check();
-    return this.#values[layer]!;
+    return this.#values[this.#layer(layer)]!;
+  }
+
+  #layer(layer: number): number {
+    if (!Number.isInteger(layer) || layer < 0 || layer >= this.layers) {
+      throw new ArgumentError("layer", `must be an integer in [0, ${this.layers}) (got ${typeof layer === "number" ? layer : typeof layer})`);
+    }
+    return layer;
   }
 
   /**
@@ -411,6 +418,9 @@ export class Decoder {
   checkTokens(tokens: ArrayLike<number>): void {
     if (tokens === null || typeof tokens !== "object" || typeof tokens.length !== "number") {
       throw new ArgumentError("tokens", `must be an array of token ids (got ${tokens === null ? "null" : typeof tokens})`);
+    }
+    if (!Number.isSafeInteger(tokens.length) || tokens.length < 0) {
+      throw new ArgumentError("tokens", `length must be a non-negative integer (got ${tokens.length})`);
     }
     if (tokens.length === 0) throw new ArgumentError("tokens", "must hold at least one token id (got an empty list)");
     const vocab = this.config.vocabSize;
