@@ -12,6 +12,7 @@ import { toArrayBuffer, type Pointer } from "bun:ffi";
 import type { DType } from "./dtype.ts";
 import { ArgumentError, DisposedError } from "./errors.ts";
 import type { Native } from "./ffi/loader.ts";
+import { fromNative } from "./internal.ts";
 import type { Residency } from "./residency.ts";
 
 /** Typed arrays `Buffer.view` can produce. */
@@ -110,6 +111,7 @@ export class Buffer {
     /** Length of this view in bytes. */
     readonly byteLength: number,
   ) {
+    if (!(storage instanceof Storage)) throw new ArgumentError("Buffer", "is made by Device.allocBuffer or Buffer.slice; it cannot be constructed from a handle");
     this.#storage = storage;
     this.handleLo = storage.handle >>> 0;
     this.handleHi = Math.floor(storage.handle / 0x100000000);
@@ -117,7 +119,8 @@ export class Buffer {
   }
 
   /** @internal */
-  static allocate(owner: BufferOwner, device: object, handle: Pointer, byteLength: number, dtype: DType, shape: readonly number[]): Buffer {
+  static allocate(token: typeof fromNative, owner: BufferOwner, device: object, handle: Pointer, byteLength: number, dtype: DType, shape: readonly number[]): Buffer {
+    if (token !== fromNative) throw new ArgumentError("Buffer", "is made by Device.allocBuffer; it cannot be constructed from a handle");
     owner.residency.add(handle);
     return new Buffer(new Storage(owner, handle, byteLength), device, dtype, Object.freeze([...shape]), 0, byteLength);
   }

@@ -15,6 +15,7 @@ import { CommandEncoder } from "./encoder.ts";
 import { ArgumentError, DisposedError, OutOfMemoryError } from "./errors.ts";
 import { loadBackend, type Backend, type Native } from "./ffi/loader.ts";
 import { failure, outSlot, Status, takeHandle } from "./ffi/native.ts";
+import { fromNative } from "./internal.ts";
 import { Residency } from "./residency.ts";
 import { EncoderSession } from "./session.ts";
 import { join } from "node:path";
@@ -155,7 +156,7 @@ export class Device implements BufferOwner {
     if (status !== 0) throw failure(this.native, status, "byteLength", byteLength);
     this.#bytesInUse += byteLength;
     if (this.#bytesInUse > this.#peakBytes) this.#peakBytes = this.#bytesInUse;
-    return Buffer.allocate(this, this, takeHandle(), byteLength, dtype, shape);
+    return Buffer.allocate(fromNative, this, this, takeHandle(), byteLength, dtype, shape);
   }
 
   /** @internal Accounting callback of freed allocations. */

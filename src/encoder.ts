@@ -33,8 +33,9 @@ import type { Device } from "./device.ts";
 import { ArgumentError, CommandBufferError, DisposedError } from "./errors.ts";
 import { failure, outSlot, takeHandle } from "./ffi/native.ts";
 import { Hazard, HazardTracker } from "./hazards.ts";
+import { fromNative } from "./internal.ts";
 import { profileCommandBuffer, type CommandBufferProfile } from "./profile.ts";
-import { Pipeline } from "./registry.ts";
+import { checkLivePipeline, type Pipeline } from "./registry.ts";
 
 /** What can be bound to `[[buffer(i)]]`: a buffer, a buffer at an offset, or inline bytes. */
 export type Binding = Buffer | { buffer: Buffer; offset?: number; length?: number } | TypedArray;
@@ -241,7 +242,7 @@ export class CommandEncoder {
   /** The one dispatch path: validate in TS, pack one record, decide on a barrier, make one FFI call. */
   #encode(kind: number, pipeline: Pipeline, bindings: readonly Binding[], grid: Size3, threadgroup: Size3, options: DispatchOptions | undefined): void {
     if (this.#disposed || this.device.disposed || this.#cb.committed) this.#checkOpen();
-    if (!(pipeline instanceof Pipeline)) throw new ArgumentError("pipeline", "must be a Pipeline from KernelRegistry.getPipeline");
+    checkLivePipeline("pipeline", pipeline);
     checkSize3("grid", grid);
     checkSize3("threadgroup", threadgroup);
     const threads = threadgroup[0] * threadgroup[1] * threadgroup[2];
@@ -465,7 +466,7 @@ export class CommandEncoder {
     const status = native.mlxn_command_buffer_new(this.device.handle, outSlot);
     if (status !== 0) throw failure(native, status, "commandBuffer");
     counters.commandBuffer++;
-    const cb = new CommandBuffer(native, takeHandle());
+    const cb = new CommandBuffer(fromNative, native, takeHandle());
     this.#prof = profileCommandBuffer(this.device, cb);
     return cb;
   }

@@ -38,7 +38,7 @@
 import { Buffer, checkLiveBuffer } from "./buffer.ts";
 import { CommandEncoder, type Access, type Binding, type DispatchOptions, type DispatchSink, type Step } from "./encoder.ts";
 import { ArgumentError, DisposedError } from "./errors.ts";
-import type { Pipeline } from "./registry.ts";
+import { checkLivePipeline, type Pipeline } from "./registry.ts";
 
 /**
  * Replacement buffers for a replay: by parameter name, or in the order the parameters were given.
@@ -107,6 +107,8 @@ class Recorder implements DispatchSink {
   /** Per step: [start word, word count], or undefined for a barrier. */
   steps: ([number, number] | undefined)[] = [];
   kernels: string[] = [];
+  /** Every pipeline the records name: each must still be alive when the graph is replayed. */
+  readonly pipelines = new Set<Pipeline>();
   slots: ParamSlot[] = [];
   readonly fixed = new Map<Buffer, string>();
   readonly fixedRanges = new Map<number, Bound[]>();
@@ -129,6 +131,7 @@ class Recorder implements DispatchSink {
     const dispatch = this.kernels.length;
     this.steps.push([at, words]);
     this.kernels.push(pipeline.name);
+    this.pipelines.add(pipeline);
     const nBuffers = record[1]!;
     for (let j = 0; j < nBuffers; j++) {
       const w = HEADER_WORDS + j * BUFFER_ENTRY_WORDS;
@@ -185,6 +188,7 @@ export class Graph {
   readonly #slots: readonly ParamSlot[];
   readonly #fixed: ReadonlyMap<Buffer, string>;
   readonly #fixedRanges: ReadonlyMap<number, readonly Bound[]>;
+  readonly #pipelines: readonly Pipeline[];
   readonly #barriers: number;
 
   private constructor(rec: Recorder) {
@@ -201,6 +205,7 @@ export class Graph {
     this.#fixed = rec.fixed;
     this.#fixedRanges = rec.fixedRanges;
     this.#barriers = steps.length - rec.kernels.length;
+    this.#pipelines = [...rec.pipelines];
   }
 
   /**
@@ -261,6 +266,7 @@ export class Graph {
     if (enc.device !== this.#device) throw new ArgumentError("encoder", "belongs to another device than the graph");
     const bound = this.#resolve(buffers);
     for (const [buffer, where] of this.#fixed) if (buffer.disposed) throw new DisposedError(`graph buffer at ${where}`);
+    for (const p of this.#pipelines) checkLivePipeline("graph pipeline", p);
     const words = this.#words;
     for (const s of this.#slots) {
       const b = bound[s.param]!;
