@@ -136,8 +136,9 @@ export class Buffer {
     return this.#storage.length;
   }
 
+  /** True once disposed; also for an object that only pretends to be a Buffer. */
   get disposed(): boolean {
-    return this.#disposed;
+    return !(#disposed in this) || this.#disposed;
   }
 
   /** Number of elements described by `shape`. */
@@ -153,7 +154,10 @@ export class Buffer {
    */
   view<T extends TypedArray>(ctor: TypedArrayConstructor<T>): T {
     if (this.#disposed) throw new DisposedError("buffer");
-    const size = ctor.BYTES_PER_ELEMENT;
+    const size = (ctor as { BYTES_PER_ELEMENT?: unknown } | null)?.BYTES_PER_ELEMENT;
+    if (typeof ctor !== "function" || typeof size !== "number" || !(ctor.prototype instanceof Object.getPrototypeOf(Uint8Array))) {
+      throw new ArgumentError("ctor", "must be a typed array class such as Float32Array");
+    }
     if (this.byteOffset % size !== 0) {
       throw new ArgumentError("ctor", `a ${size}-byte element view needs a byte offset that is a multiple of ${size} (offset is ${this.byteOffset})`);
     }

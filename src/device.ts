@@ -204,3 +204,12 @@ export class Device implements BufferOwner {
     if (this.#disposed) throw new DisposedError("device");
   }
 }
+
+/**
+ * Throws unless `v` is an open Device (made by `Device.open()`, whose constructor is private):
+ * a fake object with a `handle` never reaches the backend.
+ */
+export function checkDevice(name: string, v: unknown): asserts v is Device {
+  if (!(v instanceof Device)) throw new ArgumentError(name, `must be a Device from Device.open() (got ${v === null ? "null" : typeof v === "object" ? ((v as object).constructor?.name ?? "object") : typeof v})`);
+  if (v.disposed) throw new DisposedError("device");
+}

@@ -29,7 +29,7 @@ import { Buffer, type TypedArray } from "./buffer.ts";
 import { CommandBuffer, CommandBufferStatus } from "./commandbuffer.ts";
 import { config } from "./config.ts";
 import { counters } from "./counters.ts";
-import type { Device } from "./device.ts";
+import { checkDevice, type Device } from "./device.ts";
 import { ArgumentError, CommandBufferError, DisposedError } from "./errors.ts";
 import { failure, outSlot, takeHandle } from "./ffi/native.ts";
 import { Hazard, HazardTracker } from "./hazards.ts";
@@ -182,6 +182,7 @@ export class CommandEncoder {
 
   /** @internal Use `device.commandEncoder()`. */
   constructor(device: Device) {
+    checkDevice("device", device);
     this.device = device;
     this.#auto = this.#autoOption || config().autoBarrier;
     this.#cb = this.#newCommandBuffer();
@@ -235,6 +236,8 @@ export class CommandEncoder {
 
   /** Validate and encode one dispatch described by `desc`. */
   dispatch(desc: DispatchDesc): void {
+    if (desc === null || typeof desc !== "object") throw new ArgumentError("desc", `must be a dispatch description object (got ${desc === null ? "null" : typeof desc})`);
+    if (desc.kind !== "threads" && desc.kind !== "threadgroups") throw new ArgumentError("desc.kind", `must be "threads" or "threadgroups" (got ${JSON.stringify(desc.kind)})`);
     const kind = desc.kind === "threads" ? KIND_THREADS : KIND_THREADGROUPS;
     this.#encode(kind, desc.pipeline, desc.bindings, desc.grid, desc.threadgroup, desc);
   }
@@ -328,7 +331,8 @@ export class CommandEncoder {
    * @internal Send dispatches and barriers to `sink` (a graph recorder) instead of the backend,
    * tracking hazards among them with a fresh tracker, until `stopRecording()`.
    */
-  startRecording(sink: DispatchSink): void {
+  startRecording(token: typeof fromNative, sink: DispatchSink): void {
+    checkToken(token, "startRecording");
     this.#checkOpen();
     if (this.#sink !== null) throw new ArgumentError("encoder", "is already recording a graph");
     this.#sink = sink;
@@ -350,7 +354,8 @@ export class CommandEncoder {
    * dispatches of the group, and the next tracked dispatch is ordered after them. Returns the
    * number of barriers encoded.
    */
-  encodeSteps(steps: readonly Step[], kernels: readonly string[]): number {
+  encodeSteps(token: typeof fromNative, steps: readonly Step[], kernels: readonly string[]): number {
+    checkToken(token, "encodeSteps");
     this.#checkOpen();
     if (this.#sink !== null) throw new ArgumentError("encoder", "is recording a graph; replay into another encoder");
     if (this.#computeEncoder === null) this.#openComputeEncoder();
@@ -442,14 +447,16 @@ export class CommandEncoder {
   }
 
   /** @internal Make work encoded from now on wait for `event` to reach `value`. */
-  encodeWaitForEvent(event: Pointer, value: number): void {
+  encodeWaitForEvent(token: typeof fromNative, event: Pointer, value: number): void {
+    checkToken(token, "encodeWaitForEvent");
     const native = this.device.native;
     const status = native.mlxn_command_buffer_encode_wait_event(this.#cb.handle, event, BigInt(value));
     if (status !== 0) throw failure(native, status, "encodeWaitForEvent");
   }
 
   /** @internal End encoding, label, signal `event` to `value` when done, and submit. */
-  fenceSignalAndCommit(event: Pointer, value: number, label: string | undefined): void {
+  fenceSignalAndCommit(token: typeof fromNative, event: Pointer, value: number, label: string | undefined): void {
+    checkToken(token, "fenceSignalAndCommit");
     this.#checkOpen();
     this.#endComputeEncoder();
     if (label) this.#applyLabel(label);
@@ -645,4 +652,9 @@ function addAccesses(name: string, list: readonly Access[], nBindings: number, w
 /** Inline bytes: a typed array that is not a Buffer (checked after `instanceof Buffer`, see above). */
 function isInlineBinding(b: Binding | undefined): b is TypedArray {
   return !(b instanceof Buffer) && ArrayBuffer.isView(b);
+}
+
+/** Internal entry points that take raw handles or packed records refuse callers outside the library. */
+function checkToken(token: unknown, method: string): void {
+  if (token !== fromNative) throw new ArgumentError(method, "is internal to the library (graphs and encoder sessions call it)");
 }

@@ -38,6 +38,7 @@
 import { Buffer, checkLiveBuffer } from "./buffer.ts";
 import { CommandEncoder, type Access, type Binding, type DispatchOptions, type DispatchSink, type Step } from "./encoder.ts";
 import { ArgumentError, DisposedError } from "./errors.ts";
+import { fromNative } from "./internal.ts";
 import { checkLivePipeline, type Pipeline } from "./registry.ts";
 
 /**
@@ -228,7 +229,7 @@ export class Graph {
       list.push(param);
     }
     const rec = new Recorder(enc.device, list);
-    enc.startRecording(rec);
+    enc.startRecording(fromNative, rec);
     try {
       const result: unknown = fn(enc);
       if (result instanceof Promise) throw new ArgumentError("fn", "must encode synchronously (it returned a promise)");
@@ -276,7 +277,7 @@ export class Graph {
       words[s.word + 2] = at >>> 0;
       words[s.word + 3] = Math.floor(at / TWO_32);
     }
-    const barriers = enc.encodeSteps(this.#steps, this.#kernels);
+    const barriers = enc.encodeSteps(fromNative, this.#steps, this.#kernels);
     return { dispatches: this.#kernels.length, barriers };
   }
 

@@ -45,7 +45,40 @@ export {
 } from "./errors.ts";
 export { config, withConfig, type Config } from "./config.ts";
 export { defaultBackend, type Backend } from "./ffi/loader.ts";
-export * as ops from "./ops/index.ts";
+import * as opsModule from "./ops/index.ts";
+import { guardOps } from "./ops/guard.ts";
+/** The ops (see src/ops/), each checking its encoder and registry arguments first. */
+export const ops: typeof opsModule = guardOps(opsModule);
+/** The ops' parameter types, as `ops.SampleParams` etc. */
+export declare namespace ops {
+  export type BinaryOp = opsModule.BinaryOp;
+  export type BinaryOptions = opsModule.BinaryOptions;
+  export type CopyOptions = opsModule.CopyOptions;
+  export type StridedCopyParams = opsModule.StridedCopyParams;
+  export type ConcatInput = opsModule.ConcatInput;
+  export type TransposeParams = opsModule.TransposeParams;
+  export type GeluApproximation = opsModule.GeluApproximation;
+  export type RopeParams = opsModule.RopeParams;
+  export type RopeScaling = opsModule.RopeScaling;
+  export type EmbeddingParams = opsModule.EmbeddingParams;
+  export type AffineTable = opsModule.AffineTable;
+  export type AffineEmbeddingParams = opsModule.AffineEmbeddingParams;
+  export type KvAppendParams = opsModule.KvAppendParams;
+  export type KvCopyParams = opsModule.KvCopyParams;
+  export type NormParams = opsModule.NormParams;
+  export type SoftmaxParams = opsModule.SoftmaxParams;
+  export type CausalMask = opsModule.CausalMask;
+  export type SelectParams = opsModule.SelectParams;
+  export type TopKParams = opsModule.TopKParams;
+  export type SampleParams = opsModule.SampleParams;
+  export type QuantizeParams = opsModule.QuantizeParams;
+  export type MatmulParams = opsModule.MatmulParams;
+  export type QuantizedMatmulParams = opsModule.QuantizedMatmulParams;
+  export type MatmulPath = opsModule.MatmulPath;
+  export type AttentionParams = opsModule.AttentionParams;
+  export type PrefillParams = opsModule.PrefillParams;
+  export type AttentionMask = opsModule.AttentionMask;
+}
 export { SafetensorsArchive, readSafetensorsHeader, writeSafetensors, writeModelSafetensors, type TensorInfo, type TensorData, type SafetensorsDType } from "./io/safetensors.ts";
 export { ProgressBar, type ProgressOptions } from "./io/progress.ts";
 export { quantize, dequantize, MLX_BITS, MLX_GROUP_SIZES, type Quantized } from "./quant.ts";

@@ -13,7 +13,7 @@
  * const q = registry.getPipeline("my_kernel", { bools: [[300, true]], ints: [[301, 7]] });
  */
 import type { Pointer } from "bun:ffi";
-import type { Device } from "./device.ts";
+import { checkDevice, type Device } from "./device.ts";
 import { ArgumentError, DisposedError, KernelNotFoundError } from "./errors.ts";
 import { failure, outSlot, takeHandle } from "./ffi/native.ts";
 import { fromNative } from "./internal.ts";
@@ -62,7 +62,7 @@ export class Pipeline {
 
   /** True once the registry freed it (disposed, released, or its kernel re-registered). */
   get disposed(): boolean {
-    return !this.#live;
+    return !(#live in this) || !this.#live;
   }
 
   /** @internal The registry frees the native pipeline right after this. */
@@ -140,10 +140,7 @@ export class KernelRegistry {
   #disposed = false;
 
   constructor(device: Device) {
-    if (device === null || typeof device !== "object" || typeof (device as { disposed?: unknown }).disposed !== "boolean" || !("native" in device)) {
-      throw new ArgumentError("device", `must be a Device (got ${device === null ? "null" : typeof device})`);
-    }
-    if (device.disposed) throw new DisposedError("device");
+    checkDevice("device", device);
     this.device = device;
   }
 

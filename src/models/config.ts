@@ -124,7 +124,7 @@ class Reader {
   positive(key: string, fallback?: number): number {
     const v = this.json[key] ?? fallback;
     if (v === undefined) this.fail(key, "required");
-    if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) this.fail(key, `must be a positive finite number (got ${JSON.stringify(v)})`);
+    if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) this.fail(key, `must be a positive number, finite (got ${JSON.stringify(v)})`);
     return v;
   }
 

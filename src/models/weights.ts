@@ -176,18 +176,17 @@ export function planWeights(config: ModelConfig, archive: SafetensorsArchive): W
 
 /**
  * Refuse a config.json whose model cannot fit the weight files, before planning anything from
- * its sizes: every parameter takes at least `bits / 8` bytes, with `bits` the smallest
- * quantization the config names (16 when it names none; float weights are F16 or wider).
+ * its sizes: every parameter takes at least 2 bits (the smallest MLX quantization), whatever
+ * the config says, so the tensor-by-tensor checks still report the finer mismatches.
  */
 function checkWeightTotal(config: ModelConfig, archive: SafetensorsArchive): void {
-  let bits = config.quantization?.bits ?? 16;
-  for (const o of config.quantizationOverrides.values()) if (o !== false) bits = Math.min(bits, o.bits);
+  const bits = 2;
   const needed = (countParameters(config) * bits) / 8;
   const held = archive.files.reduce((sum, f) => sum + (f.fileSize - 8 - f.headerLength), 0);
   if (needed > held) {
     throw new FormatError(
       archive.source,
-      `config.json describes ${countParameters(config)} parameters, at least ${Math.ceil(needed)} bytes at ${bits} bits each, but the weight files hold ${held} bytes of tensor data`,
+      `config.json describes ${countParameters(config)} parameters, at least ${Math.ceil(needed)} bytes at ${bits} bits each (the smallest quantization), but the weight files hold ${held} bytes of tensor data`,
     );
   }
 }
