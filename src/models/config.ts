@@ -96,6 +96,14 @@ const LIMITS: Record<string, number> = {
   original_max_position_embeddings: 1 << 24,
 };
 
+/** Exclusive upper bounds of config.json's real numbers: beyond them f32 arithmetic breaks down. */
+const REAL_LIMITS: Record<string, number> = {
+  rms_norm_eps: 1,
+  rope_theta: 1e30,
+  low_freq_factor: 1e30,
+  high_freq_factor: 1e30,
+};
+
 class Reader {
   constructor(
     readonly json: Json,
@@ -121,10 +129,13 @@ class Reader {
     return v as number;
   }
 
+  /** A positive number below `REAL_LIMITS[key]` when it has one (the device computes in f32). */
   positive(key: string, fallback?: number): number {
     const v = this.json[key] ?? fallback;
     if (v === undefined) this.fail(key, "required");
-    if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) this.fail(key, `must be a positive number, finite (got ${JSON.stringify(v)})`);
+    if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) this.fail(key, `must be a positive number (got ${JSON.stringify(v)})`);
+    const max = REAL_LIMITS[key];
+    if (max !== undefined && v >= max) this.fail(key, `${v} is out of range (must be below ${max})`);
     return v;
   }
 
@@ -188,7 +199,7 @@ function parseRopeScaling(r: Reader): RopeScaling | undefined {
   const s = new Reader(v, r.source);
   const factor = (): number => {
     const f = v.factor;
-    if (typeof f !== "number" || !(f > 0) || !Number.isFinite(f)) r.fail("rope_scaling.factor", `must be a positive number (got ${JSON.stringify(f)})`);
+    if (typeof f !== "number" || !(f > 0) || !(f < 1e30)) r.fail("rope_scaling.factor", `must be a positive number (got ${JSON.stringify(f)})`);
     return f;
   };
   if (type === "linear") return Object.freeze({ type: "linear", factor: factor() });
