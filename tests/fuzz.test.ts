@@ -68,11 +68,11 @@ async function runBatch(suite: string, count: number): Promise<number> {
 
 describe("fuzz: each batch in a child process", () => {
   test("public API: random arguments to every method, dangling handles, raw-kernel overruns, silent wrong results, leaks", async () => {
-    expect(await runBatch("api", COUNT)).toBeGreaterThan(600);
+    expect(await runBatch("api", COUNT)).toBeGreaterThan(500);
   });
 
   test("malformed files: safetensors mutations, config.json values, tokenizer.json mutations, special files, writers", async () => {
-    expect(await runBatch("files", COUNT * 4)).toBeGreaterThan(400);
+    expect(await runBatch("files", COUNT * 4)).toBeGreaterThan(250);
   });
 });
 
