@@ -436,6 +436,9 @@ export class Decoder {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    // The last pass's scratch is still leased (reset() returns it at the start of the next
+    // pass): return it first, or its views would hold the memory until garbage collection.
+    this.#pool.reset();
     this.#pool.dispose();
     for (const b of this.#owned) b.dispose();
   }

@@ -63,6 +63,7 @@ export interface ApiContext {
   device: Device;
   registry: KernelRegistry;
   model: Model;
+  modelDir: string;
   dispose(): void;
 }
 
@@ -76,6 +77,7 @@ export function apiContext(): ApiContext {
     device,
     registry,
     model,
+    modelDir: synthetic.dir,
     dispose() {
       model.dispose();
       registry.dispose();
@@ -299,6 +301,18 @@ function targetedCases(ctx: ApiContext, rng: Rng): FuzzCase[] {
       return device.bytesInUse - base;
     },
     check: (r) => ((r as number) <= 0 ? undefined : `${r} bytes still held after GC`),
+  });
+  add({
+    id: "load, forward, generate, dispose: device memory back to baseline", expect: "ok",
+    run: async () => {
+      const base = device.bytesInUse;
+      const m = loadModel(ctx.modelDir, { device, progress: false });
+      m.forward([1, 2, 3]);
+      for await (const _ of m.generate([1, 2, 3], { maxTokens: 8 })) break;
+      m.dispose();
+      return device.bytesInUse - base;
+    },
+    check: (r) => (r === 0 ? undefined : `${r} bytes still held after dispose`),
   });
   add({
     id: "generation that throws releases its cache", expect: "ok",
