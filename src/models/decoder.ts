@@ -171,6 +171,10 @@ export class KVCache {
 
   /** @internal Called by the decoder once a pass has completed. */
   advance(tokens: number): void {
+    this.#check();
+    if (!Number.isSafeInteger(tokens) || tokens < 0 || this.#position + tokens > this.#capacity) {
+      throw new ArgumentError("tokens", `must be an integer in [0, ${this.#capacity - this.#position}] (got ${tokens})`);
+    }
     this.#position += tokens;
   }
 
@@ -180,6 +184,7 @@ export class KVCache {
    */
   reserve(enc: CommandEncoder, registry: KernelRegistry, tokens: number): Buffer[] {
     this.#check();
+    if (!Number.isSafeInteger(tokens) || tokens < 0) throw new ArgumentError("tokens", `must be a non-negative integer (got ${tokens})`);
     const needed = this.#position + tokens;
     if (needed > this.maxLength) {
       throw new ArgumentError("tokens", `cache overflow: ${tokens} new tokens at position ${this.#position} exceed the cache's maxLength of ${this.maxLength} positions`);
