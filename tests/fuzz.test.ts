@@ -16,8 +16,8 @@ const BUN = process.execPath;
 const SEED = Number(process.env.FUZZ_SEED ?? 20261205);
 /** Random calls per method (api) and mutations per format (files; four times as many, they are cheap). */
 const COUNT = Number(process.env.FUZZ_COUNT ?? 8);
-/** A child that takes longer than this is taken for hung. */
-const CHILD_LIMIT_MS = 240_000;
+/** A child that takes longer than this is taken for hung (generous: a cold kernel cache compiles the model's kernels first). */
+const CHILD_LIMIT_MS = 540_000;
 
 interface Line {
   start?: string;

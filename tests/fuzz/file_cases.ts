@@ -11,7 +11,7 @@ import { spawnSync } from "node:child_process";
 import { Device, readSafetensorsHeader, writeModelSafetensors, writeSafetensors } from "../../src/index.ts";
 import { readModelConfig } from "../../src/models/config.ts";
 import { loadModel } from "../../src/models/model.ts";
-import { createSyntheticModel, syntheticPreset } from "../../src/models/synthetic.ts";
+import { createSyntheticModel, syntheticPreset, writeSyntheticModel } from "../../src/models/synthetic.ts";
 import { Tokenizer } from "../../src/models/tokenizer.ts";
 import { Rng, type FuzzCase } from "./cases.ts";
 import { FORMATS, place } from "./formats.ts";
@@ -207,6 +207,15 @@ export function fileCases(ctx: FileContext, seed: number, count: number): FuzzCa
       const file = join(root, "in-the-way");
       writeFileSync(file, "x");
       writeModelSafetensors(join(file, "model"), []);
+    },
+  });
+  cases.push({ id: "createSyntheticModel under a missing directory", expect: "error", errorClass: "FileError", run: () => createSyntheticModel(syntheticPreset("llama"), join(root, "no", "such")) });
+  cases.push({
+    id: "writeSyntheticModel where a file is in the way", expect: "error", errorClass: "FileError",
+    run: () => {
+      const file = join(root, "in-the-way-2");
+      writeFileSync(file, "x");
+      writeSyntheticModel(join(file, "model"), syntheticPreset("llama"));
     },
   });
   return cases;
