@@ -42,6 +42,7 @@ export {
   CommandBufferError,
   BackendError,
   FormatError,
+  FileError,
 } from "./errors.ts";
 export { config, withConfig, type Config } from "./config.ts";
 export { defaultBackend, type Backend } from "./ffi/loader.ts";

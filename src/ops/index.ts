@@ -24,7 +24,7 @@ export { embedding, embeddingAffine, AFFINE_BITS, AFFINE_GROUP_SIZES, type Embed
 export { kvCacheAppend, kvCacheCopy, type KvAppendParams, type KvCopyParams } from "./kvcache.ts";
 export { rmsNorm, addRmsNorm, l2Norm, layerNorm, type NormParams } from "./norms.ts";
 export { softmax, type SoftmaxParams, type CausalMask } from "./softmax.ts";
-export { argmax, topK, sample, TOP_K_MAX, type SelectParams, type TopKParams, type SampleParams } from "./sampling.ts";
+export { argmax, topK, sample, TOP_K_MAX, MIN_TEMPERATURE, MIN_TOP_P, type SelectParams, type TopKParams, type SampleParams } from "./sampling.ts";
 export { quantize, dequantize, type QuantizeParams } from "./quantize.ts";
 export { matmul, quantizedMatmul, MATVEC_MAX_ROWS, type MatmulParams, type QuantizedMatmulParams, type MatmulPath } from "./matmul.ts";
 export { attentionDecode, attentionPrefill, attentionDecodeScratchBytes, ATTENTION_HEAD_DIMS, DECODE_MAX_SPLITS, type AttentionParams, type PrefillParams, type AttentionMask } from "./attention.ts";
