@@ -84,7 +84,6 @@ describe("fuzz: environment, compiler and cache, one process each", () => {
     ["MLXN_MSL_CPU_THREADS", "1e9"],
     ["MLXN_MSL_CPU_SANITIZE", "yes"],
     ["MLXN_AUTO_BARRIER", "2"],
-    ["MLXN_ENCODER_SESSION", "on"],
     ["MLXN_COMPILE_TIMEOUT", "-1"],
     ["MLXN_COMPILE_TIMEOUT", "soon"],
   ];

@@ -148,6 +148,14 @@ const LIMITS: Record<string, number> = {
   head_dim: 1024,
   max_position_embeddings: 1 << 24,
   original_max_position_embeddings: 1 << 24,
+  moe_intermediate_size: 1 << 18,
+  // Further bounded by the MoE kernels (MOE_MAX_EXPERTS, MOE_MAX_TOP_K) where the model is built.
+  num_experts: 1 << 16,
+  num_local_experts: 1 << 16,
+  num_experts_per_tok: 1 << 16,
+  decoder_sparse_step: 1024,
+  sliding_window: 1 << 24,
+  sliding_window_pattern: 1024,
 };
 
 /** Exclusive upper bounds of config.json's real numbers: beyond them f32 arithmetic breaks down. */
