@@ -195,6 +195,8 @@ export class KernelRegistry {
   pipeline<A extends Axes>(spec: KernelSpec<A>, variant: Variant<A>, constants?: FunctionConstants): Pipeline {
     // Hot path (every op dispatch): a walk of small maps keyed by the axis values, then by the
     // constants object, instead of building the name and key strings.
+    if (typeof spec !== "object" || spec === null || !Array.isArray((spec as { axisNames?: unknown }).axisNames)) throw new ArgumentError("spec", "must be a catalog entry (kernels/catalog.ts)");
+    if (typeof variant !== "object" || variant === null) throw new ArgumentError("variant", `must be an object of axis values (got ${variant === null ? "null" : typeof variant})`);
     let node = this.#fast.get(spec);
     if (node === undefined) this.#fast.set(spec, (node = new Map()));
     for (const axis of spec.axisNames) {

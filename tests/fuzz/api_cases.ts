@@ -209,7 +209,7 @@ function targetedCases(ctx: ApiContext, rng: Rng): FuzzCase[] {
 
   // ── null encoder, and other non-objects where objects belong (ops.x(enc, inputs…, out, params?)) ──
   for (const [name, fn] of Object.entries(ops)) {
-    if (typeof fn !== "function") continue;
+    if (typeof fn !== "function" || /^class\b/.test(Function.prototype.toString.call(fn))) continue;
     // Ops take the encoder first (read from the unguarded op's source: the public one is a
     // wrapper); helpers (frequencies, scratch sizes) must still fail typed.
     const raw = (rawOps as Record<string, unknown>)[name];
