@@ -12,6 +12,7 @@ import { toArrayBuffer, type Pointer } from "bun:ffi";
 import type { DType } from "./dtype.ts";
 import { ArgumentError, DisposedError } from "./errors.ts";
 import type { Native } from "./ffi/loader.ts";
+import { fromNative } from "./internal.ts";
 import type { Residency } from "./residency.ts";
 
 /** Typed arrays `Buffer.view` can produce. */
@@ -110,6 +111,7 @@ export class Buffer {
     /** Length of this view in bytes. */
     readonly byteLength: number,
   ) {
+    if (!(storage instanceof Storage)) throw new ArgumentError("Buffer", "is made by Device.allocBuffer or Buffer.slice; it cannot be constructed from a handle");
     this.#storage = storage;
     this.elementCount = shape.reduce((a, b) => a * b, 1);
     this.handleLo = storage.handle >>> 0;
@@ -118,7 +120,8 @@ export class Buffer {
   }
 
   /** @internal */
-  static allocate(owner: BufferOwner, device: object, handle: Pointer, byteLength: number, dtype: DType, shape: readonly number[]): Buffer {
+  static allocate(token: typeof fromNative, owner: BufferOwner, device: object, handle: Pointer, byteLength: number, dtype: DType, shape: readonly number[]): Buffer {
+    if (token !== fromNative) throw new ArgumentError("Buffer", "is made by Device.allocBuffer; it cannot be constructed from a handle");
     owner.residency.add(handle);
     return new Buffer(new Storage(owner, handle, byteLength), device, dtype, Object.freeze([...shape]), 0, byteLength);
   }
@@ -134,8 +137,9 @@ export class Buffer {
     return this.#storage.length;
   }
 
+  /** True once disposed; also for an object that only pretends to be a Buffer. */
   get disposed(): boolean {
-    return this.#disposed;
+    return !(#disposed in this) || this.#disposed;
   }
 
   /** Number of elements described by `shape` (computed once: ops read it on every dispatch). */
@@ -149,7 +153,10 @@ export class Buffer {
    */
   view<T extends TypedArray>(ctor: TypedArrayConstructor<T>): T {
     if (this.#disposed) throw new DisposedError("buffer");
-    const size = ctor.BYTES_PER_ELEMENT;
+    const size = (ctor as { BYTES_PER_ELEMENT?: unknown } | null)?.BYTES_PER_ELEMENT;
+    if (typeof ctor !== "function" || typeof size !== "number" || !(ctor.prototype instanceof Object.getPrototypeOf(Uint8Array))) {
+      throw new ArgumentError("ctor", "must be a typed array class such as Float32Array");
+    }
     if (this.byteOffset % size !== 0) {
       throw new ArgumentError("ctor", `a ${size}-byte element view needs a byte offset that is a multiple of ${size} (offset is ${this.byteOffset})`);
     }

@@ -4,9 +4,10 @@
  * by `dispose()` or, as a backstop, when the object is collected; the backend keeps a committed
  * command buffer alive until it completes either way.
  */
-import { CommandBufferError, DisposedError } from "./errors.ts";
+import { ArgumentError, CommandBufferError, DisposedError } from "./errors.ts";
 import type { Pointer } from "bun:ffi";
 import { CommandBufferStatus } from "./ffi/abi.ts";
+import { fromNative } from "./internal.ts";
 import type { Native } from "./ffi/loader.ts";
 
 export { CommandBufferStatus };
@@ -20,8 +21,9 @@ export class CommandBuffer {
   #disposed = false;
   #label = "";
 
-  /** @internal Made by CommandEncoder. */
-  constructor(native: Native, handle: Pointer) {
+  /** @internal Made by CommandEncoder; a handle from anywhere else is refused. */
+  constructor(token: typeof fromNative, native: Native, handle: Pointer) {
+    if (token !== fromNative) throw new ArgumentError("CommandBuffer", "is made by CommandEncoder; it cannot be constructed from a handle");
     this.#native = native;
     this.#handle = handle;
     finalizer.register(this, { native, handle }, this);

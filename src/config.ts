@@ -25,6 +25,11 @@
  * |                        | cuda PTX cache for run-time kernels, e.g. those the tests register) |
  * | MLXN_AUTO_BARRIER      | `1`: automatic barriers on in every encoder, even where code set |
  * |                        | `autoBarrier = false` (debug: finds a missing hand-placed barrier) |
+ * | MLXN_COMPILE_TIMEOUT   | seconds one msl-cpu kernel compile may take before it is stopped |
+ * |                        | and reported as a CompileError (default 300)                     |
+ *
+ * A malformed value is an `ArgumentError` naming the variable, on first use; switches take
+ * `1`/`0` (also `true`/`false`, empty for unset).
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { homedir, tmpdir } from "node:os";
@@ -44,7 +49,12 @@ export interface Config {
   recordKernels: string | undefined;
   /** Force automatic barriers on in every encoder (they are on by default; see CommandEncoder). */
   autoBarrier: boolean;
+  /** Seconds a kernel compile may run before it is stopped and fails with a CompileError. */
+  compileTimeoutSeconds: number;
 }
+
+/** Default of `compileTimeoutSeconds`: a cold compile of the largest family takes well under a minute. */
+const DEFAULT_COMPILE_TIMEOUT_S = 300;
 
 function readBackend(v: string | undefined): Config["backend"] {
   if (v === undefined || v === "") return undefined;
@@ -52,11 +62,31 @@ function readBackend(v: string | undefined): Config["backend"] {
   throw new ArgumentError("MLXN_BACKEND", `must be "cpu", "cuda" or "metal" (got ${JSON.stringify(v)})`);
 }
 
-function readPositiveInt(name: string, v: string | undefined): number | undefined {
+/** A positive integer up to `max`, or undefined when unset. */
+function readPositiveInt(name: string, v: string | undefined, max: number): number | undefined {
   if (v === undefined || v === "") return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new ArgumentError(name, `must be a positive integer (got ${JSON.stringify(v)})`);
+  const n = Number(v.trim());
+  if (!/^\s*\d+\s*$/.test(v) || !Number.isSafeInteger(n) || n <= 0 || n > max) {
+    throw new ArgumentError(name, `must be an integer from 1 to ${max} (got ${JSON.stringify(v)})`);
+  }
   return n;
+}
+
+/** A positive, finite number of seconds up to a day, or the default when unset. */
+function readSeconds(name: string, v: string | undefined, fallback: number): number {
+  if (v === undefined || v.trim() === "") return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || n > 86400) throw new ArgumentError(name, `must be a number of seconds in (0, 86400] (got ${JSON.stringify(v)})`);
+  return n;
+}
+
+/** A debug switch: unset, empty, `0` or `false` is off; `1` or `true` is on; anything else is an error. */
+function readSwitch(name: string, v: string | undefined): boolean {
+  if (v === undefined) return false;
+  const t = v.trim().toLowerCase();
+  if (t === "" || t === "0" || t === "false") return false;
+  if (t === "1" || t === "true") return true;
+  throw new ArgumentError(name, `must be 1 or 0 (got ${JSON.stringify(v)})`);
 }
 
 function defaultCacheDir(env: NodeJS.ProcessEnv): string {
@@ -71,11 +101,12 @@ function readConfig(env: NodeJS.ProcessEnv): Config {
     shimPath: env.MLXN_SHIM_PATH || undefined,
     cacheDir: env.MLXN_CACHE_DIR || defaultCacheDir(env),
     cxx: env.MLXN_CXX || undefined,
-    mslCpuSanitize: env.MLXN_MSL_CPU_SANITIZE === "1",
-    mslCpuThreads: readPositiveInt("MLXN_MSL_CPU_THREADS", env.MLXN_MSL_CPU_THREADS),
+    mslCpuSanitize: readSwitch("MLXN_MSL_CPU_SANITIZE", env.MLXN_MSL_CPU_SANITIZE),
+    mslCpuThreads: readPositiveInt("MLXN_MSL_CPU_THREADS", env.MLXN_MSL_CPU_THREADS, 1024),
     capturePath: env.MLXN_CAPTURE || undefined,
     recordKernels: env.MLXN_RECORD_KERNELS || undefined,
-    autoBarrier: env.MLXN_AUTO_BARRIER === "1",
+    autoBarrier: readSwitch("MLXN_AUTO_BARRIER", env.MLXN_AUTO_BARRIER),
+    compileTimeoutSeconds: readSeconds("MLXN_COMPILE_TIMEOUT", env.MLXN_COMPILE_TIMEOUT, DEFAULT_COMPILE_TIMEOUT_S),
   };
 }
 

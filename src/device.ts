@@ -17,6 +17,7 @@ import { loadBackend, type Backend, type Native } from "./ffi/loader.ts";
 import { Limit, Status } from "./ffi/abi.ts";
 import { failure, outSlot, takeHandle } from "./ffi/native.ts";
 import { KernelRegistry } from "./registry.ts";
+import { fromNative } from "./internal.ts";
 import { Residency } from "./residency.ts";
 import { EncoderSession } from "./session.ts";
 import { join } from "node:path";
@@ -84,11 +85,11 @@ export class Device implements BufferOwner {
 
   /** Open the device of the backend chosen by `MLXN_BACKEND`, or the platform default. */
   static open(): Device {
+    const cfg = config();
     const { backend, native } = loadBackend();
     const status = native.mlxn_device_open(outSlot);
     if (status !== 0) throw failure(native, status, "device");
     const handle = takeHandle();
-    const cfg = config();
     // Backends ignore keys they do not know, so options are set without asking which one this is.
     const options: [string, string | undefined][] = [
       ["msl_cpu.cache_dir", join(cfg.cacheDir, "msl-cpu")],
@@ -97,6 +98,7 @@ export class Device implements BufferOwner {
       ["msl_cpu.threads", cfg.mslCpuThreads?.toString()],
       ["cuda.cache_dir", join(cfg.cacheDir, "cuda")],
       ["cuda.cxx", cfg.cxx],
+      ["msl_cpu.compile_timeout_ms", String(Math.ceil(cfg.compileTimeoutSeconds * 1000))],
       ["capture.path", cfg.capturePath],
     ];
     for (const [key, value] of options) {
@@ -174,7 +176,7 @@ export class Device implements BufferOwner {
     if (status !== 0) throw failure(this.native, status, "byteLength");
     this.#bytesInUse += byteLength;
     if (this.#bytesInUse > this.#peakBytes) this.#peakBytes = this.#bytesInUse;
-    return Buffer.allocate(this, this, takeHandle(), byteLength, dtype, shape);
+    return Buffer.allocate(fromNative, this, this, takeHandle(), byteLength, dtype, shape);
   }
 
   /** @internal Accounting callback of freed allocations. */
@@ -222,4 +224,13 @@ export class Device implements BufferOwner {
   #check(): void {
     if (this.#disposed) throw new DisposedError("device");
   }
+}
+
+/**
+ * Throws unless `v` is an open Device (made by `Device.open()`, whose constructor is private):
+ * a fake object with a `handle` never reaches the backend.
+ */
+export function checkDevice(name: string, v: unknown): asserts v is Device {
+  if (!(v instanceof Device)) throw new ArgumentError(name, `must be a Device from Device.open() (got ${v === null ? "null" : typeof v === "object" ? ((v as object).constructor?.name ?? "object") : typeof v})`);
+  if (v.disposed) throw new DisposedError("device");
 }

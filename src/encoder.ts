@@ -29,14 +29,15 @@ import { Buffer, type TypedArray } from "./buffer.ts";
 import { CommandBuffer, CommandBufferStatus } from "./commandbuffer.ts";
 import { config } from "./config.ts";
 import { counters } from "./counters.ts";
-import type { Device } from "./device.ts";
+import { checkDevice, type Device } from "./device.ts";
 import { ArgumentError, CommandBufferError, DisposedError } from "./errors.ts";
 import { MAX_BUFFER_BINDINGS, MAX_INLINE_BYTES } from "./ffi/abi.ts";
 import { failure, outSlot, takeHandle } from "./ffi/native.ts";
 import { Hazard, HazardTracker } from "./hazards.ts";
+import { fromNative } from "./internal.ts";
 import { profileCommandBuffer, type CommandBufferProfile } from "./profile.ts";
 import { DISPATCH_THREADGROUPS, DISPATCH_THREADS, INLINE_HEADER_WORDS, firstInlineWord, maxRecordWords, writeBuffer, writeHeader, writeInlineHeader, writeThreadgroupMemory } from "./dispatch_record.ts";
-import { Pipeline } from "./registry.ts";
+import { checkLivePipeline, type Pipeline } from "./registry.ts";
 
 /** What can be bound to `[[buffer(i)]]`: a buffer, a buffer at an offset, or inline bytes. */
 export type Binding = Buffer | { buffer: Buffer; offset?: number; length?: number } | TypedArray;
@@ -180,6 +181,7 @@ export class CommandEncoder {
 
   /** @internal Use `device.commandEncoder()`. */
   constructor(device: Device) {
+    checkDevice("device", device);
     this.device = device;
     this.#auto = this.#autoOption || config().autoBarrier;
     this.#cb = this.#newCommandBuffer();
@@ -233,6 +235,8 @@ export class CommandEncoder {
 
   /** Validate and encode one dispatch described by `desc`. */
   dispatch(desc: DispatchDesc): void {
+    if (desc === null || typeof desc !== "object") throw new ArgumentError("desc", `must be a dispatch description object (got ${desc === null ? "null" : typeof desc})`);
+    if (desc.kind !== "threads" && desc.kind !== "threadgroups") throw new ArgumentError("desc.kind", `must be "threads" or "threadgroups" (got ${JSON.stringify(desc.kind)})`);
     const kind = desc.kind === "threads" ? KIND_THREADS : KIND_THREADGROUPS;
     this.#encode(kind, desc.pipeline, desc.bindings, desc.grid, desc.threadgroup, desc);
   }
@@ -240,7 +244,7 @@ export class CommandEncoder {
   /** The one dispatch path: validate in TS, pack one record, decide on a barrier, make one FFI call. */
   #encode(kind: number, pipeline: Pipeline, bindings: readonly Binding[], grid: Size3, threadgroup: Size3, options: DispatchOptions | undefined): void {
     if (this.#disposed || this.device.disposed || this.#cb.committed) this.#checkOpen();
-    if (!(pipeline instanceof Pipeline)) throw new ArgumentError("pipeline", "must be a Pipeline from KernelRegistry.getPipeline");
+    checkLivePipeline("pipeline", pipeline);
     checkSize3("grid", grid);
     checkSize3("threadgroup", threadgroup);
     const threads = threadgroup[0] * threadgroup[1] * threadgroup[2];
@@ -326,7 +330,8 @@ export class CommandEncoder {
    * @internal Send dispatches and barriers to `sink` (a graph recorder) instead of the backend,
    * tracking hazards among them with a fresh tracker, until `stopRecording()`.
    */
-  startRecording(sink: DispatchSink): void {
+  startRecording(token: typeof fromNative, sink: DispatchSink): void {
+    checkToken(token, "startRecording");
     this.#checkOpen();
     if (this.#sink !== null) throw new ArgumentError("encoder", "is already recording a graph");
     this.#sink = sink;
@@ -348,7 +353,8 @@ export class CommandEncoder {
    * dispatches of the group, and the next tracked dispatch is ordered after them. Returns the
    * number of barriers encoded.
    */
-  encodeSteps(steps: readonly Step[], kernels: readonly string[]): number {
+  encodeSteps(token: typeof fromNative, steps: readonly Step[], kernels: readonly string[]): number {
+    checkToken(token, "encodeSteps");
     this.#checkOpen();
     if (this.#sink !== null) throw new ArgumentError("encoder", "is recording a graph; replay into another encoder");
     if (this.#computeEncoder === null) this.#openComputeEncoder();
@@ -440,14 +446,16 @@ export class CommandEncoder {
   }
 
   /** @internal Make work encoded from now on wait for `event` to reach `value`. */
-  encodeWaitForEvent(event: Pointer, value: number): void {
+  encodeWaitForEvent(token: typeof fromNative, event: Pointer, value: number): void {
+    checkToken(token, "encodeWaitForEvent");
     const native = this.device.native;
     const status = native.mlxn_command_buffer_encode_wait_event(this.#cb.handle, event, BigInt(value));
     if (status !== 0) throw failure(native, status, "encodeWaitForEvent");
   }
 
   /** @internal End encoding, label, signal `event` to `value` when done, and submit. */
-  fenceSignalAndCommit(event: Pointer, value: number, label: string | undefined): void {
+  fenceSignalAndCommit(token: typeof fromNative, event: Pointer, value: number, label: string | undefined): void {
+    checkToken(token, "fenceSignalAndCommit");
     this.#checkOpen();
     this.#endComputeEncoder();
     if (label) this.#applyLabel(label);
@@ -464,7 +472,7 @@ export class CommandEncoder {
     const status = native.mlxn_command_buffer_new(this.device.handle, outSlot);
     if (status !== 0) throw failure(native, status, "commandBuffer");
     counters.commandBuffer++;
-    const cb = new CommandBuffer(native, takeHandle());
+    const cb = new CommandBuffer(fromNative, native, takeHandle());
     this.#prof = profileCommandBuffer(this.device, cb);
     return cb;
   }
@@ -621,4 +629,9 @@ function addAccesses(name: string, list: readonly Access[], nBindings: number, w
 /** Inline bytes: a typed array that is not a Buffer (checked after `instanceof Buffer`, see above). */
 function isInlineBinding(b: Binding | undefined): b is TypedArray {
   return !(b instanceof Buffer) && ArrayBuffer.isView(b);
+}
+
+/** Internal entry points that take raw handles or packed records refuse callers outside the library. */
+function checkToken(token: unknown, method: string): void {
+  if (token !== fromNative) throw new ArgumentError(method, "is internal to the library (graphs and encoder sessions call it)");
 }

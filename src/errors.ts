@@ -98,3 +98,24 @@ export class FormatError extends MlxnError {
     super(`[format] ${path}: ${tensor === undefined ? "" : `tensor "${tensor}": `}${detail}`);
   }
 }
+
+/**
+ * A file could not be opened, read or written: it is missing, not a regular file (a directory,
+ * FIFO or device), unreadable, or in the way. A `FormatError`, so callers that catch malformed
+ * model files catch these too; `code` is the system's error code (`ENOENT`, `EISDIR`, …) or
+ * `"ENOTREG"` for something that exists but is not a regular file.
+ *
+ * @example
+ * try { readSafetensorsHeader("missing.safetensors"); }
+ * catch (e) { if (e instanceof FileError) console.log(e.code); } // "ENOENT"
+ */
+export class FileError extends FormatError {
+  constructor(
+    path: string,
+    readonly code: string,
+    detail: string,
+  ) {
+    super(path, detail);
+    this.message = `[file] ${path}: ${detail}`;
+  }
+}

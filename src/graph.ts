@@ -39,7 +39,8 @@ import { Buffer, checkLiveBuffer } from "./buffer.ts";
 import { CommandEncoder, type Access, type Binding, type DispatchOptions, type DispatchSink, type Step } from "./encoder.ts";
 import * as Packed from "./dispatch_record.ts";
 import { ArgumentError, DisposedError } from "./errors.ts";
-import type { Pipeline } from "./registry.ts";
+import { fromNative } from "./internal.ts";
+import { checkLivePipeline, type Pipeline } from "./registry.ts";
 
 /**
  * Replacement buffers for a replay: by parameter name, or in the order the parameters were given.
@@ -106,6 +107,8 @@ class Recorder implements DispatchSink {
   /** Per step: [start word, word count], or undefined for a barrier. */
   steps: ([number, number] | undefined)[] = [];
   kernels: string[] = [];
+  /** Every pipeline the records name: each must still be alive when the graph is replayed. */
+  readonly pipelines = new Set<Pipeline>();
   slots: ParamSlot[] = [];
   readonly fixed = new Map<Buffer, string>();
   readonly fixedRanges = new Map<number, Bound[]>();
@@ -128,6 +131,7 @@ class Recorder implements DispatchSink {
     const dispatch = this.kernels.length;
     this.steps.push([at, words]);
     this.kernels.push(pipeline.name);
+    this.pipelines.add(pipeline);
     const nBuffers = Packed.bufferCount(record);
     for (let j = 0; j < nBuffers; j++) {
       const w = Packed.bufferEntryWord(j);
@@ -184,6 +188,7 @@ export class Graph {
   readonly #slots: readonly ParamSlot[];
   readonly #fixed: ReadonlyMap<Buffer, string>;
   readonly #fixedRanges: ReadonlyMap<number, readonly Bound[]>;
+  readonly #pipelines: readonly Pipeline[];
   readonly #barriers: number;
 
   private constructor(rec: Recorder) {
@@ -200,6 +205,7 @@ export class Graph {
     this.#fixed = rec.fixed;
     this.#fixedRanges = rec.fixedRanges;
     this.#barriers = steps.length - rec.kernels.length;
+    this.#pipelines = [...rec.pipelines];
   }
 
   /**
@@ -222,7 +228,7 @@ export class Graph {
       list.push(param);
     }
     const rec = new Recorder(enc.device, list);
-    enc.startRecording(rec);
+    enc.startRecording(fromNative, rec);
     try {
       const result: unknown = fn(enc);
       if (result instanceof Promise) throw new ArgumentError("fn", "must encode synchronously (it returned a promise)");
@@ -260,12 +266,13 @@ export class Graph {
     if (enc.device !== this.#device) throw new ArgumentError("encoder", "belongs to another device than the graph");
     const bound = this.#resolve(buffers);
     for (const [buffer, where] of this.#fixed) if (buffer.disposed) throw new DisposedError(`graph buffer at ${where}`);
+    for (const p of this.#pipelines) checkLivePipeline("graph pipeline", p);
     const words = this.#words;
     for (const s of this.#slots) {
       const b = bound[s.param]!;
       Packed.setBufferEntry(words, s.word, b.handleLo, b.handleHi, b.byteOffset + s.offset);
     }
-    const barriers = enc.encodeSteps(this.#steps, this.#kernels);
+    const barriers = enc.encodeSteps(fromNative, this.#steps, this.#kernels);
     return { dispatches: this.#kernels.length, barriers };
   }
 

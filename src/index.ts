@@ -57,6 +57,7 @@ export {
   CommandBufferError,
   BackendError,
   FormatError,
+  FileError,
 } from "./errors.ts";
 export { config, withConfig, type Config } from "./config.ts";
 

@@ -27,7 +27,7 @@
  * }
  */
 import { Buffer, checkLiveBuffer } from "./buffer.ts";
-import type { Device } from "./device.ts";
+import { checkDevice, type Device } from "./device.ts";
 import { DType, isDType } from "./dtype.ts";
 import { ArgumentError, DisposedError, OutOfMemoryError } from "./errors.ts";
 
@@ -123,6 +123,7 @@ export class BufferPool {
    * const pool = new BufferPool(device, { limitBytes: 512 << 20 });
    */
   constructor(device: Device, options: PoolOptions = {}) {
+    checkDevice("device", device);
     if (options === null || typeof options !== "object") throw new ArgumentError("options", "must be an object like { limitBytes }");
     for (const key of Object.keys(options)) {
       if (key !== "limitBytes") throw new ArgumentError("options", `unknown option "${key}" (known: limitBytes)`);

@@ -20,7 +20,7 @@
  */
 import type { Pointer } from "bun:ffi";
 import { findVariant, type Axes, type FunctionConstants, type KernelSpec, type Variant } from "../kernels/catalog.ts";
-import type { Device } from "./device.ts";
+import { checkDevice, type Device } from "./device.ts";
 import { ArgumentError, DisposedError, KernelNotFoundError } from "./errors.ts";
 import { ConstantType } from "./ffi/abi.ts";
 import { failure, outSlot, takeHandle } from "./ffi/native.ts";
@@ -28,14 +28,25 @@ import { assembleUnit } from "./kernels.ts";
 import { config } from "./config.ts";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { fromNative } from "./internal.ts";
 
 export type { FunctionConstants } from "../kernels/catalog.ts";
 
 const { BOOL: CONSTANT_BOOL, INT: CONSTANT_INT, UINT: CONSTANT_UINT, FLOAT: CONSTANT_FLOAT } = ConstantType;
 
-/** A compiled compute pipeline. Owned by its registry; disposed with it. */
+
+/**
+ * A compiled compute pipeline. Owned by its registry and made only by it (`getPipeline`,
+ * `compilePipeline`); it dies with the registry, with `releasePipeline`, or when
+ * `registerSource` replaces its kernel, and any later dispatch or graph replay using it throws
+ * a `DisposedError` instead of handing the backend a freed handle.
+ */
 export class Pipeline {
+  #live = true;
+
+  /** @internal Made by KernelRegistry only; a raw handle from anywhere else is refused. */
   constructor(
+    token: typeof fromNative,
     readonly handle: Pointer,
     /** Kernel function name. */
     readonly name: string,
@@ -46,14 +57,31 @@ export class Pipeline {
     readonly maxTotalThreadsPerThreadgroup: number,
     readonly staticThreadgroupMemoryLength: number,
   ) {
+    if (token !== fromNative) throw new ArgumentError("Pipeline", "is made by KernelRegistry.getPipeline or compilePipeline; it cannot be constructed from a handle");
     this.handleLo = handle >>> 0;
     this.handleHi = Math.floor(handle / 0x100000000);
+  }
+
+  /** True once the registry freed it (disposed, released, or its kernel re-registered). */
+  get disposed(): boolean {
+    return !(#live in this) || !this.#live;
+  }
+
+  /** @internal The registry frees the native pipeline right after this. */
+  markFreed(): void {
+    this.#live = false;
   }
 
   /** @internal Low and high 32 bits of the handle, split once for the packed dispatch record. */
   readonly handleLo: number;
   /** @internal */
   readonly handleHi: number;
+}
+
+/** Throws unless `p` is a Pipeline whose native pipeline is still alive. */
+export function checkLivePipeline(name: string, p: unknown): asserts p is Pipeline {
+  if (!(p instanceof Pipeline)) throw new ArgumentError(name, "must be a Pipeline from KernelRegistry.getPipeline");
+  if (p.disposed) throw new DisposedError(`pipeline "${p.key}" (its registry was disposed, it was released, or registerSource replaced its kernel)`);
 }
 
 /**
@@ -122,11 +150,12 @@ export class KernelRegistry {
   readonly #units = new Map<string, SourceUnit>();
   /** Catalog pipelines by entry, axis values and constants object (see `pipeline`). */
   readonly #fast = new Map<object, Map<unknown, unknown>>();
-  /** Pipelines from `compilePipeline` already freed by `releasePipeline`. */
-  readonly #released = new WeakSet<Pipeline>();
+  /** Pipelines from `compilePipeline` not released yet: freed with the registry. */
+  readonly #compiled = new Set<Pipeline>();
   #disposed = false;
 
   constructor(device: Device) {
+    checkDevice("device", device);
     this.device = device;
   }
 
@@ -144,8 +173,14 @@ export class KernelRegistry {
     this.#fast.clear();
     for (const [key, p] of this.#pipelines) {
       if (p.name === name) {
-        this.device.native.mlxn_pipeline_free(p.handle);
+        this.#free(p);
         this.#pipelines.delete(key);
+      }
+    }
+    for (const p of this.#compiled) {
+      if (p.name === name) {
+        this.#free(p);
+        this.#compiled.delete(p);
       }
     }
   }
@@ -160,6 +195,8 @@ export class KernelRegistry {
   pipeline<A extends Axes>(spec: KernelSpec<A>, variant: Variant<A>, constants?: FunctionConstants): Pipeline {
     // Hot path (every op dispatch): a walk of small maps keyed by the axis values, then by the
     // constants object, instead of building the name and key strings.
+    if (typeof spec !== "object" || spec === null || !Array.isArray((spec as { axisNames?: unknown }).axisNames)) throw new ArgumentError("spec", "must be a catalog entry (kernels/catalog.ts)");
+    if (typeof variant !== "object" || variant === null) throw new ArgumentError("variant", `must be an object of axis values (got ${variant === null ? "null" : typeof variant})`);
     let node = this.#fast.get(spec);
     if (node === undefined) this.#fast.set(spec, (node = new Map()));
     for (const axis of spec.axisNames) {
@@ -193,14 +230,23 @@ export class KernelRegistry {
     const hit = this.#pipelines.get(key);
     if (hit) return hit;
     this.#check();
-    const pipeline = this.compilePipeline(name, constants);
+    const pipeline = this.#compile(name, constants);
     this.#pipelines.set(key, pipeline);
     return pipeline;
   }
 
   /** A fresh pipeline, bypassing the cache (the caller owns it; free with `releasePipeline`). */
   compilePipeline(name: string, constants?: FunctionConstants): Pipeline {
+    const pipeline = this.#compile(name, constants);
+    this.#compiled.add(pipeline);
+    return pipeline;
+  }
+
+  #compile(name: string, constants?: FunctionConstants): Pipeline {
     this.#check();
+    if (constants !== undefined && (constants === null || typeof constants !== "object")) {
+      throw new ArgumentError("constants", `must be an object of bools, ints, uints and floats (got ${constants === null ? "null" : typeof constants})`);
+    }
     if (typeof name !== "string" || name === "") throw new ArgumentError("name", "must be a non-empty kernel name");
     const unit = this.#unitFor(name);
     const library = this.#library(unit, name);
@@ -213,6 +259,7 @@ export class KernelRegistry {
     if (record) recordPipeline(record, unit, words.subarray(0, count * 3));
     const handle = takeHandle();
     return new Pipeline(
+      fromNative,
       handle,
       name,
       key,
@@ -224,10 +271,16 @@ export class KernelRegistry {
 
   /** Free a pipeline made by `compilePipeline`. */
   releasePipeline(pipeline: Pipeline): void {
+    if (!(pipeline instanceof Pipeline)) throw new ArgumentError("pipeline", "must be a Pipeline from compilePipeline");
     // Cached pipelines belong to the registry; a released one must not be freed twice.
-    if (this.#pipelines.get(pipeline.key) === pipeline || this.#released.has(pipeline)) return;
-    this.#released.add(pipeline);
-    this.device.native.mlxn_pipeline_free(pipeline.handle);
+    if (!this.#compiled.delete(pipeline)) return;
+    this.#free(pipeline);
+  }
+
+  #free(p: Pipeline): void {
+    if (p.disposed) return;
+    p.markFreed();
+    this.device.native.mlxn_pipeline_free(p.handle);
   }
 
   /** True when a pipeline for `name` with `constants` is cached. */
@@ -249,10 +302,11 @@ export class KernelRegistry {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    const native = this.device.native;
-    for (const p of this.#pipelines.values()) native.mlxn_pipeline_free(p.handle);
+    for (const p of this.#pipelines.values()) this.#free(p);
     this.#pipelines.clear();
     this.#fast.clear();
+    for (const p of this.#compiled) this.#free(p);
+    this.#compiled.clear();
     for (const u of [...this.#units.values(), ...this.#registered.values()]) this.#freeLibrary(u);
   }
 

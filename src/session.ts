@@ -29,7 +29,8 @@
  * sess.commitAndWait();
  */
 import type { Pointer } from "bun:ffi";
-import type { Device } from "./device.ts";
+import { fromNative } from "./internal.ts";
+import { checkDevice, type Device } from "./device.ts";
 import { CommandEncoder } from "./encoder.ts";
 import { CommandBufferError, DisposedError } from "./errors.ts";
 import { CommandBufferStatus, type CommandBuffer } from "./commandbuffer.ts";
@@ -50,6 +51,7 @@ export class EncoderSession {
 
   /** @internal Use `device.encoderSession()`. */
   constructor(device: Device) {
+    checkDevice("device", device);
     this.#device = device;
     this.#encoder = new CommandEncoder(device);
   }
@@ -100,7 +102,7 @@ export class EncoderSession {
     if (label !== undefined) this.#stageLabel = label;
     this.#event ??= this.#newEvent();
     const value = this.#fenceValue + 1;
-    this.#encoder.fenceSignalAndCommit(this.#event, value, this.#stageLabel || undefined);
+    this.#encoder.fenceSignalAndCommit(fromNative, this.#event, value, this.#stageLabel || undefined);
     this.#fenceValue = value;
     this.#drained = true;
     this.#fencePending = true;
@@ -112,7 +114,7 @@ export class EncoderSession {
     const waitFor = this.#fencePending ? this.#fenceValue : 0;
     this.#encoder.resetCommandBuffer();
     if (waitFor > 0) {
-      this.#encoder.encodeWaitForEvent(this.#event!, waitFor);
+      this.#encoder.encodeWaitForEvent(fromNative, this.#event!, waitFor);
       this.#waitCount++;
       this.#waitValue = waitFor;
     }

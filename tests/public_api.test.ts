@@ -19,6 +19,7 @@ const VALUES = `
   createSyntheticModel dequantize dispatchCount loadModel ops quantize readSafetensorsHeader
   resetCounters residencyAddCount residencyCommitCount residencyRemoveCount syncCount
   syntheticPreset withConfig writeModelSafetensors writeSafetensors writeSyntheticModel
+  FileError GgufFile GgufType encodeGguf ggufValue writeGguf
 `;
 
 const TYPES = `
@@ -28,6 +29,7 @@ const TYPES = `
   LoadModelOptions ModelConfig ModelType PoolOptions PoolStats ProfilerOptions Quantized QuantizedTableParts
   ReplayReport SafetensorsDType SamplingParams Size3 SyntheticModel SyntheticModelSpec
   SyntheticPreset TensorData TensorInfo TypedArray TypedArrayConstructor
+  GgufArray GgufEntry GgufTensorData GgufTensorInfo GgufValue GgufWriteOptions
 `;
 
 const OPS = `
@@ -37,6 +39,8 @@ const OPS = `
   elementwiseMul elementwiseSub embedding geglu gelu kvCacheAppend kvCacheCopy
   l2Norm layerNorm matmul quantize rmsNorm rope ropeFrequencies sample scalarAdd
   scalarMul sigmoid sigmoidMul silu softcap softmax swiglu topK transpose
+  BlockTable MIN_TEMPERATURE MIN_TOP_P MOE_MAX_EXPERTS MOE_MAX_TOP_K TILED_ATTENTION_HEAD_DIMS
+  gatherMatmul groupedMatmul moeBatchCount moeBatchElements moeCombine moeGatherRows moeRoute moeSort
 `;
 
 const list = (text: string) => text.split(/\s+/).filter(Boolean).sort();

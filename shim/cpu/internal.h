@@ -32,6 +32,13 @@ struct Command;
 // Sets this thread's last error and returns `status`.
 int32_t fail(int32_t status, std::string message);
 
+// Bytes of reserved, inaccessible address space after each guarded buffer (no memory is
+// committed for it): a kernel's out-of-bounds access up to this far past the end faults.
+constexpr size_t kGuardBytes = size_t(64) << 20;
+// A guard from the process-wide budget (false when it is spent), and its return.
+bool take_guard();
+void give_guard();
+
 double now_seconds();
 
 struct Object {
@@ -77,6 +84,7 @@ struct CompilerSettings {
   mslcpu::Toolchain toolchain;
   std::string cache_dir;
   bool sanitize = false;
+  unsigned compile_timeout_ms = 300000;
 };
 
 }  // namespace cpu
@@ -86,6 +94,7 @@ struct mlxn_device {
   std::string name;
   std::string cache_dir, cxx;
   bool sanitize = false;
+  unsigned compile_timeout_ms = 300000;  // a compile running longer is killed (CompileError)
   std::atomic<unsigned> threads;  // executors per dispatch (pool threads + the queue worker)
   bool toolchain_resolved = false;
   mslcpu::Toolchain toolchain;
@@ -107,6 +116,8 @@ struct mlxn_buffer : cpu::Object {
   void *data = nullptr;
   uint64_t length = 0;
   bool mapped = false;  // from mmap rather than the heap
+  void *map_base = nullptr;  // guarded: the mapping of the data pages and the guard after them
+  size_t map_bytes = 0;
   ~mlxn_buffer() override;
 };
 

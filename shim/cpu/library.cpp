@@ -21,6 +21,7 @@ bool mlxn_device::compiler_settings(cpu::CompilerSettings &out) {
   out.toolchain = toolchain;
   out.cache_dir = cache_dir.empty() ? mslcpu::default_cache_dir() : cache_dir;
   out.sanitize = sanitize;
+  out.compile_timeout_ms = compile_timeout_ms;
   return true;
 }
 
@@ -82,13 +83,16 @@ int32_t object_for(mlxn_library *lib, const std::vector<std::string> &defines,
   }
   mslcpu::CompileJob job{&lib->settings.toolchain, lib->settings.cache_dir, lib->program.text,
                          defines, lib->label, false};
-  std::string path, error;
-  if (!mslcpu::compile(job, path, error)) return fail(MLXN_ERR_COMPILE, error);
-  out.reset(mslcpu::KernelObject::load(path, error));
-  if (!out) {  // a damaged cache entry (say, truncated by a full disk): rebuild it once
+  job.timeout_ms = lib->settings.compile_timeout_ms;
+  std::string path, cache_key, error;
+  if (!mslcpu::compile(job, path, cache_key, error)) return fail(MLXN_ERR_COMPILE, error);
+  out.reset(mslcpu::KernelObject::load(path, cache_key, error));
+  if (!out) {
+    // A damaged cache entry (truncated by a full disk, another key's file copied over it):
+    // rebuild it once.
     unlink(path.c_str());
-    if (!mslcpu::compile(job, path, error)) return fail(MLXN_ERR_COMPILE, error);
-    out.reset(mslcpu::KernelObject::load(path, error));
+    if (!mslcpu::compile(job, path, cache_key, error)) return fail(MLXN_ERR_COMPILE, error);
+    out.reset(mslcpu::KernelObject::load(path, cache_key, error));
   }
   if (!out) return fail(MLXN_ERR_INTERNAL, error);
   lib->objects[key] = out;
@@ -99,8 +103,9 @@ int32_t object_for(mlxn_library *lib, const std::vector<std::string> &defines,
 int32_t check_syntax(mlxn_library *lib, const std::vector<std::string> &defines) {
   mslcpu::CompileJob job{&lib->settings.toolchain, lib->settings.cache_dir, lib->program.text,
                          defines, lib->label, true};
-  std::string none, error;
-  return mslcpu::compile(job, none, error) ? MLXN_OK : fail(MLXN_ERR_COMPILE, error);
+  job.timeout_ms = lib->settings.compile_timeout_ms;
+  std::string none, key, error;
+  return mslcpu::compile(job, none, key, error) ? MLXN_OK : fail(MLXN_ERR_COMPILE, error);
 }
 
 }  // namespace

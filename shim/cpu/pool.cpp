@@ -1,10 +1,13 @@
 #include "pool.h"
 
+#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
+#include <mutex>
 
 namespace cpu {
 
@@ -18,6 +21,98 @@ constexpr size_t kStack = MSLCPU_STACK_BYTES;
 // Guard pages split mappings, and a process has a limited number of those (65530 by default on
 // Linux) that Bun needs too: all executors together guard at most this many slots.
 std::atomic<long> guards_left{8192};
+// ── memory faults in kernels ──
+// A kernel that reads or writes outside its buffers on this backend lands, as long as the
+// address is unmapped (the guard region after every buffer, see mlxn_buffer_new; a fiber stack's
+// guard page), in SIGSEGV or SIGBUS on one of the executor threads. The handler jumps back to
+// Pool::drain, which fails the dispatch; the command buffer then completes with an error.
+// Faults on any other thread, or outside a kernel, go to the handler that was installed before.
+struct sigaction previous_segv, previous_bus;
+
+// The trap of the kernel this thread is running, or nullptr. Initial-exec TLS: read inside the
+// signal handler, where a lazily allocated TLS block would call malloc.
+__attribute__((tls_model("initial-exec"))) thread_local Executor::FaultTrap *current_trap = nullptr;
+
+void on_fault(int sig, siginfo_t *info, void *context) {
+  Executor::FaultTrap *t = current_trap;
+  if (t && t->armed) {
+    t->armed = 0;
+    t->address = info->si_addr;
+    siglongjmp(t->env, 1);
+  }
+  const struct sigaction &prev = sig == SIGBUS ? previous_bus : previous_segv;
+  if ((prev.sa_flags & SA_SIGINFO) && prev.sa_sigaction) {
+    prev.sa_sigaction(sig, info, context);
+  } else if (prev.sa_handler == SIG_DFL || prev.sa_handler == SIG_IGN) {
+    signal(sig, SIG_DFL);  // returning re-runs the access, which now takes the default action
+  } else {
+    prev.sa_handler(sig);
+  }
+}
+
+// An alternate signal stack for this executor thread, so that a fault on an exhausted fiber
+// stack can still be handled; removed when the thread ends.
+struct AltStack {
+  void *memory = nullptr;
+  size_t bytes = 0;
+  AltStack() {
+    bytes = 64 * 1024;
+    memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (memory == MAP_FAILED) {
+      memory = nullptr;
+      return;
+    }
+    stack_t st{};
+    st.ss_sp = memory;
+    st.ss_size = bytes;
+    if (sigaltstack(&st, nullptr) != 0) {
+      munmap(memory, bytes);
+      memory = nullptr;
+    }
+  }
+  ~AltStack() {
+    if (!memory) return;
+    stack_t st{};
+    st.ss_flags = SS_DISABLE;
+    sigaltstack(&st, nullptr);
+    munmap(memory, bytes);
+  }
+};
+
+void install_fault_handler() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa {};
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &previous_segv);
+    sigaction(SIGBUS, &sa, &previous_bus);
+  });
+  thread_local AltStack alt;
+  (void)alt;
+}
+
+// Says where `address` lies relative to the launch's buffers.
+void describe_fault(char *out, size_t size, const mslcpu_launch &l, void *address) {
+  uintptr_t a = uintptr_t(address);
+  for (int i = 0; i < MSLCPU_MAX_BINDINGS; ++i) {
+    uintptr_t base = uintptr_t(l.buffers[i]);
+    if (!base) continue;
+    uintptr_t end = base + l.buffer_lengths[i];
+    if (a >= end && a - end < (uintptr_t(1) << 30)) {
+      snprintf(out, size,
+               "memory access fault at %p, %llu bytes past the end of [[buffer(%d)]] "
+               "(%llu bytes from its offset): an index out of bounds",
+               address, (unsigned long long)(a - end), i, (unsigned long long)l.buffer_lengths[i]);
+      return;
+    }
+  }
+  snprintf(out, size,
+           "memory access fault at %p, outside the buffers bound to the kernel (an index out of "
+           "bounds, or a thread stack overflow)",
+           address);
+}
 }  // namespace
 
 Executor::~Executor() {
@@ -100,17 +195,37 @@ void Pool::drain(Job &job, Executor &executor) {
     return;
   }
   mslcpu_worker &worker = executor.w;
+  install_fault_handler();
+  Executor::FaultTrap &trap = executor.trap;
+  current_trap = &trap;
+  if (sigsetjmp(trap.env, 0) != 0) {
+    current_trap = nullptr;
+    sigset_t faults;
+    sigemptyset(&faults);
+    sigaddset(&faults, SIGSEGV);
+    sigaddset(&faults, SIGBUS);
+    pthread_sigmask(SIG_UNBLOCK, &faults, nullptr);
+    describe_fault(executor.fault_text, sizeof executor.fault_text, *job.launch, trap.address);
+    const char *none = nullptr;
+    job.fault.compare_exchange_strong(none, executor.fault_text);
+    job.next.store(job.total, std::memory_order_relaxed);
+    return;
+  }
   for (;;) {
     uint64_t first = job.next.fetch_add(job.chunk, std::memory_order_relaxed);
-    if (first >= job.total) return;
+    if (first >= job.total) break;
     uint64_t end = std::min(first + job.chunk, job.total);
-    if (job.kernel->run(job.launch, &worker, first, end) != 0) {
+    trap.armed = 1;
+    int failed = job.kernel->run(job.launch, &worker, first, end);
+    trap.armed = 0;
+    if (failed != 0) {
       const char *none = nullptr;
       job.fault.compare_exchange_strong(none, worker.fault ? worker.fault : "kernel fault");
       job.next.store(job.total, std::memory_order_relaxed);  // stop handing out groups
-      return;
+      break;
     }
   }
+  current_trap = nullptr;
 }
 
 const char *Pool::run(const mslcpu_launch &launch, const KernelRun &kernel) {

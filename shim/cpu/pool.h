@@ -9,6 +9,8 @@
 // need, grown when a dispatch needs more, and reused by every later dispatch.
 #pragma once
 
+#include <setjmp.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -38,6 +40,13 @@ class Executor {
   // Makes `w` ready for `launch`; nullptr, or what could not be allocated.
   const char *prepare(const mslcpu_launch &launch, const KernelRun &kernel);
   mslcpu_worker w{};
+  // Where a memory fault in a kernel this executor runs lands (see Pool::drain).
+  struct FaultTrap {
+    sigjmp_buf env;
+    volatile int armed = 0;
+    void *volatile address = nullptr;
+  } trap;
+  char fault_text[256] = {};  // the message of the last fault caught
 
  private:
   void *arena_ = nullptr;  // scheduler state, then the stack slots

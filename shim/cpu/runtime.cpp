@@ -23,6 +23,10 @@ constexpr uint64_t kMaxInlineBytes = MLXN_MAX_INLINE_BYTES;
 static_assert(MSLCPU_MAX_BINDINGS == MLXN_MAX_BUFFER_BINDINGS, "msl-cpu binding slots differ from the ABI's");
 constexpr uint64_t kSimdWidth = 32;
 constexpr uint64_t kMapThreshold = 256 * 1024;  // larger buffers come zeroed from mmap
+// Buffers allocated with a guard region, at most: each costs two of the process's limited
+// memory mappings (65530 by default on Linux, shared with Bun), so past this many live buffers
+// new ones come without a guard.
+std::atomic<long> guards_left{16384};
 
 uint64_t physical_memory() {
   long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
@@ -37,6 +41,13 @@ std::string device_name(unsigned threads) {
 
 std::string quoted(const std::string &label) { return label.empty() ? "" : " '" + label + "'"; }
 }  // namespace
+
+bool take_guard() {
+  if (guards_left.fetch_sub(1) > 0) return true;
+  guards_left.fetch_add(1);
+  return false;
+}
+void give_guard() { guards_left.fetch_add(1); }
 
 int32_t fail(int32_t status, std::string message) {
   last_error = std::move(message);
@@ -273,6 +284,13 @@ int32_t mlxn_device_set_option(mlxn_device_t dev, const char *key, const char *v
     if (v != "0" && v != "1")
       return fail(MLXN_ERR_INVALID_ARGUMENT, "msl_cpu.sanitize must be \"0\" or \"1\", got \"" + v + "\"");
     dev->sanitize = v == "1";
+  } else if (k == "msl_cpu.compile_timeout_ms") {
+    char *end = nullptr;
+    unsigned long n = strtoul(v.c_str(), &end, 10);
+    if (v.empty() || *end || n == 0 || n > 86400000ul)
+      return fail(MLXN_ERR_INVALID_ARGUMENT,
+                  "msl_cpu.compile_timeout_ms must be from 1 to 86400000, got \"" + v + "\"");
+    dev->compile_timeout_ms = unsigned(n);
   } else if (k == "msl_cpu.threads") {
     char *end = nullptr;
     unsigned long n = strtoul(v.c_str(), &end, 10);
@@ -297,7 +315,27 @@ int32_t mlxn_buffer_new(mlxn_device_t dev, uint64_t length, mlxn_buffer_t *out) 
                                             std::to_string(max) + " bytes");
   auto *b = new (std::nothrow) mlxn_buffer;
   void *p = nullptr;
-  if (b && length >= cpu::kMapThreshold) {
+  if (b && cpu::take_guard()) {
+    // Pages for the data, then a reserved, inaccessible guard region: a kernel indexing past
+    // the end faults there (a CommandBufferError, see pool.cpp) instead of writing into whatever
+    // follows. Small buffers end flush with the guard (64-byte aligned), so even a short
+    // overrun faults.
+    size_t page = size_t(sysconf(_SC_PAGESIZE));
+    size_t data_bytes = (length + page - 1) & ~uint64_t(page - 1);
+    size_t total = data_bytes + cpu::kGuardBytes;
+    void *base = mmap(nullptr, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base != MAP_FAILED && mprotect(base, data_bytes, PROT_READ | PROT_WRITE) == 0) {
+      p = static_cast<char *>(base) + data_bytes - ((length + 63) & ~uint64_t(63));
+      b->map_base = base;
+      b->map_bytes = total;
+    } else {
+      if (base != MAP_FAILED) munmap(base, total);
+      cpu::give_guard();
+    }
+  }
+  if (p) {
+    // guarded
+  } else if (b && length >= cpu::kMapThreshold) {
     p = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) p = nullptr;
     b->mapped = p != nullptr;
@@ -316,8 +354,14 @@ int32_t mlxn_buffer_new(mlxn_device_t dev, uint64_t length, mlxn_buffer_t *out) 
 }
 
 mlxn_buffer::~mlxn_buffer() {
-  if (mapped) munmap(data, length);
-  else free(data);
+  if (map_base) {
+    munmap(map_base, map_bytes);
+    cpu::give_guard();
+  } else if (mapped) {
+    munmap(data, length);
+  } else {
+    free(data);
+  }
 }
 
 void *mlxn_buffer_contents(mlxn_buffer_t b) { return b ? b->data : nullptr; }

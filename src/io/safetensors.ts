@@ -16,7 +16,8 @@
  * const archive = SafetensorsArchive.open("path/to/model");   // a directory or one file
  * const buffers = archive.load(device);                       // Map<name, Buffer>
  */
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, readdirSync, readSync, writeSync } from "node:fs";
+import { fileError, isDirectory, isRegularFile, makeDirectory, openForWrite, openRegularFile, pathExists, readTextFile, writeTextFile } from "./files.ts";
 import { basename, join } from "node:path";
 import type { Buffer } from "../buffer.ts";
 import type { Device } from "../device.ts";
@@ -192,23 +193,20 @@ function readExact(fd: number, target: Uint8Array, position: number, path: strin
   const CHUNK = 64 << 20;
   let done = 0;
   while (done < target.byteLength) {
-    const n = readSync(fd, target, done, Math.min(CHUNK, target.byteLength - done), position + done);
+    let n: number;
+    try {
+      n = readSync(fd, target, done, Math.min(CHUNK, target.byteLength - done), position + done);
+    } catch (e) {
+      throw fileError(path, e, "read");
+    }
     if (n <= 0) throw new FormatError(path, `file ended at byte ${position + done}, expected ${target.byteLength - done} more bytes (truncated or changed while reading?)`);
     done += n;
     onRead?.(n);
   }
 }
 
-function openForRead(path: string): number {
-  try {
-    return openSync(path, "r");
-  } catch (e) {
-    throw new FormatError(path, `cannot open (${(e as Error).message})`);
-  }
-}
-
 function withFile<T>(path: string, fn: (fd: number) => T): T {
-  const fd = openForRead(path);
+  const fd = openRegularFile(path);
   try {
     return fn(fd);
   } finally {
@@ -274,16 +272,18 @@ export class SafetensorsArchive {
 
   /** Open a safetensors file, or a model directory. */
   static open(path: string): SafetensorsArchive {
-    let isDir: boolean;
-    try {
-      isDir = statSync(path).isDirectory();
-    } catch {
-      throw new FormatError(path, "no such file or directory");
-    }
-    if (!isDir) return SafetensorsArchive.#fromFiles(path, [readSafetensorsHeader(path)]);
+    if (typeof path !== "string" || path === "") throw new ArgumentError("path", `must be a non-empty string (got ${JSON.stringify(path)})`);
+    if (!pathExists(path)) throw fileError(path, { code: "ENOENT" }, "open");
+    if (!isDirectory(path)) return SafetensorsArchive.#fromFiles(path, [readSafetensorsHeader(path)]);
     const indexPath = join(path, INDEX_FILE);
-    if (existsSync(indexPath)) return SafetensorsArchive.#fromIndex(path, indexPath);
-    const names = readdirSync(path)
+    if (pathExists(indexPath)) return SafetensorsArchive.#fromIndex(path, indexPath);
+    let entries: string[];
+    try {
+      entries = readdirSync(path);
+    } catch (e) {
+      throw fileError(path, e, "list the directory");
+    }
+    const names = entries
       .filter((f) => f.startsWith("model") && f.endsWith(".safetensors"))
       .sort();
     if (names.length === 0) throw new FormatError(path, `no model*.safetensors files and no ${INDEX_FILE}`);
@@ -293,8 +293,9 @@ export class SafetensorsArchive {
   static #fromIndex(dir: string, indexPath: string): SafetensorsArchive {
     let index: unknown;
     try {
-      index = JSON.parse(readFileSync(indexPath, "utf8"));
+      index = JSON.parse(readTextFile(indexPath));
     } catch (e) {
+      if (e instanceof FormatError) throw e;
       throw new FormatError(indexPath, `is not valid JSON (${(e as Error).message})`);
     }
     const weightMap = isPlainObject(index) ? index.weight_map : undefined;
@@ -305,7 +306,9 @@ export class SafetensorsArchive {
         throw new FormatError(indexPath, `weight_map entry must be a file name in the model directory (got ${JSON.stringify(file)})`, name);
       }
       if (!shards.has(file)) {
-        if (!existsSync(join(dir, file))) throw new FormatError(indexPath, `names shard "${file}", which does not exist`, name);
+        if (!isRegularFile(join(dir, file))) {
+          throw new FormatError(indexPath, `names shard "${file}", which ${pathExists(join(dir, file)) ? "is not a regular file" : "does not exist"}`, name);
+        }
         shards.set(file, readSafetensorsHeader(join(dir, file)));
       }
       if (!shards.get(file)!.tensors.has(name)) throw new FormatError(indexPath, `weight_map places it in "${file}", which does not contain it`, name);
@@ -390,7 +393,7 @@ export class SafetensorsArchive {
         out.set(info.name, buf);
         let fd = fds.get(info.file);
         if (fd === undefined) {
-          fd = openForRead(info.file);
+          fd = openRegularFile(info.file);
           fds.set(info.file, fd);
         }
         readExact(fd, buf.view(Uint8Array).subarray(0, info.byteLength), info.offset, info.file, bar && ((n) => bar.advance(n)));
@@ -463,10 +466,12 @@ export function encodeSafetensorsHeader(tensors: readonly (readonly [string, Ten
 export function writeSafetensors(path: string, tensors: TensorEntries, metadata: Record<string, string> = { format: "mlx" }): void {
   const list = [...tensors];
   const header = encodeSafetensorsHeader(list, metadata);
-  const fd = openSync(path, "w");
+  const fd = openForWrite(path);
   try {
     writeAll(fd, header);
     for (const [, t] of list) writeAll(fd, t.data);
+  } catch (e) {
+    throw fileError(path, e, "write");
   } finally {
     closeSync(fd);
   }
@@ -509,7 +514,7 @@ export function writeModelSafetensors(dir: string, tensors: TensorEntries, optio
     shardBytes += size;
     totalSize += size;
   }
-  mkdirSync(dir, { recursive: true });
+  makeDirectory(dir);
   const count = shards.length;
   const pad = (i: number) => String(i).padStart(5, "0");
   const files = shards.map((_, i) => (count === 1 ? "model.safetensors" : `model-${pad(i + 1)}-of-${pad(count)}.safetensors`));
@@ -521,6 +526,6 @@ export function writeModelSafetensors(dir: string, tensors: TensorEntries, optio
   const sortedMap = Object.fromEntries(Object.keys(weightMap).sort().map((k) => [k, weightMap[k]!]));
   const metadata: Record<string, number> = { total_size: totalSize };
   if (options.totalParameters !== undefined) metadata.total_parameters = options.totalParameters;
-  writeFileSync(join(dir, INDEX_FILE), JSON.stringify({ metadata, weight_map: sortedMap }, null, 4));
+  writeTextFile(join(dir, INDEX_FILE), JSON.stringify({ metadata, weight_map: sortedMap }, null, 4));
   return [...files, INDEX_FILE];
 }

@@ -29,7 +29,7 @@
  * const config = readModelConfig(dir);
  * const q = moduleQuantization(config, "model.layers.0.mlp.down_proj", archive.has("model.layers.0.mlp.down_proj.scales"));
  */
-import { existsSync, readFileSync } from "node:fs";
+import { pathExists, readTextFile } from "../io/files.ts";
 import { join } from "node:path";
 import { FormatError } from "../errors.ts";
 import { MLX_BITS, MLX_GROUP_SIZES } from "../quant.ts";
@@ -133,6 +133,39 @@ export interface ModelConfig {
 
 type Json = Record<string, unknown>;
 
+/**
+ * Upper bounds of config.json's integers, well above every published model (the largest have
+ * about 262k vocabulary entries, 128 layers, 16k hidden and 53k intermediate sizes), so that
+ * a damaged or hostile file is refused before it sizes an allocation or a loop.
+ */
+const LIMITS: Record<string, number> = {
+  vocab_size: 1 << 22,
+  hidden_size: 1 << 16,
+  intermediate_size: 1 << 18,
+  num_hidden_layers: 1024,
+  num_attention_heads: 1024,
+  num_key_value_heads: 1024,
+  head_dim: 1024,
+  max_position_embeddings: 1 << 24,
+  original_max_position_embeddings: 1 << 24,
+  moe_intermediate_size: 1 << 18,
+  // Further bounded by the MoE kernels (MOE_MAX_EXPERTS, MOE_MAX_TOP_K) where the model is built.
+  num_experts: 1 << 16,
+  num_local_experts: 1 << 16,
+  num_experts_per_tok: 1 << 16,
+  decoder_sparse_step: 1024,
+  sliding_window: 1 << 24,
+  sliding_window_pattern: 1024,
+};
+
+/** Exclusive upper bounds of config.json's real numbers: beyond them f32 arithmetic breaks down. */
+const REAL_LIMITS: Record<string, number> = {
+  rms_norm_eps: 1,
+  rope_theta: 1e30,
+  low_freq_factor: 1e30,
+  high_freq_factor: 1e30,
+};
+
 class Reader {
   constructor(
     readonly json: Json,
@@ -147,17 +180,24 @@ class Reader {
     return this.json[key] !== undefined && this.json[key] !== null;
   }
 
+  /** A positive integer no larger than `LIMITS[key]` (every size is bounded before anything is allocated). */
   int(key: string, fallback?: number): number {
     const v = this.json[key] ?? fallback;
     if (v === undefined) this.fail(key, "required");
     if (!Number.isSafeInteger(v) || (v as number) <= 0) this.fail(key, `must be a positive integer (got ${JSON.stringify(v)})`);
+    const max = LIMITS[key];
+    if (max === undefined) throw new Error(`internal: config key ${key} has no limit`);
+    if ((v as number) > max) this.fail(key, `${v} exceeds the supported maximum ${max}`);
     return v as number;
   }
 
+  /** A positive number below `REAL_LIMITS[key]` when it has one (the device computes in f32). */
   positive(key: string, fallback?: number): number {
     const v = this.json[key] ?? fallback;
     if (v === undefined) this.fail(key, "required");
     if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) this.fail(key, `must be a positive number (got ${JSON.stringify(v)})`);
+    const max = REAL_LIMITS[key];
+    if (max !== undefined && v >= max) this.fail(key, `${v} is out of range (must be below ${max})`);
     return v;
   }
 
@@ -221,7 +261,7 @@ function parseRopeScaling(r: Reader): RopeScaling | undefined {
   const s = new Reader(v, r.source);
   const factor = (): number => {
     const f = v.factor;
-    if (typeof f !== "number" || !(f > 0)) r.fail("rope_scaling.factor", `must be a positive number (got ${JSON.stringify(f)})`);
+    if (typeof f !== "number" || !(f > 0) || !(f < 1e30)) r.fail("rope_scaling.factor", `must be a positive number (got ${JSON.stringify(f)})`);
     return f;
   };
   if (type === "linear") return Object.freeze({ type: "linear", factor: factor() });
@@ -457,12 +497,16 @@ export function parseModelConfig(json: unknown, source = "config.json"): ModelCo
 }
 
 function readJson(path: string): unknown {
+  const text = readTextFile(path, MAX_CONFIG_BYTES);
   try {
-    return JSON.parse(readFileSync(path, "utf8"));
+    return JSON.parse(text);
   } catch (e) {
-    throw new FormatError(path, existsSync(path) ? `is not valid JSON (${(e as Error).message})` : "missing");
+    throw new FormatError(path, `is not valid JSON (${(e as Error).message})`);
   }
 }
+
+/** config.json and generation_config.json of real models are a few kilobytes. */
+const MAX_CONFIG_BYTES = 16 << 20;
 
 /**
  * Read `config.json` of a model directory. As mlx-lm does, `eos_token_id` from
@@ -475,7 +519,7 @@ export function readModelConfig(dir: string): ModelConfig {
   const path = join(dir, "config.json");
   const json = readJson(path);
   const genPath = join(dir, "generation_config.json");
-  if (isObject(json) && existsSync(genPath)) {
+  if (isObject(json) && pathExists(genPath)) {
     const gen = readJson(genPath);
     if (isObject(gen) && gen.eos_token_id !== undefined && gen.eos_token_id !== null) {
       return parseModelConfig({ ...json, eos_token_id: gen.eos_token_id }, path);

@@ -40,7 +40,7 @@ import type { CommandEncoder } from "../encoder.ts";
 import { ArgumentError, DisposedError } from "../errors.ts";
 import { decodeFloats, encodeFloats } from "../io/floats.ts";
 import { ATTENTION_HEAD_DIMS, FLOATS } from "../../kernels/catalog.ts";
-import * as ops from "../ops/index.ts";
+import * as ops from "../ops/all.ts";
 import { checkOptions } from "../ops/validate.ts";
 import { BufferPool } from "../pool.ts";
 import type { ModelConfig } from "./config.ts";
@@ -187,13 +187,20 @@ export class KVCache {
   /** The key buffer of `layer` (valid until the cache grows). */
   keys(layer: number): Buffer {
     this.#check();
-    return this.#keys[layer]!;
+    return this.#keys[this.#layer(layer)]!;
   }
 
   /** The value buffer of `layer` (valid until the cache grows). */
   values(layer: number): Buffer {
     this.#check();
-    return this.#values[layer]!;
+    return this.#values[this.#layer(layer)]!;
+  }
+
+  #layer(layer: number): number {
+    if (!Number.isInteger(layer) || layer < 0 || layer >= this.layers) {
+      throw new ArgumentError("layer", `must be an integer in [0, ${this.layers}) (got ${typeof layer === "number" ? layer : typeof layer})`);
+    }
+    return layer;
   }
 
   /**
@@ -218,6 +225,10 @@ export class KVCache {
 
   /** @internal Called by the decoder once a pass has completed. */
   advance(tokens: number): void {
+    this.#check();
+    if (!Number.isSafeInteger(tokens) || tokens < 0 || this.#position + tokens > this.#capacity) {
+      throw new ArgumentError("tokens", `must be an integer in [0, ${this.#capacity - this.#position}] (got ${tokens})`);
+    }
     this.#position += tokens;
   }
 
@@ -227,6 +238,7 @@ export class KVCache {
    */
   reserve(enc: CommandEncoder, tokens: number): Buffer[] {
     this.#check();
+    if (!Number.isSafeInteger(tokens) || tokens < 0) throw new ArgumentError("tokens", `must be a non-negative integer (got ${tokens})`);
     const needed = this.#position + tokens;
     if (needed > this.maxLength) {
       throw new ArgumentError("tokens", `cache overflow: ${tokens} new tokens at position ${this.#position} exceed the cache's maxLength of ${this.maxLength} positions`);
@@ -541,6 +553,9 @@ export class Decoder {
     if (tokens === null || typeof tokens !== "object" || typeof tokens.length !== "number") {
       throw new ArgumentError("tokens", `must be an array of token ids (got ${tokens === null ? "null" : typeof tokens})`);
     }
+    if (!Number.isSafeInteger(tokens.length) || tokens.length < 0) {
+      throw new ArgumentError("tokens", `length must be a non-negative integer (got ${tokens.length})`);
+    }
     if (tokens.length === 0) throw new ArgumentError("tokens", "must hold at least one token id (got an empty list)");
     const vocab = this.config.vocabSize;
     for (let i = 0; i < tokens.length; i++) {
@@ -555,6 +570,9 @@ export class Decoder {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    // The last pass's scratch is still leased (reset() returns it at the start of the next
+    // pass): return it first, or its views would hold the memory until garbage collection.
+    this.#pool.reset();
     this.#pool.dispose();
     for (const b of this.#owned) b.dispose();
   }

@@ -46,11 +46,15 @@ export interface LoadModelOptions {
 export interface GenerateOptions {
   /** Most tokens to generate (default 256). */
   maxTokens?: number;
-  /** 0 (the default) is greedy. */
+  /** 0 (the default) is greedy; so is anything below 1e-6 (`ops.MIN_TEMPERATURE`). */
   temperature?: number;
   /** Sample among the k most likely tokens (0, the default, disables). */
   topK?: number;
-  /** Sample among the smallest set of tokens reaching this probability (1, the default, disables). */
+  /**
+   * Sample among the smallest set of tokens reaching this probability, in (0, 1] (1, the
+   * default, disables). Values below 2^-30 (`ops.MIN_TOP_P`) are raised to it: all of them keep
+   * only the most probable token.
+   */
   topP?: number;
   /** Seed of the sampling stream, a u32 (default: random). The same seed gives the same tokens. */
   seed?: number;
@@ -92,6 +96,21 @@ export interface GenerationStats {
 /**
  * Holds back text that may begin a stop string, and cuts the text at the first stop string.
  */
+/**
+ * What a generation allocated for itself (its KV cache). Released when the generation ends,
+ * returns or throws; if it is dropped half-way, when its model is disposed or, as a backstop,
+ * when the garbage collector finds it unreachable.
+ */
+class GenerationResources {
+  cache: KVCache | undefined;
+  release(): void {
+    this.cache?.dispose();
+    this.cache = undefined;
+  }
+}
+
+const abandoned = new FinalizationRegistry<GenerationResources>((r) => r.release());
+
 class StopMatcher {
   #pending = "";
   constructor(readonly stops: readonly string[]) {}
@@ -145,7 +164,7 @@ export class Generation implements AsyncIterableIterator<GeneratedToken> {
   readonly #it: AsyncGenerator<GeneratedToken, void, undefined>;
 
   /** @internal Use `Model.generate`. */
-  constructor(run: (g: Generation) => AsyncGenerator<GeneratedToken, void, undefined>, promptTokens: number, device: Device) {
+  constructor(run: (g: Generation) => AsyncGenerator<GeneratedToken, void, undefined>, promptTokens: number, device: Device, resources?: GenerationResources) {
     this.stats = {
       promptTokens,
       generatedTokens: 0,
@@ -159,6 +178,7 @@ export class Generation implements AsyncIterableIterator<GeneratedToken> {
       finishReason: undefined,
     };
     this.#it = run(this);
+    if (resources) abandoned.register(this, resources, resources);
   }
 
   /** Text yielded so far. */
@@ -178,8 +198,19 @@ export class Generation implements AsyncIterableIterator<GeneratedToken> {
     return this.#it.next();
   }
 
+  /** Stop early: the KV cache the generation made is released now. */
   return(): Promise<IteratorResult<GeneratedToken, void>> {
     return this.#it.return();
+  }
+
+  /** Stop with an error (rethrown): the KV cache the generation made is released now. */
+  throw(error?: unknown): Promise<IteratorResult<GeneratedToken, void>> {
+    return this.#it.throw(error);
+  }
+
+  /** `await using g = model.generate(…)` stops the generation when the scope ends. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.#it.return();
   }
 
   [Symbol.asyncIterator](): this {
@@ -205,6 +236,8 @@ export class Model {
   readonly decoder: Decoder;
   readonly #kvCacheDType: FloatName | DType | undefined;
   readonly #ownsDevice: boolean;
+  /** Caches of generations not finished yet, released with the model. */
+  readonly #live = new Set<GenerationResources>();
   #disposed = false;
 
   /** @internal Use `loadModel`. */
@@ -294,13 +327,16 @@ export class Model {
       throw new ArgumentError("prompt", `cache overflow: ${ids.length} prompt tokens at position ${cache.position} exceed the cache's maxLength of ${cache.maxLength}`);
     }
     const sampling = { temperature, topK, topP, seed };
-    return new Generation((g) => this.#run(g, ids, cache, maxTokens, sampling, stop), ids.length, this.device);
+    const resources = new GenerationResources();
+    return new Generation((g) => this.#run(g, ids, cache, maxTokens, sampling, stop, resources), ids.length, this.device, resources);
   }
 
   /** Free weights, scratch, and the device if the model opened it. Idempotent. */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    for (const r of this.#live) r.release();
+    this.#live.clear();
     this.decoder.dispose();
     this.weights.dispose();
     if (this.#ownsDevice) this.device.dispose();
@@ -310,9 +346,14 @@ export class Model {
     this.dispose();
   }
 
-  async *#run(g: Generation, ids: number[], given: KVCache | undefined, maxTokens: number, sampling: { temperature: number; topK: number; topP: number; seed: number }, stops: readonly string[]): AsyncGenerator<GeneratedToken, void, undefined> {
+  async *#run(g: Generation, ids: number[], given: KVCache | undefined, maxTokens: number, sampling: { temperature: number; topK: number; topP: number; seed: number }, stops: readonly string[], resources: GenerationResources): AsyncGenerator<GeneratedToken, void, undefined> {
     const stats = g.stats;
+    this.#check();
     const cache = given ?? this.newCache({ maxLength: Math.max(ids.length + maxTokens, 1), initialCapacity: Math.min(ids.length + maxTokens, 1024) });
+    if (given === undefined) {
+      resources.cache = cache;
+      this.#live.add(resources);
+    }
     const tok = this.tokenizer;
     const eos = new Set(tok?.eosTokenIds ?? this.config.eosTokenIds);
     const stream: StreamDecoder | undefined = tok?.streamDecoder();
@@ -369,7 +410,11 @@ export class Model {
       }
     } finally {
       stats.peakBytes = this.device.peakBytes;
-      if (given === undefined) cache.dispose();
+      if (given === undefined) {
+        resources.release();
+        this.#live.delete(resources);
+        abandoned.unregister(resources);
+      }
     }
   }
 

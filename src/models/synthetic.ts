@@ -18,7 +18,8 @@
  * using model = createSyntheticModel(syntheticPreset("qwen3"));
  * const weights = loadModelWeights(device, model.dir);
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
+import { fileError, makeDirectory, writeTextFile } from "../io/files.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DType } from "../dtype.ts";
@@ -364,13 +365,13 @@ export function writeSyntheticModel(dir: string, spec: SyntheticModelSpec): Synt
   const config = parseModelConfig(configJson, "synthetic config");
   const tensors = syntheticTensors(spec, config);
   const parameterCount = countParameters(config);
-  mkdirSync(dir, { recursive: true });
+  makeDirectory(dir);
   const files = writeModelSafetensors(dir, tensors, { maxShardBytes: spec.maxShardBytes, totalParameters: parameterCount });
-  writeFileSync(join(dir, "config.json"), JSON.stringify(configJson, null, 4));
+  writeTextFile(join(dir, "config.json"), JSON.stringify(configJson, null, 4));
   files.push("config.json");
   if (tokenizer) {
-    writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(tokenizer.tokenizerJson));
-    writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify(tokenizer.tokenizerConfig, null, 2));
+    writeTextFile(join(dir, "tokenizer.json"), JSON.stringify(tokenizer.tokenizerJson));
+    writeTextFile(join(dir, "tokenizer_config.json"), JSON.stringify(tokenizer.tokenizerConfig, null, 2));
     files.push("tokenizer.json", "tokenizer_config.json");
   }
   return { dir, config, parameterCount, files };
@@ -383,7 +384,12 @@ export function writeSyntheticModel(dir: string, spec: SyntheticModelSpec): Synt
  * using model = createSyntheticModel(syntheticPreset("demo"));
  */
 export function createSyntheticModel(spec: SyntheticModelSpec, parentDir: string = tmpdir()): SyntheticModel & Disposable & { dispose(): void } {
-  const dir = mkdtempSync(join(parentDir, `mlxn-${spec.modelType}-`));
+  let dir: string;
+  try {
+    dir = mkdtempSync(join(parentDir, `mlxn-${spec.modelType}-`));
+  } catch (e) {
+    throw fileError(parentDir, e, "create a directory in");
+  }
   try {
     const model = writeSyntheticModel(dir, spec);
     const dispose = () => rmSync(dir, { recursive: true, force: true });

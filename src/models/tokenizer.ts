@@ -12,9 +12,9 @@
  */
 import { Template } from "@huggingface/jinja";
 import { Tokenizer as HFTokenizer } from "@huggingface/tokenizers";
-import { existsSync, readFileSync } from "node:fs";
+import { pathExists, readTextFile } from "../io/files.ts";
 import { join } from "node:path";
-import { FormatError } from "../errors.ts";
+import { ArgumentError, FormatError, MlxnError } from "../errors.ts";
 
 export interface ChatMessage {
   readonly role: string;
@@ -33,6 +33,25 @@ export interface ChatTemplateOptions {
   variables?: Record<string, unknown>;
 }
 
+/** A boolean option of an options object (undefined: the default). */
+function optionFlag(options: object, key: string, fallback: boolean): boolean {
+  if (options === null || typeof options !== "object") throw new ArgumentError("options", `must be an object (got ${options === null ? "null" : typeof options})`);
+  const v = (options as Record<string, unknown>)[key];
+  if (v === undefined) return fallback;
+  if (typeof v !== "boolean") throw new ArgumentError(`options.${key}`, `must be a boolean (got ${JSON.stringify(v)})`);
+  return v;
+}
+
+/** A call into the tokenizer library, whose own errors become ArgumentErrors naming the method. */
+function library<T>(what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof MlxnError) throw e;
+    throw new ArgumentError(what, `the tokenizer refused the input (${e instanceof Error ? e.message : String(e)})`);
+  }
+}
+
 /** A special token in tokenizer_config.json: a string, or an AddedToken object with `content`. */
 function tokenText(v: unknown): string | undefined {
   if (typeof v === "string") return v;
@@ -43,8 +62,9 @@ function tokenText(v: unknown): string | undefined {
 function readJsonFile(path: string): Record<string, unknown> {
   let v: unknown;
   try {
-    v = JSON.parse(readFileSync(path, "utf8"));
+    v = JSON.parse(readTextFile(path));
   } catch (e) {
+    if (e instanceof FormatError) throw e;
     throw new FormatError(path, `is not valid JSON (${(e as Error).message})`);
   }
   if (typeof v !== "object" || v === null || Array.isArray(v)) throw new FormatError(path, "must be a JSON object");
@@ -113,32 +133,40 @@ export class Tokenizer {
    */
   static fromDirectory(dir: string, options: TokenizerOptions = {}): Tokenizer | undefined {
     const path = join(dir, "tokenizer.json");
-    if (!existsSync(path)) return undefined;
+    if (!pathExists(path)) return undefined;
     const configPath = join(dir, "tokenizer_config.json");
-    const config = existsSync(configPath) ? readJsonFile(configPath) : {};
+    const config = pathExists(configPath) ? readJsonFile(configPath) : {};
     const jinjaPath = join(dir, "chat_template.jinja");
-    const chatTemplate = existsSync(jinjaPath) ? readFileSync(jinjaPath, "utf8") : undefined;
+    const chatTemplate = pathExists(jinjaPath) ? readTextFile(jinjaPath) : undefined;
     return new Tokenizer(readJsonFile(path), config, { ...options, source: path, chatTemplate });
   }
 
   /** Token ids of `text`; `addSpecialTokens` applies the tokenizer's post-processor (e.g. a BOS). */
   encode(text: string, options: { addSpecialTokens?: boolean } = {}): number[] {
-    return this.#hf.encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).ids;
+    if (typeof text !== "string") throw new ArgumentError("text", `must be a string (got ${text === null ? "null" : typeof text})`);
+    const add = optionFlag(options, "addSpecialTokens", true);
+    return library("encode", () => this.#hf.encode(text, { add_special_tokens: add }).ids);
   }
 
   /** Text of `ids`. Ids outside the vocabulary decode to nothing. */
   decode(ids: readonly number[], options: { skipSpecialTokens?: boolean } = {}): string {
+    if (!Array.isArray(ids) && !ArrayBuffer.isView(ids)) throw new ArgumentError("ids", `must be an array of token ids (got ${ids === null ? "null" : typeof ids})`);
+    const list = [...(ids as ArrayLike<number> as number[])];
+    if (list.some((id) => !Number.isSafeInteger(id) || id < 0 || id >= 2 ** 32)) throw new ArgumentError("ids", "must be non-negative integer token ids below 2^32");
+    const skip = optionFlag(options, "skipSpecialTokens", false);
     // The library refuses an empty list.
-    if (ids.length === 0) return "";
-    return this.#hf.decode([...ids], { skip_special_tokens: options.skipSpecialTokens ?? false });
+    if (list.length === 0) return "";
+    return library("decode", () => this.#hf.decode(list, { skip_special_tokens: skip }));
   }
 
   tokenToId(token: string): number | undefined {
-    return this.#hf.token_to_id(token);
+    if (typeof token !== "string") throw new ArgumentError("token", `must be a string (got ${token === null ? "null" : typeof token})`);
+    return library("tokenToId", () => this.#hf.token_to_id(token));
   }
 
   idToToken(id: number): string | undefined {
-    return this.#hf.id_to_token(id);
+    if (!Number.isSafeInteger(id) || id < 0) throw new ArgumentError("id", `must be a non-negative integer (got ${String(id)})`);
+    return library("idToToken", () => this.#hf.id_to_token(id));
   }
 
   /** True when `id` ends generation. */
@@ -151,6 +179,10 @@ export class Tokenizer {
    * "role: content" lines (a plain prompt).
    */
   applyChatTemplate(messages: readonly ChatMessage[], options: ChatTemplateOptions = {}): string {
+    if (!Array.isArray(messages) || messages.some((m) => m === null || typeof m !== "object" || typeof m.role !== "string" || typeof m.content !== "string")) {
+      throw new ArgumentError("messages", "must be a list of { role, content } strings");
+    }
+    if (options === null || typeof options !== "object") throw new ArgumentError("options", "must be an object");
     const addGenerationPrompt = options.addGenerationPrompt ?? true;
     if (!this.#template) {
       return messages.map((m) => `${m.role}: ${m.content}\n`).join("") + (addGenerationPrompt ? "assistant: " : "");
@@ -172,7 +204,7 @@ export class Tokenizer {
 
   /** An incremental decoder for generated ids. */
   streamDecoder(options: { skipSpecialTokens?: boolean } = {}): StreamDecoder {
-    return new StreamDecoder(this, options.skipSpecialTokens ?? true);
+    return new StreamDecoder(this, optionFlag(options, "skipSpecialTokens", true));
   }
 }
 

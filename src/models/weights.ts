@@ -24,7 +24,7 @@ import type { GgmlType } from "../ggml_types.ts";
 import { FormatError } from "../errors.ts";
 import type { ProgressOptions } from "../io/progress.ts";
 import { SafetensorsArchive, type SafetensorsDType } from "../io/safetensors.ts";
-import { moduleQuantization, readModelConfig, type ModelConfig, type QuantSpec } from "./config.ts";
+import { countParameters, moduleQuantization, readModelConfig, type ModelConfig, type QuantSpec } from "./config.ts";
 
 /** A linear layer or the embedding table. */
 export interface LinearWeights {
@@ -188,6 +188,7 @@ export function modelModules(config: ModelConfig): ModuleSpec[] {
  * module when the two disagree.
  */
 export function planWeights(config: ModelConfig, archive: SafetensorsArchive): WeightPlan {
+  checkWeightTotal(config, archive);
   const tensors: ExpectedTensor[] = [];
   const linears = new Map<string, LinearPlan>();
   for (const m of modelModules(config)) {
@@ -219,6 +220,23 @@ export function planWeights(config: ModelConfig, archive: SafetensorsArchive): W
     linears.set(name, { name, inFeatures, outFeatures, quant, hasBias, experts });
   }
   return { config, tensors, linears };
+}
+
+/**
+ * Refuse a config.json whose model cannot fit the weight files, before planning anything from
+ * its sizes: every parameter takes at least 2 bits (the smallest MLX quantization), whatever
+ * the config says, so the tensor-by-tensor checks still report the finer mismatches.
+ */
+function checkWeightTotal(config: ModelConfig, archive: SafetensorsArchive): void {
+  const bits = 2;
+  const needed = (countParameters(config) * bits) / 8;
+  const held = archive.files.reduce((sum, f) => sum + (f.fileSize - 8 - f.headerLength), 0);
+  if (needed > held) {
+    throw new FormatError(
+      archive.source,
+      `config.json describes ${countParameters(config)} parameters, at least ${Math.ceil(needed)} bytes at ${bits} bits each (the smallest quantization), but the weight files hold ${held} bytes of tensor data`,
+    );
+  }
 }
 
 /**

@@ -36,6 +36,13 @@ export interface SelectParams {
 export const TOP_K_MAX = 1024; // = kernels/sampling.h: TOP_K_MAX
 /** Counts are exact in f32 up to 2^24, so rows are limited to that length. */
 const MAX_COLS = 2 ** 24;
+/** Smallest temperature sampled as such; below it sampling is greedy (see `SampleParams`). */
+export const MIN_TEMPERATURE = 1e-6;
+/**
+ * Smallest top-p sent to the device: a normal f32 below 1 / MAX_COLS, so that it still keeps
+ * only the most probable token of any row (see `SampleParams`).
+ */
+export const MIN_TOP_P = 2 ** -30;
 
 const SelectArgs = argStruct("SelectArgs", { cols: "u32", k: "u32", inv_temperature: "f32", top_p: "f32", seed: "u32", step: "u32" });
 const READ_WRITE = access([0], [1]);
@@ -99,11 +106,18 @@ export function topK(enc: CommandEncoder, x: Buffer, values: Buffer, indices: Bu
 }
 
 export interface SampleParams extends SelectParams {
-  /** ≥ 0; 0 is greedy (argmax). */
+  /**
+   * ≥ 0; 0 is greedy (argmax). Temperatures below `MIN_TEMPERATURE` are taken as 0: scaling
+   * logits by their inverse would overflow f32, and the limit they approach is the argmax.
+   */
   temperature: number;
   /** Keep the k largest (ties kept); 0 (default) disables. */
   topK?: number;
-  /** Keep the smallest top set reaching this probability, in (0, 1]; 1 (default) disables. */
+  /**
+   * Keep the smallest top set reaching this probability, in (0, 1]; 1 (default) disables.
+   * Values below `MIN_TOP_P` are raised to it: the device computes in f32, where they would
+   * round to 0, and any of them keeps only the most probable token (ties kept).
+   */
   topP?: number;
   /** Seed of the random stream, a u32. */
   seed: number;
@@ -129,10 +143,10 @@ export function sample(enc: CommandEncoder, x: Buffer, out: Buffer, params: Samp
   checkInt("params.seed", params.seed, 0, 0xffffffff);
   checkInt("params.step", params.step, 0, 0xffffffff);
   checkIndices("out", out, rows, "one per row of x");
-  const invTemperature = params.temperature === 0 ? 0 : 1 / params.temperature;
-  if (!Number.isFinite(Math.fround(invTemperature))) throw new ArgumentError("params.temperature", `is too small (1 / temperature overflows f32: ${params.temperature})`);
+  if (!(topP > 0)) throw new ArgumentError("params.topP", `must be in (0, 1] (got ${topP})`);
+  const invTemperature = params.temperature < MIN_TEMPERATURE ? 0 : 1 / params.temperature;
   const pipeline = enc.device.kernels.pipeline(kernels.sample, { dtype: x.dtype });
-  const args = SelectArgs.write({ cols, k: topK, inv_temperature: invTemperature, top_p: topP, seed: params.seed, step: params.step });
+  const args = SelectArgs.write({ cols, k: topK, inv_temperature: invTemperature, top_p: Math.max(topP, MIN_TOP_P), seed: params.seed, step: params.step });
   enc.dispatchThreadgroups(pipeline, [x, out, args], [rows, 1, 1], [rowGroup(enc, pipeline, cols, params.threadsPerRow), 1, 1], READ_WRITE);
 }
 

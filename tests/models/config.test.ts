@@ -171,7 +171,7 @@ describe("model directories", () => {
   });
 
   test("missing or broken config.json names the file", () => {
-    expectFormatError(() => readModelConfig(join(dir, "nowhere")), /config\.json: missing/);
+    expectFormatError(() => readModelConfig(join(dir, "nowhere")), /config\.json: cannot open: no such file or directory/);
     writeFileSync(join(dir, "config.json"), "{");
     expectFormatError(() => readModelConfig(dir), /config\.json: is not valid JSON/);
   });

@@ -2,7 +2,10 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <spawn.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -77,10 +80,20 @@ const Target &kernel_target() {
   return t;
 }
 
+constexpr int kTimedOut = -2;
+
+long long monotonic_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+// Runs argv, returning its exit status (-1 when it could not run or died of a signal,
+// kTimedOut when it ran past `timeout_ms` and was killed) and its combined stdout and stderr.
+// The compiler runs in a process group of its own, so a timeout kills what it started too.
 }  // namespace
 
-// Runs argv, returning its exit status (or -1) and its combined stdout and stderr.
-int run(const std::vector<std::string> &argv, std::string &output) {
+int run(const std::vector<std::string> &argv, unsigned timeout_ms, std::string &output) {
   int fds[2];
   if (pipe(fds) != 0) return -1;
   // Close-on-exec, so that a compiler another thread spawns cannot hold this pipe open.
@@ -95,21 +108,56 @@ int run(const std::vector<std::string> &argv, std::string &output) {
   std::vector<char *> args;
   for (const auto &a : argv) args.push_back(const_cast<char *>(a.c_str()));
   args.push_back(nullptr);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);
   pid_t pid;
-  int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  int rc = posix_spawnp(&pid, args[0], &actions, &attr, args.data(), environ);
+  posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&actions);
   close(fds[1]);
   if (rc != 0) {
     close(fds[0]);
     return -1;
   }
+  const long long deadline = monotonic_ms() + timeout_ms;
+  bool timed_out = false;
   char buf[4096];
-  ssize_t n;
-  while ((n = read(fds[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+  for (;;) {
+    long long left = deadline - monotonic_ms();
+    if (left <= 0) {
+      timed_out = true;
+      break;
+    }
+    pollfd p = {fds[0], POLLIN, 0};
+    int ready = poll(&p, 1, int(std::min<long long>(left, 1000)));
+    if (ready < 0 && errno != EINTR) break;
+    if (ready <= 0) continue;
+    ssize_t n = read(fds[0], buf, sizeof buf);
     if (n > 0) output.append(buf, size_t(n));
+    else if (n == 0 || errno != EINTR) break;  // end of output: the compiler is exiting
+  }
   close(fds[0]);
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+  if (!timed_out) {
+    // The output closed; the compiler may still be writing its object: wait within the deadline.
+    for (;;) {
+      pid_t r = waitpid(pid, &status, WNOHANG);
+      if (r == pid || (r < 0 && errno != EINTR)) break;
+      if (monotonic_ms() >= deadline) {
+        timed_out = true;
+        break;
+      }
+      usleep(2000);
+    }
+  }
+  if (timed_out) {
+    kill(-pid, SIGKILL);
+    kill(pid, SIGKILL);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    return kTimedOut;
+  }
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -143,7 +191,15 @@ bool mkdirs(const std::string &dir) {
   return stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-bool exists(const std::string &path) { return access(path.c_str(), R_OK) == 0; }
+
+// A readable regular file (a directory or FIFO under a cache name is not a cache hit).
+bool is_regular(const std::string &path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), R_OK) == 0;
+}
+
+// Kept for the cuda shim's PTX cache: a readable regular file.
+bool exists(const std::string &path) { return is_regular(path); }
 
 // A name unique to this process and call, for files renamed into place when complete.
 std::string temp_name(const std::string &dir, const std::string &key, const char *ext) {
@@ -165,9 +221,28 @@ bool write_file(const std::string &path, std::string_view data) {
   return close(fd) == 0 && off == data.size();
 }
 
-// Writes `data` to `path` atomically (other processes see nothing or all of it).
+// True when the file at `path` holds exactly `data`.
+bool holds(const std::string &path, std::string_view data) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return false;
+  struct stat st;
+  bool same = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && uint64_t(st.st_size) == data.size();
+  std::string got(same ? data.size() : 0, '\0');
+  size_t off = 0;
+  while (same && off < got.size()) {
+    ssize_t n = read(fd, got.data() + off, got.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    off += size_t(n);
+  }
+  close(fd);
+  return same && off == data.size() && got == data;
+}
+
+// Writes `data` to `path` atomically (other processes see nothing or all of it). A file already
+// there is kept only when it holds exactly `data`: a damaged one is replaced.
 bool publish(const std::string &dir, const std::string &path, std::string_view data) {
-  if (exists(path)) return true;
+  if (holds(path, data)) return true;
   std::string tmp = temp_name(dir, sha256_hex(path), ".part");
   bool ok = write_file(tmp, data) && rename(tmp.c_str(), path.c_str()) == 0;
   if (!ok) unlink(tmp.c_str());
@@ -216,7 +291,7 @@ std::string default_cache_dir() {
   return "/tmp/bun-mlx-native-" + std::to_string(getuid()) + "/msl-cpu";
 }
 
-bool compile(const CompileJob &job, std::string &object_path, std::string &error) {
+bool compile(const CompileJob &job, std::string &object_path, std::string &key, std::string &error) {
   const std::string &dir = job.cache_dir;
   if (!mkdirs(dir)) {
     error = "msl-cpu: cannot create the kernel cache directory '" + dir + "': " + strerror(errno);
@@ -238,10 +313,10 @@ bool compile(const CompileJob &job, std::string &object_path, std::string &error
   if (job.check) key_text += " check:" + job.check_id;
   key_text += job.syntax_only ? " -fsyntax-only\n" : " -shared\n";
   key_text += job.text;
-  std::string key = sha256_hex(key_text);
+  key = sha256_hex(key_text);
   std::string target = dir + "/" + key + (job.syntax_only ? ".ok" : ".so");
   object_path = job.syntax_only ? std::string() : target;
-  if (exists(target)) return true;
+  if (is_regular(target)) return true;
 
   std::string source = temp_name(dir, key, ".cpp"), object = temp_name(dir, key, ".so");
   if (!write_file(source, job.text)) {
@@ -254,12 +329,13 @@ bool compile(const CompileJob &job, std::string &object_path, std::string &error
     if (!job.warnings || f != "-Wno-everything") argv.push_back(f);
   argv.insert(argv.end(), job.flags.begin(), job.flags.end());
   argv.insert(argv.end(), job.defines.begin(), job.defines.end());
+  argv.push_back("-DMSLCPU_CACHE_KEY=\"" + key + "\"");
   argv.insert(argv.end(), {"-include", header, "-x", "c++", source});
   if (job.syntax_only) argv.push_back("-fsyntax-only");
   else argv.insert(argv.end(), {"-shared", "-o", object});
 
   std::string log;
-  int rc = run(argv, log);
+  int rc = run(argv, job.timeout_ms, log);
   bool ok = rc == 0;
   std::string verdict = ok && job.syntax_only && job.check ? job.check(log) : std::string();
   if (!verdict.empty()) ok = false;
@@ -269,14 +345,19 @@ bool compile(const CompileJob &job, std::string &object_path, std::string &error
   else unlink(source.c_str());
   unlink(object.c_str());
   if (!ok) {
-    error = rc < 0            ? "msl-cpu: could not run '" + job.toolchain->cxx + "'"
-            : !verdict.empty() ? verdict
-                              : "msl-cpu: compiling '" + job.label + "' failed:\n" + first_lines(log, 40);
+    if (rc == kTimedOut)
+      error = "msl-cpu: compiling '" + job.label + "' did not finish within " +
+              std::to_string(job.timeout_ms) + " ms and was stopped ('" + job.toolchain->cxx +
+              "'; MLXN_COMPILE_TIMEOUT sets the limit)";
+    else
+      error = rc < 0            ? "msl-cpu: could not run '" + job.toolchain->cxx + "'"
+              : !verdict.empty() ? verdict
+                                : "msl-cpu: compiling '" + job.label + "' failed:\n" + first_lines(log, 40);
   }
   return ok;
 }
 
-KernelObject *KernelObject::load(const std::string &path, std::string &error) {
+KernelObject *KernelObject::load(const std::string &path, const std::string &key, std::string &error) {
   void *h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!h) {
     error = std::string("msl-cpu: cannot load kernel object: ") + dlerror();
@@ -290,6 +371,12 @@ KernelObject *KernelObject::load(const std::string &path, std::string &error) {
   auto tg_total = static_cast<const unsigned *>(dlsym(h, "mslcpu_tg_total"));
   if (!abi || *abi != MSLCPU_ABI_VERSION || !table || !count || !slots || !slot_count || !tg_total) {
     error = "msl-cpu: '" + path + "' is not a kernel object of this msl-cpu version";
+    dlclose(h);
+    return nullptr;
+  }
+  auto built_for = static_cast<const char *>(dlsym(h, "mslcpu_cache_key"));
+  if (!built_for || key != built_for) {
+    error = "msl-cpu: '" + path + "' was not built under its cache key (damaged or replaced cache entry)";
     dlclose(h);
     return nullptr;
   }

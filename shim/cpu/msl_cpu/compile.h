@@ -38,16 +38,19 @@ struct CompileJob {
   // non-empty result is the job's error. `check_id` names the check's version in the cache key.
   std::function<std::string(const std::string &output)> check = {};
   std::string check_id = {};
+  unsigned timeout_ms = 300000;       // the compiler is killed after this long (a CompileError)
 };
 
 // Compiles (or finds in the cache) `job`. On success `object_path` is the .so (empty when
-// syntax_only). On failure returns false with the compiler's first lines of diagnostics.
-bool compile(const CompileJob &job, std::string &object_path, std::string &error);
+// syntax_only) and `key` its cache key. On failure returns false with the compiler's first
+// lines of diagnostics.
+bool compile(const CompileJob &job, std::string &object_path, std::string &key, std::string &error);
 
 // A loaded kernel object and its kernel table; dlclose on destruction.
 class KernelObject {
  public:
-  static KernelObject *load(const std::string &path, std::string &error);
+  // Loads `path`, refusing an object built under another cache key than `key`.
+  static KernelObject *load(const std::string &path, const std::string &key, std::string &error);
   ~KernelObject();
   const mslcpu_kernel_info *find(std::string_view name) const;
   // Bytes of block-scope threadgroup storage of every kernel of the object (the runner's layout).
@@ -68,7 +71,8 @@ std::string sha256_hex(std::string_view data);
 
 // Process and cache-file helpers, shared with shim/cuda's compiler driver.
 // Runs argv (stdin /dev/null, stdout and stderr into `output`); the exit status, or -1.
-int run(const std::vector<std::string> &argv, std::string &output);
+int run(const std::vector<std::string> &argv, unsigned timeout_ms, std::string &output);
+inline int run(const std::vector<std::string> &argv, std::string &output) { return run(argv, 86400000u, output); }
 bool mkdirs(const std::string &dir);
 bool exists(const std::string &path);
 bool write_file(const std::string &path, std::string_view data);

@@ -334,12 +334,14 @@ int main(int argc, char **argv) {
     }
     std::string none;
     if (error.empty()) {
+      std::string key;
       mslcpu::CompileJob job = syntax_job(toolchain, program.text, defines, label);
       job.flags = kWarningFlags;
       job.warnings = true;
-      if (mslcpu::compile(job, none, error)) error.clear();
+      if (mslcpu::compile(job, none, key, error)) error.clear();
     }
     if (error.empty()) {
+      std::string key;
       mslcpu::CompileJob job = syntax_job(toolchain, program.text, defines, label);
       job.flags = {"-Xclang", "-ast-dump"};
       job.check = [&](const std::string &dump) {
@@ -347,7 +349,7 @@ int main(int argc, char **argv) {
         return broken.empty() ? broken : "msl-cpu lint: '" + label + "' breaks rules of the Metal Shading Language:\n" + broken;
       };
       job.check_id = "msl-rules-2";
-      if (mslcpu::compile(job, none, error)) error.clear();
+      if (mslcpu::compile(job, none, key, error)) error.clear();
     }
     if (!error.empty()) {
       std::cerr << error << "\n";

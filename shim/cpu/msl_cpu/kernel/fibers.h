@@ -37,6 +37,11 @@
  */
 
 extern "C" __attribute__((visibility("default"))) const unsigned mslcpu_abi = MSLCPU_ABI_VERSION;
+/* The cache key the object was built under: the loader compares it with the key it looked up,
+ * so a damaged or swapped cache file is rebuilt instead of running another kernel's code. */
+#ifdef MSLCPU_CACHE_KEY
+extern "C" __attribute__((visibility("default"))) const char mslcpu_cache_key[] = MSLCPU_CACHE_KEY;
+#endif
 extern "C" __attribute__((visibility("default"))) mslcpu_tg_slot mslcpu_tg_slots[MSLCPU_MAX_TG_SLOTS];
 extern "C" __attribute__((visibility("default"))) unsigned mslcpu_tg_slot_count;
 extern "C" __attribute__((visibility("default"))) unsigned mslcpu_tg_total;
