@@ -24,8 +24,8 @@ inline device const uchar* block_at(device const uchar* w, uint n, uint k, uint 
 // the block size, so a chunk is always whole.
 template <typename Block>
 struct BlockRows {
-  static constexpr int CHUNK = 32;
-  static constexpr bool AFFINE = Block::AFFINE;
+  static constant constexpr int CHUNK = 32;
+  static constant constexpr bool AFFINE = Block::AFFINE;
   device const uchar* w;
   uint K;
 

@@ -36,9 +36,9 @@ inline float4 block_crumbs4(device const uchar* q, int l, uint shift) {
 }
 
 struct BlockQ4_0 {
-  static constexpr int QK = 32;
-  static constexpr int BYTES = 18;
-  static constexpr bool AFFINE = true;
+  static constant constexpr int QK = 32;
+  static constant constexpr int BYTES = 18;
+  static constant constexpr bool AFFINE = true;
   static inline void chunk(device const uchar* b, int, thread float4* v, thread float& scale, thread float& bias) {
     const float d = block_half(b);
     for (int j = 0; j < 8; j++) v[j] = block_nibbles4(b + 2, 4 * j);
@@ -48,9 +48,9 @@ struct BlockQ4_0 {
 };
 
 struct BlockQ4_1 {
-  static constexpr int QK = 32;
-  static constexpr int BYTES = 20;
-  static constexpr bool AFFINE = true;
+  static constant constexpr int QK = 32;
+  static constant constexpr int BYTES = 20;
+  static constant constexpr bool AFFINE = true;
   static inline void chunk(device const uchar* b, int, thread float4* v, thread float& scale, thread float& bias) {
     for (int j = 0; j < 8; j++) v[j] = block_nibbles4(b + 4, 4 * j);
     scale = block_half(b);
@@ -66,9 +66,9 @@ inline float4 block_code5(device const uchar* qs, uint qh, int e) {
 }
 
 struct BlockQ5_0 {
-  static constexpr int QK = 32;
-  static constexpr int BYTES = 22;
-  static constexpr bool AFFINE = true;
+  static constant constexpr int QK = 32;
+  static constant constexpr int BYTES = 22;
+  static constant constexpr bool AFFINE = true;
   static inline void chunk(device const uchar* b, int, thread float4* v, thread float& scale, thread float& bias) {
     const float d = block_half(b);
     const uint qh = block_qh32(b + 2);
@@ -79,9 +79,9 @@ struct BlockQ5_0 {
 };
 
 struct BlockQ5_1 {
-  static constexpr int QK = 32;
-  static constexpr int BYTES = 24;
-  static constexpr bool AFFINE = true;
+  static constant constexpr int QK = 32;
+  static constant constexpr int BYTES = 24;
+  static constant constexpr bool AFFINE = true;
   static inline void chunk(device const uchar* b, int, thread float4* v, thread float& scale, thread float& bias) {
     const uint qh = block_qh32(b + 4);
     for (int j = 0; j < 8; j++) v[j] = block_code5(b + 8, qh, 4 * j);
@@ -91,9 +91,9 @@ struct BlockQ5_1 {
 };
 
 struct BlockQ8_0 {
-  static constexpr int QK = 32;
-  static constexpr int BYTES = 34;
-  static constexpr bool AFFINE = true;
+  static constant constexpr int QK = 32;
+  static constant constexpr int BYTES = 34;
+  static constant constexpr bool AFFINE = true;
   static inline void chunk(device const uchar* b, int, thread float4* v, thread float& scale, thread float& bias) {
     device const char* q = (device const char*)(b + 2);
     for (int j = 0; j < 8; j++) v[j] = float4(float(q[4 * j]), float(q[4 * j + 1]), float(q[4 * j + 2]), float(q[4 * j + 3]));
@@ -106,9 +106,9 @@ struct BlockQ8_0 {
 // 128 (c / 4) + 32 (c % 4) + l: byte l of the half's 32 code bytes, shifted by 2 (c % 4).
 
 struct BlockQ2_K {  // scales[16] (4-bit scale | 4-bit min << 4), qs[64], d, dmin
-  static constexpr int QK = 256;
-  static constexpr int BYTES = 84;
-  static constexpr bool AFFINE = false;
+  static constant constexpr int QK = 256;
+  static constant constexpr int BYTES = 84;
+  static constant constexpr bool AFFINE = false;
   static inline void chunk(device const uchar* b, int c, thread float4* v, thread float& scale, thread float& bias) {
     const float d = block_half(b + 80);
     const float dmin = block_half(b + 82);
@@ -138,9 +138,9 @@ inline int block_scale_q3k(device const uchar* s, int j) {
 }
 
 struct BlockQ3_K {  // hmask[32], qs[64], scales[12], d
-  static constexpr int QK = 256;
-  static constexpr int BYTES = 110;
-  static constexpr bool AFFINE = false;
+  static constant constexpr int QK = 256;
+  static constant constexpr int BYTES = 110;
+  static constant constexpr bool AFFINE = false;
   static inline void chunk(device const uchar* b, int c, thread float4* v, thread float& scale, thread float& bias) {
     const float d = block_half(b + 108);
     const int n = c / 4;
@@ -177,9 +177,9 @@ inline void block_scale_min_k4(device const uchar* q, int j, thread float& sc, t
 // Q4_K/Q5_K: chunk c is sub-block c, with its own 6-bit scale and min; its codes are the low
 // (c even) or high (c odd) nibbles of the 32 bytes at qs + 32 (c / 2).
 struct BlockQ4_K {  // d, dmin, scales[12], qs[128]
-  static constexpr int QK = 256;
-  static constexpr int BYTES = 144;
-  static constexpr bool AFFINE = true;
+  static constant constexpr int QK = 256;
+  static constant constexpr int BYTES = 144;
+  static constant constexpr bool AFFINE = true;
   static inline void chunk(device const uchar* b, int c, thread float4* v, thread float& scale, thread float& bias) {
     float sc, m;
     block_scale_min_k4(b + 4, c, sc, m);
@@ -196,9 +196,9 @@ struct BlockQ4_K {  // d, dmin, scales[12], qs[128]
 };
 
 struct BlockQ5_K {  // d, dmin, scales[12], qh[32], qs[128]
-  static constexpr int QK = 256;
-  static constexpr int BYTES = 176;
-  static constexpr bool AFFINE = true;
+  static constant constexpr int QK = 256;
+  static constant constexpr int BYTES = 176;
+  static constant constexpr bool AFFINE = true;
   static inline void chunk(device const uchar* b, int c, thread float4* v, thread float& scale, thread float& bias) {
     float sc, m;
     block_scale_min_k4(b + 4, c, sc, m);
@@ -221,9 +221,9 @@ struct BlockQ5_K {  // d, dmin, scales[12], qh[32], qs[128]
 // Q6_K: chunk c is quarter c % 4 of half c / 4: low 4 bits from ql (bytes 0..31 or 32..63 of the
 // half, low or high nibble), top 2 bits from qh at bit 2 (c % 4), int8 scale per 16 elements.
 struct BlockQ6_K {  // ql[128], qh[64], scales[16] (int8), d
-  static constexpr int QK = 256;
-  static constexpr int BYTES = 210;
-  static constexpr bool AFFINE = false;
+  static constant constexpr int QK = 256;
+  static constant constexpr int BYTES = 210;
+  static constant constexpr bool AFFINE = false;
   static inline void chunk(device const uchar* b, int c, thread float4* v, thread float& scale, thread float& bias) {
     const float d = block_half(b + 208);
     const int n = c / 4;

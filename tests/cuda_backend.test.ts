@@ -60,7 +60,7 @@ describe(existsSync(compiler) && clang ? "PTX for every kernel" : "PTX for every
       const text = assembleUnit(unit);
       const source = join(config().cacheDir, "cuda", `.test-${file}`);
       await Bun.write(source, text);
-      const proc = Bun.spawnSync([compiler, "--arch", "sm_90", "--cache-dir", join(config().cacheDir, "cuda"), source, `kernels/${file}`]);
+      const proc = Bun.spawnSync([compiler, "--arch", "sm_90", "--cache-dir", join(config().cacheDir, "cuda"), source, `kernels/${unit}`]);
       expect(proc.stderr.toString()).toBe("");
       expect(proc.exitCode).toBe(0);
       const want = unitVariants(unit).map((v) => v.name).sort();

@@ -86,7 +86,8 @@ async function main(): Promise<void> {
     fail(`--units must be a regular expression (got ${JSON.stringify(values.units)})`, 2);
   }
   const units = sourceUnits().filter((unit) => only === undefined || only.test(unit));
-  const work: Job[] = units.map((unit) => ({ label: `kernels/${unit}.metal`, text: assembleUnit(unit) }));
+  // The label is part of the compiled text (#line), so it must be the registry's: "kernels/<unit>".
+  const work: Job[] = units.map((unit) => ({ label: `kernels/${unit}`, text: assembleUnit(unit) }));
   if (values.recorded) {
     for (const name of readdirSync(values.recorded).filter((n) => n.endsWith(".json")).sort()) {
       const entry = JSON.parse(readFileSync(join(values.recorded, name), "utf8")) as Job & { constants: number[] };
