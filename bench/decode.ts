@@ -9,7 +9,7 @@
  * bun run bench/decode.ts [--prompt N[,N...]] [--steps N] [--rounds N]
  */
 import { parseArgs } from "node:util";
-import { cmdBufCount, createSyntheticModel, loadModel, syntheticPreset, type FloatName } from "../src/index.ts";
+import { cmdBufCount, createSyntheticModel, loadModelSync, syntheticPreset, type FloatName } from "../src/index.ts";
 import { memcpyGBps } from "./support.ts";
 
 const { values } = parseArgs({ args: Bun.argv.slice(2), options: { prompt: { type: "string" }, steps: { type: "string" }, rounds: { type: "string" } } });
@@ -26,7 +26,7 @@ const configs: [FloatName, FloatName][] = [
 ];
 // One device per configuration, so each peak is its own; all loaded at once so that rounds can
 // interleave them (the best of interleaved rounds is the least disturbed by other load).
-const models = configs.map(([act, kv]) => loadModel(dir.dir, { activationDType: act, kvCacheDType: kv, progress: false }));
+const models = configs.map(([act, kv]) => loadModelSync(dir.dir, { activationDType: act, kvCacheDType: kv, progress: false }));
 const device = models[0]!.device;
 console.log(`demo model: ${(dir.parameterCount / 1e6).toFixed(1)}M parameters, MLX 4-bit; ${device.backend} (${device.name})`);
 console.log(`memcpy: ${memcpyGBps().toFixed(1)} GB/s\n`);

@@ -54,4 +54,4 @@ export { loadModelWeights, ModelWeights, modelModules, type LinearWeights, type 
 export { Tokenizer, StreamDecoder, type ChatMessage } from "./models/tokenizer.ts";
 export { createSyntheticModel, writeSyntheticModel, syntheticPreset, type SyntheticModelSpec, type SyntheticPreset, type SyntheticModel } from "./models/synthetic.ts";
 export { Decoder, KVCache, type DecoderOptions, type KVCacheOptions, type SamplingParams, type StepResult, type FloatName } from "./models/decoder.ts";
-export { loadModel, Model, Generation, type LoadModelOptions, type GenerateOptions, type GeneratedToken, type GenerationStats, type FinishReason } from "./models/model.ts";
+export { loadModel, loadModelSync, Model, Generation, type LoadModelOptions, type GenerateOptions, type GeneratedToken, type GenerationStats, type FinishReason } from "./models/model.ts";

@@ -170,7 +170,7 @@ export async function main(argv: readonly string[], out: (text: string) => void 
   const demo = cli.demo ? createSyntheticModel(syntheticPreset("demo")) : undefined;
   try {
     if (demo) err(`demo model: ${(demo.parameterCount / 1e6).toFixed(1)}M parameters, MLX 4-bit, in ${demo.dir}\n`);
-    using model = loadModel(demo?.dir ?? cli.model!, {
+    using model = await loadModel(demo?.dir ?? cli.model!, {
       activationDType: cli.activations as "f32" | undefined,
       kvCacheDType: cli.kvCache as "f32" | undefined,
     });

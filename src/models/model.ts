@@ -24,7 +24,7 @@ import { KernelRegistry } from "../registry.ts";
 import { readModelConfig, type ModelConfig } from "./config.ts";
 import { Decoder, floatDType, type FloatName, type KVCache, type KVCacheOptions } from "./decoder.ts";
 import { Tokenizer, type ChatMessage, type StreamDecoder } from "./tokenizer.ts";
-import { loadModelWeights, type ModelWeights } from "./weights.ts";
+import { loadModelWeights, loadModelWeightsAsync, type ModelWeights } from "./weights.ts";
 
 export interface LoadModelOptions {
   /** Device to run on (default: a new one, disposed with the model). */
@@ -56,6 +56,13 @@ export interface GenerateOptions {
   chatTemplate?: boolean;
   /** Continue from this cache (it advances); default: a fresh cache for this generation. */
   cache?: KVCache;
+  /**
+   * Stops generation within one token once aborted: the pass in flight completes, the token it
+   * sampled is yielded, and the iteration ends with finish reason "abort". The model and the
+   * cache stay usable; the cache holds the prompt and every yielded token but the last, as after
+   * any other finish.
+   */
+  signal?: AbortSignal;
 }
 
 /** One generated token and the text it completed ("" while a UTF-8 sequence or a possible stop string is pending). */
@@ -64,7 +71,7 @@ export interface GeneratedToken {
   readonly text: string;
 }
 
-export type FinishReason = "length" | "eos" | "stop" | "context";
+export type FinishReason = "length" | "eos" | "stop" | "context" | "abort";
 
 /** Figures of one generation; complete once the iteration has ended. */
 export interface GenerationStats {
@@ -247,6 +254,20 @@ export class Model {
   }
 
   /**
+   * The same as `forward`, waiting for the device without blocking the JS thread.
+   *
+   * @example
+   * const logits = await model.forwardAsync([1, 2, 3]);
+   */
+  async forwardAsync(tokens: ArrayLike<number>, cache?: KVCache): Promise<Float32Array> {
+    this.#check();
+    if (cache !== undefined) return this.decoder.forwardAsync(tokens, cache);
+    this.decoder.checkTokens(tokens);
+    using temp = this.newCache({ initialCapacity: tokens.length, maxLength: Math.max(tokens.length, this.config.maxPositionEmbeddings ?? 0) });
+    return await this.decoder.forwardAsync(tokens, temp);
+  }
+
+  /**
    * Token ids of a prompt: a string (through the tokenizer, optionally in the chat template as a
    * user message), chat messages (through the template), or ids as they are.
    */
@@ -272,7 +293,7 @@ export class Model {
    */
   generate(prompt: string | readonly number[] | readonly ChatMessage[], options: GenerateOptions = {}): Generation {
     this.#check();
-    checkOptions("options", options, ["maxTokens", "temperature", "topK", "topP", "seed", "stop", "chatTemplate", "cache"]);
+    checkOptions("options", options, ["maxTokens", "temperature", "topK", "topP", "seed", "stop", "chatTemplate", "cache", "signal"]);
     const maxTokens = options.maxTokens ?? 256;
     const temperature = options.temperature ?? 0;
     const topK = options.topK ?? 0;
@@ -286,19 +307,35 @@ export class Model {
     if (!Number.isSafeInteger(seed) || seed < 0 || seed > 0xffffffff) throw new ArgumentError("options.seed", `must be an integer in [0, 2^32) (got ${seed})`);
     if (!Array.isArray(stop) || stop.some((s) => typeof s !== "string" || s === "")) throw new ArgumentError("options.stop", "must be a list of non-empty strings");
     if (stop.length > 0) this.#requireTokenizer("stop strings");
+    const signal = options.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new ArgumentError("options.signal", "must be an AbortSignal");
     const ids = this.promptTokens(prompt, options.chatTemplate ?? false);
     const cache = options.cache;
     if (cache !== undefined && ids.length > cache.remaining) {
       throw new ArgumentError("prompt", `cache overflow: ${ids.length} prompt tokens at position ${cache.position} exceed the cache's maxLength of ${cache.maxLength}`);
     }
     const sampling = { temperature, topK, topP, seed };
-    return new Generation((g) => this.#run(g, ids, cache, maxTokens, sampling, stop), ids.length, this.device);
+    return new Generation((g) => this.#run(g, ids, cache, maxTokens, sampling, stop, signal), ids.length, this.device);
   }
 
-  /** Free weights, scratch, and the device if the model opened it. Idempotent. */
+  /**
+   * Free weights, scratch, and the device if the model opened it. Idempotent. A pass still in
+   * flight (a generation being awaited) finishes first: the memory is freed once it has.
+   */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    if (this.decoder.busy) void this.decoder.idle().then(() => this.#free());
+    else this.#free();
+  }
+
+  /** `dispose`, then wait until the memory has actually been freed (after a pass in flight). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.dispose();
+    await this.decoder.idle();
+  }
+
+  #free(): void {
     this.decoder.dispose();
     this.weights.dispose();
     this.registry.dispose();
@@ -309,7 +346,7 @@ export class Model {
     this.dispose();
   }
 
-  async *#run(g: Generation, ids: number[], given: KVCache | undefined, maxTokens: number, sampling: { temperature: number; topK: number; topP: number; seed: number }, stops: readonly string[]): AsyncGenerator<GeneratedToken, void, undefined> {
+  async *#run(g: Generation, ids: number[], given: KVCache | undefined, maxTokens: number, sampling: { temperature: number; topK: number; topP: number; seed: number }, stops: readonly string[], signal: AbortSignal | undefined): AsyncGenerator<GeneratedToken, void, undefined> {
     const stats = g.stats;
     const cache = given ?? this.newCache({ maxLength: Math.max(ids.length + maxTokens, 1), initialCapacity: Math.min(ids.length + maxTokens, 1024) });
     const tok = this.tokenizer;
@@ -317,10 +354,10 @@ export class Model {
     const stream: StreamDecoder | undefined = tok?.streamDecoder();
     const matcher = new StopMatcher(stops);
     let step = 0;
-    const sample = (input: number[]): { token: number; seconds: number; commandBuffers: number } => {
+    const sample = async (input: number[]): Promise<{ token: number; seconds: number; commandBuffers: number }> => {
       this.#check();
       const t0 = performance.now();
-      const r = this.decoder.sample(input, cache, { ...sampling, step: step++ });
+      const r = await this.decoder.sampleAsync(input, cache, { ...sampling, step: step++ });
       return { token: r.token!, seconds: (performance.now() - t0) / 1000, commandBuffers: r.commandBuffers };
     };
     const finish = (reason: FinishReason) => {
@@ -330,7 +367,8 @@ export class Model {
     };
     let decodeCommandBuffers = 0;
     try {
-      const first = sample(ids);
+      if (signal?.aborted) return finish("abort");
+      const first = await sample(ids);
       stats.prefillSeconds = first.seconds;
       stats.prefillTokensPerSecond = ids.length / first.seconds;
       let current = first.token;
@@ -353,7 +391,14 @@ export class Model {
           yield g.record(chunk);
           return finish(reason);
         }
-        const next = sample([current]);
+        if (signal?.aborted) {
+          // The token sampled last is yielded but not fed back, so the cache holds the prompt
+          // and every yielded token but the last, as after any other finish.
+          const { chunk } = last("abort");
+          yield g.record(chunk);
+          return finish("abort");
+        }
+        const next = await sample([current]);
         stats.decodeSteps++;
         stats.decodeSeconds += next.seconds;
         decodeCommandBuffers += next.commandBuffers;
@@ -383,13 +428,49 @@ export class Model {
 }
 
 /**
- * Load an MLX model directory (config.json, safetensors, and tokenizer files when present).
+ * Load an MLX model directory (config.json, safetensors, and tokenizer files when present). The
+ * weights are read through the asynchronous file API, so the event loop keeps running while a
+ * large model loads; `loadModelSync` is the blocking form.
  *
  * @example
- * using model = loadModel("models/Llama-3.2-1B-Instruct-4bit", { activationDType: "f16" });
+ * await using model = await loadModel("models/Llama-3.2-1B-Instruct-4bit", { activationDType: "f16" });
+ * const logits = await model.forwardAsync(model.promptTokens("Hello"));
+ */
+export async function loadModel(dir: string, options: LoadModelOptions = {}): Promise<Model> {
+  const parts = prepare(dir, options);
+  let weights: ModelWeights | undefined;
+  try {
+    weights = await loadModelWeightsAsync(parts.device, dir, { config: parts.config, progress: options.progress });
+    return parts.build(weights);
+  } catch (e) {
+    weights?.dispose();
+    parts.release();
+    throw e;
+  }
+}
+
+/**
+ * `loadModel`, blocking until the weights are read.
+ *
+ * @example
+ * using model = loadModelSync("models/Llama-3.2-1B-Instruct-4bit");
  * const logits = model.forward(model.promptTokens("Hello"));
  */
-export function loadModel(dir: string, options: LoadModelOptions = {}): Model {
+export function loadModelSync(dir: string, options: LoadModelOptions = {}): Model {
+  const parts = prepare(dir, options);
+  let weights: ModelWeights | undefined;
+  try {
+    weights = loadModelWeights(parts.device, dir, { config: parts.config, progress: options.progress });
+    return parts.build(weights);
+  } catch (e) {
+    weights?.dispose();
+    parts.release();
+    throw e;
+  }
+}
+
+/** What `loadModel` and `loadModelSync` share: everything but reading the weights. */
+function prepare(dir: string, options: LoadModelOptions): { config: ModelConfig; device: Device; build: (weights: ModelWeights) => Model; release: () => void } {
   checkOptions("options", options, ["device", "activationDType", "kvCacheDType", "prefillChunk", "progress"]);
   if (typeof dir !== "string" || dir === "") throw new ArgumentError("dir", `must be a model directory path (got ${JSON.stringify(dir)})`);
   const config = readModelConfig(dir);
@@ -397,17 +478,17 @@ export function loadModel(dir: string, options: LoadModelOptions = {}): Model {
   if (options.kvCacheDType !== undefined) floatDType("options.kvCacheDType", options.kvCacheDType);
   const ownsDevice = options.device === undefined;
   const device = options.device ?? Device.open();
-  let registry: KernelRegistry | undefined;
-  let weights: ModelWeights | undefined;
-  try {
-    registry = new KernelRegistry(device);
-    weights = loadModelWeights(device, dir, { config, progress: options.progress });
-    const decoder = new Decoder(device, registry, weights, { activationDType: options.activationDType, prefillChunk: options.prefillChunk });
-    return new Model({ config, tokenizer, device, ownsDevice, registry, weights, decoder, kvCacheDType: options.kvCacheDType });
-  } catch (e) {
-    weights?.dispose();
-    registry?.dispose();
-    if (ownsDevice) device.dispose();
-    throw e;
-  }
+  const registry = new KernelRegistry(device);
+  return {
+    config,
+    device,
+    build: (weights) => {
+      const decoder = new Decoder(device, registry, weights, { activationDType: options.activationDType, prefillChunk: options.prefillChunk });
+      return new Model({ config, tokenizer, device, ownsDevice, registry, weights, decoder, kvCacheDType: options.kvCacheDType });
+    },
+    release: () => {
+      registry.dispose();
+      if (ownsDevice) device.dispose();
+    },
+  };
 }
