@@ -109,6 +109,7 @@ export class KernelRegistry {
   readonly #families = new Map<string, SourceUnit>();
   /** Pipelines from `compilePipeline` already freed by `releasePipeline`. */
   readonly #released = new WeakSet<Pipeline>();
+  #compileSeconds = 0;
   #disposed = false;
 
   constructor(device: Device) {
@@ -154,7 +155,9 @@ export class KernelRegistry {
     const native = this.device.native;
     const key = pipelineKey(name, constants);
     const { words, count } = packConstants(constants);
+    const t0 = performance.now();
     const status = native.mlxn_pipeline_new(library, name, words, count, key, outSlot);
+    this.#compileSeconds += (performance.now() - t0) / 1000;
     if (status !== 0) throw failure(native, status, name);
     const handle = takeHandle();
     return new Pipeline(
@@ -178,6 +181,14 @@ export class KernelRegistry {
   /** True when a pipeline for `name` with `constants` is cached. */
   isCached(name: string, constants?: FunctionConstants): boolean {
     return this.#pipelines.has(pipelineKey(name, constants));
+  }
+
+  /**
+   * Seconds spent compiling libraries and pipelines so far (a disk-cache hit of msl-cpu, or
+   * Metal's own shader cache, makes a compile short; it is still counted).
+   */
+  get compileSeconds(): number {
+    return this.#compileSeconds;
   }
 
   get cachedCount(): number {
@@ -226,7 +237,9 @@ export class KernelRegistry {
     if (unit.library !== undefined) return unit.library;
     const native = this.device.native;
     const bytes = new TextEncoder().encode(unit.text);
+    const t0 = performance.now();
     const status = native.mlxn_library_new_source(this.device.handle, bytes, bytes.byteLength, unit.label, outSlot);
+    this.#compileSeconds += (performance.now() - t0) / 1000;
     if (status !== 0) throw failure(native, status, kernel);
     unit.library = takeHandle();
     return unit.library;

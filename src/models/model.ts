@@ -23,6 +23,7 @@ import { checkOptions } from "../ops/validate.ts";
 import { KernelRegistry } from "../registry.ts";
 import { readModelConfig, type ModelConfig } from "./config.ts";
 import { Decoder, floatDType, type FloatName, type KVCache, type KVCacheOptions } from "./decoder.ts";
+import { ChatSession, type ChatSessionOptions } from "./chat.ts";
 import { Tokenizer, type ChatMessage, type StreamDecoder } from "./tokenizer.ts";
 import { loadModelWeights, loadModelWeightsAsync, type ModelWeights } from "./weights.ts";
 
@@ -76,9 +77,13 @@ export type FinishReason = "length" | "eos" | "stop" | "context" | "abort";
 /** Figures of one generation; complete once the iteration has ended. */
 export interface GenerationStats {
   promptTokens: number;
+  /** Prompt tokens whose keys and values were reused from a cache instead of computed (chat sessions). */
+  cachedTokens: number;
   /** Tokens yielded. */
   generatedTokens: number;
-  /** Seconds of the prompt's forward pass (up to the first sampled token). */
+  /** Seconds spent compiling kernels on first use during this generation (not in prefill or decode). */
+  compileSeconds: number;
+  /** Seconds of the prompt's forward pass (up to the first sampled token), less kernel compiles. */
   prefillSeconds: number;
   prefillTokensPerSecond: number;
   /** Single-token forward passes after the prompt, and their seconds. */
@@ -151,7 +156,9 @@ export class Generation implements AsyncIterableIterator<GeneratedToken> {
   constructor(run: (g: Generation) => AsyncGenerator<GeneratedToken, void, undefined>, promptTokens: number, device: Device) {
     this.stats = {
       promptTokens,
+      cachedTokens: 0,
       generatedTokens: 0,
+      compileSeconds: 0,
       prefillSeconds: 0,
       prefillTokensPerSecond: 0,
       decodeSteps: 0,
@@ -251,6 +258,19 @@ export class Model {
     this.decoder.checkTokens(tokens);
     using temp = this.newCache({ initialCapacity: tokens.length, maxLength: Math.max(tokens.length, this.config.maxPositionEmbeddings ?? 0) });
     return this.decoder.forward(tokens, temp);
+  }
+
+  /**
+   * A chat session: a conversation whose KV cache is kept across turns, so each turn computes
+   * only the tokens that differ from what the cache holds (see `ChatSession`).
+   *
+   * @example
+   * using chat = model.chat({ system: "You are terse." });
+   * console.log((await chat.send("Hi!").complete()).text);
+   */
+  chat(options: ChatSessionOptions = {}): ChatSession {
+    this.#check();
+    return new ChatSession(this, options);
   }
 
   /**
@@ -357,8 +377,11 @@ export class Model {
     const sample = async (input: number[]): Promise<{ token: number; seconds: number; commandBuffers: number }> => {
       this.#check();
       const t0 = performance.now();
+      const compiled0 = this.registry.compileSeconds;
       const r = await this.decoder.sampleAsync(input, cache, { ...sampling, step: step++ });
-      return { token: r.token!, seconds: (performance.now() - t0) / 1000, commandBuffers: r.commandBuffers };
+      const compile = this.registry.compileSeconds - compiled0;
+      stats.compileSeconds += compile;
+      return { token: r.token!, seconds: Math.max(0, (performance.now() - t0) / 1000 - compile), commandBuffers: r.commandBuffers };
     };
     const finish = (reason: FinishReason) => {
       stats.finishReason = reason;
