@@ -106,22 +106,41 @@ export class ChatSession {
         throw new ArgumentError(`messages[${i}]`, "must be an object with string role and content");
       }
     });
-    const rec = options as Record<string, unknown>;
-    for (const key of ["cache", "chatTemplate"]) if (key in rec) throw new ArgumentError(`options.${key}`, "is set by the chat session");
     const prompt = this.render(messages);
-    // At least the last prompt token is computed: its logits give the first new token.
-    const reuse = Math.min(commonPrefixLength(this.#cached, prompt), prompt.length - 1);
+    const gen = this.#generate(prompt, options, (text) => this.messages.push({ role: "assistant", content: text }));
+    this.messages.splice(0, this.messages.length, ...messages);
+    return gen;
+  }
+
+  /**
+   * Generate from raw prompt tokens (no template), reusing the cache for the longest common
+   * prefix as `respond` does; `messages` is left alone. A server uses it for plain completions.
+   *
+   * @example
+   * const gen = chat.continueFrom(model.promptTokens("Once upon a time"), { maxTokens: 16 });
+   */
+  continueFrom(prompt: readonly number[], options: ChatGenerateOptions = {}): Generation {
+    this.#check();
+    this.model.decoder.checkTokens(prompt);
+    return this.#generate([...prompt], options, () => {});
+  }
+
+  #generate(prompt: number[], options: ChatGenerateOptions, onEnd: (text: string) => void): Generation {
+    if (this.#busy) throw new ArgumentError("messages", "this chat session is still generating the previous reply; finish or break out of it first");
+    if (options === null || typeof options !== "object") throw new ArgumentError("options", "must be an object");
+    for (const key of ["cache", "chatTemplate"]) if (key in options) throw new ArgumentError(`options.${key}`, "is set by the chat session");
     if (prompt.length > this.#cache.maxLength) {
       throw new ArgumentError("messages", `the conversation is ${prompt.length} tokens, more than the session cache's maxLength of ${this.#cache.maxLength}`);
     }
+    // At least the last prompt token is computed: its logits give the first new token.
+    const reuse = Math.min(commonPrefixLength(this.#cached, prompt), prompt.length - 1);
     this.#cache.truncate(reuse);
     this.#cached.length = reuse;
     const inner = this.model.generate(prompt.slice(reuse), { ...options, cache: this.#cache });
     this.#busy = true;
-    this.messages.splice(0, this.messages.length, ...messages);
     const session = this;
     const cache = this.#cache;
-    const outer: Generation = new Generation(
+    return new Generation(
       async function* (g: Generation): AsyncGenerator<GeneratedToken, void, undefined> {
         const sync = () => {
           Object.assign(g.stats, inner.stats, { promptTokens: prompt.length, cachedTokens: reuse, generatedTokens: g.stats.generatedTokens });
@@ -136,7 +155,7 @@ export class ChatSession {
           sync();
           // The cache holds the prompt and the generated tokens it was fed: its position says how many.
           session.#cached = [...prompt, ...inner.tokens].slice(0, cache.disposed ? 0 : cache.position);
-          session.messages.push({ role: "assistant", content: inner.text });
+          onEnd(inner.text);
           session.#busy = false;
           if (session.#disposed) cache.dispose();
         }
@@ -144,7 +163,6 @@ export class ChatSession {
       prompt.length,
       this.model.device,
     );
-    return outer;
   }
 
   /** Token ids of `messages` as this session renders them (system message, variables, tools). */
