@@ -110,6 +110,11 @@ export class KernelRegistry {
   /** Pipelines from `compilePipeline` already freed by `releasePipeline`. */
   readonly #released = new WeakSet<Pipeline>();
   #compileSeconds = 0;
+  /**
+   * Called after each library compile with its label (e.g. "kernels/attention.metal") and its
+   * seconds; `loadModel` points it at a line on stderr for compiles that took a while.
+   */
+  onCompile: ((label: string, seconds: number) => void) | undefined;
   #disposed = false;
 
   constructor(device: Device) {
@@ -239,7 +244,9 @@ export class KernelRegistry {
     const bytes = new TextEncoder().encode(unit.text);
     const t0 = performance.now();
     const status = native.mlxn_library_new_source(this.device.handle, bytes, bytes.byteLength, unit.label, outSlot);
-    this.#compileSeconds += (performance.now() - t0) / 1000;
+    const seconds = (performance.now() - t0) / 1000;
+    this.#compileSeconds += seconds;
+    if (status === 0) this.onCompile?.(unit.label, seconds);
     if (status !== 0) throw failure(native, status, kernel);
     unit.library = takeHandle();
     return unit.library;

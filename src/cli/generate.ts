@@ -132,6 +132,7 @@ export function formatStats(s: GenerationStats): string {
   return [
     "==========",
     `prompt: ${s.promptTokens} tokens, ${s.prefillTokensPerSecond.toFixed(1)} tokens/s (prefill, ${(s.prefillSeconds * 1000).toFixed(0)} ms)`,
+    ...(s.compileSeconds >= 0.01 ? [`kernel compiles: ${s.compileSeconds.toFixed(2)} s (first use; not in the prefill or decode figures)`] : []),
     `generation: ${s.generatedTokens} tokens, ${s.decodeTokensPerSecond.toFixed(1)} tokens/s (decode, ${s.decodeSteps} steps), finished by ${s.finishReason}`,
     `command buffers per decoded token: ${s.commandBuffersPerToken.toFixed(2)}`,
     `peak memory: ${mb(s.peakBytes)}`,

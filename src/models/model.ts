@@ -36,7 +36,10 @@ export interface LoadModelOptions {
   kvCacheDType?: FloatName | DType;
   /** Most tokens per command buffer when a prompt is long (default 512). */
   prefillChunk?: number;
-  /** Progress bar while loading weights; `false` never draws. */
+  /**
+   * Progress bar while loading weights, and a line on stderr per kernel family whose compile
+   * took over a quarter of a second (a first use: compiles are cached on disk); `false` never draws.
+   */
   progress?: ProgressOptions | false;
 }
 
@@ -393,7 +396,7 @@ export class Model {
       if (signal?.aborted) return finish("abort");
       const first = await sample(ids);
       stats.prefillSeconds = first.seconds;
-      stats.prefillTokensPerSecond = ids.length / first.seconds;
+      stats.prefillTokensPerSecond = first.seconds > 0 ? ids.length / first.seconds : 0;
       let current = first.token;
       if (eos.has(current)) return finish("eos");
       for (let count = 1; ; count++) {
@@ -502,6 +505,12 @@ function prepare(dir: string, options: LoadModelOptions): { config: ModelConfig;
   const ownsDevice = options.device === undefined;
   const device = options.device ?? Device.open();
   const registry = new KernelRegistry(device);
+  if (options.progress !== false) {
+    const stream = options.progress?.stream ?? process.stderr;
+    registry.onCompile = (label, seconds) => {
+      if (seconds >= 0.25) stream.write(`compiled ${label} in ${seconds.toFixed(1)} s (cached for next time)\n`);
+    };
+  }
   return {
     config,
     device,
