@@ -1,6 +1,6 @@
 /**
- * Compile a model's kernels ahead of its first use: load it, run one prompt pass and one decode
- * step (which between them touch every kernel family and specialisation generation uses), and
+ * Compile a model's kernels ahead of its first use: load it, run a short prompt, decode steps
+ * after it and after a long context (which between them touch the kernels generation uses), and
  * report each family as it compiles. Compiles land in the on-disk cache (msl-cpu) or Metal's own
  * shader cache, so the first generation afterwards starts at once.
  *
@@ -44,13 +44,25 @@ export async function precompile(options: PrecompileOptions = {}): Promise<Preco
       families.push(label);
       options.log?.(`compiled ${label} in ${seconds.toFixed(1)} s\n`);
     };
-    // Two prompt tokens take the prefill path, the next token the decode path; sampling at a
-    // temperature compiles the sampling kernels greedy decoding skips.
-    const ids = [0, 1].map((i) => i % model.config.vocabSize);
-    using cache = model.newCache({ maxLength: 4, initialCapacity: 2 });
-    await model.decoder.sampleAsync(ids, cache, { temperature: 0.7, topK: 0, topP: 0.9, seed: 0, step: 0 });
-    await model.decoder.sampleAsync([0], cache, { temperature: 0.7, topK: 0, topP: 0.9, seed: 0, step: 1 });
-    await model.decoder.sampleAsync([0], cache, { temperature: 0, topK: 0, topP: 1, seed: 0, step: 2 });
+    // A short prompt takes the prefill path and the next tokens the decode path, sampling at a
+    // temperature and greedily (different kernels); the cache starts small, so it grows (a copy
+    // kernel). Then a cache moved past 256 positions without computing them (zeros: the values
+    // do not matter here, only which kernels run) makes decode split its attention and reduce.
+    const sampled = { temperature: 0.7, topK: 0, topP: 0.9, seed: 0 };
+    const greedy = { temperature: 0, topK: 0, topP: 1, seed: 0 };
+    {
+      using cache = model.newCache({ maxLength: 8, initialCapacity: 2 });
+      await model.decoder.sampleAsync([0, 1 % model.config.vocabSize], cache, { ...sampled, step: 0 });
+      await model.decoder.sampleAsync([0], cache, { ...sampled, step: 1 });
+      await model.decoder.sampleAsync([0], cache, { ...greedy, step: 2 });
+    }
+    const long = Math.min(600, model.config.maxPositionEmbeddings ?? 600);
+    if (long > 300) {
+      using cache = model.newCache({ maxLength: long, initialCapacity: long });
+      cache.advance(298);
+      await model.decoder.sampleAsync([0], cache, { ...sampled, step: 0 });
+      await model.decoder.sampleAsync([0], cache, { ...greedy, step: 1 });
+    }
     return { families, pipelines: model.registry.cachedCount, compileSeconds: model.registry.compileSeconds, seconds: (performance.now() - t0) / 1000 };
   } finally {
     demo?.dispose();
