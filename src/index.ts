@@ -56,3 +56,6 @@ export { createSyntheticModel, writeSyntheticModel, syntheticPreset, type Synthe
 export { Decoder, KVCache, type DecoderOptions, type KVCacheOptions, type SamplingParams, type StepResult, type FloatName } from "./models/decoder.ts";
 export { loadModel, loadModelSync, Model, Generation, type LoadModelOptions, type GenerateOptions, type GeneratedToken, type GenerationStats, type FinishReason } from "./models/model.ts";
 export { ChatSession, commonPrefixLength, type ChatSessionOptions, type ChatGenerateOptions } from "./models/chat.ts";
+export { serveOpenAI, type OpenAIServer, type ServeOptions } from "./server/openai.ts";
+export { precompile, type PrecompileOptions, type PrecompileReport } from "./package/precompile.ts";
+export { buildExecutable, type BuildExecutableOptions } from "./package/build_exe.ts";

@@ -3,14 +3,15 @@
  * tokenizer when there is one, and gives a `Model` that runs forward passes and generates text.
  *
  * Generation samples on the device (greedy at temperature 0, else temperature, top-k and top-p
- * with a seeded random stream, see `ops.sample`), one command buffer per decoded token. Text is
+ * with a seeded random stream, see `ops.sample`), one command buffer per decoded token, awaited
+ * without blocking the event loop (`CommandBuffer.completed`); an `AbortSignal` ends it. Text is
  * streamed through the tokenizer's `StreamDecoder`, so a chunk never ends inside a UTF-8
  * sequence; stop strings are matched across chunk boundaries, and text that could still begin a
  * stop string is held back until it is clear. Each token is yielded once the next one is known,
  * so the last chunk already carries the tail of the text (nothing is left to flush).
  *
  * @example
- * using model = loadModel("models/Qwen3-0.6B-4bit");
+ * await using model = await loadModel("models/Qwen3-0.6B-4bit");
  * const gen = model.generate("Why is the sky blue?", { maxTokens: 64, temperature: 0.7, seed: 1 });
  * for await (const { text } of gen) process.stdout.write(text);
  * console.log(gen.stats.decodeTokensPerSecond);
