@@ -28,3 +28,4 @@ export { argmax, topK, sample, TOP_K_MAX, type SelectParams, type TopKParams, ty
 export { quantize, dequantize, type QuantizeParams } from "./quantize.ts";
 export { matmul, quantizedMatmul, MATVEC_MAX_ROWS, type MatmulParams, type QuantizedMatmulParams, type MatmulPath } from "./matmul.ts";
 export { attentionDecode, attentionPrefill, attentionDecodeScratchBytes, ATTENTION_HEAD_DIMS, DECODE_MAX_SPLITS, type AttentionParams, type PrefillParams, type AttentionMask } from "./attention.ts";
+export { processLogits, logprobChosen, type ProcessLogitsParams, type LogitLists } from "./logits.ts";
