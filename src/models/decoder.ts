@@ -75,6 +75,22 @@ export interface SamplingParams {
   seed: number;
   /** Position in the random stream (the generated-token counter). */
   step: number;
+  /** Logit processing before sampling, on the device (see `ops.processLogits`). */
+  processing?: LogitProcessing;
+  /** Also compute the chosen token's log-probability and the `logprobs` most likely tokens' (0: only the chosen one's). */
+  logprobs?: number;
+}
+
+/** Penalties, biases and min-p applied to the logits before sampling. */
+export interface LogitProcessing {
+  /** Distinct tokens of the penalty window and how often each occurs there. */
+  history: readonly (readonly [token: number, count: number])[];
+  /** Distinct tokens and the bias added to each logit. */
+  biases: readonly (readonly [token: number, bias: number])[];
+  repetitionPenalty: number;
+  presencePenalty: number;
+  frequencyPenalty: number;
+  minP: number;
 }
 
 /**
@@ -257,6 +273,10 @@ export interface StepResult {
   logits?: Float32Array;
   /** Sampled token (when sampling). */
   token?: number;
+  /** The sampled token's log-probability under the processed logits (when asked for). */
+  logprob?: number;
+  /** The most likely tokens and their log-probabilities, most likely first (when asked for). */
+  topLogprobs?: { token: number; logprob: number }[];
   /** Command buffers the pass used. */
   commandBuffers: number;
 }
@@ -552,15 +572,38 @@ export class Decoder {
       const logits = pool.alloc(this.config.vocabSize * act.size, act, [1, this.config.vocabSize]);
       this.#linear(enc, this.#lmHead, last, logits, 1);
       let token: Buffer | undefined;
+      let chosen: Buffer | undefined;
+      let top: { values: Buffer; indices: Buffer; k: number } | undefined;
       if (output?.kind === "sample") {
+        const vocab = this.config.vocabSize;
+        const { processing, logprobs, ...sampling } = output.params;
+        if (processing !== undefined) this.#processLogits(enc, logits, processing, sampling.temperature);
         token = pool.alloc(4, DType.U32, [1]);
-        ops.sample(enc, this.registry, logits, token, { rows: 1, cols: this.config.vocabSize, dtype: act, ...output.params });
+        ops.sample(enc, this.registry, logits, token, { rows: 1, cols: vocab, dtype: act, ...sampling });
+        if (logprobs !== undefined) {
+          chosen = pool.alloc(8, DType.F32, [2]);
+          ops.logprobChosen(enc, this.registry, logits, token, chosen, { cols: vocab, dtype: act });
+          const k = Math.min(logprobs, vocab);
+          if (k > 0) {
+            top = { values: pool.alloc(k * act.size, act, [1, k]), indices: pool.alloc(k * 4, DType.U32, [1, k]), k };
+            ops.topK(enc, this.registry, logits, top.values, top.indices, { rows: 1, cols: vocab, dtype: act, k });
+          }
+        }
       }
       const finish = (): StepResult => {
         cache.advance(T);
         const result: StepResult = { commandBuffers: 0 };
         if (output?.kind === "logits") result.logits = readFloats(logits, this.config.vocabSize);
         if (token !== undefined) result.token = token.view(Uint32Array)[0]!;
+        if (chosen !== undefined) {
+          const [lse, logprob] = chosen.view(Float32Array);
+          result.logprob = logprob!;
+          if (top !== undefined) {
+            const values = readFloats(top.values, top.k);
+            const indices = top.indices.view(Uint32Array);
+            result.topLogprobs = Array.from(values, (v, i) => ({ token: indices[i]!, logprob: v - lse! }));
+          }
+        }
         return result;
       };
       return { encoder: enc, label: T === 1 ? "decode" : "prefill", finish, release };
@@ -568,6 +611,31 @@ export class Decoder {
       release();
       throw e;
     }
+  }
+
+  /** Upload the processing lists (into pool scratch) and encode `ops.processLogits` on `logits` in place. */
+  #processLogits(enc: CommandEncoder, logits: Buffer, p: LogitProcessing, temperature: number): void {
+    const pool = this.#pool;
+    const list = (n: number, dtype: DType) => pool.alloc(4 * Math.max(n, 1), dtype, [Math.max(n, 1)]);
+    const historyTokens = list(p.history.length, DType.U32);
+    const historyCounts = list(p.history.length, DType.U32);
+    const biasTokens = list(p.biases.length, DType.U32);
+    const biasValues = list(p.biases.length, DType.F32);
+    historyTokens.view(Uint32Array).set(p.history.map((h) => h[0]));
+    historyCounts.view(Uint32Array).set(p.history.map((h) => h[1]));
+    biasTokens.view(Uint32Array).set(p.biases.map((b) => b[0]));
+    biasValues.view(Float32Array).set(p.biases.map((b) => b[1]));
+    ops.processLogits(enc, this.registry, logits, { historyTokens, historyCounts, biasTokens, biasValues }, {
+      cols: this.config.vocabSize,
+      dtype: this.activationDType,
+      history: p.history.length,
+      biases: p.biases.length,
+      repetitionPenalty: p.repetitionPenalty,
+      presencePenalty: p.presencePenalty,
+      frequencyPenalty: p.frequencyPenalty,
+      minP: p.minP,
+      temperature: temperature > 0 ? temperature : 1,
+    });
   }
 
   /** Encode the embedding and every layer; returns the final-normed hidden states [T, hidden]. */

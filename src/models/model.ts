@@ -23,7 +23,7 @@ import type { ProgressOptions } from "../io/progress.ts";
 import { checkOptions } from "../ops/validate.ts";
 import { KernelRegistry } from "../registry.ts";
 import { readModelConfig, type ModelConfig } from "./config.ts";
-import { Decoder, floatDType, type FloatName, type KVCache, type KVCacheOptions } from "./decoder.ts";
+import { Decoder, floatDType, type FloatName, type KVCache, type KVCacheOptions, type LogitProcessing, type SamplingParams } from "./decoder.ts";
 import { ChatSession, type ChatSessionOptions } from "./chat.ts";
 import { Tokenizer, type ChatMessage, type StreamDecoder } from "./tokenizer.ts";
 import { loadModelWeights, loadModelWeightsAsync, type ModelWeights } from "./weights.ts";
@@ -61,6 +61,20 @@ export interface GenerateOptions {
   chatTemplate?: boolean;
   /** Continue from this cache (it advances); default: a fresh cache for this generation. */
   cache?: KVCache;
+  /** Keep only tokens whose probability is at least this fraction of the most likely one's (0, the default, disables). */
+  minP?: number;
+  /** Divides positive logits of recent tokens and multiplies negative ones (1, the default, disables; mlx-lm's repetition_penalty). */
+  repetitionPenalty?: number;
+  /** Subtracted from the logit of every token in the recent window (OpenAI's presence_penalty; default 0). */
+  presencePenalty?: number;
+  /** Subtracted from a token's logit once per occurrence in the recent window (OpenAI's frequency_penalty; default 0). */
+  frequencyPenalty?: number;
+  /** How many of the latest tokens (prompt and generated) the penalties look at (default 64). */
+  penaltyWindow?: number;
+  /** Added to the logits of these token ids before sampling (OpenAI's logit_bias; -100 all but bans a token). */
+  logitBias?: Readonly<Record<number, number>>;
+  /** Report each token's log-probability, and those of the N most likely tokens (0 … 20; default: off). */
+  logprobs?: number;
   /**
    * Stops generation within one token once aborted: the pass in flight completes, the token it
    * sampled is yielded, and the iteration ends with finish reason "abort". The model and the
@@ -74,6 +88,10 @@ export interface GenerateOptions {
 export interface GeneratedToken {
   readonly token: number;
   readonly text: string;
+  /** With the `logprobs` option: the token's log-probability (after penalties and biases, at temperature 1). */
+  readonly logprob?: number;
+  /** With `logprobs: N > 0`: the N most likely tokens and their log-probabilities, most likely first. */
+  readonly topLogprobs?: readonly { readonly token: number; readonly logprob: number }[];
 }
 
 export type FinishReason = "length" | "eos" | "stop" | "context" | "abort";
@@ -317,7 +335,7 @@ export class Model {
    */
   generate(prompt: string | readonly number[] | readonly ChatMessage[], options: GenerateOptions = {}): Generation {
     this.#check();
-    checkOptions("options", options, ["maxTokens", "temperature", "topK", "topP", "seed", "stop", "chatTemplate", "cache", "signal"]);
+    checkOptions("options", options, ["maxTokens", "temperature", "topK", "topP", "seed", "stop", "chatTemplate", "cache", "signal", "minP", "repetitionPenalty", "presencePenalty", "frequencyPenalty", "penaltyWindow", "logitBias", "logprobs"]);
     const maxTokens = options.maxTokens ?? 256;
     const temperature = options.temperature ?? 0;
     const topK = options.topK ?? 0;
@@ -338,7 +356,8 @@ export class Model {
     if (cache !== undefined && ids.length > cache.remaining) {
       throw new ArgumentError("prompt", `cache overflow: ${ids.length} prompt tokens at position ${cache.position} exceed the cache's maxLength of ${cache.maxLength}`);
     }
-    const sampling = { temperature, topK, topP, seed };
+    const controls = this.#samplingControls(options);
+    const sampling = { temperature, topK, topP, seed, ...controls };
     return new Generation((g) => this.#run(g, ids, cache, maxTokens, sampling, stop, signal), ids.length, this.device);
   }
 
@@ -370,7 +389,36 @@ export class Model {
     this.dispose();
   }
 
-  async *#run(g: Generation, ids: number[], given: KVCache | undefined, maxTokens: number, sampling: { temperature: number; topK: number; topP: number; seed: number }, stops: readonly string[], signal: AbortSignal | undefined): AsyncGenerator<GeneratedToken, void, undefined> {
+  /** The options beyond temperature/top-k/top-p, checked; `processing` undefined when none is on. */
+  #samplingControls(options: GenerateOptions): { processing: Omit<LogitProcessing, "history"> | undefined; window: number; logprobs: number | undefined } {
+    const minP = options.minP ?? 0;
+    const repetitionPenalty = options.repetitionPenalty ?? 1;
+    const presencePenalty = options.presencePenalty ?? 0;
+    const frequencyPenalty = options.frequencyPenalty ?? 0;
+    const window = options.penaltyWindow ?? 64;
+    const logprobs = options.logprobs;
+    if (typeof minP !== "number" || !(minP >= 0 && minP < 1)) throw new ArgumentError("options.minP", `must be in [0, 1) (got ${minP})`);
+    if (typeof repetitionPenalty !== "number" || !(repetitionPenalty > 0) || !Number.isFinite(repetitionPenalty)) throw new ArgumentError("options.repetitionPenalty", `must be a finite number > 0 (got ${repetitionPenalty})`);
+    for (const [name, v] of [["options.presencePenalty", presencePenalty], ["options.frequencyPenalty", frequencyPenalty]] as const) {
+      if (typeof v !== "number" || !Number.isFinite(v) || Math.abs(v) > 100) throw new ArgumentError(name, `must be a number in [-100, 100] (got ${v})`);
+    }
+    if (!Number.isSafeInteger(window) || window < 1) throw new ArgumentError("options.penaltyWindow", `must be a positive integer (got ${window})`);
+    if (logprobs !== undefined && (!Number.isSafeInteger(logprobs) || logprobs < 0 || logprobs > 20)) throw new ArgumentError("options.logprobs", `must be an integer in [0, 20] (got ${logprobs})`);
+    const biases: [number, number][] = [];
+    if (options.logitBias !== undefined) {
+      if (options.logitBias === null || typeof options.logitBias !== "object") throw new ArgumentError("options.logitBias", "must be an object of token id -> bias");
+      for (const [key, bias] of Object.entries(options.logitBias)) {
+        const token = Number(key);
+        if (!Number.isInteger(token) || token < 0 || token >= this.config.vocabSize) throw new ArgumentError(`options.logitBias[${key}]`, `token id is outside the vocabulary [0, ${this.config.vocabSize})`);
+        if (typeof bias !== "number" || !Number.isFinite(bias) || Math.abs(bias) > 100) throw new ArgumentError(`options.logitBias[${key}]`, `bias must be a number in [-100, 100] (got ${bias})`);
+        biases.push([token, bias]);
+      }
+    }
+    const on = minP > 0 || repetitionPenalty !== 1 || presencePenalty !== 0 || frequencyPenalty !== 0 || biases.length > 0;
+    return { processing: on ? { biases, repetitionPenalty, presencePenalty, frequencyPenalty, minP } : undefined, window, logprobs };
+  }
+
+  async *#run(g: Generation, ids: number[], given: KVCache | undefined, maxTokens: number, sampling: { temperature: number; topK: number; topP: number; seed: number; processing: Omit<LogitProcessing, "history"> | undefined; window: number; logprobs: number | undefined }, stops: readonly string[], signal: AbortSignal | undefined): AsyncGenerator<GeneratedToken, void, undefined> {
     const stats = g.stats;
     const cache = given ?? this.newCache({ maxLength: Math.max(ids.length + maxTokens, 1), initialCapacity: Math.min(ids.length + maxTokens, 1024) });
     const tok = this.tokenizer;
@@ -378,11 +426,28 @@ export class Model {
     const stream: StreamDecoder | undefined = tok?.streamDecoder();
     const matcher = new StopMatcher(stops);
     let step = 0;
+    // The penalty window: the latest tokens, prompt first, each sampled token appended.
+    const recent = ids.slice(-sampling.window);
+    // Log-probabilities of the token sampled last (`nextInfo`) and of the one being yielded (`info`).
+    let nextInfo: { logprob?: number; topLogprobs?: { token: number; logprob: number }[] } = {};
+    let info = nextInfo;
+    const emit = (chunk: GeneratedToken): GeneratedToken => g.record({ ...chunk, ...info });
     const sample = async (input: number[]): Promise<{ token: number; seconds: number; commandBuffers: number }> => {
       this.#check();
       const t0 = performance.now();
       const compiled0 = this.registry.compileSeconds;
-      const r = await this.decoder.sampleAsync(input, cache, { ...sampling, step: step++ });
+      const { processing, window: _window, logprobs, ...base } = sampling;
+      const params: SamplingParams = { ...base, step: step++ };
+      if (processing !== undefined) {
+        const counts = new Map<number, number>();
+        for (const t of recent) counts.set(t, (counts.get(t) ?? 0) + 1);
+        params.processing = { ...processing, history: [...counts] };
+      }
+      if (logprobs !== undefined) params.logprobs = logprobs;
+      const r = await this.decoder.sampleAsync(input, cache, params);
+      recent.push(r.token!);
+      if (recent.length > sampling.window) recent.splice(0, recent.length - sampling.window);
+      nextInfo = r.logprob === undefined ? {} : { logprob: r.logprob, ...(r.topLogprobs !== undefined && { topLogprobs: r.topLogprobs }) };
       const compile = this.registry.compileSeconds - compiled0;
       stats.compileSeconds += compile;
       return { token: r.token!, seconds: Math.max(0, (performance.now() - t0) / 1000 - compile), commandBuffers: r.commandBuffers };
@@ -399,11 +464,12 @@ export class Model {
       stats.prefillSeconds = first.seconds;
       stats.prefillTokensPerSecond = first.seconds > 0 ? ids.length / first.seconds : 0;
       let current = first.token;
+      info = nextInfo;
       if (eos.has(current)) return finish("eos");
       for (let count = 1; ; count++) {
         const piece = matcher.push(stream ? stream.push(current) : "");
         if (piece.stopped) {
-          yield g.record({ token: current, text: piece.text });
+          yield emit({ token: current, text: piece.text });
           return finish("stop");
         }
         // The last token carries whatever the decoder and the matcher still hold.
@@ -415,14 +481,14 @@ export class Model {
         const limit: FinishReason | undefined = count === maxTokens ? "length" : cache.remaining < 1 ? "context" : undefined;
         if (limit) {
           const { chunk, reason } = last(limit);
-          yield g.record(chunk);
+          yield emit(chunk);
           return finish(reason);
         }
         if (signal?.aborted) {
           // The token sampled last is yielded but not fed back, so the cache holds the prompt
           // and every yielded token but the last, as after any other finish.
           const { chunk } = last("abort");
-          yield g.record(chunk);
+          yield emit(chunk);
           return finish("abort");
         }
         const next = await sample([current]);
@@ -432,11 +498,12 @@ export class Model {
         stats.commandBuffersPerToken = decodeCommandBuffers / stats.decodeSteps;
         if (eos.has(next.token)) {
           const { chunk, reason } = last("eos");
-          yield g.record(chunk);
+          yield emit(chunk);
           return finish(reason);
         }
-        yield g.record({ token: current, text: piece.text });
+        yield emit({ token: current, text: piece.text });
         current = next.token;
+        info = nextInfo;
       }
     } finally {
       stats.peakBytes = this.device.peakBytes;
