@@ -92,6 +92,23 @@ describe("through the openai client", () => {
     }
   });
 
+  test("logprobs, top_logprobs and logit_bias", async () => {
+    const r = await client.chat.completions.create({ model: MODEL, messages, max_tokens: 3, temperature: 0, logprobs: true, top_logprobs: 2 });
+    const content = r.choices[0]!.logprobs!.content!;
+    expect(content.length).toBe(r.usage!.completion_tokens);
+    for (const t of content) {
+      expect(t.logprob).toBeLessThanOrEqual(0);
+      expect(t.top_logprobs.length).toBe(2);
+      expect(t.top_logprobs[0]!.logprob).toBeGreaterThanOrEqual(t.top_logprobs[1]!.logprob);
+    }
+    // Greedy: the chosen token is the most likely one.
+    expect(content[0]!.logprob).toBeCloseTo(content[0]!.top_logprobs[0]!.logprob, 4);
+    const forced = 70;
+    const biased = await client.completions.create({ model: MODEL, prompt: "Once", max_tokens: 3, temperature: 0, logit_bias: { [forced]: 100 }, logprobs: 1 });
+    const text = model.tokenizer!.decode([forced]);
+    expect(biased.choices[0]!.logprobs!.tokens).toEqual([text, text, text]);
+  });
+
   test("errors reach the client as typed API errors", async () => {
     const failure = async (request: () => PromiseLike<unknown>) => {
       try {
@@ -124,6 +141,10 @@ describe("raw HTTP", () => {
     await expectError(await post("/v1/chat/completions", { model: MODEL, messages, top_p: 0 }), 400, "top_p");
     await expectError(await post("/v1/chat/completions", { model: MODEL, messages, n: 2 }), 400, "n");
     await expectError(await post("/v1/chat/completions", { model: MODEL, messages, stop: 3 }), 400, "stop");
+    await expectError(await post("/v1/chat/completions", { model: MODEL, messages, logit_bias: { x: 1 } }), 400, "logit_bias");
+    await expectError(await post("/v1/chat/completions", { model: MODEL, messages, top_logprobs: 2 }), 400, "top_logprobs");
+    await expectError(await post("/v1/chat/completions", { model: MODEL, messages, presence_penalty: 3 }), 400, "presence_penalty");
+    await expectError(await post("/v1/chat/completions", { model: MODEL, messages, logit_bias: { "999999": 1 } }), 400, "options.logitBias[999999]");
     await expectError(await post("/v1/chat/completions", { model: MODEL, messages: [] }), 400, "messages");
     await expectError(await post("/v1/chat/completions", { model: MODEL, messages: [{ role: "user", content: [{ type: "image_url" }] }] }), 400, "messages[0].content");
     await expectError(await post("/v1/chat/completions", { messages }), 400, "model");

@@ -19,7 +19,7 @@
  */
 import { ArgumentError } from "../errors.ts";
 import type { ChatSession } from "../models/chat.ts";
-import type { FinishReason, Generation, Model } from "../models/model.ts";
+import type { FinishReason, GeneratedToken, GenerateOptions, Generation, Model } from "../models/model.ts";
 import type { ChatMessage } from "../models/tokenizer.ts";
 
 export interface ServeOptions {
@@ -69,6 +69,8 @@ function finishReason(reason: FinishReason | undefined): "stop" | "length" {
 }
 
 interface SamplingRequest {
+  /** Options beyond the basic ones, as `generate` takes them. */
+  controls: Pick<GenerateOptions, "minP" | "topK" | "repetitionPenalty" | "presencePenalty" | "frequencyPenalty" | "logitBias" | "logprobs">;
   maxTokens: number;
   temperature: number;
   topP: number;
@@ -92,7 +94,39 @@ function numberField(body: Body, name: string, check: (n: number) => boolean, ru
 }
 
 /** The sampling fields every completion endpoint shares, checked. */
-function samplingFields(body: Body, defaultMaxTokens: number): SamplingRequest {
+function samplingFields(body: Body, defaultMaxTokens: number, kind: "chat" | "text"): SamplingRequest {
+  const controls: SamplingRequest["controls"] = {};
+  const presence = numberField(body, "presence_penalty", (n) => n >= -2 && n <= 2, "a number in [-2, 2]");
+  if (presence !== undefined) controls.presencePenalty = presence;
+  const frequency = numberField(body, "frequency_penalty", (n) => n >= -2 && n <= 2, "a number in [-2, 2]");
+  if (frequency !== undefined) controls.frequencyPenalty = frequency;
+  // Extensions other OpenAI-compatible servers (vLLM, llama.cpp) accept too.
+  const minP = numberField(body, "min_p", (n) => n >= 0 && n < 1, "a number in [0, 1)");
+  if (minP !== undefined) controls.minP = minP;
+  const repetition = numberField(body, "repetition_penalty", (n) => n > 0, "a number > 0");
+  if (repetition !== undefined) controls.repetitionPenalty = repetition;
+  const topK = numberField(body, "top_k", (n) => Number.isSafeInteger(n) && n >= 0, "a non-negative integer");
+  if (topK !== undefined) controls.topK = topK;
+  const bias = body.logit_bias;
+  if (bias !== undefined && bias !== null) {
+    if (!isObject(bias)) throw new RequestError(400, "logit_bias must be an object of token id -> bias", "logit_bias", "invalid_value");
+    const out: Record<number, number> = {};
+    for (const [k, v] of Object.entries(bias)) {
+      if (!/^\d+$/.test(k) || typeof v !== "number" || !(v >= -100 && v <= 100)) throw new RequestError(400, `logit_bias entry ${JSON.stringify(k)} must map a token id to a number in [-100, 100]`, "logit_bias", "invalid_value");
+      out[Number(k)] = v;
+    }
+    controls.logitBias = out;
+  }
+  if (kind === "chat") {
+    const on = body.logprobs;
+    if (on !== undefined && on !== null && typeof on !== "boolean") throw new RequestError(400, "logprobs must be a boolean", "logprobs", "invalid_value");
+    const top = numberField(body, "top_logprobs", (n) => Number.isSafeInteger(n) && n >= 0 && n <= 20, "an integer in [0, 20]");
+    if (top !== undefined && on !== true) throw new RequestError(400, "top_logprobs needs logprobs: true", "top_logprobs", "invalid_value");
+    if (on === true) controls.logprobs = top ?? 0;
+  } else {
+    const n = numberField(body, "logprobs", (x) => Number.isSafeInteger(x) && x >= 0 && x <= 5, "an integer in [0, 5]");
+    if (n !== undefined) controls.logprobs = n;
+  }
   const maxTokens =
     numberField(body, "max_completion_tokens", (n) => Number.isSafeInteger(n) && n >= 1, "a positive integer") ??
     numberField(body, "max_tokens", (n) => Number.isSafeInteger(n) && n >= 1, "a positive integer") ??
@@ -114,7 +148,7 @@ function samplingFields(body: Body, defaultMaxTokens: number): SamplingRequest {
   const options = body.stream_options;
   if (options !== undefined && options !== null && !isObject(options)) throw new RequestError(400, "stream_options must be an object", "stream_options", "invalid_value");
   const includeUsage = isObject(options) && options.include_usage === true;
-  return { maxTokens, temperature, topP, seed: seed === undefined ? undefined : ((seed % 2 ** 32) + 2 ** 32) % 2 ** 32, stop, stream, includeUsage };
+  return { controls, maxTokens, temperature, topP, seed: seed === undefined ? undefined : ((seed % 2 ** 32) + 2 ** 32) % 2 ** 32, stop, stream, includeUsage };
 }
 
 /** Chat messages from OpenAI's shapes: content as a string or as text parts. */
@@ -192,6 +226,24 @@ export function serveOpenAI(options: ServeOptions): OpenAIServer {
     if (body.model !== modelId) throw new RequestError(404, `The model '${body.model}' does not exist (this server serves '${modelId}')`, "model", "model_not_found");
   };
 
+  const tokenText = (id: number) => model.tokenizer!.decode([id]);
+  const bytes = (text: string) => [...new TextEncoder().encode(text)];
+  /** Chat-completions logprobs of some chunks: `{ content: [{ token, logprob, bytes, top_logprobs }] }`. */
+  const chatLogprobs = (chunks: readonly GeneratedToken[]) => ({
+    content: chunks.map((c) => {
+      const text = tokenText(c.token);
+      return { token: text, logprob: c.logprob ?? 0, bytes: bytes(text), top_logprobs: (c.topLogprobs ?? []).map((t) => ({ token: tokenText(t.token), logprob: t.logprob, bytes: bytes(tokenText(t.token)) })) };
+    }),
+    refusal: null,
+  });
+  /** Legacy completions logprobs: parallel arrays. */
+  const textLogprobs = (chunks: readonly GeneratedToken[]) => ({
+    tokens: chunks.map((c) => tokenText(c.token)),
+    token_logprobs: chunks.map((c) => c.logprob ?? 0),
+    top_logprobs: chunks.map((c) => Object.fromEntries((c.topLogprobs ?? []).map((t) => [tokenText(t.token), t.logprob]))),
+    text_offset: [],
+  });
+
   const usage = (g: Generation) => ({
     prompt_tokens: g.stats.promptTokens,
     completion_tokens: g.stats.generatedTokens,
@@ -202,7 +254,7 @@ export function serveOpenAI(options: ServeOptions): OpenAIServer {
   /** Run one completion in the queue: non-streamed as one JSON body, streamed as SSE. */
   const complete = async (req: Request, kind: "chat" | "text", body: Body): Promise<Response> => {
     checkModel(body);
-    const sampling = samplingFields(body, defaultMaxTokens);
+    const sampling = samplingFields(body, defaultMaxTokens, kind);
     let prompt: ChatMessage[] | number[];
     if (kind === "chat") prompt = chatMessages(body);
     else {
@@ -230,6 +282,7 @@ export function serveOpenAI(options: ServeOptions): OpenAIServer {
         topP: sampling.topP,
         stop: sampling.stop,
         signal: controller.signal,
+        ...sampling.controls,
         ...(sampling.seed !== undefined && { seed: sampling.seed }),
       };
       gen = kind === "chat" ? session.respond(prompt as ChatMessage[], generateOptions) : session.continueFrom(prompt as number[], generateOptions);
@@ -241,14 +294,18 @@ export function serveOpenAI(options: ServeOptions): OpenAIServer {
     const object = kind === "chat" ? "chat.completion" : "text_completion";
     const base = { id, created: Math.floor(Date.now() / 1000), model: modelId };
 
+    const wantLogprobs = sampling.controls.logprobs !== undefined;
+    const logprobs = (chunks: readonly GeneratedToken[]) => (!wantLogprobs ? null : kind === "chat" ? chatLogprobs(chunks) : textLogprobs(chunks));
     if (!sampling.stream) {
       try {
-        const { text } = await gen.complete();
+        const chunks: GeneratedToken[] = [];
+        for await (const c of gen) chunks.push(c);
+        const text = gen.text;
         const reason = finishReason(gen.stats.finishReason);
         const choice =
           kind === "chat"
-            ? { index: 0, message: { role: "assistant", content: text, refusal: null }, finish_reason: reason, logprobs: null }
-            : { index: 0, text, finish_reason: reason, logprobs: null };
+            ? { index: 0, message: { role: "assistant", content: text, refusal: null }, finish_reason: reason, logprobs: logprobs(chunks) }
+            : { index: 0, text, finish_reason: reason, logprobs: logprobs(chunks) };
         return Response.json({ ...base, object, choices: [choice], usage: usage(gen) });
       } finally {
         done();
@@ -258,16 +315,18 @@ export function serveOpenAI(options: ServeOptions): OpenAIServer {
     const encoder = new TextEncoder();
     const event = (data: unknown) => encoder.encode(`data: ${JSON.stringify(data)}\n\n`);
     const chunkObject = kind === "chat" ? "chat.completion.chunk" : "text_completion";
-    const chunk = (content: string | null, reason: string | null, role = false) =>
-      kind === "chat"
-        ? { ...base, object: chunkObject, choices: [{ index: 0, delta: { ...(role && { role: "assistant" }), ...(content !== null && { content }) }, finish_reason: reason, logprobs: null }] }
-        : { ...base, object: chunkObject, choices: [{ index: 0, text: content ?? "", finish_reason: reason, logprobs: null }] };
+    const chunk = (content: string | null, reason: string | null, role = false, from: GeneratedToken | undefined = undefined) => {
+      const lp = from === undefined ? null : logprobs([from]);
+      return kind === "chat"
+        ? { ...base, object: chunkObject, choices: [{ index: 0, delta: { ...(role && { role: "assistant" }), ...(content !== null && { content }) }, finish_reason: reason, logprobs: lp }] }
+        : { ...base, object: chunkObject, choices: [{ index: 0, text: content ?? "", finish_reason: reason, logprobs: lp }] };
+    };
     const stream = new ReadableStream<Uint8Array>({
       async start(sink) {
         try {
           if (kind === "chat") sink.enqueue(event(chunk("", null, true)));
-          for await (const { text } of gen) {
-            if (text !== "") sink.enqueue(event(chunk(text, null)));
+          for await (const c of gen) {
+            if (c.text !== "" || wantLogprobs) sink.enqueue(event(chunk(c.text, null, false, c)));
           }
           if (controller.signal.aborted) return;
           sink.enqueue(event(chunk(kind === "chat" ? null : "", finishReason(gen.stats.finishReason))));
