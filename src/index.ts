@@ -53,7 +53,7 @@ export { readModelConfig, parseModelConfig, moduleQuantization, countParameters,
 export { loadModelWeights, ModelWeights, modelModules, type LinearWeights, type LayerWeights, type AttentionWeights, type MlpWeights } from "./models/weights.ts";
 export { Tokenizer, StreamDecoder, type ChatMessage } from "./models/tokenizer.ts";
 export { createSyntheticModel, writeSyntheticModel, syntheticPreset, type SyntheticModelSpec, type SyntheticPreset, type SyntheticModel } from "./models/synthetic.ts";
-export { Decoder, KVCache, type DecoderOptions, type KVCacheOptions, type SamplingParams, type StepResult, type FloatName } from "./models/decoder.ts";
+export { Decoder, KVCache, type DecoderOptions, type KVCacheOptions, type SamplingParams, type LogitProcessing, type StepResult, type FloatName } from "./models/decoder.ts";
 export { loadModel, loadModelSync, Model, Generation, type LoadModelOptions, type GenerateOptions, type GeneratedToken, type GenerationStats, type FinishReason } from "./models/model.ts";
 export { ChatSession, commonPrefixLength, type ChatSessionOptions, type ChatGenerateOptions } from "./models/chat.ts";
 export { serveOpenAI, type OpenAIServer, type ServeOptions } from "./server/openai.ts";

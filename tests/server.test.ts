@@ -144,7 +144,7 @@ describe("raw HTTP", () => {
     await expectError(await post("/v1/chat/completions", { model: MODEL, messages, logit_bias: { x: 1 } }), 400, "logit_bias");
     await expectError(await post("/v1/chat/completions", { model: MODEL, messages, top_logprobs: 2 }), 400, "top_logprobs");
     await expectError(await post("/v1/chat/completions", { model: MODEL, messages, presence_penalty: 3 }), 400, "presence_penalty");
-    await expectError(await post("/v1/chat/completions", { model: MODEL, messages, logit_bias: { "999999": 1 } }), 400, "options.logitBias[999999]");
+    await expectError(await post("/v1/chat/completions", { model: MODEL, messages, logit_bias: { "999999": 1 } }), 400, "logit_bias");
     await expectError(await post("/v1/chat/completions", { model: MODEL, messages: [] }), 400, "messages");
     await expectError(await post("/v1/chat/completions", { model: MODEL, messages: [{ role: "user", content: [{ type: "image_url" }] }] }), 400, "messages[0].content");
     await expectError(await post("/v1/chat/completions", { messages }), 400, "model");

@@ -63,6 +63,22 @@ function errorResponse(e: RequestError): Response {
   return Response.json({ error: { message: e.message, type: e.type, param: e.param, code: e.code } }, { status: e.status });
 }
 
+/** The request field behind a library argument name ("options.logitBias[7]" -> "logit_bias"). */
+function requestField(argument: string): string {
+  const fields: Record<string, string> = {
+    "options.logitBias": "logit_bias",
+    "options.minP": "min_p",
+    "options.topK": "top_k",
+    "options.repetitionPenalty": "repetition_penalty",
+    "options.seed": "seed",
+    messages: "messages",
+    prompt: "prompt",
+    tokens: "prompt",
+  };
+  const base = argument.replace(/\[.*$/, "");
+  return fields[base] ?? argument;
+}
+
 /** OpenAI's finish reasons from ours. */
 function finishReason(reason: FinishReason | undefined): "stop" | "length" {
   return reason === "length" || reason === "context" ? "length" : "stop";
@@ -382,7 +398,7 @@ export function serveOpenAI(options: ServeOptions): OpenAIServer {
         return await route(req);
       } catch (e) {
         if (e instanceof RequestError) return errorResponse(e);
-        if (e instanceof ArgumentError) return errorResponse(new RequestError(400, e.message, e.argument ?? null, "invalid_value"));
+        if (e instanceof ArgumentError) return errorResponse(new RequestError(400, e.message, requestField(e.argument), "invalid_value"));
         return errorResponse(new RequestError(500, `internal error: ${(e as Error).message}`, null, null, "server_error"));
       }
     },
