@@ -19,6 +19,7 @@ const VALUES = `
   createSyntheticModel dequantize dispatchCount loadModel ops quantize readSafetensorsHeader
   resetCounters residencyAddCount residencyCommitCount residencyRemoveCount syncCount
   syntheticPreset withConfig writeModelSafetensors writeSafetensors writeSyntheticModel
+  loadModelSync ChatSession commonPrefixLength serveOpenAI precompile buildExecutable
 `;
 
 const TYPES = `
@@ -28,6 +29,8 @@ const TYPES = `
   LoadModelOptions ModelConfig ModelType PoolOptions PoolStats ProfilerOptions Quantized QuantizedTableParts
   ReplayReport SafetensorsDType SamplingParams Size3 SyntheticModel SyntheticModelSpec
   SyntheticPreset TensorData TensorInfo TypedArray TypedArrayConstructor
+  LogitProcessing ChatSessionOptions ChatGenerateOptions OpenAIServer ServeOptions
+  PrecompileOptions PrecompileReport BuildExecutableOptions
 `;
 
 const OPS = `
@@ -37,6 +40,7 @@ const OPS = `
   elementwiseMul elementwiseSub embedding geglu gelu kvCacheAppend kvCacheCopy
   l2Norm layerNorm matmul quantize rmsNorm rope ropeFrequencies sample scalarAdd
   scalarMul sigmoid sigmoidMul silu softcap softmax swiglu topK transpose
+  logprobChosen processLogits
 `;
 
 const list = (text: string) => text.split(/\s+/).filter(Boolean).sort();
