@@ -20,6 +20,7 @@ const VALUES = `
   resetCounters residencyAddCount residencyCommitCount residencyRemoveCount syncCount
   syntheticPreset withConfig writeModelSafetensors writeSafetensors writeSyntheticModel
   loadModelSync ChatSession commonPrefixLength serveOpenAI precompile buildExecutable
+  GgufFile GgufType encodeGguf ggufValue writeGguf
 `;
 
 const TYPES = `
@@ -31,6 +32,7 @@ const TYPES = `
   SyntheticPreset TensorData TensorInfo TypedArray TypedArrayConstructor
   LogitProcessing ChatSessionOptions ChatGenerateOptions OpenAIServer ServeOptions
   PrecompileOptions PrecompileReport BuildExecutableOptions
+  GgufArray GgufEntry GgufTensorData GgufTensorInfo GgufValue GgufWriteOptions
 `;
 
 const OPS = `
@@ -41,6 +43,7 @@ const OPS = `
   l2Norm layerNorm matmul quantize rmsNorm rope ropeFrequencies sample scalarAdd
   scalarMul sigmoid sigmoidMul silu softcap softmax swiglu topK transpose
   logprobChosen processLogits
+  BlockTable MOE_MAX_EXPERTS MOE_MAX_TOP_K TILED_ATTENTION_HEAD_DIMS gatherMatmul groupedMatmul moeBatchCount moeBatchElements moeCombine moeGatherRows moeRoute moeSort
 `;
 
 const list = (text: string) => text.split(/\s+/).filter(Boolean).sort();
