@@ -4,6 +4,8 @@
 #   make test    setup, then the static checks (check-metal-api, lint-kernels) and the whole test
 #                suite on the active backend
 #   make compile single-file executable of the generate CLI (build/generate)
+#   make packages npm tarballs in build/packages: the library, this platform's prebuilt shim
+#                 package (with the demo model's compiled kernels), the library's dependencies
 # Backend fragments: shim/cpu/cpu.mk (every platform), shim/metal/metal.mk (macOS),
 # shim/cuda/cuda.mk (Linux; links nothing from CUDA).
 
@@ -22,7 +24,7 @@ BUN := node_modules/.bin/bun
 CLANGXX := $(firstword $(foreach c,clang++-19 clang++-18 clang++-17 clang++-16 clang++,$(if $(shell command -v $(c) 2>/dev/null),$(c),)))
 CLANG := $(patsubst clang++%,clang%,$(CLANGXX))
 
-.PHONY: all setup deps shim demo demo-exe compile test bench typecheck clean
+.PHONY: all setup deps shim demo demo-exe compile packages test bench typecheck clean
 
 all: shim
 
@@ -63,6 +65,9 @@ demo-exe: setup
 #   build/generate --demo        or        build/generate --model DIR --prompt "..."
 compile: setup
 	$(BUN) build --compile src/cli/generate.ts --asset kernels --asset $(CPU_LIB) --outfile $(BUILD)/generate
+
+packages: setup
+	$(BUN) run scripts/packages.ts
 
 bench: setup
 	$(BUN) run bench/dispatch.ts

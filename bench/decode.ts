@@ -11,7 +11,7 @@
  * bun run bench/decode.ts [--prompt N[,N...]] [--steps N] [--rounds N]
  */
 import { parseArgs } from "node:util";
-import { cmdBufCount, createSyntheticModel, loadModel, syntheticPreset, type Model } from "../src/index.ts";
+import { cmdBufCount, createSyntheticModel, loadModelSync, syntheticPreset, type Model } from "../src/index.ts";
 import type { FloatName } from "../src/models/decoder.ts";
 import { memcpyGBps } from "./support.ts";
 
@@ -36,7 +36,7 @@ const configs: [string, string, FloatName, FloatName][] = [
 ];
 // One device per configuration, so each peak is its own; all loaded at once so that rounds can
 // interleave them (the best of interleaved rounds is the least disturbed by other load).
-const models = configs.map(([, path, act, kv]) => loadModel(path, { activationDType: act, kvCacheDType: kv, progress: false }));
+const models = configs.map(([, path, act, kv]) => loadModelSync(path, { activationDType: act, kvCacheDType: kv, progress: false }));
 
 /** Weight bytes one decoded token reads: all of them, less the experts it does not select. */
 function bytesPerToken(model: Model): number {

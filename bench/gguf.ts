@@ -21,7 +21,7 @@ import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { createSyntheticModel, DType, loadModel, type Model, type SyntheticModelSpec } from "../src/index.ts";
+import { createSyntheticModel, DType, loadModelSync, type Model, type SyntheticModelSpec } from "../src/index.ts";
 import { convertToGguf } from "../tests/support/gguf_convert.ts";
 import { memcpyGBps } from "./support.ts";
 
@@ -63,7 +63,7 @@ try {
     ...files.map(([type, path]): [string, string, number] => [`GGUF ${type}`, path, statSync(path).size]),
     ["MLX 4-bit g64", mlx.dir, [...mlx.files].filter((f) => f.endsWith(".safetensors")).reduce((a, f) => a + statSync(join(mlx.dir, f)).size, 0)],
   ];
-  const models: Model[] = configs.map(([, path]) => loadModel(path, { progress: false }));
+  const models: Model[] = configs.map(([, path]) => loadModelSync(path, { progress: false }));
   const device = models[0]!.device;
   const vocab = base.vocabSize;
   const prompt = Array.from({ length: 8 }, (_, i) => (i * 131 + 7) % vocab);
@@ -102,7 +102,7 @@ async function llamaCpp(files: [string, string][], prompt: number[]): Promise<vo
   for (const [type, path] of files) for (const threads of threadCounts) {
     let bestRate = 0;
     try {
-      const model = await llama.loadModel({ modelPath: path });
+      const model = await llama.loadModelSync({ modelPath: path });
       const context = await model.createContext({ contextSize: 256, threads });
       for (let round = 0; round < rounds; round++) {
         const sequence = context.getSequence();
@@ -125,7 +125,7 @@ async function llamaCpp(files: [string, string][], prompt: number[]): Promise<vo
 }
 
 interface LlamaLike {
-  loadModel(o: { modelPath: string }): Promise<{
+  loadModelSync(o: { modelPath: string }): Promise<{
     createContext(o: { contextSize: number; threads: number }): Promise<{ getSequence(): { evaluate(tokens: number[], o: object): AsyncIterable<number>; dispose(): void }; dispose(): Promise<void> }>;
     dispose(): Promise<void>;
   }>;

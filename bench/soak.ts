@@ -12,7 +12,7 @@
  *   bun bench/soak.ts [--dispatches N] [--cycles N] [--tokens N]
  */
 import { Device, DType, KernelRegistry } from "../src/index.ts";
-import { loadModel } from "../src/models/model.ts";
+import { loadModelSync } from "../src/models/model.ts";
 import { createSyntheticModel, syntheticPreset } from "../src/models/synthetic.ts";
 
 function arg(name: string, fallback: number): number {
@@ -75,7 +75,7 @@ using synthetic = createSyntheticModel(syntheticPreset("demo"));
   const every = Math.max(1, Math.floor(CYCLES / 10));
   let t0 = performance.now();
   for (let c = 1; c <= CYCLES; c++) {
-    const model = loadModel(synthetic.dir, { device, progress: false });
+    const model = loadModelSync(synthetic.dir, { device, progress: false });
     model.dispose();
     if (c % every === 0 || c === CYCLES) {
       const t = performance.now();
@@ -91,7 +91,7 @@ using synthetic = createSyntheticModel(syntheticPreset("demo"));
 // cache to 8,192 positions and slow down with the context, as it should: that measures
 // attention, not leaks.)
 {
-  using model = loadModel(synthetic.dir, { device, progress: false });
+  using model = loadModelSync(synthetic.dir, { device, progress: false });
   const interval = 500;
   let generated = 0;
   let round = 0;

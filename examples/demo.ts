@@ -19,7 +19,7 @@ let t0 = performance.now();
 using modelDir = createSyntheticModel(syntheticPreset("demo"));
 console.log(`demo model: ${(modelDir.parameterCount / 1e6).toFixed(1)}M parameters, MLX 4-bit, written in ${(performance.now() - t0).toFixed(0)} ms`);
 t0 = performance.now();
-using model = loadModel(modelDir.dir);
+using model = await loadModel(modelDir.dir);
 const { device } = model;
 console.log(`loaded in ${(performance.now() - t0).toFixed(0)} ms on ${device.backend} (${device.name})`);
 

@@ -261,6 +261,20 @@ export const kernels = Object.freeze({
     name: (v) => `sample_${v.dtype.name}`,
     instance: (v) => `sample_logits<${msl(v.dtype)}>`,
   }),
+  logitsProcess: kernel({
+    family: "logits",
+    header: "logits.h",
+    axes: { dtype: FLOATS },
+    name: (v) => `logits_process_${v.dtype.name}`,
+    instance: (v) => `logits_process<${msl(v.dtype)}>`,
+  }),
+  logprobChosen: kernel({
+    family: "logits",
+    header: "logits.h",
+    axes: { dtype: FLOATS },
+    name: (v) => `logprob_chosen_${v.dtype.name}`,
+    instance: (v) => `logprob_chosen<${msl(v.dtype)}>`,
+  }),
   embedding: kernel({
     family: "embedding",
     header: "embedding.h",

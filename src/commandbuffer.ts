@@ -1,6 +1,6 @@
 /**
- * A command buffer as the user sees it: label, status, error, GPU times and a blocking wait.
- * Encoding goes through `CommandEncoder`; this object only observes. The native handle is freed
+ * A command buffer as the user sees it: label, status, error, GPU times, a blocking wait and a
+ * non-blocking one (`completed()`). Encoding goes through `CommandEncoder`; this object only observes. The native handle is freed
  * by `dispose()` or, as a backstop, when the object is collected; the backend keeps a committed
  * command buffer alive until it completes either way.
  */
@@ -93,6 +93,45 @@ export class CommandBuffer {
     if (status === CommandBufferStatus.Completed) return;
     const detail = status === CommandBufferStatus.Error ? this.error || "completed with error status" : `unexpected status ${status} after wait`;
     throw new CommandBufferError(this.#label, status, detail);
+  }
+
+  /**
+   * Wait for the command buffer without blocking the JS thread: the promise settles once it has
+   * completed (rejecting with `CommandBufferError` as `waitUntilCompleted` throws), and timers,
+   * I/O and other requests run meanwhile.
+   *
+   * The ABI has no callbacks into JS, so this polls the status. Timers below a millisecond fire
+   * at once in Bun and whole ones take about 1.1 ms, so it sleeps in whole milliseconds while the
+   * work is expected to take longer (`expectedMs`, e.g. the last similar command buffer's time),
+   * then checks on every turn of the event loop, which costs a few microseconds of the JS thread
+   * each. Do not dispose the command buffer before the promise settles.
+   *
+   * @example
+   * enc.commit();
+   * await enc.commandBuffer.completed({ expectedMs: 12 });
+   */
+  async completed(options: { expectedMs?: number } = {}): Promise<void> {
+    const handle = this.handle;
+    if (!this.#committed) {
+      throw new CommandBufferError(this.#label, CommandBufferStatus.NotEnqueued, "completed() on a command buffer that was never committed");
+    }
+    const native = this.#native;
+    const start = performance.now();
+    const expected = options.expectedMs ?? 0;
+    // Sleep while more than a timer's granularity of the expected time is left; spin after,
+    // but fall back to sleeping once the work has overrun its estimate by a lot (a cold kernel
+    // compile, a slow machine), so a long wait does not keep a core busy.
+    // The first check comes after one turn of the event loop, so a caller awaiting a chain of
+    // command buffers always lets other work run between them.
+    for (;;) {
+      const elapsed = performance.now() - start;
+      const left = expected - elapsed;
+      if (left > 1.5 || elapsed > Math.max(2, 2 * expected)) await Bun.sleep(1);
+      else await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.#disposed) throw new DisposedError("command buffer");
+      if (native.mlxn_command_buffer_status(handle) >= CommandBufferStatus.Completed) break;
+    }
+    this.waitUntilCompleted();
   }
 
   /** Release the native handle. Idempotent; an in-flight command buffer still completes. */

@@ -409,6 +409,21 @@ export class CommandEncoder {
     this.commitAndWait();
   }
 
+  /**
+   * Label, submit and wait without blocking the JS thread (see `CommandBuffer.completed`);
+   * rejects with `CommandBufferError` if the GPU work failed.
+   *
+   * @example
+   * await enc.commitAndWaitAsync("decode", { expectedMs: 8 });
+   */
+  async commitAndWaitAsync(label?: string, options: { expectedMs?: number } = {}): Promise<void> {
+    this.#checkOpen();
+    if (label !== undefined) this.#applyLabel(label);
+    counters.sync++;
+    this.#submit();
+    await this.#cb.completed(options);
+  }
+
   /** Block until the committed command buffer completes; throws if it failed. */
   waitUntilCompleted(): void {
     this.#cb.waitUntilCompleted();

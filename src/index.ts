@@ -72,3 +72,9 @@ export { KVCache, type KVCacheOptions, type SamplingParams } from "./models/deco
 export { SUPPORTED_MODEL_TYPES, type ModelConfig, type ModelType } from "./models/config.ts";
 export { Tokenizer, StreamDecoder, type ChatMessage } from "./models/tokenizer.ts";
 export { createSyntheticModel, writeSyntheticModel, syntheticPreset, type SyntheticModelSpec, type SyntheticPreset, type SyntheticModel } from "./models/synthetic.ts";
+export { loadModelSync } from "./models/model.ts";
+export { type LogitProcessing } from "./models/decoder.ts";
+export { ChatSession, commonPrefixLength, type ChatSessionOptions, type ChatGenerateOptions } from "./models/chat.ts";
+export { serveOpenAI, type OpenAIServer, type ServeOptions } from "./server/openai.ts";
+export { precompile, type PrecompileOptions, type PrecompileReport } from "./package/precompile.ts";
+export { buildExecutable, type BuildExecutableOptions } from "./package/build_exe.ts";

@@ -15,6 +15,11 @@ import { embeddedName, embeddedPath } from "./ffi/loader.ts";
 
 const kernelsDir = resolve(import.meta.dir, "..", "kernels");
 
+/** The package's `kernels/` folder (what `bun-mlx-native build-exe` embeds). */
+export function kernelsDirectory(): string {
+  return kernelsDir;
+}
+
 /** Raw text of one file of `kernels/`, or undefined. */
 function readKernelFile(name: string): string | undefined {
   const local = join(kernelsDir, name);

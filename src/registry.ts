@@ -152,6 +152,12 @@ export class KernelRegistry {
   readonly #fast = new Map<object, Map<unknown, unknown>>();
   /** Pipelines from `compilePipeline` not released yet: freed with the registry. */
   readonly #compiled = new Set<Pipeline>();
+  #compileSeconds = 0;
+  /**
+   * Called after each library compile with its label (e.g. "kernels/attention.metal") and its
+   * seconds; `loadModel` points it at a line on stderr for compiles that took a while.
+   */
+  onCompile: ((label: string, seconds: number) => void) | undefined;
   #disposed = false;
 
   constructor(device: Device) {
@@ -253,7 +259,9 @@ export class KernelRegistry {
     const native = this.device.native;
     const key = pipelineKey(name, constants);
     const { words, count } = packConstants(constants);
+    const t0 = performance.now();
     const status = native.mlxn_pipeline_new(library, name, words, count, key, outSlot);
+    this.#compileSeconds += (performance.now() - t0) / 1000;
     if (status !== 0) throw failure(native, status, name);
     const record = config().recordKernels;
     if (record) recordPipeline(record, unit, words.subarray(0, count * 3));
@@ -286,6 +294,14 @@ export class KernelRegistry {
   /** True when a pipeline for `name` with `constants` is cached. */
   isCached(name: string, constants?: FunctionConstants): boolean {
     return this.#pipelines.has(pipelineKey(name, constants));
+  }
+
+  /**
+   * Seconds spent compiling libraries and pipelines so far (a disk-cache hit of msl-cpu, or
+   * Metal's own shader cache, makes a compile short; it is still counted).
+   */
+  get compileSeconds(): number {
+    return this.#compileSeconds;
   }
 
   get cachedCount(): number {
@@ -336,7 +352,11 @@ export class KernelRegistry {
     if (unit.library !== undefined) return unit.library;
     const native = this.device.native;
     const bytes = new TextEncoder().encode(unit.text);
+    const t0 = performance.now();
     const status = native.mlxn_library_new_source(this.device.handle, bytes, bytes.byteLength, unit.label, outSlot);
+    const seconds = (performance.now() - t0) / 1000;
+    this.#compileSeconds += seconds;
+    if (status === 0) this.onCompile?.(unit.label, seconds);
     if (status !== 0) throw failure(native, status, kernel);
     unit.library = takeHandle();
     return unit.library;

@@ -20,6 +20,7 @@ const VALUES = `
   resetCounters residencyAddCount residencyCommitCount residencyRemoveCount syncCount
   syntheticPreset withConfig writeModelSafetensors writeSafetensors writeSyntheticModel
   FileError GgufFile GgufType encodeGguf ggufValue writeGguf
+  loadModelSync ChatSession commonPrefixLength serveOpenAI precompile buildExecutable
 `;
 
 const TYPES = `
@@ -29,6 +30,8 @@ const TYPES = `
   LoadModelOptions ModelConfig ModelType PoolOptions PoolStats ProfilerOptions Quantized QuantizedTableParts
   ReplayReport SafetensorsDType SamplingParams Size3 SyntheticModel SyntheticModelSpec
   SyntheticPreset TensorData TensorInfo TypedArray TypedArrayConstructor
+  LogitProcessing ChatSessionOptions ChatGenerateOptions OpenAIServer ServeOptions
+  PrecompileOptions PrecompileReport BuildExecutableOptions
   GgufArray GgufEntry GgufTensorData GgufTensorInfo GgufValue GgufWriteOptions
 `;
 
@@ -41,6 +44,7 @@ const OPS = `
   scalarMul sigmoid sigmoidMul silu softcap softmax swiglu topK transpose
   BlockTable MIN_TEMPERATURE MIN_TOP_P MOE_MAX_EXPERTS MOE_MAX_TOP_K TILED_ATTENTION_HEAD_DIMS
   gatherMatmul groupedMatmul moeBatchCount moeBatchElements moeCombine moeGatherRows moeRoute moeSort
+  logprobChosen processLogits
 `;
 
 const list = (text: string) => text.split(/\s+/).filter(Boolean).sort();

@@ -9,7 +9,7 @@ import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { printable } from "../src/cli/generate.ts";
-import { loadModel, syntheticPreset, writeSyntheticModel } from "../src/index.ts";
+import { loadModelSync, syntheticPreset, writeSyntheticModel } from "../src/index.ts";
 import { defaultBackend } from "../src/ffi/loader.ts";
 import { fixture } from "./support/fixtures.ts";
 
@@ -54,7 +54,7 @@ test.skipIf(defaultBackend() !== "cpu")("`make compile` gives a generate executa
     const run = spawnSync(exe, args, { cwd: dir, encoding: "utf8", env });
     expect(run.status, run.stderr).toBe(0);
     // The same generation in this process: the executable computed the same tokens.
-    using model = loadModel(modelDir, { device: fixture().device, progress: false });
+    using model = loadModelSync(modelDir, { device: fixture().device, progress: false });
     const { text } = await model.generate([{ role: "user", content: "Once upon a time" }], options).complete();
     expect(run.stdout.startsWith(`${printable(text)}\n==========\n`)).toBe(true);
     expect(run.stdout).toMatch(/generation: 8 tokens, [\d.]+ tokens\/s/);

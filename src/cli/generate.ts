@@ -134,6 +134,7 @@ export function formatStats(s: GenerationStats): string {
   return [
     "==========",
     `prompt: ${s.promptTokens} tokens, ${s.prefillTokensPerSecond.toFixed(1)} tokens/s (prefill, ${(s.prefillSeconds * 1000).toFixed(0)} ms)`,
+    ...(s.compileSeconds >= 0.01 ? [`kernel compiles: ${s.compileSeconds.toFixed(2)} s (first use; not in the prefill or decode figures)`] : []),
     `generation: ${s.generatedTokens} tokens, ${s.decodeTokensPerSecond.toFixed(1)} tokens/s (decode, ${s.decodeSteps} steps), finished by ${s.finishReason}`,
     `command buffers per decoded token: ${s.commandBuffersPerToken.toFixed(2)}`,
     `peak memory: ${mb(s.peakBytes)}`,
@@ -172,7 +173,7 @@ export async function main(argv: readonly string[], out: (text: string) => void 
   const demo = cli.demo ? createSyntheticModel(syntheticPreset("demo")) : undefined;
   try {
     if (demo) err(`demo model: ${(demo.parameterCount / 1e6).toFixed(1)}M parameters, MLX 4-bit, in ${demo.dir}\n`);
-    using model = loadModel(demo?.dir ?? cli.model!, {
+    using model = await loadModel(demo?.dir ?? cli.model!, {
       activationDType: cli.activations as "f32" | undefined,
       kvCacheDType: cli.kvCache as "f32" | undefined,
     });

@@ -3,10 +3,13 @@
  * everything above talks to `Native`, the typed surface of `shim/include/mlxn.h`.
  *
  * Search order: `MLXN_SHIM_PATH`; a library embedded in a `bun build --compile` executable
- * (extracted once to the cache directory under its content hash); `build/` of this checkout.
+ * (extracted once to the cache directory under its content hash); the prebuilt platform package
+ * (`bun-mlx-native-<os>-<arch>`, an optional dependency npm and bun install for the platform
+ * they run on); `build/` of a checkout.
  */
 import { dlopen, type ConvertFns } from "bun:ffi";
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { config } from "../config.ts";
 import { BackendError } from "../errors.ts";
@@ -83,6 +86,51 @@ export function embeddedPath(blob: Blob): string {
   return name.startsWith("/") ? name : `/$bunfs/root/${name}`;
 }
 
+/** Name of the prebuilt package for this platform, e.g. "bun-mlx-native-linux-x64". */
+export function platformPackageName(platform: string = process.platform, arch: string = process.arch): string {
+  return `bun-mlx-native-${platform}-${arch}`;
+}
+
+/** The installed platform package's folder, or undefined. */
+export function platformPackageDir(): string | undefined {
+  try {
+    return dirname(createRequire(join(repoRoot, "package.json")).resolve(`${platformPackageName()}/package.json`));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Copy the kernel objects a platform package ships into the user's cache directory, where the
+ * backend looks them up under the same keys. Files already there are left alone; a failure to
+ * copy only means those kernels compile on first use.
+ */
+function seedKernelCache(shipped: string): void {
+  const from = join(shipped, "msl-cpu");
+  if (!existsSync(from)) return;
+  const to = join(config().cacheDir, "msl-cpu");
+  try {
+    mkdirSync(to, { recursive: true });
+    for (const f of readdirSync(from)) {
+      const target = join(to, f);
+      if (existsSync(target)) continue;
+      const tmp = `${target}.${process.pid}.tmp`;
+      copyFileSync(join(from, f), tmp);
+      renameSync(tmp, target);
+    }
+  } catch {
+    // A read-only or full cache directory: the kernels compile when first used instead.
+  }
+}
+
+/**
+ * Path of the backend library a process would load (the active backend by default), without
+ * loading it; throws `BackendError` saying how to get one when there is none.
+ */
+export function shimLibraryPath(backend: Backend = config().backend ?? defaultBackend()): string {
+  return libraryPath(backend);
+}
+
 function libraryPath(backend: Backend): string {
   const explicit = config().shimPath;
   if (explicit) {
@@ -91,10 +139,20 @@ function libraryPath(backend: Backend): string {
   }
   const embedded = embeddedLibrary(backend);
   if (embedded) return embedded;
+  const file = `libmlxn_${backend}.${libExt}`;
+  const pkg = platformPackageDir();
+  if (pkg !== undefined && existsSync(join(pkg, file))) {
+    seedKernelCache(join(pkg, "kernel-cache"));
+    return join(pkg, file);
+  }
   const built = builtLibrary(backend);
   if (built) return built;
   const how = backend === "metal" ? "run `make` on macOS/arm64" : backend === "cuda" ? "run `make setup` on Linux" : "run `make setup`";
-  throw new BackendError(`[loader] the ${backend} backend library is not built (build/libmlxn_${backend}.${libExt} missing): ${how}`);
+  throw new BackendError(
+    `[loader] no ${backend} backend library: the prebuilt package ${platformPackageName()} is not installed` +
+      `${pkg !== undefined ? ` (or lacks ${file})` : ""} and build/${file} is not built. Install ${platformPackageName()} ` +
+      `(\`bun add ${platformPackageName()}\`, or its tarball from \`make packages\`), or in a checkout of bun-mlx-native ${how}`,
+  );
 }
 
 let loaded: { backend: Backend; native: Native } | undefined;

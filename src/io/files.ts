@@ -9,6 +9,7 @@
  */
 import { closeSync, constants, fstatSync, mkdirSync, openSync, readSync, statSync, writeFileSync, type Stats } from "node:fs";
 import { FileError } from "../errors.ts";
+import { open as openAsync, type FileHandle } from "node:fs/promises";
 
 /** What a non-regular file is, for messages. */
 function kindOf(st: Stats): string {
@@ -55,6 +56,25 @@ export function openRegularFile(path: string): number {
     throw fileError(path, e, "open");
   }
   return fd;
+}
+
+/** `openRegularFile` through the asynchronous file API: a FileHandle of a regular file. The caller closes it. */
+export async function openRegularFileAsync(path: string): Promise<FileHandle> {
+  if (typeof path !== "string" || path === "") throw new FileError(String(path), "EINVAL", "a file path must be a non-empty string");
+  let file: FileHandle;
+  try {
+    file = await openAsync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    throw fileError(path, e, "open");
+  }
+  try {
+    const st = await file.stat();
+    if (!st.isFile()) throw new FileError(path, "ENOTREG", `is ${kindOf(st)}, not a regular file`);
+  } catch (e) {
+    await file.close();
+    throw fileError(path, e, "open");
+  }
+  return file;
 }
 
 /** True when `path` names a regular file (following links); false when it does not exist. */

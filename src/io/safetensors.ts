@@ -16,8 +16,9 @@
  * const archive = SafetensorsArchive.open("path/to/model");   // a directory or one file
  * const buffers = archive.load(device);                       // Map<name, Buffer>
  */
+import type { FileHandle } from "node:fs/promises";
 import { closeSync, fstatSync, readdirSync, readSync, writeSync } from "node:fs";
-import { fileError, isDirectory, isRegularFile, makeDirectory, openForWrite, openRegularFile, pathExists, readTextFile, writeTextFile } from "./files.ts";
+import { fileError, isDirectory, isRegularFile, makeDirectory, openForWrite, openRegularFile, openRegularFileAsync, pathExists, readTextFile, writeTextFile } from "./files.ts";
 import { basename, join } from "node:path";
 import type { Buffer } from "../buffer.ts";
 import type { Device } from "../device.ts";
@@ -403,6 +404,54 @@ export class SafetensorsArchive {
       throw e;
     } finally {
       for (const fd of fds.values()) closeSync(fd);
+      bar?.finish();
+    }
+    return out;
+  }
+
+  /**
+   * `load`, reading through the asynchronous file API: the JS thread stays free while the bytes
+   * arrive (reads run on Bun's I/O threads, 16 MiB at a time), so timers and requests keep being
+   * served during a long load.
+   *
+   * @example
+   * const buffers = await archive.loadAsync(device);
+   */
+  async loadAsync(device: Device, names: readonly string[] = this.names, options: LoadOptions = {}): Promise<Map<string, Buffer>> {
+    const infos = names.map((n) => this.require(n));
+    const dtypes = infos.map((info) => {
+      const dtype = deviceDType(info.dtype);
+      if (!dtype) throw new FormatError(info.file, `dtype ${info.dtype} cannot be loaded into a device buffer (supported: ${Object.keys(DEVICE_DTYPES).join(", ")})`, info.name);
+      return dtype;
+    });
+    const total = infos.reduce((a, t) => a + t.byteLength, 0);
+    const bar = options.progress === false ? undefined : new ProgressBar(options.label ?? "loading weights", total, options.progress);
+    const out = new Map<string, Buffer>();
+    const files = new Map<string, FileHandle>();
+    const CHUNK = 16 << 20;
+    try {
+      for (const [i, info] of infos.entries()) {
+        const dtype = dtypes[i]!;
+        const buf = device.allocBuffer(Math.max(info.byteLength, dtype.size), dtype, info.shape);
+        out.set(info.name, buf);
+        let file = files.get(info.file);
+        if (file === undefined) {
+          file = await openRegularFileAsync(info.file);
+          files.set(info.file, file);
+        }
+        const target = buf.view(Uint8Array).subarray(0, info.byteLength);
+        for (let done = 0; done < target.byteLength; ) {
+          const { bytesRead } = await file.read(target, done, Math.min(CHUNK, target.byteLength - done), info.offset + done);
+          if (bytesRead <= 0) throw new FormatError(info.file, `file ended at byte ${info.offset + done}, expected ${target.byteLength - done} more bytes (truncated or changed while reading?)`);
+          done += bytesRead;
+          bar?.advance(bytesRead);
+        }
+      }
+    } catch (e) {
+      for (const buf of out.values()) buf.dispose();
+      throw e;
+    } finally {
+      for (const f of files.values()) await f.close();
       bar?.finish();
     }
     return out;

@@ -85,6 +85,22 @@ export interface SamplingParams {
   seed: number;
   /** Position in the random stream (the generated-token counter). */
   step: number;
+  /** Logit processing before sampling, on the device (see `ops.processLogits`). */
+  processing?: LogitProcessing;
+  /** Also compute the chosen token's log-probability and the `logprobs` most likely tokens' (0: only the chosen one's). */
+  logprobs?: number;
+}
+
+/** Penalties, biases and min-p applied to the logits before sampling. */
+export interface LogitProcessing {
+  /** Distinct tokens of the penalty window and how often each occurs there. */
+  history: readonly (readonly [token: number, count: number])[];
+  /** Distinct tokens and the bias added to each logit. */
+  biases: readonly (readonly [token: number, bias: number])[];
+  repetitionPenalty: number;
+  presencePenalty: number;
+  frequencyPenalty: number;
+  minP: number;
 }
 
 /**
@@ -383,6 +399,10 @@ export interface StepResult {
   logits?: Float32Array;
   /** Sampled token (when sampling). */
   token?: number;
+  /** The sampled token's log-probability under the processed logits (when asked for). */
+  logprob?: number;
+  /** The most likely tokens and their log-probabilities, most likely first (when asked for). */
+  topLogprobs?: { token: number; logprob: number }[];
   /** Command buffers the pass used. */
   commandBuffers: number;
 }
@@ -415,6 +435,11 @@ export class Decoder {
   readonly #rope: ops.RopeParams;
   /** RoPE of the sliding layers: the local base, no scaling. */
   readonly #localRope: ops.RopeParams;
+  /** Milliseconds the last awaited decode pass took: when `runAsync` starts checking for completion. */
+  #decodeMs = 0;
+  /** Settles when the last queued asynchronous pass has finished. */
+  #lastPass: Promise<void> = Promise.resolve();
+  #passesInFlight = 0;
   #disposed = false;
 
   /**
@@ -529,8 +554,89 @@ export class Decoder {
     return this.run(tokens, cache, { kind: "sample", params });
   }
 
+  /**
+   * The same as `forward`, waiting for the device without blocking the JS thread.
+   *
+   * @example
+   * const logits = await decoder.forwardAsync(promptIds, cache);
+   */
+  async forwardAsync(tokens: ArrayLike<number>, cache: KVCache): Promise<Float32Array> {
+    return (await this.runAsync(tokens, cache, { kind: "logits" })).logits!;
+  }
+
+  /**
+   * The same as `sample`, waiting for the device without blocking the JS thread (timers, I/O
+   * and other requests run while the command buffer executes).
+   *
+   * @example
+   * const { token } = await decoder.sampleAsync([lastToken], cache, { temperature: 0, topK: 0, topP: 1, seed: 0, step: i });
+   */
+  async sampleAsync(tokens: ArrayLike<number>, cache: KVCache, params: SamplingParams): Promise<StepResult> {
+    return this.runAsync(tokens, cache, { kind: "sample", params });
+  }
+
   /** @internal One call of `forward` or `sample`. */
   run(tokens: ArrayLike<number>, cache: KVCache, output: Output): StepResult {
+    this.#checkRun(tokens, cache);
+    if (this.#passesInFlight > 0) throw new ArgumentError("tokens", "an asynchronous pass of this model is in flight; await it (or use the async methods) before a blocking one");
+    const cbStart = cmdBufCount();
+    let result: StepResult = { commandBuffers: 0 };
+    for (let start = 0; start < tokens.length; start += this.prefillChunk) {
+      const end = Math.min(tokens.length, start + this.prefillChunk);
+      const pass = this.#encodePass(tokens, start, end, cache, end === tokens.length ? output : undefined);
+      try {
+        pass.encoder.commitAndWaitLabeled(pass.label);
+        result = pass.finish();
+      } finally {
+        pass.release();
+      }
+    }
+    result.commandBuffers = cmdBufCount() - cbStart;
+    return result;
+  }
+
+  /**
+   * @internal `run`, awaiting each command buffer without blocking. Between chunks of a long
+   * prompt the event loop runs too. The cache advances only once a pass has completed, so a
+   * caller that stops between passes leaves it consistent.
+   */
+  async runAsync(tokens: ArrayLike<number>, cache: KVCache, output: Output): Promise<StepResult> {
+    this.#checkRun(tokens, cache);
+    // Passes share the scratch pool, so one runs at a time: later callers queue here.
+    const previous = this.#lastPass;
+    let done!: () => void;
+    this.#lastPass = new Promise<void>((resolve) => (done = resolve));
+    this.#passesInFlight++;
+    try {
+      await previous;
+      this.#checkRun(tokens, cache);
+      return await this.#runAsyncLocked(tokens, cache, output);
+    } finally {
+      this.#passesInFlight--;
+      done();
+    }
+  }
+
+  async #runAsyncLocked(tokens: ArrayLike<number>, cache: KVCache, output: Output): Promise<StepResult> {
+    const cbStart = cmdBufCount();
+    let result: StepResult = { commandBuffers: 0 };
+    for (let start = 0; start < tokens.length; start += this.prefillChunk) {
+      const end = Math.min(tokens.length, start + this.prefillChunk);
+      const pass = this.#encodePass(tokens, start, end, cache, end === tokens.length ? output : undefined);
+      try {
+        const t0 = performance.now();
+        await pass.encoder.commitAndWaitAsync(pass.label, { expectedMs: end - start === 1 ? this.#decodeMs : 0 });
+        if (end - start === 1) this.#decodeMs = performance.now() - t0;
+        result = pass.finish();
+      } finally {
+        pass.release();
+      }
+    }
+    result.commandBuffers = cmdBufCount() - cbStart;
+    return result;
+  }
+
+  #checkRun(tokens: ArrayLike<number>, cache: KVCache): void {
     this.#check();
     this.checkTokens(tokens);
     if (!(cache instanceof KVCache) || cache.owner !== this) throw new ArgumentError("cache", "must be a KVCache made by this model's newCache()");
@@ -538,14 +644,6 @@ export class Decoder {
     if (tokens.length > cache.remaining) {
       throw new ArgumentError("tokens", `cache overflow: ${tokens.length} tokens at position ${cache.position} exceed the cache's maxLength of ${cache.maxLength} positions`);
     }
-    const cbStart = cmdBufCount();
-    let result: StepResult = { commandBuffers: 0 };
-    for (let start = 0; start < tokens.length; start += this.prefillChunk) {
-      const end = Math.min(tokens.length, start + this.prefillChunk);
-      result = this.#pass(tokens, start, end, cache, end === tokens.length ? output : undefined);
-    }
-    result.commandBuffers = cmdBufCount() - cbStart;
-    return result;
   }
 
   /** Throws unless `tokens` is a non-empty list of ids in [0, vocabSize). */
@@ -566,6 +664,16 @@ export class Decoder {
     }
   }
 
+  /** True while an asynchronous pass is queued or running. */
+  get busy(): boolean {
+    return this.#passesInFlight > 0;
+  }
+
+  /** Settles once every asynchronous pass queued so far has finished. */
+  idle(): Promise<void> {
+    return this.#lastPass;
+  }
+
   /** Release the converted vectors and the scratch pool (not the weights). Idempotent. */
   dispose(): void {
     if (this.#disposed) return;
@@ -583,14 +691,23 @@ export class Decoder {
 
   // ───────────── one pass ─────────────
 
-  /** Encode, commit and wait for tokens [start, end) at the cache's position; read back `output`. */
-  #pass(tokens: ArrayLike<number>, start: number, end: number, cache: KVCache, output: Output | undefined): StepResult {
+  /**
+   * Encode tokens [start, end) at the cache's position. The caller commits `encoder` (labeled
+   * `label`) and waits, then calls `finish` to advance the cache and read back `output`, and
+   * `release` in every case.
+   */
+  #encodePass(tokens: ArrayLike<number>, start: number, end: number, cache: KVCache, output: Output | undefined): { encoder: CommandEncoder; label: string; finish: () => StepResult; release: () => void } {
     const T = end - start;
     const pool = this.#pool;
     pool.reset();
     const enc = this.device.commandEncoder();
     const views: Buffer[] = [];
     let retired: Buffer[] = [];
+    const release = () => {
+      enc.dispose();
+      for (const b of views) b.dispose();
+      for (const b of retired) b.dispose();
+    };
     try {
       retired = cache.reserve(enc, T);
       const ids = pool.alloc(T * 4, DType.U32, [T]);
@@ -604,21 +721,68 @@ export class Decoder {
       const cap = this.config.finalLogitSoftcap;
       if (cap !== undefined) ops.softcap(enc, logits, logits, { cap });
       let token: Buffer | undefined;
+      let chosen: Buffer | undefined;
+      let top: { values: Buffer; indices: Buffer; k: number } | undefined;
       if (output?.kind === "sample") {
+        const vocab = this.config.vocabSize;
+        const { processing, logprobs, ...sampling } = output.params;
+        if (processing !== undefined) this.#processLogits(enc, logits, processing, sampling.temperature);
         token = pool.alloc(4, DType.U32, [1]);
-        ops.sample(enc, logits, token, output.params);
+        ops.sample(enc, logits, token, sampling);
+        if (logprobs !== undefined) {
+          chosen = pool.alloc(8, DType.F32, [2]);
+          ops.logprobChosen(enc, logits, token, chosen);
+          const k = Math.min(logprobs, vocab);
+          if (k > 0) {
+            top = { values: pool.alloc(k * act.size, act, [1, k]), indices: pool.alloc(k * 4, DType.U32, [1, k]), k };
+            ops.topK(enc, logits, top.values, top.indices);
+          }
+        }
       }
-      enc.commitAndWaitLabeled(T === 1 ? "decode" : "prefill");
-      cache.advance(T);
-      const result: StepResult = { commandBuffers: 0 };
-      if (output?.kind === "logits") result.logits = readFloats(logits, this.config.vocabSize);
-      if (token !== undefined) result.token = token.view(Uint32Array)[0]!;
-      return result;
-    } finally {
-      enc.dispose();
-      for (const b of views) b.dispose();
-      for (const b of retired) b.dispose();
+      const finish = (): StepResult => {
+        cache.advance(T);
+        const result: StepResult = { commandBuffers: 0 };
+        if (output?.kind === "logits") result.logits = readFloats(logits, this.config.vocabSize);
+        if (token !== undefined) result.token = token.view(Uint32Array)[0]!;
+        if (chosen !== undefined) {
+          const [lse, logprob] = chosen.view(Float32Array);
+          result.logprob = logprob!;
+          if (top !== undefined) {
+            const values = readFloats(top.values, top.k);
+            const indices = top.indices.view(Uint32Array);
+            result.topLogprobs = Array.from(values, (v, i) => ({ token: indices[i]!, logprob: v - lse! }));
+          }
+        }
+        return result;
+      };
+      return { encoder: enc, label: T === 1 ? "decode" : "prefill", finish, release };
+    } catch (e) {
+      release();
+      throw e;
     }
+  }
+
+  /** Upload the processing lists (into pool scratch) and encode `ops.processLogits` on `logits` in place. */
+  #processLogits(enc: CommandEncoder, logits: Buffer, p: LogitProcessing, temperature: number): void {
+    const pool = this.#pool;
+    const list = (n: number, dtype: DType) => pool.alloc(4 * Math.max(n, 1), dtype, [Math.max(n, 1)]);
+    const historyTokens = list(p.history.length, DType.U32);
+    const historyCounts = list(p.history.length, DType.U32);
+    const biasTokens = list(p.biases.length, DType.U32);
+    const biasValues = list(p.biases.length, DType.F32);
+    historyTokens.view(Uint32Array).set(p.history.map((h) => h[0]));
+    historyCounts.view(Uint32Array).set(p.history.map((h) => h[1]));
+    biasTokens.view(Uint32Array).set(p.biases.map((b) => b[0]));
+    biasValues.view(Float32Array).set(p.biases.map((b) => b[1]));
+    ops.processLogits(enc, logits, { historyTokens, historyCounts, biasTokens, biasValues }, {
+      history: p.history.length,
+      biases: p.biases.length,
+      repetitionPenalty: p.repetitionPenalty,
+      presencePenalty: p.presencePenalty,
+      frequencyPenalty: p.frequencyPenalty,
+      minP: p.minP,
+      temperature: temperature > 0 ? temperature : 1,
+    });
   }
 
   /** Encode the embedding and every layer; returns the final-normed hidden states [T, hidden]. */

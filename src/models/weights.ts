@@ -387,3 +387,23 @@ export function loadModelWeights(device: Device, dir: string, options: LoadWeigh
   );
   return new ModelWeights(plan, buffers);
 }
+
+/**
+ * `loadModelWeights` through the asynchronous file API: the JS thread stays free while the
+ * tensors are read.
+ *
+ * @example
+ * using weights = await loadModelWeightsAsync(device, "models/Llama-3.2-1B-Instruct-4bit");
+ */
+export async function loadModelWeightsAsync(device: Device, dir: string, options: LoadWeightsOptions = {}): Promise<ModelWeights> {
+  const config = options.config ?? readModelConfig(dir);
+  const archive = SafetensorsArchive.open(dir);
+  const plan = planWeights(config, archive);
+  checkWeights(plan, archive);
+  const buffers = await archive.loadAsync(
+    device,
+    plan.tensors.map((t) => t.name),
+    { progress: options.progress, label: "loading weights" },
+  );
+  return new ModelWeights(plan, buffers);
+}

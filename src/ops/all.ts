@@ -32,3 +32,4 @@ export { quantize, dequantize } from "./quantize.ts";
 export { matmul, MATVEC_MAX_ROWS, type MatmulParams, type MatmulPath } from "./matmul.ts";
 export { moeRoute, gatherMatmul, moeCombine, moeSort, moeGatherRows, groupedMatmul, moeBatchCount, moeBatchElements, MOE_MAX_EXPERTS, MOE_MAX_TOP_K, type MoeRouteParams, type GatherMatmulParams, type MoeCombineParams, type MoeSortParams, type MoeGatherRowsParams, type QuantizedExperts, type StackedExperts } from "./moe.ts";
 export { attentionDecode, attentionPrefill, attentionDecodeScratchBytes, ATTENTION_HEAD_DIMS, TILED_ATTENTION_HEAD_DIMS, DECODE_MAX_SPLITS, type AttentionParams, type PrefillParams, type AttentionMask } from "./attention.ts";
+export { processLogits, logprobChosen, type ProcessLogitsParams, type LogitLists } from "./logits.ts";

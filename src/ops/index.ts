@@ -56,3 +56,5 @@ export const softmax = guarded.softmax;
 export const swiglu = guarded.swiglu;
 export const topK = guarded.topK;
 export const transpose = guarded.transpose;
+export const logprobChosen = guarded.logprobChosen;
+export const processLogits = guarded.processLogits;

@@ -6,7 +6,7 @@
  */
 import { BufferPool, CommandBufferError, Device, DType, EncoderSession, Graph, KernelRegistry, ops, Pipeline, type Buffer, type Model } from "../../src/index.ts";
 import * as rawOps from "../../src/ops/all.ts";
-import { loadModel } from "../../src/models/model.ts";
+import { loadModelSync } from "../../src/models/model.ts";
 import { createSyntheticModel, syntheticPreset } from "../../src/models/synthetic.ts";
 import { Rng, WEIRD, type FuzzCase } from "./cases.ts";
 
@@ -73,7 +73,7 @@ export function apiContext(): ApiContext {
   const registry = new KernelRegistry(device);
   registry.registerSource("fuzz_fill", FILL);
   const synthetic = createSyntheticModel(syntheticPreset("llama", { headDim: 64 }));
-  const model = loadModel(synthetic.dir, { device, progress: false });
+  const model = loadModelSync(synthetic.dir, { device, progress: false });
   return {
     device,
     registry,
@@ -291,12 +291,15 @@ function targetedCases(ctx: ApiContext, rng: Rng): FuzzCase[] {
     id: "200 abandoned generations: device memory back to baseline", expect: "ok",
     run: async () => {
       const base = device.bytesInUse;
-      for (let i = 0; i < 200; i++) {
+      // Each generation lives in its own (finished) frame: a `const g` of this loop's frame can
+      // stay reachable from it after the loop, which would keep the last dropped one alive.
+      const once = async (i: number) => {
         const g = model.generate([1, 2, 3], { maxTokens: 64 });
         await g.next();
         if (i % 2 === 0) await g.return();
         // odd ones are dropped half-way: the FinalizationRegistry backstop releases them
-      }
+      };
+      for (let i = 0; i < 200; i++) await once(i);
       for (let i = 0; i < 20 && device.bytesInUse > base; i++) {
         Bun.gc(true);
         await new Promise((r) => setTimeout(r, 10));
@@ -309,7 +312,7 @@ function targetedCases(ctx: ApiContext, rng: Rng): FuzzCase[] {
     id: "load, forward, generate, dispose: device memory back to baseline", expect: "ok",
     run: async () => {
       const base = device.bytesInUse;
-      const m = loadModel(ctx.modelDir, { device, progress: false });
+      const m = loadModelSync(ctx.modelDir, { device, progress: false });
       m.forward([1, 2, 3]);
       for await (const _ of m.generate([1, 2, 3], { maxTokens: 8 })) break;
       m.dispose();

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { Device, readSafetensorsHeader, writeModelSafetensors, writeSafetensors } from "../../src/index.ts";
 import { readModelConfig } from "../../src/models/config.ts";
-import { loadModel } from "../../src/models/model.ts";
+import { loadModelSync } from "../../src/models/model.ts";
 import { createSyntheticModel, syntheticPreset, writeSyntheticModel } from "../../src/models/synthetic.ts";
 import { Tokenizer } from "../../src/models/tokenizer.ts";
 import { Rng, type FuzzCase } from "./cases.ts";
@@ -127,7 +127,7 @@ export function fileCases(ctx: FileContext, seed: number, count: number): FuzzCa
           const m = copyModel(ctx, `cfg-${key}-${String(v).slice(0, 12)}`);
           writeFileSync(join(m, "config.json"), JSON.stringify({ ...config, [key]: v }));
           try {
-            loadModel(m, { device, progress: false }).dispose();
+            loadModelSync(m, { device, progress: false }).dispose();
           } finally {
             rmSync(m, { recursive: true, force: true });
           }
@@ -143,7 +143,7 @@ export function fileCases(ctx: FileContext, seed: number, count: number): FuzzCa
         const m = copyModel(ctx, `cfgm-${i}`);
         writeFileSync(join(m, "config.json"), JSON.stringify(json));
         try {
-          loadModel(m, { device, progress: false }).dispose();
+          loadModelSync(m, { device, progress: false }).dispose();
         } finally {
           rmSync(m, { recursive: true, force: true });
         }
@@ -184,7 +184,7 @@ export function fileCases(ctx: FileContext, seed: number, count: number): FuzzCa
             if (file === "tokenizer.json" || file === "tokenizer_config.json") return Tokenizer.fromDirectory(m);
             if (file === "model.safetensors") return readSafetensorsHeader(path);
             if (file === "config.json") return readModelConfig(m);
-            return loadModel(m, { device, progress: false }).dispose();
+            return loadModelSync(m, { device, progress: false }).dispose();
           } finally {
             rmSync(m, { recursive: true, force: true });
           }

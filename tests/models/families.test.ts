@@ -13,7 +13,7 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { cmdBufCount } from "../../src/counters.ts";
-import { loadModel, type Model } from "../../src/index.ts";
+import { loadModelSync, type Model } from "../../src/index.ts";
 import { createSyntheticModel, type SyntheticModelSpec } from "../../src/models/synthetic.ts";
 import { ReferenceDecoder } from "../support/reference/decoder.ts";
 import { expectArgumentError } from "../support/errors.ts";
@@ -48,7 +48,7 @@ describe.each(CASES)("%s", (_name, spec) => {
   let ref: ReferenceDecoder;
   let tokens: number[];
   beforeAll(() => {
-    model = loadModel(dir, { device, progress: false });
+    model = loadModelSync(dir, { device, progress: false });
     ref = ReferenceDecoder.fromBuffers(model.config, model.weights.tensors);
     tokens = model.config.moe ? ref.promptWithoutRoutingTies(26, MIN_ROUTING_GAP) : Array.from({ length: 26 }, (_, i) => (i * 97 + 13) % model.config.vocabSize);
   });
@@ -68,7 +68,7 @@ describe.each(CASES)("%s", (_name, spec) => {
   });
 
   test("incremental decode in small chunks equals a full forward, and the sliding layers' cache stays bounded", () => {
-    using chunked = loadModel(dir, { device, progress: false, prefillChunk: 4 });
+    using chunked = loadModelSync(dir, { device, progress: false, prefillChunk: 4 });
     using cache = chunked.newCache({ initialCapacity: 2 });
     let bytesAt: number | undefined;
     let incremental = chunked.forward(tokens.slice(0, 9), cache);
@@ -95,7 +95,7 @@ describe("gemma3: the sliding layers' cache", () => {
   test("f16 and bf16 activations stay within forward.test.ts's half-precision tolerances past the window", () => {
     const tokens = Array.from({ length: 20 }, (_, i) => (i * 53 + 3) % 320);
     for (const [act, tolerance] of [["f16", 1e-2], ["bf16", 6e-2]] as const) {
-      using half = loadModel(dir, { device, progress: false, activationDType: act });
+      using half = loadModelSync(dir, { device, progress: false, activationDType: act });
       const ref = ReferenceDecoder.fromBuffers(half.config, half.weights.tensors);
       const { relError } = compareLogits(half.forward(tokens), ref.forward(tokens));
       expect(relError).toBeLessThanOrEqual(tolerance);
@@ -103,7 +103,7 @@ describe("gemma3: the sliding layers' cache", () => {
   });
 
   test("truncating before what the sliding layers still hold is refused; back to 0 starts over", () => {
-    using model = loadModel(dir, { device, progress: false, prefillChunk: 4 });
+    using model = loadModelSync(dir, { device, progress: false, prefillChunk: 4 });
     const ref = ReferenceDecoder.fromBuffers(model.config, model.weights.tensors);
     using cache = model.newCache();
     const tokens = Array.from({ length: 24 }, (_, i) => (i * 31 + 5) % model.config.vocabSize);

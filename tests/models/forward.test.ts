@@ -14,7 +14,7 @@
  * Prompts of 12 tokens take the tiled prefill kernels, 5 tokens the matrix-vector ones.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { DisposedError, FormatError, loadModel, ops, type Model } from "../../src/index.ts";
+import { DisposedError, FormatError, loadModelSync, ops, type Model } from "../../src/index.ts";
 import { createSyntheticModel, type SyntheticModelSpec } from "../../src/models/synthetic.ts";
 import { ReferenceDecoder } from "../support/reference/decoder.ts";
 import { expectArgumentError } from "../support/errors.ts";
@@ -55,7 +55,7 @@ describe.each(CASES)("%s", (_name, spec) => {
   let model: Model;
   let ref: ReferenceDecoder;
   beforeAll(() => {
-    model = loadModel(dir, { device, progress: false });
+    model = loadModelSync(dir, { device, progress: false });
     ref = ReferenceDecoder.fromBuffers(model.config, model.weights.tensors);
   });
   afterAll(() => model.dispose());
@@ -85,7 +85,7 @@ describe.each(CASES)("%s", (_name, spec) => {
 
   test("a prompt split into several command buffers, into a cache that grows, gives the same logits", () => {
     const tokens = prompt(13, model.config.vocabSize, 3);
-    using chunked = loadModel(dir, { device, progress: false, prefillChunk: 4 });
+    using chunked = loadModelSync(dir, { device, progress: false, prefillChunk: 4 });
     using cache = chunked.newCache({ initialCapacity: 2 });
     const logits = chunked.forward(tokens, cache);
     expect(cache.capacity).toBe(16);
@@ -97,7 +97,7 @@ describe.each(CASES)("%s", (_name, spec) => {
     const tokens = prompt(12, model.config.vocabSize, 1);
     const expected = ref.forward(tokens);
     for (const act of ["f16", "bf16"] as const) {
-      using half = loadModel(dir, { device, progress: false, activationDType: act });
+      using half = loadModelSync(dir, { device, progress: false, activationDType: act });
       const { relError } = compareLogits(half.forward(tokens), expected);
       expect(relError).toBeLessThanOrEqual(HALF_TOLERANCE[act]);
     }
@@ -112,7 +112,7 @@ describe("model-level errors", () => {
   const noTokenizer = build(runnerPreset("f16", { tokenizer: false }));
 
   test("token ids outside the vocabulary, non-integers and empty prompts are refused before anything runs", () => {
-    using model = loadModel(dir, { device, progress: false });
+    using model = loadModelSync(dir, { device, progress: false });
     const vocab = model.config.vocabSize;
     using cache = model.newCache();
     expectArgumentError(() => model.forward([1, vocab], cache), "tokens[1]", `token id ${vocab} is outside the vocabulary [0, ${vocab})`);
@@ -127,7 +127,7 @@ describe("model-level errors", () => {
   });
 
   test("cache overflow is refused and leaves the cache usable", () => {
-    using model = loadModel(dir, { device, progress: false });
+    using model = loadModelSync(dir, { device, progress: false });
     using cache = model.newCache({ maxLength: 4 });
     model.forward([1, 2, 3], cache);
     expectArgumentError(() => model.forward([4, 5], cache), "tokens", "cache overflow: 2 tokens at position 3 exceed the cache's maxLength of 4");
@@ -142,27 +142,27 @@ describe("model-level errors", () => {
   });
 
   test("a cache of another model, disposed handles and bad options are refused", () => {
-    using a = loadModel(dir, { device, progress: false });
-    using b = loadModel(dir, { device, progress: false });
+    using a = loadModelSync(dir, { device, progress: false });
+    using b = loadModelSync(dir, { device, progress: false });
     using cache = a.newCache();
     expectArgumentError(() => b.forward([1], cache), "cache", "newCache()");
     const disposed = a.newCache();
     disposed.dispose();
     expect(() => a.forward([1], disposed)).toThrow(DisposedError);
-    expectArgumentError(() => loadModel(dir, { device, activationDType: "f8" as "f16" }), "options.activationDType", '"f8"');
-    expectArgumentError(() => loadModel(dir, { device, kvCacheDType: "int4" as "f16" }), "options.kvCacheDType", '"int4"');
-    expectArgumentError(() => loadModel(dir, { device, activation: "f16" } as object), "options.activation", "is not an option");
-    expectArgumentError(() => loadModel(dir, { device, prefillChunk: 0 }), "options.prefillChunk", "positive integer");
+    expectArgumentError(() => loadModelSync(dir, { device, activationDType: "f8" as "f16" }), "options.activationDType", '"f8"');
+    expectArgumentError(() => loadModelSync(dir, { device, kvCacheDType: "int4" as "f16" }), "options.kvCacheDType", '"int4"');
+    expectArgumentError(() => loadModelSync(dir, { device, activation: "f16" } as object), "options.activation", "is not an option");
+    expectArgumentError(() => loadModelSync(dir, { device, prefillChunk: 0 }), "options.prefillChunk", "positive integer");
     expectArgumentError(() => a.newCache({ maxLength: 0 }), "options.maxLength", "positive integer");
     expectArgumentError(() => a.newCache({ dtype: "u8" as "f16" }), "options.dtype", '"u8"');
-    expect(() => loadModel(`${dir}-missing`, { device })).toThrow(FormatError);
+    expect(() => loadModelSync(`${dir}-missing`, { device })).toThrow(FormatError);
     b.dispose();
     expect(() => b.forward([1])).toThrow(DisposedError);
     expect(() => b.generate([1])).toThrow(DisposedError);
   });
 
   test("a directory without tokenizer files loads and runs token ids; text needs a tokenizer", async () => {
-    using model = loadModel(noTokenizer, { device, progress: false });
+    using model = loadModelSync(noTokenizer, { device, progress: false });
     expect(model.tokenizer).toBeUndefined();
     expect(model.forward([1, 2, 3]).length).toBe(model.config.vocabSize);
     expectArgumentError(() => model.generate("hello"), "prompt", "needs a tokenizer");
@@ -175,11 +175,11 @@ describe("model-level errors", () => {
   test("a head_dim the attention kernels lack is refused at load", () => {
     const headDim = Array.from({ length: 128 }, (_, i) => 2 * (i + 1)).find((d) => !ops.ATTENTION_HEAD_DIMS.includes(d))!;
     const odd = build({ ...runnerPreset("f16"), headDim, tokenizer: false });
-    expectArgumentError(() => loadModel(odd, { device, progress: false }), "weights", `head_dim ${headDim} is not supported by the attention kernels`);
+    expectArgumentError(() => loadModelSync(odd, { device, progress: false }), "weights", `head_dim ${headDim} is not supported by the attention kernels`);
   });
 
   test("generate options are checked when generate is called", () => {
-    using model = loadModel(dir, { device, progress: false });
+    using model = loadModelSync(dir, { device, progress: false });
     expectArgumentError(() => model.generate([1], { maxTokens: 0 }), "options.maxTokens");
     expectArgumentError(() => model.generate([1], { temperature: -1 }), "options.temperature");
     expectArgumentError(() => model.generate([1], { topP: 0 }), "options.topP");

@@ -8,7 +8,7 @@ import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main, parseCommandLine, printable } from "../../src/cli/generate.ts";
-import { loadModel, type GenerateOptions, type Model } from "../../src/index.ts";
+import { loadModelSync, type GenerateOptions, type Model } from "../../src/index.ts";
 import { createSyntheticModel } from "../../src/models/synthetic.ts";
 import { ReferenceDecoder } from "../support/reference/decoder.ts";
 import { fixture } from "../support/fixtures.ts";
@@ -25,7 +25,7 @@ const synthetic = createSyntheticModel(runnerPreset("llama", { headDim: 64 }));
 const root = mkdtempSync(join(tmpdir(), "mlxn-generate-"));
 let model: Model;
 beforeAll(() => {
-  model = loadModel(synthetic.dir, { device, progress: false });
+  model = loadModelSync(synthetic.dir, { device, progress: false });
 });
 afterAll(() => {
   model.dispose();
@@ -87,7 +87,7 @@ describe("sampling", () => {
     const dir = join(root, "eos");
     cpSync(synthetic.dir, dir, { recursive: true });
     editConfig(dir, (json) => void (json.eos_token_id = [eosId]));
-    using withEos = loadModel(dir, { device, progress: false });
+    using withEos = loadModelSync(dir, { device, progress: false });
     const { tokens, text, stats } = await run({ maxTokens: 12, temperature: 0 }, withEos);
     expect(tokens).toEqual(greedy.tokens.slice(0, k));
     expect(stats.finishReason).toBe("eos");

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DType, FormatError, loadModel, Tokenizer, type Model } from "../../src/index.ts";
+import { DType, FormatError, loadModelSync, Tokenizer, type Model } from "../../src/index.ts";
 import { encodeGguf, GgufFile, ggufValue, writeGguf } from "../../src/io/gguf.ts";
 import { ggufModelConfig, unpermuteRowOrder } from "../../src/models/gguf_model.ts";
 import { createSyntheticModel, type SyntheticModelSpec } from "../../src/models/synthetic.ts";
@@ -83,7 +83,7 @@ describe.each(DENSE_CASES)("%s", (_name, spec, type) => {
   const path = ggufModel(spec, { linear: type });
   let model: Model;
   beforeAll(() => {
-    model = loadModel(path, { device, progress: false });
+    model = loadModelSync(path, { device, progress: false });
   });
   afterAll(() => model.dispose());
 
@@ -129,7 +129,7 @@ const QUANTIZED_CASES: [string, SyntheticModelSpec, ConvertTypes][] = [
 describe.each(QUANTIZED_CASES)("%s", (_name, spec, types) => {
   const path = ggufModel(spec, types);
   test("blocks stay blocks on the device; prefill and decode match the float64 reference", () => {
-    using model = loadModel(path, { device, progress: false });
+    using model = loadModelSync(path, { device, progress: false });
     const q = model.weights.layers[0]!.attention.q;
     expect(q.blockType?.name).toBe(types.types?.["blk.0.attn_q.weight"] ?? types.linear);
     expect(q.weight.dtype).toBe(DType.U8);
@@ -143,10 +143,10 @@ test("a directory holding one .gguf file loads; two are refused", () => {
   const dir = join(root, "one");
   mkdirSync(dir);
   copyFileSync(path, join(dir, "model.gguf"));
-  using model = loadModel(dir, { device, progress: false });
+  using model = loadModelSync(dir, { device, progress: false });
   expect(model.config.architecture).toBe("qwen2");
   copyFileSync(path, join(dir, "other.gguf"));
-  expectFormatError(() => loadModel(dir, { device, progress: false }), "holds 2 GGUF files");
+  expectFormatError(() => loadModelSync(dir, { device, progress: false }), "holds 2 GGUF files");
 });
 
 test("the CLI generates from a .gguf file with its tokenizer and chat template", async () => {
@@ -176,34 +176,36 @@ describe("malformed models", () => {
 
   test("unsupported architecture, missing key, partial rotary", () => {
     const arch = edit((m) => (m.find(([k]) => k === "general.architecture")![1] = ggufValue.str("gemma2")));
-    expectFormatError(() => loadModel(arch, { device }), 'general.architecture "gemma2" is not supported');
+    expectFormatError(() => loadModelSync(arch, { device }), 'general.architecture "gemma2" is not supported');
     const missing = edit((m) => m.splice(m.findIndex(([k]) => k === "qwen3.block_count"), 1));
-    expectFormatError(() => loadModel(missing, { device }), 'metadata "qwen3.block_count" must be a non-negative integer (got nothing)');
-    const rotary = edit((m) => (m.find(([k]) => k === "qwen3.rope.dimension_count")![1] = ggufValue.u32(32)));
-    expectFormatError(() => loadModel(rotary, { device }), "partial rotary");
+    expectFormatError(() => loadModelSync(missing, { device }), 'metadata "qwen3.block_count" must be a non-negative integer (got nothing)');
+    const rotary = edit((m) => (m.find(([k]) => k === "qwen3.rope.dimension_count")![1] = ggufValue.u32(file.uint("qwen3.rope.dimension_count") / 2)));
+    expectFormatError(() => loadModelSync(rotary, { device }), "partial rotary");
   });
 
   test("missing tensor, wrong shape, block type for a norm, unused tensor", () => {
     const missing = edit((_, t) => t.splice(t.findIndex((x) => x.name === "blk.0.ffn_up.weight"), 1));
-    expectFormatError(() => loadModel(missing, { device }), 'tensor "blk.0.ffn_up.weight": missing');
+    expectFormatError(() => loadModelSync(missing, { device }), 'tensor "blk.0.ffn_up.weight": missing');
     const shape = edit((_, t) => {
       const x = t.find((x) => x.name === "blk.0.attn_norm.weight")!;
       x.dims = [x.dims[0]! / 2];
       x.data = x.data.subarray(0, x.data.byteLength / 2);
     });
-    expectFormatError(() => loadModel(shape, { device }), 'tensor "blk.0.attn_norm.weight": shape [32]', "expected [64] from the metadata");
+    expectFormatError(() => loadModelSync(shape, { device }), 'tensor "blk.0.attn_norm.weight": shape [32]', "expected [64] from the metadata");
     const extra = edit((_, t) => t.push({ name: "blk.7.ffn_up.weight", type: "F32", dims: [4], data: new Uint8Array(16) }));
-    expectFormatError(() => loadModel(extra, { device }), "does not use: blk.7.ffn_up.weight");
+    expectFormatError(() => loadModelSync(extra, { device }), "does not use: blk.7.ffn_up.weight");
   });
 
   test("rope_freqs that are not Llama 3 scaling", () => {
-    const freqs = edit((_, t) => t.push({ name: "rope_freqs.weight", type: "F32", dims: [32], data: new Uint8Array(Float32Array.from({ length: 32 }, (_, i) => 1 + i).buffer) }));
+    // One factor per rotary frequency (head_dim / 2), so that only their values are wrong.
+    const half = file.uint("qwen3.rope.dimension_count") / 2;
+    const freqs = edit((_, t) => t.push({ name: "rope_freqs.weight", type: "F32", dims: [half], data: new Uint8Array(Float32Array.from({ length: half }, (_, i) => 1 + i).buffer) }));
     expectFormatError(() => ggufModelConfig(GgufFile.open(freqs)), 'tensor "rope_freqs.weight"', "other than Llama 3 scaling");
   });
 
   test("a GGUF with no tokenizer still runs on token ids", () => {
     const bare = edit((m) => m.splice(0, m.length, ...m.filter(([k]) => !k.startsWith("tokenizer."))));
-    using model = loadModel(bare, { device, progress: false });
+    using model = loadModelSync(bare, { device, progress: false });
     expect(model.tokenizer).toBeUndefined();
     expect(model.forward([1, 2, 3]).length).toBe(model.config.vocabSize);
     expect(() => model.promptTokens("hi")).toThrow(/needs a tokenizer/);
@@ -212,7 +214,7 @@ describe("malformed models", () => {
   test("an empty .gguf file is a FormatError, not a crash", () => {
     const empty = join(root, "empty.gguf");
     writeFileSync(empty, "");
-    expect(() => loadModel(empty, { device })).toThrow(FormatError);
+    expect(() => loadModelSync(empty, { device })).toThrow(FormatError);
     expect(encodeGguf({}).byteLength).toBe(32);
   });
 });
