@@ -103,7 +103,7 @@ describe("packed, installed offline, compiled", () => {
     );
     const listed = run([join(root, "node_modules", ".bin", "tsc"), "-p", "tsconfig.json", "--listFilesOnly"], app);
     // The library is read through its declaration files, never its sources.
-    expect(listed).toContain("bun-mlx-native/dist/types/index.d.ts");
+    expect(listed).toContain("bun-mlx-native/dist/types/src/index.d.ts");
     expect(listed).not.toContain("bun-mlx-native/src/");
     run([join(root, "node_modules", ".bin", "tsc"), "-p", "tsconfig.json"], app);
   });
