@@ -85,4 +85,4 @@ $(BUILD)/bench_dispatch_c: bench/dispatch_c.c $(wildcard shim/include/*.h) $(CPU
 # memcpy bandwidth, the yardstick of the kernel benches (bench/support.ts).
 $(BUILD)/bench_memcpy: bench/memcpy.c
 	@mkdir -p $(BUILD)
-	$(CLANG) -O2 -Wall $< -o $@
+	$(CLANG) -O2 -march=native -Wall $< -o $@ -lpthread

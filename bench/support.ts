@@ -7,18 +7,29 @@ import { resolve } from "node:path";
 import { BackendError, type Buffer, type CommandEncoder, type Device, DType } from "../src/index.ts";
 
 const root = resolve(import.meta.dir, "..");
-let memcpy: number | undefined;
+let measured: { memcpy: number; read: number } | undefined;
 
-/** memcpy bandwidth in GB/s (bytes read + bytes written), measured once per process. */
-export function memcpyGBps(): number {
-  if (memcpy !== undefined) return memcpy;
+/** memcpy and all-core read bandwidth in GB/s (bench/memcpy.c), measured once per process. */
+function bandwidth(): { memcpy: number; read: number } {
+  if (measured) return measured;
   const make = spawnSync("make", ["--no-print-directory", "-C", root, "build/bench_memcpy"], { stdio: "inherit" });
   if (make.status !== 0) throw new Error("building bench/memcpy.c failed");
   const run = spawnSync(resolve(root, "build", "bench_memcpy"), [], { encoding: "utf8" });
   const m = /memcpy_gbps=([\d.]+)/.exec(run.stdout);
-  if (!m) throw new Error(`bench_memcpy printed no figure: ${run.stderr}`);
-  memcpy = Number(m[1]);
-  return memcpy;
+  const r = /read_gbps=([\d.]+)/.exec(run.stdout);
+  if (!m || !r) throw new Error(`bench_memcpy printed no figure: ${run.stderr}`);
+  measured = { memcpy: Number(m[1]), read: Number(r[1]) };
+  return measured;
+}
+
+/** memcpy bandwidth in GB/s (bytes read + bytes written, one thread). */
+export function memcpyGBps(): number {
+  return bandwidth().memcpy;
+}
+
+/** Read bandwidth in GB/s with every core reading: the ceiling of a kernel that only reads. */
+export function readGBps(): number {
+  return bandwidth().read;
 }
 
 /** Best (lowest) nanoseconds of `rounds` runs of `fn`, after one warm-up run. */

@@ -3,11 +3,12 @@
 // quantized (qmv, format in quantized.h). Accumulation is in float; y is rounded once to T.
 //
 // Shape of the work: a threadgroup is MV_SIMDGROUPS simdgroups; each simdgroup owns MV_ROWS
-// consecutive rows of W and walks K with its 32 lanes side by side, each lane taking a chunk of
-// Rows::CHUNK consecutive values per step (so a simdgroup reads 32 contiguous chunks of a row at
-// once). A pass serves up to MV_MAX_X_ROWS rows of x, so W is read and decoded once for all of
-// them; grid y counts passes. The lanes' partial sums meet in one simd_sum per output. No
-// threadgroup memory, no barriers.
+// consecutive rows of W, which are one contiguous run of Rows::CHUNK-value chunks, and its 32
+// lanes split that run into 32 contiguous shares (matvec_rows). A lane keeps MV_PARTIALS
+// independent partial sums and reduces them once per row, so the loop body is the same handful of
+// operations on MV_PARTIALS values, which a CPU compiler puts in vector registers. A pass serves
+// up to MV_MAX_X_ROWS rows of x, so W is read and decoded once for all of them; grid y counts
+// passes. The lanes' sums meet in one simd_sum per row of x. No threadgroup memory, no barriers.
 //
 // Function constant mv_one_row: true when x has one row (decode proper). The kernel then keeps a
 // single row of accumulators, so the common case pays no registers for the batched one.
@@ -21,13 +22,15 @@ constant bool mv_one_row [[function_constant(100)]];
 constant constexpr int MV_ROWS = 4;  // a float4 of accumulators per row of x
 constant constexpr int MV_SIMDGROUPS = 2;
 constant constexpr int MV_MAX_X_ROWS = 4;
+// Partial sums a lane keeps per (row of x, row of W): a chunk's value i goes to partial
+// i % MV_PARTIALS. On a GPU these are registers of one lane; on a CPU running a lane as one thread,
+// the same 16 independent sums are what lets the compiler put a chunk's values in vector registers.
+constant constexpr int MV_PARTIALS = 16;
 
-// Four values from p[i..i+4) as float; with `full` false, those at k + j >= K read as 0.
+// Value i of p as float, or 0 past K when the chunk is not `full`.
 template <typename T>
-inline float4 load4(device const T* p, uint k, uint K, bool full) {
-  if (full) return float4(float(p[0]), float(p[1]), float(p[2]), float(p[3]));
-  return float4(k < K ? float(p[0]) : 0.0f, k + 1 < K ? float(p[1]) : 0.0f, k + 2 < K ? float(p[2]) : 0.0f,
-                k + 3 < K ? float(p[3]) : 0.0f);
+inline float load_at(device const T* p, int i, uint k0, uint K, bool full) {
+  return full || k0 + uint(i) < K ? float(p[i]) : 0.0f;
 }
 
 // Dense rows of type W: chunks of 8 values; a chunk that runs past K reads zeros.
@@ -38,8 +41,8 @@ struct DenseRows {
   device const W* w;
   uint K;
 
-  inline void load(uint n, uint k0, bool full, thread float4* v, thread float& scale, thread float& bias) const {
-    for (int j = 0; j < CHUNK / 4; j++) v[j] = load4(w + n * K + k0 + 4 * j, k0 + 4 * j, K, full);
+  inline void load(uint n, uint k0, bool full, thread float* v, thread float& scale, thread float& bias) const {
+    for (int i = 0; i < CHUNK; i++) v[i] = load_at(w + n * K + k0, i, k0, K, full);
     scale = 1.0f;
     bias = 0.0f;
   }
@@ -58,74 +61,96 @@ struct AffineRows {
   uint K;
   uint group_shift;
 
-  inline void load(uint n, uint k0, bool, thread float4* v, thread float& scale, thread float& bias) const {
+  inline void load(uint n, uint k0, bool, thread float* v, thread float& scale, thread float& bias) const {
     uint words[bits];
     load_block<bits>(w + (n * K + k0) / 32 * bits, words);
-    for (int j = 0; j < CHUNK / 4; j++) {
-      v[j] = float4(float(block_code<bits>(words, 4 * j)), float(block_code<bits>(words, 4 * j + 1)),
-                    float(block_code<bits>(words, 4 * j + 2)), float(block_code<bits>(words, 4 * j + 3)));
-    }
+    block_codes<bits>(words, v);
     const uint g = (n * K + k0) >> group_shift;
     scale = float(scales[g]);
     bias = float(biases[g]);
   }
 };
 
-// Sum of a chunk's products (or of x alone when `v` is null), in two 4-wide partial sums: the
-// chains are independent, which costs a GPU nothing and gives a CPU running the lanes one after
-// another its instruction-level parallelism back.
+// part[i % MV_PARTIALS] += v[i] * x[i] over a chunk (x alone when `v` is null), left unreduced:
+// the caller keeps the partials across chunks and reduces them once per row, at the end.
 template <int C, typename T>
-inline float dot_chunk(thread const float4* v, device const T* x, uint k0, uint K, bool full) {
-  float4 a = 0.0f;
-  float4 b = 0.0f;
-  for (int j = 0; j < C / 4; j += 2) {
-    a = fma(v ? v[j] : float4(1.0f), load4(x + 4 * j, k0 + 4 * j, K, full), a);
-    b = fma(v ? v[j + 1] : float4(1.0f), load4(x + 4 * j + 4, k0 + 4 * j + 4, K, full), b);
-  }
-  a += b;
-  return (a.x + a.y) + (a.z + a.w);
+inline void dot_chunk(thread const float* v, device const T* x, uint k0, uint K, bool full, thread float* part) {
+  constexpr int P = C < MV_PARTIALS ? C : MV_PARTIALS;
+  for (int j = 0; j < C; j += P)
+    for (int i = 0; i < P; i++) part[i] = fma(v ? v[j + i] : 1.0f, load_at(x, j + i, k0, K, full), part[i]);
+}
+
+// Sum of MV_PARTIALS values, pairwise.
+inline float sum_partials(thread const float* p) {
+  float s[MV_PARTIALS / 2];
+  for (int i = 0; i < MV_PARTIALS / 2; i++) s[i] = p[i] + p[i + MV_PARTIALS / 2];
+  for (int w = MV_PARTIALS / 4; w > 0; w /= 2)
+    for (int i = 0; i < w; i++) s[i] += s[i + w];
+  return s[0];
 }
 
 // The body shared by gemv, qmv and the experts' gathered products (moe.h): `xrows` (1 to
 // MV_MAX_X_ROWS) consecutive rows of x [.., K] against the weight rows this simdgroup owns, into
 // the same rows of y [.., N]. `tg` is the threadgroup index along N.
+//
+// The simdgroup's MV_ROWS weight rows are consecutive in memory, and its lanes split them as one
+// run of chunks: lane l takes the l-th 32nd of the run, which may end in the next row. On a CPU,
+// which runs the lanes one after another, the weights then stream through in address order; on a
+// GPU the lanes of a step read as many runs apart, in cache lines they share across steps. Each
+// chunk of W is decoded once for all rows of x.
 template <typename T, typename Rows>
 inline void matvec_rows(thread const Rows& rows, device const T* x, device T* y, uint N, uint K, int xrows,
                         uint tg, uint sg, uint lane) {
   constexpr int C = Rows::CHUNK;
+  constexpr int P = MV_PARTIALS;
   const uint n0 = (tg * MV_SIMDGROUPS + sg) * MV_ROWS;
   if (n0 >= N) return;  // the whole simdgroup leaves together
 
-  // acc[m][r]: row m of x against weight row n0 + r (MV_ROWS = 4 fits a float4, so one simd_sum
-  // reduces all four).
-  float4 acc[MV_MAX_X_ROWS];
-  for (int m = 0; m < MV_MAX_X_ROWS; m++) acc[m] = 0.0f;
+  const uint chunks = (K + C - 1) / C;  // per row
+  const uint total = min(uint(MV_ROWS), N - n0) * chunks;
+  const uint per_lane = (total + 31) / 32;
+  const uint f0 = min(lane * per_lane, total);
+  const uint f1 = min(f0 + per_lane, total);
 
-  for (uint k0 = lane * C; k0 < K; k0 += 32 * C) {
-    const bool full = Rows::AFFINE || k0 + C <= K;  // affine K is a multiple of the 32-value chunk
-    float xsum[MV_MAX_X_ROWS];
-    if (Rows::AFFINE) {
+  // sums[m][r]: this lane's share of row m of x against weight row n0 + r.
+  float4 sums[MV_MAX_X_ROWS];
+  for (int m = 0; m < MV_MAX_X_ROWS; m++) sums[m] = 0.0f;
+  for (uint r = f0 / chunks; r * chunks < f1; r++) {
+    float acc[MV_MAX_X_ROWS][P];
+    for (int m = 0; m < MV_MAX_X_ROWS; m++)
+      for (int i = 0; i < P; i++) acc[m][i] = 0.0f;
+    const uint c_end = min(f1, (r + 1) * chunks) - r * chunks;
+    for (uint c = max(f0, r * chunks) - r * chunks; c < c_end; c++) {
+      const uint k0 = c * C;
+      const bool full = Rows::AFFINE || k0 + C <= K;  // affine K is a multiple of the 32-value chunk
+      float v[C];
+      float scale, bias;
+      rows.load(n0 + r, k0, full, v, scale, bias);
       for (int m = 0; m < MV_MAX_X_ROWS; m++) {
         if (m >= xrows) break;
-        xsum[m] = dot_chunk<C>(nullptr, x + m * K + k0, k0, K, full);
+        float d[P];
+        for (int i = 0; i < P; i++) d[i] = 0.0f;
+        dot_chunk<C>(v, x + m * K + k0, k0, K, full, d);
+        if (Rows::AFFINE) {
+          float xsum[P];
+          for (int i = 0; i < P; i++) xsum[i] = 0.0f;
+          dot_chunk<C>(nullptr, x + m * K + k0, k0, K, full, xsum);
+          for (int i = 0; i < P; i++) acc[m][i] = fma(scale, d[i], fma(bias, xsum[i], acc[m][i]));
+        } else {
+          for (int i = 0; i < P; i++) acc[m][i] += d[i];
+        }
       }
     }
-    for (int r = 0; r < MV_ROWS; r++) {
-      // Rows past N recompute the last row; their sums are never stored.
-      float4 v[C / 4];
-      float scale, bias;
-      rows.load(min(n0 + r, N - 1), k0, full, v, scale, bias);
-      for (int m = 0; m < MV_MAX_X_ROWS; m++) {
-        if (m >= xrows) break;
-        const float d = dot_chunk<C>(v, x + m * K + k0, k0, K, full);
-        acc[m][r] = Rows::AFFINE ? fma(scale, d, fma(bias, xsum[m], acc[m][r])) : acc[m][r] + d;
-      }
+    for (int m = 0; m < MV_MAX_X_ROWS; m++) {
+      if (m >= xrows) break;
+      sums[m][r] = sum_partials(acc[m]);
     }
   }
 
+  // MV_ROWS = 4 fits a float4, so one simd_sum reduces a row of x against all four weight rows.
   for (int m = 0; m < MV_MAX_X_ROWS; m++) {
     if (m >= xrows) break;
-    const float4 s = simd_sum(acc[m]);
+    const float4 s = simd_sum(sums[m]);
     if (lane == 0) {
       for (int r = 0; r < MV_ROWS; r++)
         if (n0 + r < N) y[m * N + n0 + r] = static_cast<T>(s[r]);

@@ -38,6 +38,14 @@ inline uint block_code(thread const uint* w, int i) {
   return v & ((1u << bits) - 1u);
 }
 
+// All 32 codes of a block as floats, v[i] = code i. With the loop unrolled each code is a shift
+// and a mask of one word (two where it straddles words); the 32 are alike, so a CPU compiler can
+// decode them in vector registers.
+template <int bits>
+inline void block_codes(thread const uint* w, thread float* v) {
+  for (int i = 0; i < 32; i++) v[i] = float(block_code<bits>(w, i));
+}
+
 // Load the `bits` words of one block.
 template <int bits>
 inline void load_block(device const uint* src, thread uint* w) {

@@ -29,6 +29,11 @@ export interface ConvertOptions {
   output?: GgmlTypeName;
   /** Per-tensor override by GGUF name. */
   types?: Readonly<Record<string, GgmlTypeName>>;
+  /**
+   * Matrices of type Q4_0 get random blocks (seeded by this value) instead of the directory's
+   * values, which are then never decoded: for benchmarks on large models.
+   */
+  randomQ4_0?: number;
   /** Leave the tokenizer out. */
   noTokenizer?: boolean;
   version?: 2 | 3;
@@ -71,29 +76,49 @@ export function converterPermutation(rows: number, heads: number): Int32Array {
   return order;
 }
 
-/** The values of one tensor of a model directory as float64 (quantized modules dequantized). */
-function denseTensors(dir: string, config: ModelConfig): Map<string, { shape: number[]; values: Float64Array }> {
+/**
+ * The tensors of a model directory in module order, each with a thunk giving its values as
+ * float64 (quantized modules dequantized), so that a caller that does not need them never decodes
+ * them.
+ */
+function* denseTensors(dir: string, config: ModelConfig): Generator<[string, { shape: number[]; values: () => Float64Array }]> {
   const archive = SafetensorsArchive.open(dir);
-  const out = new Map<string, { shape: number[]; values: Float64Array }>();
   const floats = (name: string) => decodeFloats(archive.read(name), deviceDType(archive.require(name).dtype)!);
   for (const m of modelModules(config)) {
     if (m.kind === "norm") {
-      out.set(`${m.path}.weight`, { shape: [m.size], values: floats(`${m.path}.weight`) });
+      yield [`${m.path}.weight`, { shape: [m.size], values: () => floats(`${m.path}.weight`) }];
       continue;
     }
     const scales = archive.info(`${m.path}.scales`);
-    let values: Float64Array;
-    if (scales) {
+    const values = (): Float64Array => {
+      if (!scales) return floats(`${m.path}.weight`);
       const packed = new Uint32Array(archive.read(`${m.path}.weight`).slice().buffer);
       const groups = scales.shape[1]!;
       const bits = (packed.length * 32) / (m.outFeatures * m.inFeatures);
-      values = dequantize({ rows: m.outFeatures, cols: m.inFeatures, bits, groupSize: m.inFeatures / groups, packed, scales: floats(`${m.path}.scales`), biases: floats(`${m.path}.biases`), scaleDType: deviceDType(scales.dtype)! });
-    } else {
-      values = floats(`${m.path}.weight`);
-    }
-    out.set(`${m.path}.weight`, { shape: [m.outFeatures, m.inFeatures], values });
-    if (m.hasBias) out.set(`${m.path}.bias`, { shape: [m.outFeatures], values: floats(`${m.path}.bias`) });
+      return dequantize({ rows: m.outFeatures, cols: m.inFeatures, bits, groupSize: m.inFeatures / groups, packed, scales: floats(`${m.path}.scales`), biases: floats(`${m.path}.biases`), scaleDType: deviceDType(scales.dtype)! });
+    };
+    yield [`${m.path}.weight`, { shape: [m.outFeatures, m.inFeatures], values }];
+    if (m.hasBias) yield [`${m.path}.bias`, { shape: [m.outFeatures], values: () => floats(`${m.path}.bias`) }];
   }
+}
+
+/**
+ * Rows of random Q4_0 blocks (f16 scale about 2^-7, uniform codes) from a seeded xorshift: what a
+ * benchmark needs at sizes where quantizing in TypeScript takes minutes.
+ */
+function randomQ4_0(rows: number, cols: number, seed: number): Uint8Array {
+  const blocks = (rows * cols) / 32;
+  const out = new Uint8Array(blocks * 18);
+  const words = new Uint32Array(out.buffer, 0, Math.floor(out.length / 4));
+  let x = seed | 1;
+  for (let i = 0; i < words.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    words[i] = x >>> 0;
+  }
+  const view = new DataView(out.buffer);
+  for (let b = 0; b < blocks; b++) view.setUint16(b * 18, 0x2000 + (out[b * 18]! & 0xff), true);
   return out;
 }
 
@@ -175,14 +200,18 @@ export function convertToGguf(dir: string, path: string, options: ConvertOptions
   const tensors: GgufTensorData[] = [];
   for (const [name, t] of denseTensors(dir, config)) {
     const gname = ggufTensorName(name);
-    let values = t.values;
-    const heads = /q_proj\./.test(name) ? config.numAttentionHeads : /k_proj\./.test(name) ? config.numKeyValueHeads : 0;
-    if (arch === "llama" && heads > 0) values = permuteRows(values, t.shape[0]!, t.shape[1] ?? 1, converterPermutation(t.shape[0]!, heads));
     const isMatrix = t.shape.length === 2;
     const type: GgmlTypeName = options.types?.[gname] ?? (!isMatrix ? "F32" : gname === "token_embd.weight" ? (options.embedding ?? linear) : gname === "output.weight" ? (options.output ?? linear) : linear);
     chosen.set(gname, type);
     const rows = isMatrix ? t.shape[0]! : 1;
     const cols = isMatrix ? t.shape[1]! : t.shape[0]!;
+    if (options.randomQ4_0 !== undefined && type === "Q4_0") {
+      tensors.push({ name: gname, type, dims: [...t.shape].reverse(), data: randomQ4_0(rows, cols, options.randomQ4_0 + tensors.length) });
+      continue;
+    }
+    let values = t.values();
+    const heads = /q_proj\./.test(name) ? config.numAttentionHeads : /k_proj\./.test(name) ? config.numKeyValueHeads : 0;
+    if (arch === "llama" && heads > 0) values = permuteRows(values, t.shape[0]!, t.shape[1] ?? 1, converterPermutation(t.shape[0]!, heads));
     tensors.push({ name: gname, type, dims: [...t.shape].reverse(), data: quantizeRows(type, values, rows, cols) });
   }
   if (config.ropeScaling?.type === "llama3") {
