@@ -320,6 +320,25 @@ export const kernels = Object.freeze({
     unit: (v) => `qmv_b${v.bits}`,
     constants: MATVEC_CONSTANTS,
   }),
+  // One thread per weight row (matvec.h's matrows): the shape the cpu backend runs every product
+  // on, decode and prefill; same bindings as gemv / qmv.
+  gemvRows: kernel({
+    family: "gemv_rows",
+    header: "matvec.h",
+    axes: { x: FLOATS, w: FLOATS },
+    name: (v) => `gemv_rows_${v.x.name}_${v.w.name}`,
+    instance: (v) => `gemv_rows<${msl(v.x)}, ${msl(v.w)}>`,
+    constants: MATVEC_CONSTANTS,
+  }),
+  qmvRows: kernel({
+    family: "qmv_rows",
+    header: "matvec.h",
+    axes: { x: FLOATS, scales: FLOATS, bits: AFFINE_BITS },
+    name: (v) => `qmv_rows_${v.x.name}_${v.scales.name}_b${v.bits}`,
+    instance: (v) => `qmv_rows<${msl(v.x)}, ${msl(v.scales)}, ${v.bits}>`,
+    unit: (v) => `qmv_rows_b${v.bits}`,
+    constants: MATVEC_CONSTANTS,
+  }),
   gemm: kernel({
     family: "gemm",
     header: "matmul.h",
@@ -344,6 +363,15 @@ export const kernels = Object.freeze({
     name: (v) => `gguf_mv_${v.block.toLowerCase()}_${v.x.name}`,
     instance: (v) => `gguf_mv<${msl(v.x)}, Block${v.block}>`,
     unit: (v) => `gguf_mv_${v.block.toLowerCase()}`,
+    constants: MATVEC_CONSTANTS,
+  }),
+  ggufMatvecRows: kernel({
+    family: "gguf_mv_rows",
+    header: "gguf.h",
+    axes: { x: FLOATS, block: GGUF_BLOCKS },
+    name: (v) => `gguf_mv_rows_${v.block.toLowerCase()}_${v.x.name}`,
+    instance: (v) => `gguf_mv_rows<${msl(v.x)}, Block${v.block}>`,
+    unit: (v) => `gguf_mv_rows_${v.block.toLowerCase()}`,
     constants: MATVEC_CONSTANTS,
   }),
   ggufMatmul: kernel({

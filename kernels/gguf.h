@@ -71,6 +71,18 @@ kernel void gguf_mv(device const T* x [[buffer(0)]],
   matvec<T>(rows, x, y, args, tg.x, tg.y * MV_MAX_X_ROWS, sg, lane);
 }
 
+// One thread per weight row (matvec.h's matrows, the cpu backend's shape): same operands; grid
+// (N, ceil(M / MR_X_ROWS)) threads (dispatchThreads).
+template <typename T, typename Block>
+kernel void gguf_mv_rows(device const T* x [[buffer(0)]],
+                         device const uchar* w [[buffer(1)]],
+                         device T* y [[buffer(2)]],
+                         constant MatmulArgs& args [[buffer(3)]],
+                         uint2 gid [[thread_position_in_grid]]) {
+  const BlockRows<Block> rows{w, args.K};
+  matrows<T>(rows, x, y, args.M, args.N, args.K, gid.x, gid.y * MR_X_ROWS);
+}
+
 // Prefill: same operands; grid (ceil(N / 64), ceil(M / 64)) groups of 128 threads, as gemm.
 template <typename T, typename Block>
 kernel void gguf_mm(device const T* x [[buffer(0)]],

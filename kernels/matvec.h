@@ -71,20 +71,21 @@ struct AffineRows {
   }
 };
 
-// part[i % MV_PARTIALS] += v[i] * x[i] over a chunk (x alone when `v` is null), left unreduced:
-// the caller keeps the partials across chunks and reduces them once per row, at the end.
-template <int C, typename T>
+// part[i % P] += v[i] * x[i] over a chunk, left unreduced: the caller keeps the partials across
+// chunks and reduces them once per row, at the end.
+template <int C, int P, typename T>
 inline void dot_chunk(thread const float* v, device const T* x, uint k0, uint K, bool full, thread float* part) {
-  constexpr int P = C < MV_PARTIALS ? C : MV_PARTIALS;
-  for (int j = 0; j < C; j += P)
-    for (int i = 0; i < P; i++) part[i] = fma(v ? v[j + i] : 1.0f, load_at(x, j + i, k0, K, full), part[i]);
+  constexpr int W = C < P ? C : P;
+  for (int j = 0; j < C; j += W)
+    for (int i = 0; i < W; i++) part[i] = fma(v[j + i], load_at(x, j + i, k0, K, full), part[i]);
 }
 
-// Sum of MV_PARTIALS values, pairwise.
+// Sum of P values, pairwise.
+template <int P>
 inline float sum_partials(thread const float* p) {
-  float s[MV_PARTIALS / 2];
-  for (int i = 0; i < MV_PARTIALS / 2; i++) s[i] = p[i] + p[i + MV_PARTIALS / 2];
-  for (int w = MV_PARTIALS / 4; w > 0; w /= 2)
+  float s[P / 2];
+  for (int i = 0; i < P / 2; i++) s[i] = p[i] + p[i + P / 2];
+  for (int w = P / 4; w > 0; w /= 2)
     for (int i = 0; i < w; i++) s[i] += s[i + w];
   return s[0];
 }
@@ -126,24 +127,16 @@ inline void matvec_rows(thread const Rows& rows, device const T* x, device T* y,
       float v[C];
       float scale, bias;
       rows.load(n0 + r, k0, full, v, scale, bias);
+      if (Rows::AFFINE)
+        for (int i = 0; i < C; i++) v[i] = fma(scale, v[i], bias);
       for (int m = 0; m < MV_MAX_X_ROWS; m++) {
         if (m >= xrows) break;
-        float d[P];
-        for (int i = 0; i < P; i++) d[i] = 0.0f;
-        dot_chunk<C>(v, x + m * K + k0, k0, K, full, d);
-        if (Rows::AFFINE) {
-          float xsum[P];
-          for (int i = 0; i < P; i++) xsum[i] = 0.0f;
-          dot_chunk<C>(nullptr, x + m * K + k0, k0, K, full, xsum);
-          for (int i = 0; i < P; i++) acc[m][i] = fma(scale, d[i], fma(bias, xsum[i], acc[m][i]));
-        } else {
-          for (int i = 0; i < P; i++) acc[m][i] += d[i];
-        }
+        dot_chunk<C, P>(v, x + m * K + k0, k0, K, full, acc[m]);
       }
     }
     for (int m = 0; m < MV_MAX_X_ROWS; m++) {
       if (m >= xrows) break;
-      sums[m][r] = sum_partials(acc[m]);
+      sums[m][r] = sum_partials<P>(acc[m]);
     }
   }
 
@@ -195,4 +188,73 @@ kernel void qmv(device const T* x [[buffer(0)]],
                 uint lane [[thread_index_in_simdgroup]]) {
   const AffineRows<S, bits> rows{w, scales, biases, args.K, args.group_shift};
   matvec<T>(rows, x, y, args, tg.x, tg.y * MV_MAX_X_ROWS, sg, lane);
+}
+
+// ── one thread per weight row: the shape for a CPU ──
+//
+// The kernels above spread a row over a simdgroup's lanes, whose sums meet in simd_sum: right for
+// a GPU, where lanes run in lockstep and read coalesced, but on msl-cpu every simdgroup then runs
+// as 32 fibers that switch at the collective, and that switching cost several times the
+// arithmetic (4-bit [2048, 2048] from cache: about 10,000 cycles per simdgroup, of which the
+// decode and FMAs are about 2,500). Here a thread takes a whole weight row for up to MR_X_ROWS
+// rows of x, with no collective, so msl-cpu runs a threadgroup as a plain loop over rows that
+// streams W in address order, and decodes each chunk once for all of those rows of x (prefill
+// on the cpu backend runs here too). The ops choose it where lanes are not in hardware.
+
+constant constexpr int MR_X_ROWS = 8;     // rows of x a thread serves
+constant constexpr int MR_PARTIALS = 32;  // a whole chunk of independent partial sums per row of x
+
+// Row `n` of W against rows m0 .. m0 + MR_X_ROWS of x [M, K] (fewer at the end of x; one with
+// mv_one_row), into y [M, N].
+template <typename T, typename Rows>
+inline void matrows(thread const Rows& rows, device const T* x, device T* y, uint M, uint N, uint K, uint n, uint m0) {
+  constexpr int C = Rows::CHUNK;
+  constexpr int P = MR_PARTIALS;
+  if (n >= N || m0 >= M) return;
+  const int xrows = mv_one_row ? 1 : int(min(uint(MR_X_ROWS), M - m0));
+  x += m0 * K;
+  y += m0 * N;
+  float acc[MR_X_ROWS][P];
+  for (int m = 0; m < MR_X_ROWS; m++)
+    for (int i = 0; i < P; i++) acc[m][i] = 0.0f;
+  for (uint k0 = 0; k0 < K; k0 += C) {
+    const bool full = Rows::AFFINE || k0 + C <= K;
+    float v[C];
+    float scale, bias;
+    rows.load(n, k0, full, v, scale, bias);
+    if (Rows::AFFINE)
+      for (int i = 0; i < C; i++) v[i] = fma(scale, v[i], bias);
+    for (int m = 0; m < MR_X_ROWS; m++) {
+      if (m >= xrows) break;
+      dot_chunk<C, P>(v, x + m * K + k0, k0, K, full, acc[m]);
+    }
+  }
+  for (int m = 0; m < MR_X_ROWS; m++) {
+    if (m >= xrows) break;
+    y[m * N + n] = static_cast<T>(sum_partials<P>(acc[m]));
+  }
+}
+
+// Dense, one thread per row: grid (N, ceil(M / MR_X_ROWS)) threads (dispatchThreads).
+template <typename T, typename W>
+kernel void gemv_rows(device const T* x [[buffer(0)]],
+                      device const W* w [[buffer(1)]],
+                      device T* y [[buffer(2)]],
+                      constant MatmulArgs& args [[buffer(3)]],
+                      uint2 gid [[thread_position_in_grid]]) {
+  const DenseRows<W> rows{w, args.K};
+  matrows<T>(rows, x, y, args.M, args.N, args.K, gid.x, gid.y * MR_X_ROWS);
+}
+
+// MLX affine, one thread per row: bindings as qmv, grid as gemv_rows.
+template <typename T, typename S, int bits>
+kernel void qmv_rows(device const T* x [[buffer(0)]],
+                     device const uint* w [[buffer(1)]],
+                     device const S* scales [[buffer(2)]],
+                     device const S* biases [[buffer(3)]],
+                     device T* y [[buffer(4)]],
+                     constant MatmulArgs& args [[buffer(5)]],
+                     uint2 gid [[thread_position_in_grid]]) {
+  const AffineRows<S, bits> rows{w, scales, biases, args.K, args.group_shift};
+  matrows<T>(rows, x, y, args.M, args.N, args.K, gid.x, gid.y * MR_X_ROWS);
 }

@@ -172,7 +172,9 @@ int32_t mlxn_pipeline_new(mlxn_library_t lib, const char *name, const uint32_t *
   p->library = lib;
   p->object = std::move(obj);
   p->kernel = info;
-  p->run = {info->run, info->flags, p->object->tg_total()};
+  p->run.run = info->run;
+  p->run.flags = info->flags;
+  p->run.tg_static = p->object->tg_total();
   p->static_tg = p->object->static_tg(info);
   p->max_threads = kernel->max_threads;
   // A buffer the dispatch must bind: one the kernel declares, unless a function constant that is

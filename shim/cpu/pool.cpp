@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,6 +18,15 @@ namespace {
 constexpr uint64_t kInlineThreads = 16384;
 // Fiber kernels cost more per thread, so they are spread from fewer threads on.
 constexpr uint64_t kInlineFiberThreads = 2048;
+// Once a kernel has run: dispatches whose threads took less than this much time of one executor
+// run on the caller (about twice what waking the pool costs).
+constexpr uint64_t kInlineNs = 40000;
+
+uint64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
+}
 constexpr size_t kStack = MSLCPU_STACK_BYTES;
 // Guard pages split mappings, and a process has a limited number of those (65530 by default on
 // Linux) that Bun needs too: all executors together guard at most this many slots.
@@ -234,10 +244,15 @@ const char *Pool::run(const mslcpu_launch &launch, const KernelRun &kernel) {
   job.kernel = &kernel;
   job.total = uint64_t(launch.groups[0]) * launch.groups[1] * launch.groups[2];
   uint64_t per_group = uint64_t(launch.group_size[0]) * launch.group_size[1] * launch.group_size[2];
+  uint64_t threads = job.total * per_group;
+  uint64_t cost = kernel.thread_cost.load(std::memory_order_relaxed);
   uint64_t inline_threads = (kernel.flags & MSLCPU_NEEDS_FIBERS) ? kInlineFiberThreads : kInlineThreads;
-  if (threads_.empty() || job.total <= 1 || job.total * per_group <= inline_threads) {
+  bool small = cost ? threads * cost <= kInlineNs * 16 : threads <= inline_threads;
+  uint64_t start = now_ns();
+  if (threads_.empty() || job.total <= 1 || small) {
     job.chunk = job.total;
     drain(job, caller_);
+    kernel.thread_cost.store(std::max<uint64_t>(1, (now_ns() - start) * 16 / threads), std::memory_order_relaxed);
     return job.fault.load();
   }
   // Several chunks per executor balance uneven groups without much contention on `next`.
@@ -253,6 +268,7 @@ const char *Pool::run(const mslcpu_launch &launch, const KernelRun &kernel) {
   std::unique_lock<std::mutex> lock(mu_);
   done_.wait(lock, [&] { return pending_ == 0; });
   job_ = nullptr;
+  kernel.thread_cost.store(std::max<uint64_t>(1, (now_ns() - start) * size() * 16 / threads), std::memory_order_relaxed);
   return job.fault.load();
 }
 

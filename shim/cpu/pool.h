@@ -2,7 +2,10 @@
 //
 // The queue worker calls run() for each dispatch and takes part in the work itself, so a pool of
 // size N has N-1 threads of its own. Small dispatches run on the caller without waking anyone:
-// a wake-up costs more than a few thousand threads of an elementwise kernel.
+// a wake-up costs tens of microseconds, more than a few thousand threads of an elementwise
+// kernel. "Small" is judged by what the kernel's threads cost in its previous dispatch (a thread
+// of a matrix-vector kernel that takes a whole weight row costs as much as thousands of
+// elementwise ones), and by thread counts before it has run.
 //
 // Each executor owns the state a kernel object's runner works in (mslcpu_worker): fiber stacks
 // and the scheduler area of the fiber runtime, and threadgroup memory. It is allocated on first
@@ -25,9 +28,13 @@ namespace cpu {
 
 // What the pool needs to know about a kernel to run it.
 struct KernelRun {
-  mslcpu_runner run;
-  unsigned flags;      // MSLCPU_*
-  uint64_t tg_static;  // bytes of block-scope threadgroup storage of its kernel object
+  mslcpu_runner run = nullptr;
+  unsigned flags = 0;      // MSLCPU_*
+  uint64_t tg_static = 0;  // bytes of block-scope threadgroup storage of its kernel object
+  // What one thread of the kernel cost in its last dispatch, in 1/16 ns of one executor's time
+  // (0 before the first): how the pool judges whether waking its threads pays. A hint, updated
+  // by every run.
+  mutable std::atomic<uint64_t> thread_cost{0};
 };
 
 // One executor's mslcpu_worker and the memory behind it.

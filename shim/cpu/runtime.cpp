@@ -23,6 +23,7 @@ constexpr uint64_t kMaxInlineBytes = MLXN_MAX_INLINE_BYTES;
 static_assert(MSLCPU_MAX_BINDINGS == MLXN_MAX_BUFFER_BINDINGS, "msl-cpu binding slots differ from the ABI's");
 constexpr uint64_t kSimdWidth = 32;
 constexpr uint64_t kMapThreshold = 256 * 1024;  // larger buffers come zeroed from mmap
+constexpr uint64_t kHugePageBytes = 2 * 1024 * 1024;  // buffers from this size on ask for huge pages
 // Buffers allocated with a guard region, at most: each costs two of the process's limited
 // memory mappings (65530 by default on Linux, shared with Bun), so past this many live buffers
 // new ones come without a guard.
@@ -325,6 +326,11 @@ int32_t mlxn_buffer_new(mlxn_device_t dev, uint64_t length, mlxn_buffer_t *out) 
     size_t total = data_bytes + cpu::kGuardBytes;
     void *base = mmap(nullptr, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (base != MAP_FAILED && mprotect(base, data_bytes, PROT_READ | PROT_WRITE) == 0) {
+#ifdef MADV_HUGEPAGE
+      // Large buffers (weights) on transparent huge pages where the system allows: a matrix-vector
+      // kernel streams through them, and with 4 KiB pages it would take a TLB miss every 4 KiB.
+      if (data_bytes >= cpu::kHugePageBytes) madvise(base, data_bytes, MADV_HUGEPAGE);
+#endif
       p = static_cast<char *>(base) + data_bytes - ((length + 63) & ~uint64_t(63));
       b->map_base = base;
       b->map_bytes = total;

@@ -4,14 +4,16 @@
  * scales of any float type). x is [..., k] (its trailing dimensions multiply to k, its leading
  * ones to the m rows) and y [..., n] of x's type. Accumulation is in f32.
  *
- * Routing: up to `MATVEC_MAX_ROWS` rows of x (decode) go to the matrix-vector kernels
- * (kernels/matvec.h: one pass reads each weight row once for up to 4 rows of x, lanes reduce with
- * simd_sum); more rows (prefill) go to the tiled kernels (kernels/matmul.h: 64×64 tiles staged
- * in threadgroup memory, quantized weights dequantized as they are staged, simdgroup-matrix
- * multiply-accumulate). On the cpu backend every product takes the matrix-vector path: msl-cpu
- * runs each 8×8 simdgroup-matrix operation as a SIMD-group collective, and there the tiled
- * kernels measured 2–5× slower than matrix-vector passes (M = 256, N = K = 1024, dense bf16 and
- * 4-bit). `params.path` overrides the choice.
+ * Routing: on a GPU, up to `MATVEC_MAX_ROWS` rows of x (decode) go to the matrix-vector kernels
+ * (kernels/matvec.h: a simdgroup's lanes split a few weight rows and meet in simd_sum; one pass
+ * reads each weight row once for up to 4 rows of x), more rows (prefill) to the tiled kernels
+ * (kernels/matmul.h: 64×64 tiles staged in threadgroup memory, quantized weights dequantized as
+ * they are staged, simdgroup-matrix multiply-accumulate). On the cpu backend every product takes
+ * the row kernels (kernels/matvec.h `matrows`: one thread per weight row and up to 8 rows of x,
+ * no collective), because msl-cpu runs each collective as a switch among 32 fibers: for 4-bit
+ * [2048, 2048] the fibers cost several times the arithmetic, and the tiled kernels, whose 8×8
+ * simdgroup-matrix operations are collectives too, measured 2–5× slower than matrix-vector
+ * passes. `params.path` overrides the choice.
  */
 import { kernels } from "../../kernels/catalog.ts";
 import type { Buffer } from "../buffer.ts";
@@ -31,6 +33,8 @@ export const MATVEC_MAX_ROWS = 8;
 const MV_ROWS_PER_GROUP = 8; // = kernels/matvec.h: MV_SIMDGROUPS * MV_ROWS
 const MV_X_ROWS_PER_PASS = 4; // = kernels/matvec.h: MV_MAX_X_ROWS
 const MV_THREADS = 64; // = kernels/matvec.h: MV_SIMDGROUPS * 32
+const MR_X_ROWS_PER_PASS = 8; // = kernels/matvec.h: MR_X_ROWS
+const MR_THREADS = 32; // rows of W per threadgroup of the row kernels (any size works)
 const MM_TILE = 64; // = kernels/matmul.h: MM_BM, MM_BN
 const MM_THREADS = 128; // = kernels/matmul.h: MM_THREADS
 
@@ -40,9 +44,9 @@ const MANY_ROWS: FunctionConstants = kernels.gemv.specialize({ mv_one_row: false
 const DENSE_ACCESS = access([0, 1], [2]);
 const AFFINE_ACCESS = access([0, 1, 2, 3], [4]);
 
-/** The two kernel shapes a product can run on. */
-export type MatmulPath = "matvec" | "tiled";
-const PATHS: readonly MatmulPath[] = ["matvec", "tiled"];
+/** The kernel shapes a product can run on: simdgroups over a few rows, tiles, a thread per row. */
+export type MatmulPath = "matvec" | "tiled" | "rows";
+const PATHS: readonly MatmulPath[] = ["matvec", "tiled", "rows"];
 
 export interface MatmulParams {
   /** Kernel shape (default: by rows and backend, see the module comment). */
@@ -55,12 +59,14 @@ function pathFor(enc: CommandEncoder, m: number, requested: MatmulPath | undefin
     checkOneOf("params.path", requested, PATHS);
     return requested;
   }
-  return m <= MATVEC_MAX_ROWS || !enc.device.limits.lanesInHardware ? "matvec" : "tiled";
+  if (!enc.device.limits.lanesInHardware) return "rows";
+  return m <= MATVEC_MAX_ROWS ? "matvec" : "tiled";
 }
 
 /** Encode one product on a matrix-vector or a tiled pipeline. */
 function encode(enc: CommandEncoder, pipeline: Pipeline, bindings: readonly Binding[], path: MatmulPath, m: number, n: number, accesses: DispatchOptions): void {
   if (path === "matvec") enc.dispatchThreadgroups(pipeline, bindings, [Math.ceil(n / MV_ROWS_PER_GROUP), Math.ceil(m / MV_X_ROWS_PER_PASS), 1], [MV_THREADS, 1, 1], accesses);
+  else if (path === "rows") enc.dispatchThreads(pipeline, bindings, [n, Math.ceil(m / MR_X_ROWS_PER_PASS), 1], [Math.min(MR_THREADS, n), 1, 1], accesses);
   else enc.dispatchThreadgroups(pipeline, bindings, [Math.ceil(n / MM_TILE), Math.ceil(m / MM_TILE), 1], [MM_THREADS, 1, 1], accesses);
 }
 
@@ -97,19 +103,19 @@ export function matmul(enc: CommandEncoder, x: Buffer, w: Buffer | QuantizedTabl
   }
   const path = pathFor(enc, m, params.path);
   const reg = enc.device.kernels;
-  const constants = path === "matvec" ? (m === 1 ? ONE_ROW : MANY_ROWS) : undefined;
+  const constants = path === "tiled" ? undefined : m === 1 ? ONE_ROW : MANY_ROWS;
   if (w instanceof BlockTable) {
     const variant = { x: dtype, block: w.type.name };
-    const pipeline = path === "matvec" ? reg.pipeline(kernels.ggufMatvec, variant, constants) : reg.pipeline(kernels.ggufMatmul, variant);
+    const pipeline = path === "matvec" ? reg.pipeline(kernels.ggufMatvec, variant, constants) : path === "rows" ? reg.pipeline(kernels.ggufMatvecRows, variant, constants) : reg.pipeline(kernels.ggufMatmul, variant);
     encode(enc, pipeline, [x, w.weight, y, MatmulArgs.write({ M: m, N: n, K: k, group_shift: 0 })], path, m, n, DENSE_ACCESS);
   } else if (w instanceof QuantizedTable) {
     const variant = { x: dtype, scales: w.scaleDType, bits: w.bits };
-    const pipeline = path === "matvec" ? reg.pipeline(kernels.qmv, variant, constants) : reg.pipeline(kernels.qmm, variant);
+    const pipeline = path === "matvec" ? reg.pipeline(kernels.qmv, variant, constants) : path === "rows" ? reg.pipeline(kernels.qmvRows, variant, constants) : reg.pipeline(kernels.qmm, variant);
     const args = MatmulArgs.write({ M: m, N: n, K: k, group_shift: Math.log2(w.groupSize) });
     encode(enc, pipeline, [x, w.weight, w.scales, w.biases, y, args], path, m, n, AFFINE_ACCESS);
   } else {
     const variant = { x: dtype, w: w.dtype };
-    const pipeline = path === "matvec" ? reg.pipeline(kernels.gemv, variant, constants) : reg.pipeline(kernels.gemm, variant);
+    const pipeline = path === "matvec" ? reg.pipeline(kernels.gemv, variant, constants) : path === "rows" ? reg.pipeline(kernels.gemvRows, variant, constants) : reg.pipeline(kernels.gemm, variant);
     encode(enc, pipeline, [x, w, y, MatmulArgs.write({ M: m, N: n, K: k, group_shift: 0 })], path, m, n, DENSE_ACCESS);
   }
 }

@@ -49,6 +49,13 @@ for (const dtype of [DType.F16, DType.BF16]) {
   products.push({ op: "gguf_mm", dtype, shape: { M: 33, N: 24, K: 256 }, params: { type: "Q5_K", path: "tiled" }, tolerance: tolerance(dtype, 256) });
 }
 
+// The row kernels (the cpu backend's path): the same adaptor for every format, so a few formats,
+// one affine and one not, decode and prefill shapes.
+for (const [type, M, N] of [["Q4_0", 1, 20], ["Q4_0", 33, 70], ["Q3_K", 5, 9], ["Q3_K", 9, 3]] as const) {
+  products.push({ op: "gguf_mv_rows", dtype: DType.F32, shape: { M, N, K: kFor(type) }, params: { type, path: "rows" }, tolerance: tolerance(DType.F32, kFor(type)) });
+}
+products.push({ op: "gguf_mv_rows", dtype: DType.F16, shape: { M: 1, N: 24, K: 256 }, params: { type: "Q4_K", path: "rows" }, tolerance: tolerance(DType.F16, 256) });
+
 /** A random weight [N, K] stored as `type`, and its exact values. */
 function blockWeight(ctx: CaseContext, type: GgmlTypeName, rows: number, cols: number, seed: number) {
   const bytes = quantizeRows(type, randomFloats(rows * cols, seed, -1, 1), rows, cols);
@@ -69,6 +76,7 @@ function runProduct(c: Case<Params>, ctx: CaseContext): Outcome {
 
 conformance("gguf products (matrix-vector)", products.filter((c) => c.params.path === "matvec"), runProduct, { needsFibers: true });
 conformance("gguf products (tiled)", products.filter((c) => c.params.path === "tiled"), runProduct, { needsSimdgroupMatrix: true });
+conformance("gguf products (rows)", products.filter((c) => c.params.path === "rows"), runProduct);
 
 const gathers: Case<{ type: GgmlTypeName }>[] = (["Q5_0", "Q2_K", "Q6_K"] as const).map((type) => ({ op: "gguf_embedding", dtype: DType.F32, shape: { tokens: 4, vocab: 7, dim: kFor(type) }, params: { type }, tolerance: { atol: 0, rtol: 2 ** -23 } }));
 gathers.push({ op: "gguf_embedding", dtype: DType.BF16, shape: { tokens: 4, vocab: 7, dim: 256 }, params: { type: "Q6_K" }, tolerance: { atol: 0, rtol: 2 ** -8 } });

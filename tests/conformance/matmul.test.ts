@@ -64,7 +64,12 @@ function runDense(c: Case<DenseParams>, ctx: CaseContext): Outcome {
   return { got: got.subarray(0, M * N), want: ref.matmul(x.values, w.values, M, N, K), exact: { "nothing written past y": [got[M * N], 7] } };
 }
 
+// The row kernels (a thread per weight row, up to 8 rows of x per pass): every matrix-vector
+// shape, and the prefill shapes, which they take on the cpu backend.
+for (const c of dense.filter((c) => c.params.path !== "rows")) dense.push({ ...c, params: { ...c.params, path: "rows" } });
+
 conformance("matmul (matrix-vector)", dense.filter((c) => c.params.path === "matvec"), runDense, { needsFibers: true });
+conformance("matmul (rows)", dense.filter((c) => c.params.path === "rows"), runDense);
 conformance("matmul (tiled)", dense.filter((c) => c.params.path === "tiled"), runDense, { needsSimdgroupMatrix: true });
 
 // ───────────── MLX affine ─────────────
@@ -119,5 +124,9 @@ function runAffine(c: Case<AffineParams>, ctx: CaseContext): Outcome {
   return { got: got.subarray(0, M * N), want: ref.quantizedMatmul(x.values, q, M), exact: { "nothing written past y": [got[M * N], 7] } };
 }
 
+// The row kernels on every shape above (their x-row passes are 8 rows: 33 rows end in a partial one).
+for (const c of affine.filter((c) => c.params.path !== "rows")) affine.push({ ...c, op: "qmv_rows", params: { ...c.params, path: "rows" } });
+
 conformance("quantized matmul (qmv)", affine.filter((c) => c.op === "qmv"), runAffine, { needsFibers: true });
+conformance("quantized matmul (rows)", affine.filter((c) => c.op === "qmv_rows"), runAffine);
 conformance("quantized matmul (qmm)", affine.filter((c) => c.op === "qmm"), runAffine, { needsSimdgroupMatrix: true });
