@@ -321,13 +321,15 @@ export const kernels = Object.freeze({
     constants: MATVEC_CONSTANTS,
   }),
   // One thread per weight row (matvec.h's matrows): the shape the cpu backend runs every product
-  // on, decode and prefill; same bindings as gemv / qmv.
+  // on, decode and prefill; same bindings as gemv / qmv, and compiled in their units (one
+  // compiler run for both shapes, which the tests exercise together).
   gemvRows: kernel({
     family: "gemv_rows",
     header: "matvec.h",
     axes: { x: FLOATS, w: FLOATS },
     name: (v) => `gemv_rows_${v.x.name}_${v.w.name}`,
     instance: (v) => `gemv_rows<${msl(v.x)}, ${msl(v.w)}>`,
+    unit: () => "gemv",
     constants: MATVEC_CONSTANTS,
   }),
   qmvRows: kernel({
@@ -336,7 +338,7 @@ export const kernels = Object.freeze({
     axes: { x: FLOATS, scales: FLOATS, bits: AFFINE_BITS },
     name: (v) => `qmv_rows_${v.x.name}_${v.scales.name}_b${v.bits}`,
     instance: (v) => `qmv_rows<${msl(v.x)}, ${msl(v.scales)}, ${v.bits}>`,
-    unit: (v) => `qmv_rows_b${v.bits}`,
+    unit: (v) => `qmv_b${v.bits}`,
     constants: MATVEC_CONSTANTS,
   }),
   gemm: kernel({
@@ -371,7 +373,7 @@ export const kernels = Object.freeze({
     axes: { x: FLOATS, block: GGUF_BLOCKS },
     name: (v) => `gguf_mv_rows_${v.block.toLowerCase()}_${v.x.name}`,
     instance: (v) => `gguf_mv_rows<${msl(v.x)}, Block${v.block}>`,
-    unit: (v) => `gguf_mv_rows_${v.block.toLowerCase()}`,
+    unit: (v) => `gguf_mv_${v.block.toLowerCase()}`,
     constants: MATVEC_CONSTANTS,
   }),
   ggufMatmul: kernel({
