@@ -201,7 +201,7 @@ kernel void qmv(device const T* x [[buffer(0)]],
 // streams W in address order, and decodes each chunk once for all of those rows of x (prefill
 // on the cpu backend runs here too). The ops choose it where lanes are not in hardware.
 
-constant constexpr int MR_X_ROWS = 8;     // rows of x a thread serves
+constant constexpr int MR_X_ROWS = 8;    // rows of x a thread serves
 constant constexpr int MR_PARTIALS = 32;  // a whole chunk of independent partial sums per row of x
 
 // Row `n` of W against rows m0 .. m0 + MR_X_ROWS of x [M, K] (fewer at the end of x; one with
@@ -210,12 +210,16 @@ template <typename T, typename Rows>
 inline void matrows(thread const Rows& rows, device const T* x, device T* y, uint M, uint N, uint K, uint n, uint m0) {
   constexpr int C = Rows::CHUNK;
   constexpr int P = MR_PARTIALS;
+  // Rows of x computed: fixed once the function constant is (arrays are sized by MR_X_ROWS, as a
+  // function constant is no constant expression), so the accumulators stay in registers; a pass
+  // at the end of x recomputes its last row in place of the missing ones and stores the real ones.
+  const int R = mv_one_row ? 1 : MR_X_ROWS;
   if (n >= N || m0 >= M) return;
-  const int xrows = mv_one_row ? 1 : int(min(uint(MR_X_ROWS), M - m0));
-  x += m0 * K;
-  y += m0 * N;
+  const uint xrows = mv_one_row ? 1u : min(uint(MR_X_ROWS), M - m0);
+  device const T* xr[MR_X_ROWS];
+  for (int m = 0; m < R; m++) xr[m] = x + (m0 + min(uint(m), xrows - 1)) * K;
   float acc[MR_X_ROWS][P];
-  for (int m = 0; m < MR_X_ROWS; m++)
+  for (int m = 0; m < R; m++)
     for (int i = 0; i < P; i++) acc[m][i] = 0.0f;
   for (uint k0 = 0; k0 < K; k0 += C) {
     const bool full = Rows::AFFINE || k0 + C <= K;
@@ -224,15 +228,10 @@ inline void matrows(thread const Rows& rows, device const T* x, device T* y, uin
     rows.load(n, k0, full, v, scale, bias);
     if (Rows::AFFINE)
       for (int i = 0; i < C; i++) v[i] = fma(scale, v[i], bias);
-    for (int m = 0; m < MR_X_ROWS; m++) {
-      if (m >= xrows) break;
-      dot_chunk<C, P>(v, x + m * K + k0, k0, K, full, acc[m]);
-    }
+    for (int m = 0; m < R; m++) dot_chunk<C, P>(v, xr[m] + k0, k0, K, full, acc[m]);
   }
-  for (int m = 0; m < MR_X_ROWS; m++) {
-    if (m >= xrows) break;
-    y[m * N + n] = static_cast<T>(sum_partials<P>(acc[m]));
-  }
+  for (int m = 0; m < R; m++)
+    if (uint(m) < xrows) y[(m0 + m) * N + n] = static_cast<T>(sum_partials<P>(acc[m]));
 }
 
 // Dense, one thread per row: grid (N, ceil(M / MR_X_ROWS)) threads (dispatchThreads).
