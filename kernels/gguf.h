@@ -80,7 +80,7 @@ kernel void gguf_mv_rows(device const T* x [[buffer(0)]],
                          constant MatmulArgs& args [[buffer(3)]],
                          uint2 gid [[thread_position_in_grid]]) {
   const BlockRows<Block> rows{w, args.K};
-  matrows<T>(rows, x, y, args.M, args.N, args.K, gid.x, gid.y * MR_X_ROWS);
+  matrows<T>(rows, x, y, args.M, args.N, args.K, gid.x * MR_W_ROWS, gid.y * MR_X_ROWS);
 }
 
 // Prefill: same operands; grid (ceil(N / 64), ceil(M / 64)) groups of 128 threads, as gemm.

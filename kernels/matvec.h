@@ -202,36 +202,52 @@ kernel void qmv(device const T* x [[buffer(0)]],
 // on the cpu backend runs here too). The ops choose it where lanes are not in hardware.
 
 constant constexpr int MR_X_ROWS = 8;    // rows of x a thread serves
-constant constexpr int MR_PARTIALS = 32;  // a whole chunk of independent partial sums per row of x
+constant constexpr int MR_W_ROWS = 2;    // rows of W a thread takes (each x value loaded serves both)
+constant constexpr int MR_PARTIALS = 16;  // independent partial sums per (row of x, row of W)
 
-// Row `n` of W against rows m0 .. m0 + MR_X_ROWS of x [M, K] (fewer at the end of x; one with
-// mv_one_row), into y [M, N].
+// Rows n .. n + MR_W_ROWS of W against rows m0 .. m0 + MR_X_ROWS of x [M, K] (fewer at the ends
+// of W and x; one row of x with mv_one_row), into y [M, N].
 template <typename T, typename Rows>
 inline void matrows(thread const Rows& rows, device const T* x, device T* y, uint M, uint N, uint K, uint n, uint m0) {
   constexpr int C = Rows::CHUNK;
   constexpr int P = MR_PARTIALS;
+  constexpr int WR = MR_W_ROWS;
   // Rows of x computed: fixed once the function constant is (arrays are sized by MR_X_ROWS, as a
-  // function constant is no constant expression), so the accumulators stay in registers; a pass
-  // at the end of x recomputes its last row in place of the missing ones and stores the real ones.
+  // function constant is no constant expression), so the accumulators stay in registers. At the
+  // end of x or of W, the last real row is recomputed in place of the missing ones; only real
+  // rows are stored.
   const int R = mv_one_row ? 1 : MR_X_ROWS;
   if (n >= N || m0 >= M) return;
   const uint xrows = mv_one_row ? 1u : min(uint(MR_X_ROWS), M - m0);
+  const uint wrows = min(uint(WR), N - n);
   device const T* xr[MR_X_ROWS];
   for (int m = 0; m < R; m++) xr[m] = x + (m0 + min(uint(m), xrows - 1)) * K;
-  float acc[MR_X_ROWS][P];
+  float acc[MR_X_ROWS][WR][P];
   for (int m = 0; m < R; m++)
-    for (int i = 0; i < P; i++) acc[m][i] = 0.0f;
+    for (int r = 0; r < WR; r++)
+      for (int i = 0; i < P; i++) acc[m][r][i] = 0.0f;
   for (uint k0 = 0; k0 < K; k0 += C) {
     const bool full = Rows::AFFINE || k0 + C <= K;
-    float v[C];
-    float scale, bias;
-    rows.load(n, k0, full, v, scale, bias);
-    if (Rows::AFFINE)
-      for (int i = 0; i < C; i++) v[i] = fma(scale, v[i], bias);
-    for (int m = 0; m < R; m++) dot_chunk<C, P>(v, xr[m] + k0, k0, K, full, acc[m]);
+    float v[WR][C];
+    for (int r = 0; r < WR; r++) {
+      float scale, bias;
+      rows.load(n + min(uint(r), wrows - 1), k0, full, v[r], scale, bias);
+      if (Rows::AFFINE)
+        for (int i = 0; i < C; i++) v[r][i] = fma(scale, v[r][i], bias);
+    }
+    constexpr int W = C < P ? C : P;
+    for (int m = 0; m < R; m++) {
+      for (int j = 0; j < C; j += W) {
+        for (int i = 0; i < W; i++) {
+          const float xv = load_at(xr[m] + k0, j + i, k0, K, full);
+          for (int r = 0; r < WR; r++) acc[m][r][i] = fma(v[r][j + i], xv, acc[m][r][i]);
+        }
+      }
+    }
   }
   for (int m = 0; m < R; m++)
-    if (uint(m) < xrows) y[(m0 + m) * N + n] = static_cast<T>(sum_partials<P>(acc[m]));
+    for (int r = 0; r < WR; r++)
+      if (uint(m) < xrows && uint(r) < wrows) y[(m0 + m) * N + n + r] = static_cast<T>(sum_partials<P>(acc[m][r]));
 }
 
 // Dense, one thread per row: grid (N, ceil(M / MR_X_ROWS)) threads (dispatchThreads).
@@ -242,7 +258,7 @@ kernel void gemv_rows(device const T* x [[buffer(0)]],
                       constant MatmulArgs& args [[buffer(3)]],
                       uint2 gid [[thread_position_in_grid]]) {
   const DenseRows<W> rows{w, args.K};
-  matrows<T>(rows, x, y, args.M, args.N, args.K, gid.x, gid.y * MR_X_ROWS);
+  matrows<T>(rows, x, y, args.M, args.N, args.K, gid.x * MR_W_ROWS, gid.y * MR_X_ROWS);
 }
 
 // MLX affine, one thread per row: bindings as qmv, grid as gemv_rows.
@@ -255,5 +271,5 @@ kernel void qmv_rows(device const T* x [[buffer(0)]],
                      constant MatmulArgs& args [[buffer(5)]],
                      uint2 gid [[thread_position_in_grid]]) {
   const AffineRows<S, bits> rows{w, scales, biases, args.K, args.group_shift};
-  matrows<T>(rows, x, y, args.M, args.N, args.K, gid.x, gid.y * MR_X_ROWS);
+  matrows<T>(rows, x, y, args.M, args.N, args.K, gid.x * MR_W_ROWS, gid.y * MR_X_ROWS);
 }

@@ -34,6 +34,7 @@ const MV_ROWS_PER_GROUP = 8; // = kernels/matvec.h: MV_SIMDGROUPS * MV_ROWS
 const MV_X_ROWS_PER_PASS = 4; // = kernels/matvec.h: MV_MAX_X_ROWS
 const MV_THREADS = 64; // = kernels/matvec.h: MV_SIMDGROUPS * 32
 const MR_X_ROWS_PER_PASS = 8; // = kernels/matvec.h: MR_X_ROWS
+const MR_W_ROWS_PER_THREAD = 2; // = kernels/matvec.h: MR_W_ROWS
 const MR_THREADS = 32; // rows of W per threadgroup of the row kernels (any size works)
 const MM_TILE = 64; // = kernels/matmul.h: MM_BM, MM_BN
 const MM_THREADS = 128; // = kernels/matmul.h: MM_THREADS
@@ -66,7 +67,10 @@ function pathFor(enc: CommandEncoder, m: number, requested: MatmulPath | undefin
 /** Encode one product on a matrix-vector or a tiled pipeline. */
 function encode(enc: CommandEncoder, pipeline: Pipeline, bindings: readonly Binding[], path: MatmulPath, m: number, n: number, accesses: DispatchOptions): void {
   if (path === "matvec") enc.dispatchThreadgroups(pipeline, bindings, [Math.ceil(n / MV_ROWS_PER_GROUP), Math.ceil(m / MV_X_ROWS_PER_PASS), 1], [MV_THREADS, 1, 1], accesses);
-  else if (path === "rows") enc.dispatchThreads(pipeline, bindings, [n, Math.ceil(m / MR_X_ROWS_PER_PASS), 1], [Math.min(MR_THREADS, n), 1, 1], accesses);
+  else if (path === "rows") {
+    const threads = Math.ceil(n / MR_W_ROWS_PER_THREAD);
+    enc.dispatchThreads(pipeline, bindings, [threads, Math.ceil(m / MR_X_ROWS_PER_PASS), 1], [Math.min(MR_THREADS, threads), 1, 1], accesses);
+  }
   else enc.dispatchThreadgroups(pipeline, bindings, [Math.ceil(n / MM_TILE), Math.ceil(m / MM_TILE), 1], [MM_THREADS, 1, 1], accesses);
 }
 
