@@ -102,7 +102,7 @@ async function llamaCpp(files: [string, string][], prompt: number[]): Promise<vo
   for (const [type, path] of files) for (const threads of threadCounts) {
     let bestRate = 0;
     try {
-      const model = await llama.loadModelSync({ modelPath: path });
+      const model = await llama.loadModel({ modelPath: path });
       const context = await model.createContext({ contextSize: 256, threads });
       for (let round = 0; round < rounds; round++) {
         const sequence = context.getSequence();
@@ -125,7 +125,7 @@ async function llamaCpp(files: [string, string][], prompt: number[]): Promise<vo
 }
 
 interface LlamaLike {
-  loadModelSync(o: { modelPath: string }): Promise<{
+  loadModel(o: { modelPath: string }): Promise<{
     createContext(o: { contextSize: number; threads: number }): Promise<{ getSequence(): { evaluate(tokens: number[], o: object): AsyncIterable<number>; dispose(): void }; dispose(): Promise<void> }>;
     dispose(): Promise<void>;
   }>;

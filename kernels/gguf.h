@@ -71,8 +71,8 @@ kernel void gguf_mv(device const T* x [[buffer(0)]],
   matvec<T>(rows, x, y, args, tg.x, tg.y * MV_MAX_X_ROWS, sg, lane);
 }
 
-// One thread per weight row (matvec.h's matrows, the cpu backend's shape): same operands; grid
-// (N, ceil(M / MR_X_ROWS)) threads (dispatchThreads).
+// MR_W_ROWS weight rows per thread (matvec.h's matrows, the cpu backend's shape): same operands;
+// grid (ceil(N / MR_W_ROWS), ceil(M / MR_X_ROWS)) threads (dispatchThreads).
 template <typename T, typename Block>
 kernel void gguf_mv_rows(device const T* x [[buffer(0)]],
                          device const uchar* w [[buffer(1)]],

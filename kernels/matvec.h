@@ -190,14 +190,14 @@ kernel void qmv(device const T* x [[buffer(0)]],
   matvec<T>(rows, x, y, args, tg.x, tg.y * MV_MAX_X_ROWS, sg, lane);
 }
 
-// ── one thread per weight row: the shape for a CPU ──
+// ── a thread per pair of weight rows: the shape for a CPU ──
 //
 // The kernels above spread a row over a simdgroup's lanes, whose sums meet in simd_sum: right for
 // a GPU, where lanes run in lockstep and read coalesced, but on msl-cpu every simdgroup then runs
 // as 32 fibers that switch at the collective, and that switching cost several times the
 // arithmetic (4-bit [2048, 2048] from cache: about 10,000 cycles per simdgroup, of which the
-// decode and FMAs are about 2,500). Here a thread takes a whole weight row for up to MR_X_ROWS
-// rows of x, with no collective, so msl-cpu runs a threadgroup as a plain loop over rows that
+// decode and FMAs are about 2,500). Here a thread takes MR_W_ROWS whole weight rows for up to
+// MR_X_ROWS rows of x, with no collective, so msl-cpu runs a threadgroup as a plain loop that
 // streams W in address order, and decodes each chunk once for all of those rows of x (prefill
 // on the cpu backend runs here too). The ops choose it where lanes are not in hardware.
 
@@ -250,7 +250,8 @@ inline void matrows(thread const Rows& rows, device const T* x, device T* y, uin
       if (uint(m) < xrows && uint(r) < wrows) y[(m0 + m) * N + n + r] = static_cast<T>(sum_partials<P>(acc[m][r]));
 }
 
-// Dense, one thread per row: grid (N, ceil(M / MR_X_ROWS)) threads (dispatchThreads).
+// Dense, MR_W_ROWS rows per thread: grid (ceil(N / MR_W_ROWS), ceil(M / MR_X_ROWS)) threads
+// (dispatchThreads).
 template <typename T, typename W>
 kernel void gemv_rows(device const T* x [[buffer(0)]],
                       device const W* w [[buffer(1)]],
@@ -261,7 +262,7 @@ kernel void gemv_rows(device const T* x [[buffer(0)]],
   matrows<T>(rows, x, y, args.M, args.N, args.K, gid.x * MR_W_ROWS, gid.y * MR_X_ROWS);
 }
 
-// MLX affine, one thread per row: bindings as qmv, grid as gemv_rows.
+// MLX affine, MR_W_ROWS rows per thread: bindings as qmv, grid as gemv_rows.
 template <typename T, typename S, int bits>
 kernel void qmv_rows(device const T* x [[buffer(0)]],
                      device const uint* w [[buffer(1)]],

@@ -9,8 +9,8 @@
  * reads each weight row once for up to 4 rows of x), more rows (prefill) to the tiled kernels
  * (kernels/matmul.h: 64×64 tiles staged in threadgroup memory, quantized weights dequantized as
  * they are staged, simdgroup-matrix multiply-accumulate). On the cpu backend every product takes
- * the row kernels (kernels/matvec.h `matrows`: one thread per weight row and up to 8 rows of x,
- * no collective), because msl-cpu runs each collective as a switch among 32 fibers: for 4-bit
+ * the row kernels (kernels/matvec.h `matrows`: a thread takes 2 weight rows against up to 8 rows
+ * of x, no collective), because msl-cpu runs each collective as a switch among 32 fibers: for 4-bit
  * [2048, 2048] the fibers cost several times the arithmetic, and the tiled kernels, whose 8×8
  * simdgroup-matrix operations are collectives too, measured 2–5× slower than matrix-vector
  * passes. `params.path` overrides the choice.
@@ -35,7 +35,7 @@ const MV_X_ROWS_PER_PASS = 4; // = kernels/matvec.h: MV_MAX_X_ROWS
 const MV_THREADS = 64; // = kernels/matvec.h: MV_SIMDGROUPS * 32
 const MR_X_ROWS_PER_PASS = 8; // = kernels/matvec.h: MR_X_ROWS
 const MR_W_ROWS_PER_THREAD = 2; // = kernels/matvec.h: MR_W_ROWS
-const MR_THREADS = 32; // rows of W per threadgroup of the row kernels (any size works)
+const MR_THREADS = 32; // threads per threadgroup of the row kernels (any size works)
 const MM_TILE = 64; // = kernels/matmul.h: MM_BM, MM_BN
 const MM_THREADS = 128; // = kernels/matmul.h: MM_THREADS
 
