@@ -111,7 +111,7 @@ function readPeer(path: string): Peer {
     if (prefill === undefined || decode === undefined) continue;
     const loop = best(m.decode_loop_tok_s);
     models.set(name, { prefillTokS: prefill, decodeTokS: decode, ...(loop !== undefined && { loopTokS: loop }) });
-    if (m.prompt !== promptLength || m.steps !== requestedSteps) console.log(`note: the peer ran ${name} with prompt ${String(m.prompt)}, ${String(m.steps)} steps`);
+    if (names.includes(name) && (m.prompt !== promptLength || m.steps !== requestedSteps)) console.log(`note: the peer ran ${name} with prompt ${String(m.prompt)}, ${String(m.steps)} steps`);
   }
   return {
     device: typeof json.device === "string" ? json.device : "?",
