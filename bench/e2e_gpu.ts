@@ -145,6 +145,7 @@ function weightBytesPerToken(model: Model): number {
   return model.config.tieWordEmbeddings ? w.byteLength + row : w.byteLength - table + row;
 }
 
+const fmt = (x: number, digits = 1) => x.toFixed(digits);
 const greedy = (step: number) => ({ temperature: 0, topK: 0, topP: 1, seed: 0, step });
 
 interface Result {
@@ -197,7 +198,11 @@ async function run(name: string): Promise<Result> {
     };
 
     // Warm-up: kernels load (or compile), managed memory moves to the GPU; then a measure of
-    // one step decides how many steps fit the budget.
+    // one step decides how many steps fit the budget. Random weights through many layers could
+    // overflow half activations: the warm-up's logits say whether they stayed finite.
+    const logits = model.forward(prompt);
+    const finite = logits.every(Number.isFinite);
+    console.log(`${name}: prompt logits ${finite ? `finite, max |logit| ${fmt(logits.reduce((m, v) => Math.max(m, Math.abs(v)), 0), 2)}` : "NOT finite: the figures below ran on NaN/inf activations"}`);
     round(2);
     const probe = round(2);
     const perRound = probe.prefillS + (probe.decodeS / 2) * requestedSteps;
@@ -257,7 +262,6 @@ for (const name of names) results.push(await run(name));
 
 // ───────────── report ─────────────
 
-const fmt = (x: number, digits = 1) => x.toFixed(digits);
 console.log(`\nprompt ${promptLength} tokens, ${activations} activations and KV cache, greedy; best / median of ${rounds} rounds`);
 if (copyGBps === undefined) console.log("no --copy-gbps (and no copy_gbps in --peer-json): limits are not shown");
 if (peer) console.log(`peer: PyTorch bf16 on ${peer.device} (${peer.versions})`);
@@ -290,17 +294,20 @@ for (const r of results) {
   const launchFloorMs = (r.dispatchesPerToken * r.launch.gpuNs) / 1e6;
   const encodeMs = (r.dispatchesPerToken * r.launch.hostNs) / 1e6;
   const hostMs = r.wallMs - r.gpuMs;
-  const floors: [string, number][] = [
-    ["weight bytes at copy bandwidth", weightFloorMs ?? 0],
-    ["launches (dispatches × GPU µs per tiny dispatch)", launchFloorMs],
-    ["host outside the GPU's time", hostMs],
-  ];
-  const [bound] = floors.toSorted((a, b) => b[1] - a[1]);
+  const pct = (x: number) => `${fmt(100 * x, 0)} %`;
+  const bound =
+    hostMs > r.gpuMs
+      ? `the host (${pct(hostMs / r.wallMs)} of the token is outside the GPU's time)`
+      : launchFloorMs >= 0.5 * r.gpuMs
+        ? `launches (${fmt(r.dispatchesPerToken, 0)} dispatches at ${fmt(r.launch.gpuNs / 1000, 2)} µs make ${pct(launchFloorMs / r.gpuMs)} of the GPU time)`
+        : weightFloorMs === undefined
+          ? "the kernels (no copy bandwidth given to compare with)"
+          : `the kernels (GPU time ${fmt(r.gpuMs / weightFloorMs, 1)}× the weight floor; launches ${pct(launchFloorMs / r.gpuMs)} of it)`;
   console.log(
     `${r.name} on ${r.device}: wall ${fmt(r.wallMs, 2)} ms = GPU ${fmt(r.gpuMs, 2)} ms + host ${fmt(hostMs, 2)} ms; ` +
       `${fmt(r.cbPerToken, 2)} command buffers, ${fmt(r.dispatchesPerToken, 0)} dispatches, ${fmt(r.barriersPerToken, 0)} barriers; ` +
       `floors: weights ${weightFloorMs === undefined ? "-" : `${fmt(weightFloorMs, 2)} ms`}, launches ${fmt(launchFloorMs, 2)} ms ` +
-      `(${fmt(r.launch.gpuNs / 1000, 2)} µs each), TS encode ${fmt(encodeMs, 2)} ms (${fmt(r.launch.hostNs, 0)} ns each); largest: ${bound![0]}`,
+      `(${fmt(r.launch.gpuNs / 1000, 2)} µs each), TS encode ${fmt(encodeMs, 2)} ms (${fmt(r.launch.hostNs, 0)} ns each); bound by ${bound}`,
   );
   console.log(`${" ".repeat(r.name.length)}  prefill GPU ${fmt(r.prefillGpuMs, 2)} ms for ${promptLength} tokens; peak device memory ${fmt(r.peakGB, 2)} GB`);
 }
