@@ -16,7 +16,7 @@
  */
 import { parseArgs } from "node:util";
 import { Device, DType, ops, QuantizedTable, type Buffer, type CommandEncoder } from "../src/index.ts";
-import { benchBuffer, secondsPerDispatch } from "./support.ts";
+import { benchBuffer, launchCost, secondsPerDispatch } from "./support.ts";
 
 const { values } = parseArgs({
   args: Bun.argv.slice(2),
@@ -130,24 +130,7 @@ for (const make of rows) {
 
 // Launch cost: host time to encode one tiny dispatch, and GPU time per dispatch in a long chain.
 {
-  const [a, b, out] = [benchBuffer(device, DType.F32, [256]), benchBuffer(device, DType.F32, [256]), benchBuffer(device, DType.F32, [256])];
-  const n = 2000;
-  let bestHost = Infinity;
-  let bestGpu = Infinity;
-  for (let r = 0; r <= rounds; r++) {
-    const enc = device.commandEncoder();
-    const t0 = Bun.nanoseconds();
-    for (let i = 0; i < n; i++) ops.elementwiseAdd(enc, a, b, out);
-    const host = (Bun.nanoseconds() - t0) / n;
-    enc.commitAndWait();
-    const gpu = enc.commandBuffer.gpuTimeNs / n;
-    enc.dispose();
-    if (r > 0) {
-      bestHost = Math.min(bestHost, host);
-      bestGpu = Math.min(bestGpu, gpu);
-    }
-  }
-  console.log(`launch: TS encode ${bestHost.toFixed(0)} ns per dispatch (ops.elementwiseAdd, automatic barriers); GPU ${(bestGpu / 1000).toFixed(2)} µs per dependent tiny dispatch`);
-  for (const x of [a, b, out]) x.dispose();
+  const { hostNs, gpuNs } = launchCost(device, rounds);
+  console.log(`launch: TS encode ${hostNs.toFixed(0)} ns per dispatch (ops.elementwiseAdd, automatic barriers); GPU ${(gpuNs / 1000).toFixed(2)} µs per dependent tiny dispatch`);
 }
 device.dispose();

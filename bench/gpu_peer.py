@@ -8,6 +8,7 @@ import torch
 
 
 def timed(fn, reps=20):
+    """Best seconds per call of fn over 3 runs of reps calls, after a warm-up call (CUDA events)."""
     fn()
     torch.cuda.synchronize()
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -22,14 +23,27 @@ def timed(fn, reps=20):
     return best
 
 
-src = torch.empty(1 << 30, dtype=torch.uint8, device="cuda")
-dst = torch.empty_like(src)
-copy = 2 * src.numel() / timed(lambda: dst.copy_(src)) / 1e9
-print(f"torch device-to-device copy 1 GiB: {copy:.0f} GB/s (read + written)")
-flops = {}
-for n in (4096, 8192):
-    a = torch.randn(n, n, dtype=torch.bfloat16, device="cuda")
-    b = torch.randn(n, n, dtype=torch.bfloat16, device="cuda")
-    flops[n] = 2 * n**3 / timed(lambda: a @ b, reps=10) / 1e12
-    print(f"torch.matmul bf16 {n}^3: {flops[n]:.0f} TFLOP/s")
-print(f"copy_gbps={copy:.0f} peer_tflops={flops[4096]:.0f}")
+def copy_gbps():
+    """Device-to-device copy of 1 GiB: GB/s of bytes read + written."""
+    src = torch.empty(1 << 30, dtype=torch.uint8, device="cuda")
+    dst = torch.empty_like(src)
+    gbps = 2 * src.numel() / timed(lambda: dst.copy_(src)) / 1e9
+    del src, dst
+    torch.cuda.empty_cache()
+    return gbps
+
+
+def main():
+    copy = copy_gbps()
+    print(f"torch device-to-device copy 1 GiB: {copy:.0f} GB/s (read + written)")
+    flops = {}
+    for n in (4096, 8192):
+        a = torch.randn(n, n, dtype=torch.bfloat16, device="cuda")
+        b = torch.randn(n, n, dtype=torch.bfloat16, device="cuda")
+        flops[n] = 2 * n**3 / timed(lambda: a @ b, reps=10) / 1e12
+        print(f"torch.matmul bf16 {n}^3: {flops[n]:.0f} TFLOP/s")
+    print(f"copy_gbps={copy:.0f} peer_tflops={flops[4096]:.0f}")
+
+
+if __name__ == "__main__":
+    main()

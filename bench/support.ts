@@ -4,7 +4,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { resolve } from "node:path";
-import { BackendError, type Buffer, type CommandEncoder, type Device, DType } from "../src/index.ts";
+import { BackendError, type Buffer, type CommandEncoder, type Device, DType, ops } from "../src/index.ts";
 
 const root = resolve(import.meta.dir, "..");
 let measured: { memcpy: number; read: number } | undefined;
@@ -117,4 +117,35 @@ export function printFigures(device: Device, rows: (() => FigureRow)[], o: { dis
     }
     for (const b of r.buffers) b.dispose();
   }
+}
+
+/**
+ * Launch cost: host nanoseconds to encode one tiny dispatch from TypeScript (`ops.elementwiseAdd`
+ * with automatic barriers, every one dependent on the last), and GPU nanoseconds per such
+ * dispatch in a chain of 2000 (the command buffer's GPU time / 2000: where launching is slower
+ * than the kernels, this is the launch rate). Best of `rounds` after a warm-up.
+ */
+export function launchCost(device: Device, rounds: number): { hostNs: number; gpuNs: number } {
+  const [a, b, out] = [benchBuffer(device, DType.F32, [256]), benchBuffer(device, DType.F32, [256]), benchBuffer(device, DType.F32, [256])];
+  const n = 2000;
+  let hostNs = Infinity;
+  let gpuNs = Infinity;
+  try {
+    for (let r = 0; r <= rounds; r++) {
+      const enc = device.commandEncoder();
+      const t0 = Bun.nanoseconds();
+      for (let i = 0; i < n; i++) ops.elementwiseAdd(enc, a, b, out);
+      const host = (Bun.nanoseconds() - t0) / n;
+      enc.commitAndWait();
+      const gpu = enc.commandBuffer.gpuTimeNs / n;
+      enc.dispose();
+      if (r > 0) {
+        hostNs = Math.min(hostNs, host);
+        gpuNs = Math.min(gpuNs, gpu);
+      }
+    }
+  } finally {
+    for (const x of [a, b, out]) x.dispose();
+  }
+  return { hostNs, gpuNs };
 }

@@ -62,7 +62,7 @@ export {
 export { config, withConfig, type Config } from "./config.ts";
 
 // Weights: files and quantization.
-export { SafetensorsArchive, readSafetensorsHeader, writeSafetensors, writeModelSafetensors, type TensorInfo, type TensorData, type SafetensorsDType } from "./io/safetensors.ts";
+export { SafetensorsArchive, readSafetensorsHeader, writeSafetensors, writeModelSafetensors, type TensorInfo, type TensorData, type TensorStream, type SafetensorsDType } from "./io/safetensors.ts";
 export { quantize, dequantize, type Quantized } from "./quant.ts";
 export { GgufFile, encodeGguf, writeGguf, ggufValue, GgufType, type GgufValue, type GgufArray, type GgufEntry, type GgufTensorInfo, type GgufTensorData, type GgufWriteOptions } from "./io/gguf.ts";
 

@@ -29,7 +29,7 @@ const TYPES = `
   GeneratedToken GenerationStats GraphBuffers KVCacheOptions KernelTotal LabelTotal
   LoadModelOptions ModelConfig ModelType PoolOptions PoolStats ProfilerOptions Quantized QuantizedTableParts
   ReplayReport SafetensorsDType SamplingParams Size3 SyntheticModel SyntheticModelSpec
-  SyntheticPreset TensorData TensorInfo TypedArray TypedArrayConstructor
+  SyntheticPreset TensorData TensorInfo TensorStream TypedArray TypedArrayConstructor
   LogitProcessing ChatSessionOptions ChatGenerateOptions OpenAIServer ServeOptions
   PrecompileOptions PrecompileReport BuildExecutableOptions
   GgufArray GgufEntry GgufTensorData GgufTensorInfo GgufValue GgufWriteOptions

@@ -469,34 +469,58 @@ export interface TensorData {
   readonly data: Uint8Array;
 }
 
-/** Tensors to write, in data order. */
-export type TensorEntries = Iterable<readonly [string, TensorData]>;
+/**
+ * A tensor whose bytes are made while it is written, chunk by chunk, so that a file larger than
+ * memory can be written: its byte length comes from the shape, which is all the header needs.
+ *
+ * @example
+ * const zeros: TensorStream = { dtype: "U32", shape: [1 << 28], *chunks() { for (let i = 0; i < 16; i++) yield new Uint8Array(1 << 26); } };
+ */
+export interface TensorStream {
+  readonly dtype: SafetensorsDType;
+  readonly shape: readonly number[];
+  /**
+   * Exactly shape x dtype size bytes, in order. Each chunk is written before the next is asked
+   * for, so a generator may refill one buffer.
+   */
+  chunks(): Iterable<Uint8Array>;
+}
 
-function checkTensorData(name: string, t: TensorData): void {
+/** Tensors to write, in data order. */
+export type TensorEntries = Iterable<readonly [string, TensorData | TensorStream]>;
+
+function isStream(t: TensorData | TensorStream): t is TensorStream {
+  return typeof (t as Partial<TensorStream>).chunks === "function";
+}
+
+/** Bytes of a tensor's data: the data's length, or what the shape needs for a stream. */
+function tensorBytes(name: string, t: TensorData | TensorStream): number {
   if (name === "" || name === "__metadata__") throw new ArgumentError("tensors", `invalid tensor name ${JSON.stringify(name)}`);
   if (!isSafetensorsDType(t.dtype)) throw new ArgumentError("tensors", `tensor "${name}": unknown dtype ${JSON.stringify(t.dtype)}`);
   if (!Array.isArray(t.shape) || t.shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {
     throw new ArgumentError("tensors", `tensor "${name}": shape must be non-negative integers (got ${JSON.stringify(t.shape)})`);
   }
   const bits = t.shape.reduce((a, b) => a * b, 1) * SAFETENSORS_DTYPE_BITS[t.dtype];
-  if (bits !== t.data.byteLength * 8) {
+  if (!Number.isSafeInteger(bits) || bits % 8 !== 0) throw new ArgumentError("tensors", `tensor "${name}": shape ${shapeText(t.shape)} of ${t.dtype} is not a whole number of bytes`);
+  if (!isStream(t) && bits !== t.data.byteLength * 8) {
     throw new ArgumentError("tensors", `tensor "${name}": shape ${shapeText(t.shape)} of ${t.dtype} needs ${bits / 8} bytes, data has ${t.data.byteLength}`);
   }
+  return bits / 8;
 }
 
 /**
  * The header bytes (length prefix + JSON) for `tensors` laid out back to back in the given
  * order, unpadded as MLX writes it.
  */
-export function encodeSafetensorsHeader(tensors: readonly (readonly [string, TensorData])[], metadata?: Record<string, string>): Uint8Array {
+export function encodeSafetensorsHeader(tensors: readonly (readonly [string, TensorData | TensorStream])[], metadata?: Record<string, string>): Uint8Array {
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length > 0) header.__metadata__ = metadata;
   let offset = 0;
   for (const [name, t] of tensors) {
-    checkTensorData(name, t);
+    const bytes = tensorBytes(name, t);
     if (Object.hasOwn(header, name)) throw new ArgumentError("tensors", `duplicate tensor name "${name}"`);
-    header[name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + t.data.byteLength] };
-    offset += t.data.byteLength;
+    header[name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes] };
+    offset += bytes;
   }
   const json = new TextEncoder().encode(JSON.stringify(header));
   const out = new Uint8Array(8 + json.byteLength);
@@ -507,7 +531,8 @@ export function encodeSafetensorsHeader(tensors: readonly (readonly [string, Ten
 
 /**
  * Write one safetensors file as MLX does: unpadded header, `{"format": "mlx"}` metadata by
- * default, tensor data back to back in the given order.
+ * default, tensor data back to back in the given order. The header goes first, with every
+ * offset computed from the shapes, so a `TensorStream`'s bytes are made only as they are written.
  *
  * @example
  * writeSafetensors("w.safetensors", [["w", { dtype: "F32", shape: [2], data: new Uint8Array(8) }]]);
@@ -518,8 +543,24 @@ export function writeSafetensors(path: string, tensors: TensorEntries, metadata:
   const fd = openForWrite(path);
   try {
     writeAll(fd, header);
-    for (const [, t] of list) writeAll(fd, t.data);
+    for (const [name, t] of list) {
+      if (!isStream(t)) {
+        writeAll(fd, t.data);
+        continue;
+      }
+      const expected = tensorBytes(name, t);
+      let written = 0;
+      for (const chunk of t.chunks()) {
+        if (written + chunk.byteLength > expected) {
+          throw new ArgumentError("tensors", `tensor "${name}": its chunks run past the ${expected} bytes its shape needs`);
+        }
+        writeAll(fd, chunk);
+        written += chunk.byteLength;
+      }
+      if (written !== expected) throw new ArgumentError("tensors", `tensor "${name}": its chunks ended after ${written} of the ${expected} bytes its shape needs`);
+    }
   } catch (e) {
+    if (e instanceof ArgumentError) throw e;
     throw fileError(path, e, "write");
   } finally {
     closeSync(fd);
@@ -550,11 +591,11 @@ export interface ShardOptions {
 export function writeModelSafetensors(dir: string, tensors: TensorEntries, options: ShardOptions = {}): string[] {
   const maxShardBytes = options.maxShardBytes ?? 5e9;
   if (!(maxShardBytes > 0)) throw new ArgumentError("maxShardBytes", `must be positive (got ${maxShardBytes})`);
-  const shards: (readonly [string, TensorData])[][] = [[]];
+  const shards: (readonly [string, TensorData | TensorStream])[][] = [[]];
   let shardBytes = 0;
   let totalSize = 0;
   for (const entry of tensors) {
-    const size = entry[1].data.byteLength;
+    const size = tensorBytes(entry[0], entry[1]);
     if (shards.at(-1)!.length > 0 && shardBytes + size > maxShardBytes) {
       shards.push([]);
       shardBytes = 0;

@@ -12,7 +12,9 @@
  * `gemma3-nested` (the multimodal checkpoint's layout: text_config, `language_model.` names),
  * `qwen3_moe` (8 experts, top 2, one dense layer, an 8-bit router) and `mixtral` (4 experts, top 2,
  * an unquantized router). Experts are stacked [experts, out, in] and quantized per expert, as
- * mlx-lm stores `switch_mlp`.
+ * mlx-lm stores `switch_mlp`. `llama3-1b` and `llama3-8b` are Llama-3.2-1B and Llama-3.1-8B
+ * shaped (MLX 4-bit, group 64, bf16 scales, no tokenizer) and use `randomCodes`: quantized
+ * tensors drawn directly and streamed to the file, as the float-weight path cannot hold them.
  *
  * @example
  * using model = createSyntheticModel(syntheticPreset("qwen3"));
@@ -25,9 +27,10 @@ import { join } from "node:path";
 import { DType } from "../dtype.ts";
 import { ArgumentError } from "../errors.ts";
 import { encodeFloats } from "../io/floats.ts";
-import { safetensorsDType, writeModelSafetensors, type TensorData } from "../io/safetensors.ts";
+import { safetensorsDType, writeModelSafetensors, type TensorData, type TensorStream } from "../io/safetensors.ts";
 import { quantize } from "../quant.ts";
 import { countParameters, parseModelConfig, type ModelConfig, type ModelType } from "./config.ts";
+import { Random, randomBiases, randomCodes, randomFloats, randomScales } from "./synthetic_random.ts";
 import { buildByteLevelTokenizer } from "./synthetic_tokenizer.ts";
 import { modelModules } from "./weights.ts";
 
@@ -66,6 +69,14 @@ export interface SyntheticModelSpec {
   readonly seed?: number;
   /** Split tensor data into shards of at most this many bytes. Default: one file. */
   readonly maxShardBytes?: number;
+  /**
+   * Draw quantized modules directly as random codes with per-group scales and biases (weights of
+   * mean 0 and the same spread as the float weights would have), and stream every tensor to the
+   * file as it is made, never holding the model in memory: the way to write multi-gigabyte
+   * models (an 8B shape in seconds). Default false: float weights quantized in memory, as MLX
+   * would quantize them.
+   */
+  readonly randomCodes?: boolean;
   /** Write tokenizer files (needs vocabSize >= 260). Default true. */
   readonly tokenizer?: boolean;
   /** Gemma 3: sliding window, layer pattern, local RoPE base, attention scalar, logit cap. */
@@ -92,9 +103,24 @@ export interface SyntheticModelSpec {
   readonly mlpOnlyLayers?: readonly number[];
 }
 
-export type SyntheticPreset = "llama" | "qwen2" | "qwen3" | "f16" | "demo" | "gemma3" | "gemma3-nested" | "qwen3_moe" | "mixtral";
+export type SyntheticPreset = "llama" | "qwen2" | "qwen3" | "f16" | "demo" | "gemma3" | "gemma3-nested" | "qwen3_moe" | "mixtral" | "llama3-1b" | "llama3-8b";
 
 const TINY = { vocabSize: 320, hiddenSize: 64, intermediateSize: 128, numLayers: 2, numHeads: 4, numKvHeads: 2 } as const;
+
+/** Llama 3 at full size, MLX 4-bit (group 64, bf16 scales), random codes, no tokenizer. */
+const LLAMA3 = {
+  modelType: "llama",
+  vocabSize: 128256,
+  numHeads: 32,
+  numKvHeads: 8,
+  dtype: DType.BF16,
+  quantization: { bits: 4, groupSize: 64 },
+  ropeTheta: 500000,
+  ropeScaling: { rope_type: "llama3", factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 },
+  maxPositionEmbeddings: 131072,
+  randomCodes: true,
+  tokenizer: false,
+} as const;
 
 const PRESETS: Record<SyntheticPreset, SyntheticModelSpec> = {
   llama: {
@@ -217,6 +243,8 @@ const PRESETS: Record<SyntheticPreset, SyntheticModelSpec> = {
     expertsPerToken: 2,
     seed: 9,
   },
+  "llama3-1b": { ...LLAMA3, hiddenSize: 2048, intermediateSize: 8192, numLayers: 16, headDim: 64, tieWordEmbeddings: true, seed: 10 },
+  "llama3-8b": { ...LLAMA3, hiddenSize: 4096, intermediateSize: 14336, numLayers: 32, headDim: 128, tieWordEmbeddings: false, seed: 11 },
 };
 
 /**
@@ -229,31 +257,6 @@ export function syntheticPreset(name: SyntheticPreset, overrides: Partial<Synthe
   const base = PRESETS[name];
   if (!base) throw new ArgumentError("name", `unknown preset ${JSON.stringify(name)} (presets: ${Object.keys(PRESETS).join(", ")})`);
   return { ...base, ...overrides };
-}
-
-/** Deterministic uniform floats in [-1, 1) (mulberry32), seeded per tensor. */
-class Random {
-  #state: number;
-
-  constructor(seed: number, name: string) {
-    let h = 0x811c9dc5 ^ seed;
-    for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
-    this.#state = h >>> 0;
-  }
-
-  next(): number {
-    let t = (this.#state = (this.#state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 0x100000000) * 2 - 1;
-  }
-
-  /** n values center + spread * u, u uniform in [-1, 1). */
-  fill(n: number, center: number, spread: number): Float32Array {
-    const out = new Float32Array(n);
-    for (let i = 0; i < n; i++) out[i] = center + spread * this.next();
-    return out;
-  }
 }
 
 const TORCH_DTYPE = new Map<DType, string>([
@@ -406,25 +409,29 @@ export function createSyntheticModel(spec: SyntheticModelSpec, parentDir: string
   }
 }
 
-/** Tensors in name order. */
-function syntheticTensors(spec: SyntheticModelSpec, config: ModelConfig): [string, TensorData][] {
+/**
+ * Tensors in name order: in memory (float weights quantized as MLX would), or with
+ * `spec.randomCodes` as streams of random codes, scales, biases and floats made while writing.
+ */
+function syntheticTensors(spec: SyntheticModelSpec, config: ModelConfig): [string, TensorData | TensorStream][] {
   const seed = spec.seed ?? 0;
+  const stream = spec.randomCodes ?? false;
   const dtype = safetensorsDType(spec.dtype);
-  const out: [string, TensorData][] = [];
-  const float = (name: string, shape: number[], values: Float32Array) => {
-    out.push([name, { dtype, shape, data: encodeFloats(values, spec.dtype) }]);
+  const out: [string, TensorData | TensorStream][] = [];
+  /** Floats center ± spread drawn from `Random(seed, stream name)`. */
+  const float = (name: string, streamName: string, shape: number[], center: number, spread: number) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    out.push([name, stream ? randomFloats(seed, streamName, shape, spec.dtype, center, spread) : { dtype, shape, data: encodeFloats(new Random(seed, streamName).fill(n, center, spread), spec.dtype) }]);
   };
   const overrides = spec.quantizationOverrides ?? {};
   const embedding = `${config.weightPrefix}model.embed_tokens`;
   for (const m of modelModules(config)) {
-    const rng = new Random(seed, m.path);
     if (m.kind === "norm") {
       // Gemma scales by (1 + w): its stored weights sit around 0.
-      float(`${m.path}.weight`, [m.size], rng.fill(m.size, config.normUnitOffset ? 0 : 1, 0.2));
+      float(`${m.path}.weight`, m.path, [m.size], config.normUnitOffset ? 0 : 1, 0.2);
       continue;
     }
     const { path, inFeatures: inF, outFeatures: outF } = m;
-    const experts = m.experts ?? 1;
     const lead = m.experts === undefined ? [] : [m.experts];
     // Embedding rows feed an RMSNorm; linears keep unit variance (uniform, var = 1 / in); the
     // router's logits spread wide so that routing has clear winners.
@@ -445,26 +452,45 @@ function syntheticTensors(spec: SyntheticModelSpec, config: ModelConfig): [strin
     }
     const w = rng.fill(experts * outF * inF, 0, spread);
     if (q && inF % q.groupSize === 0) {
-      // Each expert is quantized on its own, as MLX quantizes a stacked [experts, out, in] weight.
-      const groups = inF / q.groupSize;
-      const packedWords = (inF * q.bits) / 32;
-      const packed = new Uint32Array(experts * outF * packedWords);
-      const scales = new Float64Array(experts * outF * groups);
-      const biases = new Float64Array(experts * outF * groups);
-      for (let e = 0; e < experts; e++) {
-        const part = quantize(w.subarray(e * outF * inF, (e + 1) * outF * inF), outF, inF, q.bits, q.groupSize, spec.dtype);
-        packed.set(part.packed, e * outF * packedWords);
-        scales.set(part.scales, e * outF * groups);
-        biases.set(part.biases, e * outF * groups);
+      const shape = [...lead, outF, (inF * q.bits) / 32];
+      const groups = [...lead, outF, inF / q.groupSize];
+      if (stream) {
+        // A uniform spread s has standard deviation s / √3.
+        const std = spread / Math.sqrt(3);
+        out.push([`${path}.weight`, randomCodes(seed, `${path}.weight`, shape)]);
+        out.push([`${path}.scales`, randomScales(seed, path, groups, spec.dtype, q.bits, std)]);
+        out.push([`${path}.biases`, randomBiases(seed, path, groups, spec.dtype, q.bits, std)]);
+      } else {
+        const bytes = quantizedInMemory(new Random(seed, path), spec.dtype, m.experts ?? 1, outF, inF, q, spread);
+        out.push([`${path}.weight`, { dtype: "U32", shape, data: bytes.packed }]);
+        out.push([`${path}.scales`, { dtype, shape: groups, data: bytes.scales }]);
+        out.push([`${path}.biases`, { dtype, shape: groups, data: bytes.biases }]);
       }
-      out.push([`${path}.weight`, { dtype: "U32", shape: [...lead, outF, packedWords], data: new Uint8Array(packed.buffer) }]);
-      out.push([`${path}.scales`, { dtype, shape: [...lead, outF, groups], data: encodeFloats(scales, spec.dtype) }]);
-      out.push([`${path}.biases`, { dtype, shape: [...lead, outF, groups], data: encodeFloats(biases, spec.dtype) }]);
     } else {
-      float(`${path}.weight`, [...lead, outF, inF], w);
+      float(`${path}.weight`, path, [...lead, outF, inF], 0, spread);
     }
-    if (m.hasBias) float(`${path}.bias`, [outF], new Random(seed, `${path}.bias`).fill(outF, 0, 0.2));
+    if (m.hasBias) float(`${path}.bias`, `${path}.bias`, [outF], 0, 0.2);
   }
   out.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return out;
+}
+
+/**
+ * Uniform float weights (± spread) quantized as MLX quantizes them, as file bytes: each expert on
+ * its own, as MLX quantizes a stacked [experts, out, in] weight.
+ */
+function quantizedInMemory(rng: Random, dtype: DType, experts: number, outF: number, inF: number, q: SyntheticQuant, spread: number): { packed: Uint8Array; scales: Uint8Array; biases: Uint8Array } {
+  const w = rng.fill(experts * outF * inF, 0, spread);
+  const groups = inF / q.groupSize;
+  const packedWords = (inF * q.bits) / 32;
+  const packed = new Uint32Array(experts * outF * packedWords);
+  const scales = new Float64Array(experts * outF * groups);
+  const biases = new Float64Array(experts * outF * groups);
+  for (let e = 0; e < experts; e++) {
+    const part = quantize(w.subarray(e * outF * inF, (e + 1) * outF * inF), outF, inF, q.bits, q.groupSize, dtype);
+    packed.set(part.packed, e * outF * packedWords);
+    scales.set(part.scales, e * outF * groups);
+    biases.set(part.biases, e * outF * groups);
+  }
+  return { packed: new Uint8Array(packed.buffer), scales: encodeFloats(scales, dtype), biases: encodeFloats(biases, dtype) };
 }

@@ -14,6 +14,7 @@ import {
   writeModelSafetensors,
   writeSafetensors,
   type TensorData,
+  type TensorStream,
 } from "../../src/io/safetensors.ts";
 import { fixture } from "../support/fixtures.ts";
 import { expectFormatError } from "../models/support.ts";
@@ -96,6 +97,36 @@ describe("writer", () => {
     expect(() => writeSafetensors(tmp(), [["__metadata__", f32([1])]])).toThrow(/invalid tensor name/);
     expect(() => encodeSafetensorsHeader([["x", f32([1])], ["x", f32([2])]])).toThrow(/duplicate tensor name "x"/);
     expect(() => writeModelSafetensors(join(root, "never"), [], { maxShardBytes: 0 })).toThrow(/maxShardBytes/);
+  });
+
+  test("streamed tensors: offsets from the shape in the header, bytes chunk by chunk, the same file as in memory", () => {
+    const values = Array.from({ length: 10 }, (_, i) => i - 4.5);
+    const bytes = encodeFloats(values, DType.F32);
+    // One buffer refilled for every chunk: each is written before the next is made.
+    const refilled = (): TensorStream => ({
+      dtype: "F32",
+      shape: [2, 5],
+      *chunks() {
+        const scratch = new Uint8Array(12);
+        for (let at = 0; at < bytes.byteLength; at += 12) {
+          const part = bytes.subarray(at, at + 12);
+          scratch.set(part);
+          yield scratch.subarray(0, part.byteLength);
+        }
+      },
+    });
+    const [streamed, inMemory] = [tmp(), tmp()];
+    writeSafetensors(streamed, [["odd", u8([1, 2, 3])], ["w", refilled()]]);
+    writeSafetensors(inMemory, [["odd", u8([1, 2, 3])], ["w", { dtype: "F32", shape: [2, 5], data: bytes }]]);
+    expect(readFileSync(streamed)).toEqual(readFileSync(inMemory));
+    expect(readSafetensorsHeader(streamed).tensors.get("w")!.byteLength).toBe(40);
+  });
+
+  test("a stream that yields fewer or more bytes than its shape needs is an argument error", () => {
+    const stream = (n: number): TensorStream => ({ dtype: "U32", shape: [4], *chunks() { yield new Uint8Array(n); } });
+    expect(() => writeSafetensors(tmp(), [["x", stream(12)]])).toThrow(/tensor "x": its chunks ended after 12 of the 16 bytes/);
+    expect(() => writeSafetensors(tmp(), [["x", stream(20)]])).toThrow(/tensor "x": its chunks run past the 16 bytes/);
+    expect(() => writeSafetensors(tmp(), [["x", { dtype: "F4", shape: [3], *chunks() {} }]])).toThrow(/not a whole number of bytes/);
   });
 });
 

@@ -1,12 +1,20 @@
 /** Synthetic MLX model directories: deterministic, valid for the real loaders, shaped as specified. */
-import { afterAll, expect, test } from "bun:test";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DType } from "../../src/index.ts";
+import { DType, loadModelSync, SafetensorsArchive, readSafetensorsHeader } from "../../src/index.ts";
+import { decodeFloats } from "../../src/io/floats.ts";
+import { dequantize } from "../../src/quant.ts";
 import { countParameters, parseModelConfig, readModelConfig } from "../../src/models/config.ts";
 import { createSyntheticModel, syntheticConfigJson, syntheticPreset, writeSyntheticModel } from "../../src/models/synthetic.ts";
+import { ReferenceDecoder } from "../support/reference/decoder.ts";
+import { fixture } from "../support/fixtures.ts";
+import { expectLogitsClose } from "./runner_support.ts";
 import { expectFormatError } from "./support.ts";
+
+// The model test compiles kernel families on a cold cache; plain `bun test` allows 5 s a test.
+setDefaultTimeout(180_000);
 
 const root = mkdtempSync(join(tmpdir(), "mlxn-synthetic-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -100,4 +108,59 @@ test.each(["gemma3", "gemma3-nested", "qwen3_moe", "mixtral"] as const)("%s: con
 
 test("an MoE spec without its expert counts names the field", () => {
   expect(() => syntheticConfigJson(syntheticPreset("mixtral", { numExperts: undefined }))).toThrow(/\[spec.numExperts\] required for model type mixtral/);
+});
+
+describe("random codes (streamed while writing)", () => {
+  const small = { vocabSize: 512, hiddenSize: 128, intermediateSize: 256, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 32 } as const;
+
+  test.each(["llama3-1b", "llama3-8b"] as const)("%s shape, made small: the same tensors as the in-memory path, back to back, deterministic", (name) => {
+    const spec = syntheticPreset(name, small);
+    const a = writeSyntheticModel(join(root, `codes-${name}-a`), spec);
+    const b = writeSyntheticModel(join(root, `codes-${name}-b`), spec);
+    const quantized = writeSyntheticModel(join(root, `codes-${name}-q`), { ...spec, randomCodes: false });
+    expect(filesOf(a.dir)).toEqual(filesOf(b.dir));
+    expect(a.files).toEqual(["model.safetensors", "model.safetensors.index.json", "config.json"]);
+    const header = readSafetensorsHeader(join(a.dir, "model.safetensors"));
+    const reference = readSafetensorsHeader(join(quantized.dir, "model.safetensors"));
+    const layout = (h: typeof header) => [...h.tensors.values()].map((t) => [t.name, t.dtype, t.shape]);
+    expect(layout(header)).toEqual(layout(reference));
+    // Data back to back in header order, up to the end of the file.
+    let end = 8 + header.headerLength;
+    for (const t of header.tensors.values()) {
+      expect(t.offset).toBe(end);
+      end += t.byteLength;
+    }
+    expect(end).toBe(header.fileSize);
+    expect(header.tensors.has("lm_head.weight")).toBe(name === "llama3-8b");
+  });
+
+  test("dequantized weights have mean about 0 and the in-memory path's spread (1 / √in)", () => {
+    const m = writeSyntheticModel(join(root, "codes-stats"), syntheticPreset("llama3-8b", small));
+    const archive = SafetensorsArchive.open(m.dir);
+    const path = "model.layers.1.mlp.down_proj";
+    const [rows, cols] = [small.hiddenSize, small.intermediateSize];
+    const scales = decodeFloats(archive.read(`${path}.scales`), DType.BF16);
+    const biases = decodeFloats(archive.read(`${path}.biases`), DType.BF16);
+    const packed = new Uint32Array(archive.read(`${path}.weight`).buffer);
+    const w = dequantize({ rows, cols, bits: 4, groupSize: 64, packed, scales, biases, scaleDType: DType.BF16 });
+    const mean = w.reduce((s, v) => s + v, 0) / w.length;
+    const std = Math.sqrt(w.reduce((s, v) => s + (v - mean) ** 2, 0) / w.length);
+    expect(Math.abs(mean)).toBeLessThan(0.05 / Math.sqrt(cols));
+    expect(std * Math.sqrt(cols)).toBeGreaterThan(0.9);
+    expect(std * Math.sqrt(cols)).toBeLessThan(1.15);
+  });
+
+  test("loads without a tokenizer and decodes finite logits that match the float64 reference", () => {
+    using synthetic = createSyntheticModel(syntheticPreset("llama3-1b", { ...small, numLayers: 3 }), root);
+    using model = loadModelSync(synthetic.dir, { device: fixture().device, progress: false });
+    expect(model.tokenizer).toBeUndefined();
+    const ref = ReferenceDecoder.fromBuffers(model.config, model.weights.tensors);
+    using cache = model.newCache();
+    const refCache = ref.newCache();
+    const tokens = [1, 100, 511, 7, 300];
+    const logits = model.forward(tokens, cache);
+    expect(logits.every(Number.isFinite)).toBe(true);
+    expectLogitsClose(logits, ref.forward(tokens, refCache), 1e-4);
+    for (const next of [5, 400]) expectLogitsClose(model.forward([next], cache), ref.forward([next], refCache), 1e-4);
+  });
 });
