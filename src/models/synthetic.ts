@@ -87,12 +87,6 @@ export interface SyntheticModelSpec {
   readonly finalLogitSoftcap?: number;
   /** Gemma 3: write the multimodal layout (model_type gemma3, text_config, `language_model.` names). */
   readonly nested?: boolean;
-  /**
-   * Quantized modules get uniformly random codes, and scales and biases that give the same value
-   * range, written directly instead of quantizing random floats: for benchmarks at sizes where
-   * quantizing in TypeScript would take minutes. Default false.
-   */
-  readonly randomCodes?: boolean;
   /** Mixture of experts (qwen3_moe, mixtral). */
   readonly numExperts?: number;
   readonly expertsPerToken?: number;
@@ -437,20 +431,6 @@ function syntheticTensors(spec: SyntheticModelSpec, config: ModelConfig): [strin
     // router's logits spread wide so that routing has clear winners.
     const spread = path === embedding ? 0.5 : path.endsWith(".gate") ? 4 * Math.sqrt(3 / inF) : Math.sqrt(3 / inF);
     const q = Object.hasOwn(overrides, path) ? overrides[path]! : spec.quantization;
-    if (q && inF % q.groupSize === 0 && spec.randomCodes) {
-      // Codes uniform over [0, 2^bits); scale * code + bias spans [-spread, spread].
-      const groups = experts * outF * (inF / q.groupSize);
-      const packed = new Uint32Array((experts * outF * inF * q.bits) / 32);
-      const half = () => Math.floor((rng.next() + 1) * 0x8000) & 0xffff;
-      for (let i = 0; i < packed.length; i++) packed[i] = (half() | (half() << 16)) >>> 0;
-      const scale = (2 * spread) / (2 ** q.bits - 1);
-      out.push([`${path}.weight`, { dtype: "U32", shape: [...lead, outF, (inF * q.bits) / 32], data: new Uint8Array(packed.buffer) }]);
-      out.push([`${path}.scales`, { dtype, shape: [...lead, outF, inF / q.groupSize], data: encodeFloats(rng.fill(groups, scale, scale / 4), spec.dtype) }]);
-      out.push([`${path}.biases`, { dtype, shape: [...lead, outF, inF / q.groupSize], data: encodeFloats(rng.fill(groups, -spread, spread / 4), spec.dtype) }]);
-      if (m.hasBias) float(`${path}.bias`, [outF], new Random(seed, `${path}.bias`).fill(outF, 0, 0.2));
-      continue;
-    }
-    const w = rng.fill(experts * outF * inF, 0, spread);
     if (q && inF % q.groupSize === 0) {
       const shape = [...lead, outF, (inF * q.bits) / 32];
       const groups = [...lead, outF, inF / q.groupSize];
