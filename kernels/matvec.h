@@ -3,10 +3,8 @@
 // quantized (qmv, format in quantized.h). Accumulation is in float; y is rounded once to T.
 //
 // Shape of the work: a threadgroup is MV_SIMDGROUPS simdgroups; each simdgroup owns MV_ROWS
-// consecutive rows of W, which are one contiguous run of Rows::CHUNK-value chunks, and its 32
-// lanes split that run into 32 contiguous shares (matvec_rows). A lane keeps MV_PARTIALS
-// independent partial sums and reduces them once per row, so the loop body is the same handful of
-// operations on MV_PARTIALS values, which a CPU compiler puts in vector registers. A pass serves
+// consecutive rows of W, and its 32 lanes stride over the rows' Rows::CHUNK-value chunks
+// (matvec_rows), so a step of the simdgroup reads 32 consecutive chunks of each row. A pass serves
 // up to MV_MAX_X_ROWS rows of x, so W is read and decoded once for all of them; grid y counts
 // passes. The lanes' sums meet in one simd_sum per row of x. No threadgroup memory, no barriers.
 //
@@ -22,9 +20,9 @@ constant bool mv_one_row [[function_constant(100)]];
 constant constexpr int MV_ROWS = 4;  // a float4 of accumulators per row of x
 constant constexpr int MV_SIMDGROUPS = 2;
 constant constexpr int MV_MAX_X_ROWS = 4;
-// Partial sums a lane keeps per (row of x, row of W): a chunk's value i goes to partial
-// i % MV_PARTIALS. On a GPU these are registers of one lane; on a CPU running a lane as one thread,
-// the same 16 independent sums are what lets the compiler put a chunk's values in vector registers.
+// Partial sums of one chunk's dot product: value i goes to partial i % MV_PARTIALS, reduced at
+// the chunk's end. Independent sums let a GPU overlap the multiply-adds and a CPU compiler put a
+// chunk's values in vector registers.
 constant constexpr int MV_PARTIALS = 16;
 
 // Value i of p as float, or 0 past K when the chunk is not `full`.
@@ -94,11 +92,11 @@ inline float sum_partials(thread const float* p) {
 // MV_MAX_X_ROWS) consecutive rows of x [.., K] against the weight rows this simdgroup owns, into
 // the same rows of y [.., N]. `tg` is the threadgroup index along N.
 //
-// The simdgroup's MV_ROWS weight rows are consecutive in memory, and its lanes split them as one
-// run of chunks: lane l takes the l-th 32nd of the run, which may end in the next row. On a CPU,
-// which runs the lanes one after another, the weights then stream through in address order; on a
-// GPU the lanes of a step read as many runs apart, in cache lines they share across steps. Each
-// chunk of W is decoded once for all rows of x.
+// Lanes stride over a row's chunks (lane l takes chunks l, l + 32, ...), so at each step the 32
+// lanes read 32 consecutive chunks of each of the simdgroup's MV_ROWS rows: one coalesced run per
+// row, four independent loads in flight per lane. Each chunk of W is decoded once for all rows of
+// x. (The cpu backend routes products to the row kernels below; here msl-cpu runs conformance
+// cases and the experts' products.)
 template <typename T, typename Rows>
 inline void matvec_rows(thread const Rows& rows, device const T* x, device T* y, uint N, uint K, int xrows,
                         uint tg, uint sg, uint lane) {
@@ -108,22 +106,18 @@ inline void matvec_rows(thread const Rows& rows, device const T* x, device T* y,
   if (n0 >= N) return;  // the whole simdgroup leaves together
 
   const uint chunks = (K + C - 1) / C;  // per row
-  const uint total = min(uint(MV_ROWS), N - n0) * chunks;
-  const uint per_lane = (total + 31) / 32;
-  const uint f0 = min(lane * per_lane, total);
-  const uint f1 = min(f0 + per_lane, total);
-
-  // sums[m][r]: this lane's share of row m of x against weight row n0 + r.
-  float4 sums[MV_MAX_X_ROWS];
-  for (int m = 0; m < MV_MAX_X_ROWS; m++) sums[m] = 0.0f;
-  for (uint r = f0 / chunks; r * chunks < f1; r++) {
-    float acc[MV_MAX_X_ROWS][P];
-    for (int m = 0; m < MV_MAX_X_ROWS; m++)
-      for (int i = 0; i < P; i++) acc[m][i] = 0.0f;
-    const uint c_end = min(f1, (r + 1) * chunks) - r * chunks;
-    for (uint c = max(f0, r * chunks) - r * chunks; c < c_end; c++) {
-      const uint k0 = c * C;
-      const bool full = Rows::AFFINE || k0 + C <= K;  // affine K is a multiple of the 32-value chunk
+  const int wrows = int(min(uint(MV_ROWS), N - n0));
+  // sums[m][r]: this lane's share of row m of x against weight row n0 + r. Plain floats, indexed
+  // only by loop counters: a float4 element written at a run-time index made clang 19's NVPTX
+  // back end store through a local-window address as if it were generic (a fault on the GPU).
+  float sums[MV_MAX_X_ROWS][MV_ROWS];
+  for (int m = 0; m < MV_MAX_X_ROWS; m++)
+    for (int r = 0; r < MV_ROWS; r++) sums[m][r] = 0.0f;
+  for (uint c = lane; c < chunks; c += 32) {
+    const uint k0 = c * C;
+    const bool full = Rows::AFFINE || k0 + C <= K;  // affine K is a multiple of the 32-value chunk
+    for (int r = 0; r < MV_ROWS; r++) {
+      if (r >= wrows) break;
       float v[C];
       float scale, bias;
       rows.load(n0 + r, k0, full, v, scale, bias);
@@ -131,22 +125,21 @@ inline void matvec_rows(thread const Rows& rows, device const T* x, device T* y,
         for (int i = 0; i < C; i++) v[i] = fma(scale, v[i], bias);
       for (int m = 0; m < MV_MAX_X_ROWS; m++) {
         if (m >= xrows) break;
-        dot_chunk<C, P>(v, x + m * K + k0, k0, K, full, acc[m]);
+        float part[P];
+        for (int i = 0; i < P; i++) part[i] = 0.0f;
+        dot_chunk<C, P>(v, x + m * K + k0, k0, K, full, part);
+        sums[m][r] += sum_partials<P>(part);
       }
-    }
-    for (int m = 0; m < MV_MAX_X_ROWS; m++) {
-      if (m >= xrows) break;
-      sums[m][r] = sum_partials<P>(acc[m]);
     }
   }
 
   // MV_ROWS = 4 fits a float4, so one simd_sum reduces a row of x against all four weight rows.
   for (int m = 0; m < MV_MAX_X_ROWS; m++) {
     if (m >= xrows) break;
-    const float4 s = simd_sum(sums[m]);
+    const float4 s = simd_sum(float4(sums[m][0], sums[m][1], sums[m][2], sums[m][3]));
     if (lane == 0) {
       for (int r = 0; r < MV_ROWS; r++)
-        if (n0 + r < N) y[m * N + n0 + r] = static_cast<T>(s[r]);
+        if (r < wrows) y[m * N + n0 + r] = static_cast<T>(s[r]);
     }
   }
 }

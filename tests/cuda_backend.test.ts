@@ -19,6 +19,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { config } from "../src/config.ts";
 import { DType, OutOfMemoryError } from "../src/index.ts";
+import { genericAccessesThroughLocalAddresses } from "./support/ptx.ts";
 import { sourceUnits, unitVariants } from "../kernels/catalog.ts";
 import { assembleUnit } from "../src/kernels.ts";
 import { fixture } from "./support/fixtures.ts";
@@ -49,6 +50,13 @@ try { Device.open(); console.log("opened"); } catch (e) { console.log(e.construc
   expect(out).toContain("MLXN_BACKEND=cpu");
 });
 
+test("the PTX check flags a generic store through a local-window address, not one through its generic form", () => {
+  const ptx = (store: string) => `.visible .entry k(\n.param .b64 p\n)\n{\n\tmov.u64 \t%SPL, __local_depot0;\n\tcvta.local.u64 \t%SP, %SPL;\n\tadd.u64 \t%rd2, %SPL, 0;\n\tadd.u64 \t%rd3, %SP, 0;\n\tmov.u64 \t%rd60, %rd2;\n\tadd.s64 \t%rd49, %rd60, 4;\n\t${store}\n\tret;\n}`;
+  expect(genericAccessesThroughLocalAddresses(ptx("st.f32 \t[%rd49], %f1;")).get("k")).toEqual(["st.f32 \t[%rd49], %f1;"]);
+  expect(genericAccessesThroughLocalAddresses(ptx("st.local.f32 \t[%rd49], %f1;")).size).toBe(0);
+  expect(genericAccessesThroughLocalAddresses(ptx("st.f32 \t[%rd3], %f1;")).size).toBe(0);
+});
+
 const compiler = join(root, "build", "mlxn_cuda_compile");
 const clang = ["clang++-19", "clang++-18", "clang++-17", "clang++"].some((c) => Bun.which(c) !== null);
 describe(existsSync(compiler) && clang ? "PTX for every kernel" : "PTX for every kernel [skipped: needs clang and build/mlxn_cuda_compile (make setup on Linux)]", () => {
@@ -70,6 +78,7 @@ describe(existsSync(compiler) && clang ? "PTX for every kernel" : "PTX for every
         const ptx = readFileSync(line.split(" ")[0]!, "utf8");
         const entries = [...ptx.matchAll(/^\.visible \.entry (\w+)\(/gm)].map((m) => m[1]!).sort();
         expect(entries).toEqual(want);
+        expect(Object.fromEntries(genericAccessesThroughLocalAddresses(ptx))).toEqual({});
       }
     }, 600_000);
   }
