@@ -101,7 +101,7 @@ test(`a kernel fault is a CommandBufferError, the process goes on and a new Devi
   const run = Bun.spawnSync([bun, script, ...(onCuda ? [] : ["--compile-only"])], { env: process.env });
   const lines = run.stdout.toString().trim().split("\n");
   expect(run.stderr.toString()).not.toContain("error:");
-  expect(run.exitCode).toBe(0);
+  if (run.exitCode !== 0) throw new Error(`tests/support/cuda_fault.ts exited with ${run.exitCode}:\n${run.stderr.toString()}`);
   const result = JSON.parse(lines.at(-1)!) as Record<string, unknown>;
   if (!onCuda) return void expect(result.compiled).toBe("cuda_fault_write");
   expect(result.isCommandBufferError).toBe(true);

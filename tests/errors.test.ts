@@ -15,6 +15,7 @@ import { OutOfMemoryError } from "../src/errors.ts";
 import { Status } from "../src/ffi/abi.ts";
 import { failure } from "../src/ffi/native.ts";
 import { fixture, floatBuffer, addPipeline } from "./support/fixtures.ts";
+import { NO_RUNTIME_COMPILER, testUnless } from "./support/backend.ts";
 
 const { device, registry } = fixture();
 
@@ -103,7 +104,7 @@ describe("kernels", () => {
   test("a kernel name with no source", () => {
     expect(() => registry.getPipeline("no_such_kernel")).toThrow(KernelNotFoundError);
   });
-  test("MSL that fails to compile reports the compiler's line", () => {
+  testUnless(NO_RUNTIME_COMPILER)("MSL that fails to compile reports the compiler's line", () => {
     const r = new KernelRegistry(device);
     r.registerSource("broken_kernel", ["#include <metal_stdlib>", "using namespace metal;", "kernel void broken_kernel(device float* x [[buffer(0)]], uint i [[thread_position_in_grid]]) {", "  x[i] = undefined_symbol;", "}"].join("\n"));
     let error: unknown;
@@ -118,7 +119,7 @@ describe("kernels", () => {
     expect((error as CompileError).log).toContain("undefined_symbol");
     r.dispose();
   });
-  test("a function missing from a registered source", () => {
+  testUnless(NO_RUNTIME_COMPILER)("a function missing from a registered source", () => {
     const r = new KernelRegistry(device);
     r.registerSource("absent", "#include <metal_stdlib>\nusing namespace metal;\nkernel void present(device float* x [[buffer(0)]], uint i [[thread_position_in_grid]]) { x[i] = 1; }\n");
     expect(() => r.getPipeline("absent")).toThrow(KernelNotFoundError);

@@ -11,6 +11,7 @@ import { describe, expect, test } from "bun:test";
 import { chmodSync, cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { MSL_CPU_ONLY, testUnless } from "./support/backend.ts";
 
 const BUN = process.execPath;
 const SEED = Number(process.env.FUZZ_SEED ?? 20261205);
@@ -92,7 +93,7 @@ describe("fuzz: environment, compiler and cache, one process each", () => {
     expect(r.lines[0]).toMatchObject({ outcome: "typed", errorClass: "ArgumentError", argument: name });
   });
 
-  test("a compiler that never returns ends in a CompileError after MLXN_COMPILE_TIMEOUT", async () => {
+  testUnless(MSL_CPU_ONLY)("a compiler that never returns ends in a CompileError after MLXN_COMPILE_TIMEOUT", async () => {
     const dir = mkdtempSync(join(tmpdir(), "mlxn-fuzz-cxx-"));
     try {
       const cxx = join(dir, "clang++-stuck");
@@ -107,7 +108,7 @@ describe("fuzz: environment, compiler and cache, one process each", () => {
     }
   });
 
-  test("kernel cache damage heals: another kernel's object swapped in, the header corrupted", async () => {
+  testUnless(MSL_CPU_ONLY)("kernel cache damage heals: another kernel's object swapped in, the header corrupted", async () => {
     const dir = mkdtempSync(join(tmpdir(), "mlxn-fuzz-cache-"));
     try {
       const env = { MLXN_CACHE_DIR: dir };

@@ -141,7 +141,12 @@ bool mlxn_device::compiler_settings(cuda::CompilerSettings &out) {
   if (!toolchain_resolved) {
     mslcpu::Toolchain tc;
     std::string error;
-    clang = mslcpu::find_toolchain(cxx, tc, error) ? tc.cxx : "";
+    // CUDA device code needs clang 17 or newer (__bf16 arithmetic and its excess-precision flag):
+    // an older clang on a GPU host must not be picked, so that a kernel missing from the PTX cache
+    // gets the error that says to precompile, not clang 16's unknown-argument message.
+    if (!cxx.empty()) clang = mslcpu::find_toolchain(cxx, tc, error) ? tc.cxx : "";
+    for (const char *c : {"clang++-19", "clang++-18", "clang++-17"})
+      if (cxx.empty() && clang.empty() && mslcpu::find_toolchain(c, tc, error)) clang = tc.cxx;
     toolchain_resolved = true;
   }
   out.clang = clang;

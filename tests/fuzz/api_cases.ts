@@ -180,7 +180,11 @@ function targetedCases(ctx: ApiContext, rng: Rng): FuzzCase[] {
   } });
 
   // ── out-of-bounds writes from raw kernels: a CommandBufferError, then the device still works ──
-  for (const grid of [65, 1000, 1 << 16, 1 << 20, 1 << 22]) {
+  // Only msl-cpu checks bounds (the child runs with sanitize builds). A GPU writes past a small
+  // buffer into its allocation's padding unnoticed, and a fault poisons the context every later
+  // case shares (tests/cuda_backend.test.ts checks faults in a process of their own).
+  const checksBounds = device.backend === "cpu";
+  for (const grid of checksBounds ? [65, 1000, 1 << 16, 1 << 20, 1 << 22] : []) {
     add({
       id: `raw kernel writes ${grid} floats into a 64-byte buffer`, expect: "error", errorClass: "CommandBufferError",
       run: () => {
@@ -197,7 +201,7 @@ function targetedCases(ctx: ApiContext, rng: Rng): FuzzCase[] {
       check: (r) => expectFilled(r as Float32Array, 64),
     });
   }
-  add({
+  if (checksBounds) add({
     id: "raw kernel overrun of a slice at an offset", expect: "error", errorClass: "CommandBufferError",
     run: () => {
       using big = device.allocBuffer(4096, DType.F32, [1024]);

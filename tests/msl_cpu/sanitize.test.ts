@@ -7,6 +7,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { CommandBufferError, Device, DType, KernelRegistry, withConfig } from "../../src/index.ts";
 import { lineOf } from "./support.ts";
+import { MSL_CPU_ONLY, testUnless } from "../support/backend.ts";
 
 const device = withConfig({ mslCpuSanitize: true }, () => Device.open());
 const registry = new KernelRegistry(device);
@@ -81,6 +82,7 @@ function failure(mode: number, options?: Parameters<typeof run>[1]): string {
 }
 
 describe("sanitize builds", () => {
+  const test = testUnless(MSL_CPU_ONLY);
   test("in-bounds accesses give the normal results, also for a binding at an offset", () => {
     expect([...run(0)]).toEqual(Array.from({ length: 64 }, (_, i) => i + 1));
     expect([...run(0, { offset: 8 })]).toEqual(Array.from({ length: 64 }, (_, i) => i + 9));

@@ -6,6 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { randomFloats } from "../support/fixtures.ts";
 import { reduceSource } from "./sources.ts";
 import { commandBufferError, kernel, lineOf, run } from "./support.ts";
+import { MSL_CPU_ONLY, testUnless } from "../support/backend.ts";
 
 
 const scanSource = `
@@ -149,7 +150,8 @@ kernel void two_barriers(device float* out [[buffer(0)]], uint tid [[thread_inde
 `;
 
 describe("barrier misuse fails the command buffer", () => {
-  test("threads that return before a barrier others wait at", () => {
+  const mslCpuTest = testUnless(MSL_CPU_ONLY);
+  mslCpuTest("threads that return before a barrier others wait at", () => {
     const msg = commandBufferError(() =>
       run("early_return", divergentReturn, { grid: [64, 1, 1], group: [64, 1, 1], out: new Float32Array(64) }),
     );
@@ -158,7 +160,7 @@ describe("barrier misuse fails the command buffer", () => {
     expect(msg).toContain(`registered:early_return:${lineOf(divergentReturn, "// BARRIER")}`);
   });
 
-  test("threads waiting at different barriers", () => {
+  mslCpuTest("threads waiting at different barriers", () => {
     const msg = commandBufferError(() =>
       run("two_barriers", divergentSites, { grid: [8, 1, 1], group: [8, 1, 1], out: new Float32Array(8) }),
     );
