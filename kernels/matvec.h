@@ -15,6 +15,11 @@
 #include "quantized.h"
 using namespace metal;
 
+// The helpers below take thread arrays by pointer; inlined, those arrays stay in registers. Left
+// to the inliner's judgement (matvec_rows is large), clang's NVPTX back end called them and put
+// the arrays in local memory: 360 local loads per chunk step of a 4-bit qmv.
+#define MV_INLINE __attribute__((always_inline)) inline
+
 constant bool mv_one_row [[function_constant(100)]];
 
 constant constexpr int MV_ROWS = 4;  // a float4 of accumulators per row of x
@@ -27,7 +32,7 @@ constant constexpr int MV_PARTIALS = 16;
 
 // Value i of p as float, or 0 past K when the chunk is not `full`.
 template <typename T>
-inline float load_at(device const T* p, int i, uint k0, uint K, bool full) {
+MV_INLINE float load_at(device const T* p, int i, uint k0, uint K, bool full) {
   return full || k0 + uint(i) < K ? float(p[i]) : 0.0f;
 }
 
@@ -39,7 +44,8 @@ struct DenseRows {
   device const W* w;
   uint K;
 
-  inline void load(uint n, uint k0, bool full, thread float* v, thread float& scale, thread float& bias) const {
+  MV_INLINE void load(uint n, uint k0, bool full, thread float* v, thread float& scale, thread float& bias) const {
+#pragma unroll
     for (int i = 0; i < CHUNK; i++) v[i] = load_at(w + n * K + k0, i, k0, K, full);
     scale = 1.0f;
     bias = 0.0f;
@@ -59,7 +65,7 @@ struct AffineRows {
   uint K;
   uint group_shift;
 
-  inline void load(uint n, uint k0, bool, thread float* v, thread float& scale, thread float& bias) const {
+  MV_INLINE void load(uint n, uint k0, bool, thread float* v, thread float& scale, thread float& bias) const {
     uint words[bits];
     load_block<bits>(w + (n * K + k0) / 32 * bits, words);
     block_codes<bits>(words, v);
@@ -72,18 +78,23 @@ struct AffineRows {
 // part[i % P] += v[i] * x[i] over a chunk, left unreduced: the caller keeps the partials across
 // chunks and reduces them once per row, at the end.
 template <int C, int P, typename T>
-inline void dot_chunk(thread const float* v, device const T* x, uint k0, uint K, bool full, thread float* part) {
+MV_INLINE void dot_chunk(thread const float* v, device const T* x, uint k0, uint K, bool full, thread float* part) {
   constexpr int W = C < P ? C : P;
+#pragma unroll
   for (int j = 0; j < C; j += W)
+#pragma unroll
     for (int i = 0; i < W; i++) part[i] = fma(v[j + i], load_at(x, j + i, k0, K, full), part[i]);
 }
 
 // Sum of P values, pairwise.
 template <int P>
-inline float sum_partials(thread const float* p) {
+MV_INLINE float sum_partials(thread const float* p) {
   float s[P / 2];
+#pragma unroll
   for (int i = 0; i < P / 2; i++) s[i] = p[i] + p[i + P / 2];
+#pragma unroll
   for (int w = P / 4; w > 0; w /= 2)
+#pragma unroll
     for (int i = 0; i < w; i++) s[i] += s[i + w];
   return s[0];
 }
@@ -98,7 +109,7 @@ inline float sum_partials(thread const float* p) {
 // x. (The cpu backend routes products to the row kernels below; here msl-cpu runs conformance
 // cases and the experts' products.)
 template <typename T, typename Rows>
-inline void matvec_rows(thread const Rows& rows, device const T* x, device T* y, uint N, uint K, int xrows,
+MV_INLINE void matvec_rows(thread const Rows& rows, device const T* x, device T* y, uint N, uint K, int xrows,
                         uint tg, uint sg, uint lane) {
   constexpr int C = Rows::CHUNK;
   constexpr int P = MV_PARTIALS;
@@ -111,24 +122,35 @@ inline void matvec_rows(thread const Rows& rows, device const T* x, device T* y,
   // only by loop counters: a float4 element written at a run-time index made clang 19's NVPTX
   // back end store through a local-window address as if it were generic (a fault on the GPU).
   float sums[MV_MAX_X_ROWS][MV_ROWS];
+#pragma unroll
   for (int m = 0; m < MV_MAX_X_ROWS; m++)
+#pragma unroll
     for (int r = 0; r < MV_ROWS; r++) sums[m][r] = 0.0f;
+  // Loops over rows and partials have constant trip counts and unroll fully, so every array
+  // here lives in registers (a loop that breaks early would index them at run time, which puts
+  // them in a GPU thread's local memory).
   for (uint c = lane; c < chunks; c += 32) {
     const uint k0 = c * C;
     const bool full = Rows::AFFINE || k0 + C <= K;  // affine K is a multiple of the 32-value chunk
+#pragma unroll
     for (int r = 0; r < MV_ROWS; r++) {
-      if (r >= wrows) break;
-      float v[C];
-      float scale, bias;
-      rows.load(n0 + r, k0, full, v, scale, bias);
-      if (Rows::AFFINE)
-        for (int i = 0; i < C; i++) v[i] = fma(scale, v[i], bias);
-      for (int m = 0; m < MV_MAX_X_ROWS; m++) {
-        if (m >= xrows) break;
-        float part[P];
-        for (int i = 0; i < P; i++) part[i] = 0.0f;
-        dot_chunk<C, P>(v, x + m * K + k0, k0, K, full, part);
-        sums[m][r] += sum_partials<P>(part);
+      if (r < wrows) {
+        float v[C];
+        float scale, bias;
+        rows.load(n0 + r, k0, full, v, scale, bias);
+        if (Rows::AFFINE)
+#pragma unroll
+          for (int i = 0; i < C; i++) v[i] = fma(scale, v[i], bias);
+#pragma unroll
+        for (int m = 0; m < MV_MAX_X_ROWS; m++) {
+          if (m < xrows) {
+            float part[P];
+#pragma unroll
+            for (int i = 0; i < P; i++) part[i] = 0.0f;
+            dot_chunk<C, P>(v, x + m * K + k0, k0, K, full, part);
+            sums[m][r] += sum_partials<P>(part);
+          }
+        }
       }
     }
   }
@@ -147,7 +169,7 @@ inline void matvec_rows(thread const Rows& rows, device const T* x, device T* y,
 // gemv and qmv: `xrow0` is the first row of x this threadgroup handles (grid y walks rows of x in
 // steps of MV_MAX_X_ROWS); with mv_one_row, x has one row.
 template <typename T, typename Rows>
-inline void matvec(thread const Rows& rows, device const T* x, device T* y, constant MatmulArgs& args,
+MV_INLINE void matvec(thread const Rows& rows, device const T* x, device T* y, constant MatmulArgs& args,
                    uint tg, uint xrow0, uint sg, uint lane) {
   const int xrows = mv_one_row ? 1 : int(min(uint(MV_MAX_X_ROWS), args.M - xrow0));
   matvec_rows<T>(rows, x + xrow0 * args.K, y + xrow0 * args.N, args.N, args.K, xrows, tg, sg, lane);

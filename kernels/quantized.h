@@ -29,7 +29,7 @@ struct MatmulArgs {
 // Code i (0 <= i < 32) of a 32-value block held in `bits` words. With i known at compile time
 // (unrolled loops) this folds to one or two shifts and a mask.
 template <int bits>
-inline uint block_code(thread const uint* w, int i) {
+__attribute__((always_inline)) inline uint block_code(thread const uint* w, int i) {
   const int bit = i * bits;
   const int word = bit >> 5;
   const int shift = bit & 31;
@@ -40,15 +40,18 @@ inline uint block_code(thread const uint* w, int i) {
 
 // All 32 codes of a block as floats, v[i] = code i. With the loop unrolled each code is a shift
 // and a mask of one word (two where it straddles words); the 32 are alike, so a CPU compiler can
-// decode them in vector registers.
+// decode them in vector registers. The loops here are unrolled explicitly (and the functions
+// always inlined): a GPU keeps `w` and `v` in registers only when every index is a constant.
 template <int bits>
-inline void block_codes(thread const uint* w, thread float* v) {
+__attribute__((always_inline)) inline void block_codes(thread const uint* w, thread float* v) {
+#pragma unroll
   for (int i = 0; i < 32; i++) v[i] = float(block_code<bits>(w, i));
 }
 
 // Load the `bits` words of one block.
 template <int bits>
-inline void load_block(device const uint* src, thread uint* w) {
+__attribute__((always_inline)) inline void load_block(device const uint* src, thread uint* w) {
+#pragma unroll
   for (int i = 0; i < bits; i++) w[i] = src[i];
 }
 

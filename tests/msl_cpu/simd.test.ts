@@ -177,9 +177,8 @@ function check(n: number, groupSize: number, mode: number) {
 describe("SIMD-group functions", () => {
   test("full SIMD-groups: groups of 64", () => check(256, 64, 0));
   test("partial SIMD-groups: groups of 40 (32 + 8) and a dispatchThreads edge group of 20", () => check(100, 40, 0));
-  // Metal defines it; the cuda prelude's collectives use a full-warp mask, so lanes that returned
-  // would be read anyway.
-  testUnless(backend === "cuda" ? "known gap: the cuda prelude's SIMD-group functions assume all 32 lanes active" : "")("inactive lanes (returned threads) take no part", () => check(200, 96, 1));
+  // On the H100 the first wrong word was quad_sum's (word 25 of lane 0, 3.7e18 for -5.33).
+  testUnless(backend === "cuda" ? "known gap: on the H100, quad_sum with returned lanes gave a wrong value (word 25), not yet found" : "")("inactive lanes (returned threads) take no part", () => check(200, 96, 1));
 });
 
 const divergentSource = `
