@@ -29,9 +29,10 @@ struct BlockRows {
   device const uchar* w;
   uint K;
 
-  inline void load(uint n, uint k0, bool, thread float* v, thread float& scale, thread float& bias) const {
+  MV_INLINE void load(uint n, uint k0, bool, thread float* v, thread float& scale, thread float& bias) const {
     float4 q[8];
     Block::chunk(block_at<Block>(w, n, k0, K), int((k0 % Block::QK) / 32), q, scale, bias);
+#pragma unroll
     for (int i = 0; i < 32; i++) v[i] = q[i / 4][i % 4];
   }
 };

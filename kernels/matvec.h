@@ -26,9 +26,9 @@ constant constexpr int MV_ROWS = 4;  // a float4 of accumulators per row of x
 constant constexpr int MV_SIMDGROUPS = 2;
 constant constexpr int MV_MAX_X_ROWS = 4;
 // Partial sums of one chunk's dot product: value i goes to partial i % MV_PARTIALS, reduced at
-// the chunk's end. Independent sums let a GPU overlap the multiply-adds and a CPU compiler put a
-// chunk's values in vector registers.
-constant constexpr int MV_PARTIALS = 16;
+// the chunk's end. Four independent sums per weight row, MV_ROWS rows at a time, are enough for a
+// GPU to overlap the multiply-adds; more would add reduction work to every chunk.
+constant constexpr int MV_PARTIALS = 4;
 
 // Value i of p as float, or 0 past K when the chunk is not `full`.
 template <typename T>
@@ -75,17 +75,6 @@ struct AffineRows {
   }
 };
 
-// part[i % P] += v[i] * x[i] over a chunk, left unreduced: the caller keeps the partials across
-// chunks and reduces them once per row, at the end.
-template <int C, int P, typename T>
-MV_INLINE void dot_chunk(thread const float* v, device const T* x, uint k0, uint K, bool full, thread float* part) {
-  constexpr int W = C < P ? C : P;
-#pragma unroll
-  for (int j = 0; j < C; j += W)
-#pragma unroll
-    for (int i = 0; i < W; i++) part[i] = fma(v[j + i], load_at(x, j + i, k0, K, full), part[i]);
-}
-
 // Sum of P values, pairwise.
 template <int P>
 MV_INLINE float sum_partials(thread const float* p) {
@@ -105,9 +94,11 @@ MV_INLINE float sum_partials(thread const float* p) {
 //
 // Lanes stride over a row's chunks (lane l takes chunks l, l + 32, ...), so at each step the 32
 // lanes read 32 consecutive chunks of each of the simdgroup's MV_ROWS rows: one coalesced run per
-// row, four independent loads in flight per lane. Each chunk of W is decoded once for all rows of
-// x. (The cpu backend routes products to the row kernels below; here msl-cpu runs conformance
-// cases and the experts' products.)
+// row, MV_ROWS independent loads in flight per lane. Each chunk of W is decoded once for all rows
+// of x, and each chunk of x is read once for all rows of W. An affine chunk (w = scale * v + bias)
+// costs one multiply-add per value: its dot product with x is scale * (v . x) + bias * sum(x),
+// with sum(x) shared by the MV_ROWS rows. (The cpu backend routes products to the row kernels
+// below; here msl-cpu runs conformance cases and the experts' products.)
 template <typename T, typename Rows>
 MV_INLINE void matvec_rows(thread const Rows& rows, device const T* x, device T* y, uint N, uint K, int xrows,
                         uint tg, uint sg, uint lane) {
@@ -126,29 +117,41 @@ MV_INLINE void matvec_rows(thread const Rows& rows, device const T* x, device T*
   for (int m = 0; m < MV_MAX_X_ROWS; m++)
 #pragma unroll
     for (int r = 0; r < MV_ROWS; r++) sums[m][r] = 0.0f;
-  // Loops over rows and partials have constant trip counts and unroll fully, so every array
-  // here lives in registers (a loop that breaks early would index them at run time, which puts
-  // them in a GPU thread's local memory).
+  // Loops over rows, values and partials have constant trip counts and unroll fully, so every
+  // array here lives in registers (a loop that breaks early would index them at run time, which
+  // puts them in a GPU thread's local memory).
   for (uint c = lane; c < chunks; c += 32) {
     const uint k0 = c * C;
     const bool full = Rows::AFFINE || k0 + C <= K;  // affine K is a multiple of the 32-value chunk
+    // The weight rows' chunks first: independent loads, all in flight together.
+    float v[MV_ROWS][C];
+    float scale[MV_ROWS], bias[MV_ROWS];
 #pragma unroll
-    for (int r = 0; r < MV_ROWS; r++) {
-      if (r < wrows) {
-        float v[C];
-        float scale, bias;
-        rows.load(n0 + r, k0, full, v, scale, bias);
-        if (Rows::AFFINE)
+    for (int r = 0; r < MV_ROWS; r++)
+      if (r < wrows) rows.load(n0 + r, k0, full, v[r], scale[r], bias[r]);
 #pragma unroll
-          for (int i = 0; i < C; i++) v[i] = fma(scale, v[i], bias);
+    for (int m = 0; m < MV_MAX_X_ROWS; m++) {
+      if (m < xrows) {
+        float xv[C];
+        float xpart[P];
 #pragma unroll
-        for (int m = 0; m < MV_MAX_X_ROWS; m++) {
-          if (m < xrows) {
+        for (int i = 0; i < P; i++) xpart[i] = 0.0f;
+#pragma unroll
+        for (int i = 0; i < C; i++) {
+          xv[i] = load_at(x + m * K + k0, i, k0, K, full);
+          if (Rows::AFFINE) xpart[i % P] += xv[i];
+        }
+        const float xsum = Rows::AFFINE ? sum_partials<P>(xpart) : 0.0f;
+#pragma unroll
+        for (int r = 0; r < MV_ROWS; r++) {
+          if (r < wrows) {
             float part[P];
 #pragma unroll
             for (int i = 0; i < P; i++) part[i] = 0.0f;
-            dot_chunk<C, P>(v, x + m * K + k0, k0, K, full, part);
-            sums[m][r] += sum_partials<P>(part);
+#pragma unroll
+            for (int i = 0; i < C; i++) part[i % P] = fma(v[r][i], xv[i], part[i % P]);
+            const float dot = sum_partials<P>(part);
+            sums[m][r] += Rows::AFFINE ? fma(scale[r], dot, bias[r] * xsum) : dot;
           }
         }
       }
@@ -156,12 +159,15 @@ MV_INLINE void matvec_rows(thread const Rows& rows, device const T* x, device T*
   }
 
   // MV_ROWS = 4 fits a float4, so one simd_sum reduces a row of x against all four weight rows.
+#pragma unroll
   for (int m = 0; m < MV_MAX_X_ROWS; m++) {
-    if (m >= xrows) break;
-    const float4 s = simd_sum(float4(sums[m][0], sums[m][1], sums[m][2], sums[m][3]));
-    if (lane == 0) {
-      for (int r = 0; r < MV_ROWS; r++)
-        if (r < wrows) y[m * N + n0 + r] = static_cast<T>(s[r]);
+    if (m < xrows) {
+      const float4 s = simd_sum(float4(sums[m][0], sums[m][1], sums[m][2], sums[m][3]));
+      if (lane == 0) {
+#pragma unroll
+        for (int r = 0; r < MV_ROWS; r++)
+          if (r < wrows) y[m * N + n0 + r] = static_cast<T>(s[r]);
+      }
     }
   }
 }
