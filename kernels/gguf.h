@@ -25,15 +25,30 @@ inline device const uchar* block_at(device const uchar* w, uint n, uint k, uint 
 template <typename Block>
 struct BlockRows {
   static constant constexpr int CHUNK = 32;
+  static constant constexpr int LANE_CHUNKS = 1;
   static constant constexpr bool AFFINE = Block::AFFINE;
   device const uchar* w;
   uint K;
 
-  MV_INLINE void load(uint n, uint k0, bool, thread float* v, thread float& scale, thread float& bias) const {
+  // A block format's chunk is decoded at fetch (its decoders read bytes as they go), so Raw holds
+  // the 32 values.
+  struct Raw {
     float4 q[8];
-    Block::chunk(block_at<Block>(w, n, k0, K), int((k0 % Block::QK) / 32), q, scale, bias);
+    float scale, bias;
+  };
+
+  MV_INLINE void fetch(uint n, uint k0, bool, thread Raw& raw) const {
+    Block::chunk(block_at<Block>(w, n, k0, K), int((k0 % Block::QK) / 32), raw.q, raw.scale, raw.bias);
+  }
+  MV_INLINE float value(thread const Raw& raw, int i) const { return raw.q[i / 4][i % 4]; }
+
+  MV_INLINE void load(uint n, uint k0, bool full, thread float* v, thread float& scale, thread float& bias) const {
+    Raw raw;
+    fetch(n, k0, full, raw);
 #pragma unroll
-    for (int i = 0; i < 32; i++) v[i] = q[i / 4][i % 4];
+    for (int i = 0; i < 32; i++) v[i] = value(raw, i);
+    scale = raw.scale;
+    bias = raw.bias;
   }
 };
 

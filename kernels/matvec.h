@@ -4,9 +4,9 @@
 //
 // Shape of the work: a threadgroup is MV_SIMDGROUPS simdgroups; each simdgroup owns MV_ROWS
 // consecutive rows of W, and its 32 lanes stride over the rows' Rows::CHUNK-value chunks
-// (matvec_rows), so a step of the simdgroup reads 32 consecutive chunks of each row. A pass serves
-// up to MV_MAX_X_ROWS rows of x, so W is read and decoded once for all of them; grid y counts
-// passes. The lanes' sums meet in one simd_sum per row of x. No threadgroup memory, no barriers.
+// (matvec_rows), Rows::LANE_CHUNKS a step, so each load of a step reads 32 consecutive chunks of
+// a row. A pass serves up to MV_MAX_X_ROWS rows of x, so W is read and decoded once for all of
+// them; grid y counts passes. The lanes' sums meet in one simd_sum per row of x. No threadgroup memory, no barriers.
 //
 // Function constant mv_one_row: true when x has one row (decode proper). The kernel then keeps a
 // single row of accumulators, so the common case pays no registers for the batched one.
@@ -22,7 +22,10 @@ using namespace metal;
 
 constant bool mv_one_row [[function_constant(100)]];
 
-constant constexpr int MV_ROWS = 4;  // a float4 of accumulators per row of x
+// Weight rows per simdgroup. Two, not four: the 8B model's [4096, 4096] product then has 2048
+// simdgroups rather than 1024 for an H100's 132 cores, and each holds fewer registers; the price
+// is x read from cache once per two weight rows rather than four.
+constant constexpr int MV_ROWS = 2;  // a float2 of accumulators per row of x
 constant constexpr int MV_SIMDGROUPS = 2;
 constant constexpr int MV_MAX_X_ROWS = 4;
 // Partial sums of one chunk's dot product: value i goes to partial i % MV_PARTIALS, reduced at
@@ -36,13 +39,35 @@ MV_INLINE float load_at(device const T* p, int i, uint k0, uint K, bool full) {
   return full || k0 + uint(i) < K ? float(p[i]) : 0.0f;
 }
 
+// A weight-rows adaptor gives matvec_rows one chunk of CHUNK values of a row in two steps, so a
+// GPU thread holds a chunk in its stored form between the load and the arithmetic rather than as
+// CHUNK floats: fetch(n, k0, full, raw) issues the loads into a Raw, value(raw, i) is value i as a
+// float (for AFFINE rows the raw code, the chunk's scale and bias in raw.scale and raw.bias). A
+// 4-bit chunk held as floats took 32 registers a row; as words, 4 (the one-row 4-bit qmv fell
+// from 207 registers a thread to 87, and registers bound how many simdgroups an H100 core keeps
+// in flight). load() is the one-step form the row kernels below use.
+
 // Dense rows of type W: chunks of 8 values; a chunk that runs past K reads zeros.
 template <typename W>
 struct DenseRows {
   static constant constexpr int CHUNK = 8;
+  static constant constexpr int LANE_CHUNKS = 4;  // chunks a lane takes per step of matvec_rows
   static constant constexpr bool AFFINE = false;
   device const W* w;
   uint K;
+
+  struct Raw {
+    float v[CHUNK];
+    float scale, bias;
+  };
+
+  MV_INLINE void fetch(uint n, uint k0, bool full, thread Raw& raw) const {
+#pragma unroll
+    for (int i = 0; i < CHUNK; i++) raw.v[i] = load_at(w + n * K + k0, i, k0, K, full);
+    raw.scale = 1.0f;
+    raw.bias = 0.0f;
+  }
+  MV_INLINE float value(thread const Raw& raw, int i) const { return raw.v[i]; }
 
   MV_INLINE void load(uint n, uint k0, bool full, thread float* v, thread float& scale, thread float& bias) const {
 #pragma unroll
@@ -52,12 +77,24 @@ struct DenseRows {
   }
 };
 
-// MLX affine rows: chunks of one 32-value block; `v` gets the raw codes and the block's scale
-// and bias come back separately, so a dot product costs one multiply-add per value and the bias
-// is applied once per block against the sum of x.
-template <typename S, int bits>
+// Values in a lane's chunk of MLX affine codes in the simdgroup kernels: the fewest that fill
+// whole words (8 at 4 bits, 4 at 8, 16 at 2 and 6, 32 at 3 and 5), so lanes side by side read
+// words side by side and the x values beside them. With a 32-value chunk per lane, a warp's load
+// of x was spread over 2 KB (64 bytes a lane) and the L1 cache, not memory, bounded the qmv.
+template <int bits>
+struct LaneChunk {
+  static constant constexpr int VALUES = 32 / (bits & -bits);
+};
+
+// MLX affine rows: chunks of C values (32, a whole block, for the row kernels; LaneChunk for the
+// simdgroup ones) held as their C * bits / 32 words of codes; the chunk's scale and bias come
+// back separately, so a dot product costs one multiply-add per value and the bias is applied once
+// per chunk against the sum of x. A chunk never crosses a group (groups are 32, 64 or 128 values).
+template <typename S, int bits, int C = 32>
 struct AffineRows {
-  static constant constexpr int CHUNK = 32;
+  static constant constexpr int CHUNK = C;
+  static constant constexpr int WORDS = C * bits / 32;
+  static constant constexpr int LANE_CHUNKS = WORDS == 1 ? 8 : C < 32 ? 2 : 1;
   static constant constexpr bool AFFINE = true;
   device const uint* w;
   device const S* scales;
@@ -65,13 +102,28 @@ struct AffineRows {
   uint K;
   uint group_shift;
 
-  MV_INLINE void load(uint n, uint k0, bool, thread float* v, thread float& scale, thread float& bias) const {
-    uint words[bits];
-    load_block<bits>(w + (n * K + k0) / 32 * bits, words);
-    block_codes<bits>(words, v);
+  struct Raw {
+    uint words[WORDS];
+    float scale, bias;
+  };
+
+  MV_INLINE void fetch(uint n, uint k0, bool, thread Raw& raw) const {
+    device const uint* src = w + (n * K + k0) / 32 * bits + (k0 % 32) * bits / 32;
+#pragma unroll
+    for (int i = 0; i < WORDS; i++) raw.words[i] = src[i];
     const uint g = (n * K + k0) >> group_shift;
-    scale = float(scales[g]);
-    bias = float(biases[g]);
+    raw.scale = float(scales[g]);
+    raw.bias = float(biases[g]);
+  }
+  MV_INLINE float value(thread const Raw& raw, int i) const { return code_float(block_code<bits>(raw.words, i)); }
+
+  MV_INLINE void load(uint n, uint k0, bool full, thread float* v, thread float& scale, thread float& bias) const {
+    Raw raw;
+    fetch(n, k0, full, raw);
+#pragma unroll
+    for (int i = 0; i < C; i++) v[i] = value(raw, i);
+    scale = raw.scale;
+    bias = raw.bias;
   }
 };
 
@@ -107,6 +159,9 @@ MV_INLINE void matvec_rows(thread const Rows& rows, device const T* x, device T*
   const uint n0 = (tg * MV_SIMDGROUPS + sg) * MV_ROWS;
   if (n0 >= N) return;  // the whole simdgroup leaves together
 
+  // A lane takes U chunks a step, 32 chunks apart, so a step covers 32 * C * U values of each
+  // row (1024 for the 4-bit and dense rows) with U independent loads per row in flight.
+  constexpr int U = Rows::LANE_CHUNKS;
   const uint chunks = (K + C - 1) / C;  // per row
   const int wrows = int(min(uint(MV_ROWS), N - n0));
   // sums[m][r]: this lane's share of row m of x against weight row n0 + r. Plain floats, indexed
@@ -117,21 +172,28 @@ MV_INLINE void matvec_rows(thread const Rows& rows, device const T* x, device T*
   for (int m = 0; m < MV_MAX_X_ROWS; m++)
 #pragma unroll
     for (int r = 0; r < MV_ROWS; r++) sums[m][r] = 0.0f;
-  // Loops over rows, values and partials have constant trip counts and unroll fully, so every
-  // array here lives in registers (a loop that breaks early would index them at run time, which
-  // puts them in a GPU thread's local memory).
-  for (uint c = lane; c < chunks; c += 32) {
-    const uint k0 = c * C;
-    const bool full = Rows::AFFINE || k0 + C <= K;  // affine K is a multiple of the 32-value chunk
-    // The weight rows' chunks first: independent loads, all in flight together.
-    float v[MV_ROWS][C];
-    float scale[MV_ROWS], bias[MV_ROWS];
+  // Loops over chunks, rows, values and partials have constant trip counts and unroll fully, so
+  // every array here lives in registers (a loop that breaks early would index them at run time,
+  // which puts them in a GPU thread's local memory).
+  for (uint c0 = lane; c0 < chunks; c0 += 32 * U) {
+    // The weight rows' chunks first: independent loads, all in flight together, held as stored.
+    typename Rows::Raw raw[U][MV_ROWS];
 #pragma unroll
-    for (int r = 0; r < MV_ROWS; r++)
-      if (r < wrows) rows.load(n0 + r, k0, full, v[r], scale[r], bias[r]);
+    for (int u = 0; u < U; u++) {
+      const uint k0 = (c0 + 32 * u) * C;
+      const bool full = Rows::AFFINE || k0 + C <= K;  // affine K is a multiple of 32
+#pragma unroll
+      for (int r = 0; r < MV_ROWS; r++)
+        if (c0 + 32 * u < chunks && r < wrows) rows.fetch(n0 + r, k0, full, raw[u][r]);
+    }
 #pragma unroll
     for (int m = 0; m < MV_MAX_X_ROWS; m++) {
-      if (m < xrows) {
+      if (m >= xrows) continue;
+#pragma unroll
+      for (int u = 0; u < U; u++) {
+        if (c0 + 32 * u >= chunks) continue;
+        const uint k0 = (c0 + 32 * u) * C;
+        const bool full = Rows::AFFINE || k0 + C <= K;
         float xv[C];
         float xpart[P];
 #pragma unroll
@@ -149,24 +211,23 @@ MV_INLINE void matvec_rows(thread const Rows& rows, device const T* x, device T*
 #pragma unroll
             for (int i = 0; i < P; i++) part[i] = 0.0f;
 #pragma unroll
-            for (int i = 0; i < C; i++) part[i % P] = fma(v[r][i], xv[i], part[i % P]);
+            for (int i = 0; i < C; i++) part[i % P] = fma(rows.value(raw[u][r], i), xv[i], part[i % P]);
             const float dot = sum_partials<P>(part);
-            sums[m][r] += Rows::AFFINE ? fma(scale[r], dot, bias[r] * xsum) : dot;
+            sums[m][r] += Rows::AFFINE ? fma(raw[u][r].scale, dot, raw[u][r].bias * xsum) : dot;
           }
         }
       }
     }
   }
 
-  // MV_ROWS = 4 fits a float4, so one simd_sum reduces a row of x against all four weight rows.
+  // MV_ROWS = 2 fits a float2, so one simd_sum reduces a row of x against both weight rows.
 #pragma unroll
   for (int m = 0; m < MV_MAX_X_ROWS; m++) {
     if (m < xrows) {
-      const float4 s = simd_sum(float4(sums[m][0], sums[m][1], sums[m][2], sums[m][3]));
+      const float2 s = simd_sum(float2(sums[m][0], sums[m][1]));
       if (lane == 0) {
-#pragma unroll
-        for (int r = 0; r < MV_ROWS; r++)
-          if (r < wrows) y[m * N + n0 + r] = static_cast<T>(s[r]);
+        y[m * N + n0] = static_cast<T>(s.x);
+        if (wrows > 1) y[m * N + n0 + 1] = static_cast<T>(s.y);
       }
     }
   }
@@ -207,7 +268,7 @@ kernel void qmv(device const T* x [[buffer(0)]],
                 uint2 tg [[threadgroup_position_in_grid]],
                 uint sg [[simdgroup_index_in_threadgroup]],
                 uint lane [[thread_index_in_simdgroup]]) {
-  const AffineRows<S, bits> rows{w, scales, biases, args.K, args.group_shift};
+  const AffineRows<S, bits, LaneChunk<bits>::VALUES> rows{w, scales, biases, args.K, args.group_shift};
   matvec<T>(rows, x, y, args, tg.x, tg.y * MV_MAX_X_ROWS, sg, lane);
 }
 

@@ -122,7 +122,7 @@ kernel void gather_qmv(device const T* x [[buffer(0)]],
   const uint N = args.N;
   const uint K = args.K;
   const uint groups = K >> args.group_shift;
-  const AffineRows<S, bits> rows{w + e * N * (K / 32 * bits), scales + e * N * groups, biases + e * N * groups, K, args.group_shift};
+  const AffineRows<S, bits, LaneChunk<bits>::VALUES> rows{w + e * N * (K / 32 * bits), scales + e * N * groups, biases + e * N * groups, K, args.group_shift};
   const uint xrow = args.x_per_pair ? p : p / args.top_k;
   matvec_rows<T>(rows, x + xrow * K, y + p * N, N, K, 1, tg.x, sg, lane);
 }
@@ -247,7 +247,7 @@ kernel void grouped_qmv(device const T* xs [[buffer(0)]],
   const uint N = args.N;
   const uint K = args.K;
   const uint groups = K >> args.group_shift;
-  const AffineRows<S, bits> rows{w + e * N * (K / 32 * bits), scales + e * N * groups, biases + e * N * groups, K, args.group_shift};
+  const AffineRows<S, bits, LaneChunk<bits>::VALUES> rows{w + e * N * (K / 32 * bits), scales + e * N * groups, biases + e * N * groups, K, args.group_shift};
   matvec_rows<T>(rows, xs + first * K, ys + first * N, N, K, count, tg.x, sg, lane);
 }
 

@@ -41,6 +41,22 @@ namespace {
 
 std::mutex shared_mu;
 std::weak_ptr<Context> shared_context;  // the healthy context new devices join
+std::string process_fault;              // the first kernel fault of the process, for later errors
+
+// Why a faulted command buffer failed, from the driver's error.
+std::string fault_reason(CUresult status) {
+  return "the GPU reported " + describe(status) +
+         "; the driver refuses this process new CUDA contexts after a kernel fault: restart the process";
+}
+
+// Marks ctx unusable after a fault (once; later faults keep the first reason).
+void poison(Context &ctx, const std::string &why) {
+  std::lock_guard<std::mutex> lock(shared_mu);
+  if (ctx.poisoned.load()) return;
+  ctx.fault = why;
+  if (process_fault.empty()) process_fault = why;
+  ctx.poisoned.store(true);
+}
 
 // The reaper: drops the queue's reference to completed command buffers outside stream callbacks.
 struct Reaper {
@@ -82,15 +98,8 @@ Reaper &reaper() {
 void on_complete(CUstream, CUresult status, void *user) {
   auto *cb = static_cast<mlxn_command_buffer *>(user);
   if (status != kSuccess) {
-    std::string why = "the GPU reported " + describe(status) +
-                      "; the CUDA context is unusable now (open a new Device)";
-    if (!cb->ctx->poisoned.load()) {
-      std::lock_guard<std::mutex> lock(shared_mu);
-      if (!cb->ctx->poisoned.load()) {
-        cb->ctx->fault = why;
-        cb->ctx->poisoned.store(true);
-      }
-    }
+    const std::string why = fault_reason(status);
+    poison(*cb->ctx, why);
     cb->finish(MLXN_CB_STATUS_ERROR, "command buffer" + quoted(cb->label) + " failed: " + why);
   } else {
     cb->finish(cb->failed ? MLXN_CB_STATUS_ERROR : MLXN_CB_STATUS_COMPLETED, "");
@@ -187,9 +196,15 @@ int32_t mlxn_device_open(mlxn_device_t *out) {
     if (!dev->ctx || dev->ctx->poisoned.load()) {
       auto c = std::make_shared<cuda::Context>();
       c->d = d;
-      if ((r = d->cuCtxCreate(&c->ctx, 0, dev->dev)) != cuda::kSuccess)
+      if ((r = d->cuCtxCreate(&c->ctx, 0, dev->dev)) != cuda::kSuccess) {
+        // After a kernel fault the driver refuses every new context of the process with the
+        // fault's error (driver 580, H100/H200: also once the faulted context is destroyed and
+        // the primary context reset), so the message says where it came from.
+        const std::string after =
+            cuda::process_fault.empty() ? "" : " after a kernel fault earlier in this process (" + cuda::process_fault + ")";
         return fail(r == cuda::kErrorOutOfMemory ? MLXN_ERR_OUT_OF_MEMORY : MLXN_ERR_DEVICE,
-                    "cuda: cuCtxCreate failed with " + cuda::describe(r));
+                    "cuda: cuCtxCreate failed with " + cuda::describe(r) + after);
+      }
       cuda::shared_context = c;
       dev->ctx = c;
     }
@@ -441,14 +456,8 @@ int32_t mlxn_command_buffer_wait(mlxn_command_buffer_t cb) {
          r != cuda::kSuccess && cb->status.load() < MLXN_CB_STATUS_COMPLETED && cuda::now_seconds() < until;)
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     if (r != cuda::kSuccess && cb->status.load() < MLXN_CB_STATUS_COMPLETED) {
-      std::string why = "the GPU reported " + cuda::describe(r) + "; the CUDA context is unusable now (open a new Device)";
-      {
-        std::lock_guard<std::mutex> lock(cuda::shared_mu);
-        if (!cb->ctx->poisoned.load()) {
-          cb->ctx->fault = why;
-          cb->ctx->poisoned.store(true);
-        }
-      }
+      const std::string why = cuda::fault_reason(r);
+      cuda::poison(*cb->ctx, why);
       cb->finish(MLXN_CB_STATUS_ERROR, "command buffer" + cuda::quoted(cb->label) + " failed: " + why);
     }
   }

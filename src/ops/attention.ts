@@ -26,8 +26,15 @@ import { checkBuffer, checkCount, checkElements, checkFloat, checkInt, checkNumb
 export { ATTENTION_HEAD_DIMS, TILED_ATTENTION_HEAD_DIMS };
 /** Most partial results per head decode makes (bounds the scratch buffer). */
 export const DECODE_MAX_SPLITS = 128;
-/** Positions per decode split the op aims for: enough threadgroups for a long cache, few partials for a short one. */
-const DECODE_SPLIT_POSITIONS = 256;
+/**
+ * Positions per decode split the op aims for: enough threadgroups for a long cache, few partials
+ * for a short one. Where lanes are in hardware (a GPU) the aim is threadgroups for every core: at
+ * 256 positions a 4k cache of 8 KV heads was 32 threadgroups for the H100's 132 cores (3.7 % of
+ * its bandwidth); at 32 it is 256. Up to `cpu` positions there is no split on either, as the
+ * reduction is one more dispatch (about 4 µs on the H100, more than the split saves there). On
+ * msl-cpu each split costs a pass of the reduction, and 256 suits its few cores.
+ */
+const DECODE_SPLIT_POSITIONS = { cpu: 256, gpu: 32 } as const;
 /** Geometry of the kernels. */
 const DEC_SIMDGROUPS = 4; // = kernels/attention.h: DEC_SIMDGROUPS
 const DEC_MAX_HEADS = 8; // = kernels/attention.h: DEC_MAX_HEADS
@@ -218,7 +225,9 @@ export function attentionDecode(enc: CommandEncoder, q: Buffer, k: Buffer, v: Bu
   checkBuffer("scratch", scratch, DType.F32, attentionDecodeScratchBytes(c.heads, c.headDim) / 4);
   // Positions before the window are never attended: the splits start at the window.
   const start = c.window > 0 ? Math.max(0, c.kvLen - c.window) : 0;
-  const splits = Math.min(DECODE_MAX_SPLITS, Math.ceil((c.kvLen - start) / DECODE_SPLIT_POSITIONS));
+  const positions = c.kvLen - start;
+  const perSplit = enc.device.limits.lanesInHardware && positions > DECODE_SPLIT_POSITIONS.cpu ? DECODE_SPLIT_POSITIONS.gpu : DECODE_SPLIT_POSITIONS.cpu;
+  const splits = Math.min(DECODE_MAX_SPLITS, Math.ceil(positions / perSplit));
   encodeVector(enc, q, k, v, out, scratch, c, true, start, splits);
 }
 

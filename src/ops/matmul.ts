@@ -30,7 +30,7 @@ import { checkFloat, checkOneOf, checkOptions, checkSameDType, rowsOf, MAX_ELEME
 export const MATVEC_MAX_ROWS = 8;
 
 /** Geometry of the kernels (kernels/matvec.h and kernels/matmul.h). */
-const MV_ROWS_PER_GROUP = 8; // = kernels/matvec.h: MV_SIMDGROUPS * MV_ROWS
+const MV_ROWS_PER_GROUP = 4; // = kernels/matvec.h: MV_SIMDGROUPS * MV_ROWS
 const MV_X_ROWS_PER_PASS = 4; // = kernels/matvec.h: MV_MAX_X_ROWS
 const MV_THREADS = 64; // = kernels/matvec.h: MV_SIMDGROUPS * 32
 const MR_X_ROWS_PER_PASS = 8; // = kernels/matvec.h: MR_X_ROWS

@@ -48,8 +48,8 @@ export const MoeArgs = argStruct("MoeArgs", {
   norm_topk: "u32",
 });
 
-const MV_ROWS_PER_GROUP = 8;
-const MV_THREADS = 64;
+const MV_ROWS_PER_GROUP = 4; // = kernels/matvec.h: MV_SIMDGROUPS * MV_ROWS
+const MV_THREADS = 64; // = kernels/matvec.h: MV_SIMDGROUPS * 32
 /** Pairs per batch of the grouped products (the matrix-vector body's MV_MAX_X_ROWS). */
 const BATCH_ROWS = 4;
 /** u32 words of one batch (expert, first row, rows). */
