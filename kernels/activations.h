@@ -2,7 +2,8 @@
 // `float apply(float x, float param)`; `unary_activation` applies it to x, `gated_activation`
 // multiplies it into a second input (SwiGLU: silu(gate) * up; sigmoid-mul: sigmoid(gate) * x).
 // Everything is computed in float and rounded once on the store. Each thread handles a block of
-// BLOCK consecutive elements (block.h).
+// BLOCK consecutive elements, with one vector load or store per operand where aligned (block.h's
+// for_block_vector).
 #pragma once
 #include <metal_stdlib>
 #include "block.h"
@@ -97,6 +98,12 @@ struct UnaryAt {
   device T* out;
   float param;
   void operator()(uint i) const { out[i] = static_cast<T>(Act::apply(float(x[i]), param)); }
+  bool block(uint first) const {
+    if (!block_aligned<T>(x + first) || !block_aligned<T>(out + first)) return false;
+    const float4 v = load_block<T>(x + first);
+    store_block<T>(out + first, float4(Act::apply(v.x, param), Act::apply(v.y, param), Act::apply(v.z, param), Act::apply(v.w, param)));
+    return true;
+  }
 };
 
 template <typename T, typename Act>
@@ -106,6 +113,13 @@ struct GatedAt {
   device T* out;
   float param;
   void operator()(uint i) const { out[i] = static_cast<T>(Act::apply(float(gate[i]), param) * float(x[i])); }
+  bool block(uint first) const {
+    if (!block_aligned<T>(gate + first) || !block_aligned<T>(x + first) || !block_aligned<T>(out + first)) return false;
+    const float4 g = load_block<T>(gate + first);
+    const float4 v = load_block<T>(x + first);
+    store_block<T>(out + first, float4(Act::apply(g.x, param), Act::apply(g.y, param), Act::apply(g.z, param), Act::apply(g.w, param)) * v);
+    return true;
+  }
 };
 
 // out[i] = Act(x[i]). Grid: ceil(n / BLOCK) threads (dispatchThreads).
@@ -115,7 +129,7 @@ kernel void unary_activation(device const T* x [[buffer(0)]],
                              constant ActivationArgs& args [[buffer(2)]],
                              uint gid [[thread_position_in_grid]]) {
   const UnaryAt<T, Act> f = {x, out, args.param};
-  for_block(gid, args.n, f);
+  for_block_vector(gid, args.n, f);
 }
 
 // out[i] = Act(gate[i]) * x[i]. Grid: ceil(n / BLOCK) threads.
@@ -126,5 +140,5 @@ kernel void gated_activation(device const T* gate [[buffer(0)]],
                              constant ActivationArgs& args [[buffer(3)]],
                              uint gid [[thread_position_in_grid]]) {
   const GatedAt<T, Act> f = {gate, x, out, args.param};
-  for_block(gid, args.n, f);
+  for_block_vector(gid, args.n, f);
 }

@@ -1,7 +1,8 @@
 // Elementwise kernels over flat arrays. The arithmetic is a functor type parameter (AddOp, ...),
 // the element type a dtype parameter; elementwise.metal instantiates the combinations. Arithmetic
 // is done in float so f16 and bf16 inputs round once, on the store. Each thread handles a block
-// of BLOCK consecutive elements (block.h).
+// of BLOCK consecutive elements, with one vector load or store per operand where aligned
+// (block.h's for_block_vector).
 #pragma once
 #include <metal_stdlib>
 #include "block.h"
@@ -20,13 +21,20 @@ struct DivOp {
   static float apply(float a, float b) { return a / b; }
 };
 
-// out[i] = Op(a[i], b[i]), as a function object for for_block.
+// out[i] = Op(a[i], b[i]), as a function object for for_block_vector.
 template <typename T, typename Op>
 struct BinaryAt {
   device const T* a;
   device const T* b;
   device T* out;
   void operator()(uint i) const { out[i] = static_cast<T>(Op::apply(float(a[i]), float(b[i]))); }
+  bool block(uint first) const {
+    if (!block_aligned<T>(a + first) || !block_aligned<T>(b + first) || !block_aligned<T>(out + first)) return false;
+    const float4 x = load_block<T>(a + first);
+    const float4 y = load_block<T>(b + first);
+    store_block<T>(out + first, float4(Op::apply(x.x, y.x), Op::apply(x.y, y.y), Op::apply(x.z, y.z), Op::apply(x.w, y.w)));
+    return true;
+  }
 };
 
 // out[i] = Op(a[i], b[i]) for i < n. Grid: ceil(n / BLOCK) threads (dispatchThreads).
@@ -37,7 +45,7 @@ kernel void elementwise_binary(device const T* a [[buffer(0)]],
                                constant uint& n [[buffer(3)]],
                                uint gid [[thread_position_in_grid]]) {
   const BinaryAt<T, Op> f = {a, b, out};
-  for_block(gid, n, f);
+  for_block_vector(gid, n, f);
 }
 
 // Shape of a row-broadcast operation: `a` and `out` are [rows, cols], `b` is one row of cols.
@@ -56,7 +64,7 @@ kernel void elementwise_binary_row(device const T* a [[buffer(0)]],
   if (gid.y >= args.rows) return;
   const uint row = gid.y * args.cols;
   const BinaryAt<T, Op> f = {a + row, b, out + row};
-  for_block(gid.x, args.cols, f);
+  for_block_vector(gid.x, args.cols, f);
 }
 
 // out[i] = a[i] * scale + shift, in one fused multiply-add: scalar add is (1, s), scalar
@@ -74,6 +82,11 @@ struct ScalarAt {
   float scale;
   float shift;
   void operator()(uint i) const { out[i] = static_cast<T>(fma(float(a[i]), scale, shift)); }
+  bool block(uint first) const {
+    if (!block_aligned<T>(a + first) || !block_aligned<T>(out + first)) return false;
+    store_block<T>(out + first, fma(load_block<T>(a + first), float4(scale), float4(shift)));
+    return true;
+  }
 };
 
 // Grid: ceil(n / BLOCK) threads.
@@ -83,5 +96,5 @@ kernel void elementwise_scalar(device const T* a [[buffer(0)]],
                                constant ScalarArgs& args [[buffer(2)]],
                                uint gid [[thread_position_in_grid]]) {
   const ScalarAt<T> f = {a, out, args.scale, args.shift};
-  for_block(gid, args.n, f);
+  for_block_vector(gid, args.n, f);
 }

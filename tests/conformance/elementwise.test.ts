@@ -35,6 +35,9 @@ for (const op of ["add", "sub", "mul", "div"] as const) {
   }
 }
 binaryCases.push({ op: "elementwise_add", dtype: DType.F32, shape: { n: 1 }, params: {}, tolerance: ROUNDED.f32 });
+// Rows of 302: every other row starts off the vector alignment, so its full blocks take the
+// element-by-element path of block.h's for_block_vector.
+for (const dtype of F) binaryCases.push({ op: "elementwise_mul", dtype, shape: { n: 5 * 302 }, params: { rowLength: 302 }, tolerance: ROUNDED[dtype.name as "f32"] });
 
 const binaryFns = { add: ops.elementwiseAdd, sub: ops.elementwiseSub, mul: ops.elementwiseMul, div: ops.elementwiseDiv };
 

@@ -90,6 +90,10 @@ template <class T> struct checked {
     requires(__is_convertible(T *, U *))
   operator U *() const { return p; }
   explicit operator bool() const { return p != nullptr; }
+  /* The address as an integer, `ulong(p)` (alignment checks: block.h's block_aligned). */
+  template <class I>
+    requires(__is_integral(I) && !__is_same(I, bool))
+  explicit operator I() const { return (I)p; }
 
   checked moved(long long by, unsigned l, const char *f) const {
     checked c = *this;
