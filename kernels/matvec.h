@@ -44,7 +44,7 @@ MV_INLINE float load_at(device const T* p, int i, uint k0, uint K, bool full) {
 // CHUNK floats: fetch(n, k0, full, raw) issues the loads into a Raw, value(raw, i) is value i as a
 // float (for AFFINE rows the raw code, the chunk's scale and bias in raw.scale and raw.bias). A
 // 4-bit chunk held as floats took 32 registers a row; as words, 4 (the one-row 4-bit qmv fell
-// from 207 registers a thread to 87, and registers bound how many simdgroups an H100 core keeps
+// from 207 registers a thread to 64, and registers bound how many simdgroups an H100 core keeps
 // in flight). load() is the one-step form the row kernels below use.
 
 // Dense rows of type W: chunks of 8 values; a chunk that runs past K reads zeros.
@@ -94,7 +94,9 @@ template <typename S, int bits, int C = 32>
 struct AffineRows {
   static constant constexpr int CHUNK = C;
   static constant constexpr int WORDS = C * bits / 32;
-  static constant constexpr int LANE_CHUNKS = WORDS == 1 ? 8 : C < 32 ? 2 : 1;
+  // 32 values a lane a step, as with the dense rows (on the H100, 8 one-word chunks a step were
+  // 5-22 % slower than 4 on every 4-bit row of bench/gpu.ts, in one run).
+  static constant constexpr int LANE_CHUNKS = C < 32 ? 32 / C : 1;
   static constant constexpr bool AFFINE = true;
   device const uint* w;
   device const S* scales;

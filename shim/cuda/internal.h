@@ -8,7 +8,7 @@
 // A CUDA context is unusable after a kernel fault (illegal address and the like): devices share
 // one context until it faults; then it is marked poisoned and its command buffers fail. The next
 // mlxn_device_open tries a fresh context, which the driver refuses for the rest of the process
-// (measured on driver 580 with five ways of asking; see tests/support/cuda_fault.ts): the error
+// (measured on driver 580 with six ways of asking: tests/support/cuda_context_probe.py): the error
 // then names the earlier fault, and the process must be restarted to use the GPU again.
 #pragma once
 

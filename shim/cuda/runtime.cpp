@@ -198,8 +198,8 @@ int32_t mlxn_device_open(mlxn_device_t *out) {
       c->d = d;
       if ((r = d->cuCtxCreate(&c->ctx, 0, dev->dev)) != cuda::kSuccess) {
         // After a kernel fault the driver refuses every new context of the process with the
-        // fault's error (driver 580, H100/H200: also once the faulted context is destroyed and
-        // the primary context reset), so the message says where it came from.
+        // fault's error (driver 580, H100/H200: also once the faulted context is destroyed and the
+        // primary context reset; tests/support/cuda_context_probe.py), so the message says why.
         const std::string after =
             cuda::process_fault.empty() ? "" : " after a kernel fault earlier in this process (" + cuda::process_fault + ")";
         return fail(r == cuda::kErrorOutOfMemory ? MLXN_ERR_OUT_OF_MEMORY : MLXN_ERR_DEVICE,

@@ -6,8 +6,9 @@ that works, a kernel stores 7 into B's memory.
     for s in keep_current unset_current pop_current destroy destroy_reset destroy_reset_retain; do
       python3 tests/support/cuda_context_probe.py $s; done
 
-Measured on driver 580 (H200, 2026-12-06): every way returns 700 from cuCtxCreate, so the cuda
-backend reports the earlier fault instead of promising a working Device (shim/cuda/internal.h).
+Measured on driver 580 (H200 and H100, 2026-12-06): every way fails with 700 (from cuCtxCreate, or
+from cuDevicePrimaryCtxRetain after the reset), so the cuda backend reports the earlier fault
+instead of promising a working Device (shim/cuda/internal.h).
 """
 import ctypes
 import sys

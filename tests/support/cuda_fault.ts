@@ -3,7 +3,7 @@
  * address; the command buffer must fail with CommandBufferError and the process must go on. Then
  * a new Device is opened: on the drivers measured (580, H100 and H200) the driver refuses every
  * new CUDA context of a process after a kernel fault (tests/support/cuda_context_probe.py tries
- * five ways), so the open must fail with a BackendError that names the earlier fault; should a
+ * six ways), so the open must fail with a BackendError that names the earlier fault; should a
  * driver allow it, the new Device must compute correctly. Prints one JSON line.
  *
  *   --compile-only  only build the pipeline (backends where the bad write would not be caught)
