@@ -100,8 +100,8 @@ struct UnaryAt {
   void operator()(uint i) const { out[i] = static_cast<T>(Act::apply(float(x[i]), param)); }
   bool block(uint first) const {
     if (!block_aligned<T>(x + first) || !block_aligned<T>(out + first)) return false;
-    const float4 v = load_block<T>(x + first);
-    store_block<T>(out + first, float4(Act::apply(v.x, param), Act::apply(v.y, param), Act::apply(v.z, param), Act::apply(v.w, param)));
+    const float4 v = load_vec4<T>(x + first);
+    store_vec4<T>(out + first, float4(Act::apply(v.x, param), Act::apply(v.y, param), Act::apply(v.z, param), Act::apply(v.w, param)));
     return true;
   }
 };
@@ -115,9 +115,9 @@ struct GatedAt {
   void operator()(uint i) const { out[i] = static_cast<T>(Act::apply(float(gate[i]), param) * float(x[i])); }
   bool block(uint first) const {
     if (!block_aligned<T>(gate + first) || !block_aligned<T>(x + first) || !block_aligned<T>(out + first)) return false;
-    const float4 g = load_block<T>(gate + first);
-    const float4 v = load_block<T>(x + first);
-    store_block<T>(out + first, float4(Act::apply(g.x, param), Act::apply(g.y, param), Act::apply(g.z, param), Act::apply(g.w, param)) * v);
+    const float4 g = load_vec4<T>(gate + first);
+    const float4 v = load_vec4<T>(x + first);
+    store_vec4<T>(out + first, float4(Act::apply(g.x, param), Act::apply(g.y, param), Act::apply(g.z, param), Act::apply(g.w, param)) * v);
     return true;
   }
 };

@@ -16,7 +16,7 @@
 using namespace metal;
 
 constant constexpr uint BLOCK = 4;
-static_assert(BLOCK == 4, "load_block and store_block move a block as a float4");
+static_assert(BLOCK == 4, "load_vec4 and store_vec4 move a block as a float4");
 
 // Calls f(i) for the elements i of block `block` that lie below n: a full block as a
 // fixed-count loop, only the last (partial) block checks each index. F is a function object
@@ -55,14 +55,14 @@ inline bool block_aligned(device const T* p) {
 
 // The block of T at p (block_aligned) in one vector load, converted to float.
 template <typename T>
-inline float4 load_block(device const T* p) {
+inline float4 load_vec4(device const T* p) {
   return float4(*reinterpret_cast<device const vec<T, BLOCK>*>(p));
 }
 
 // bfloat's bits are the upper half of its float: the block is loaded as a uint2 and widened by
 // shifts, since clang's NVPTX back end split a bfloat4 load into two 32-bit loads.
 template <>
-inline float4 load_block<bfloat>(device const bfloat* p) {
+inline float4 load_vec4<bfloat>(device const bfloat* p) {
   const uint2 w = *reinterpret_cast<device const uint2*>(p);
   return float4(as_type<float>(w.x << 16), as_type<float>(w.x & 0xffff0000u), as_type<float>(w.y << 16), as_type<float>(w.y & 0xffff0000u));
 }
@@ -71,6 +71,6 @@ inline float4 load_block<bfloat>(device const bfloat* p) {
 // conversion, not four scalar ones: on msl-cpu those made bfloat stores half as fast (the scalar
 // element loop had vectorized them).
 template <typename T>
-inline void store_block(device T* p, float4 r) {
+inline void store_vec4(device T* p, float4 r) {
   *reinterpret_cast<device vec<T, BLOCK>*>(p) = vec<T, BLOCK>(r);
 }

@@ -30,9 +30,9 @@ struct BinaryAt {
   void operator()(uint i) const { out[i] = static_cast<T>(Op::apply(float(a[i]), float(b[i]))); }
   bool block(uint first) const {
     if (!block_aligned<T>(a + first) || !block_aligned<T>(b + first) || !block_aligned<T>(out + first)) return false;
-    const float4 x = load_block<T>(a + first);
-    const float4 y = load_block<T>(b + first);
-    store_block<T>(out + first, float4(Op::apply(x.x, y.x), Op::apply(x.y, y.y), Op::apply(x.z, y.z), Op::apply(x.w, y.w)));
+    const float4 x = load_vec4<T>(a + first);
+    const float4 y = load_vec4<T>(b + first);
+    store_vec4<T>(out + first, float4(Op::apply(x.x, y.x), Op::apply(x.y, y.y), Op::apply(x.z, y.z), Op::apply(x.w, y.w)));
     return true;
   }
 };
@@ -84,7 +84,7 @@ struct ScalarAt {
   void operator()(uint i) const { out[i] = static_cast<T>(fma(float(a[i]), scale, shift)); }
   bool block(uint first) const {
     if (!block_aligned<T>(a + first) || !block_aligned<T>(out + first)) return false;
-    store_block<T>(out + first, fma(load_block<T>(a + first), float4(scale), float4(shift)));
+    store_vec4<T>(out + first, fma(load_vec4<T>(a + first), float4(scale), float4(shift)));
     return true;
   }
 };
