@@ -41,15 +41,6 @@ struct BlockRows {
     Block::chunk(block_at<Block>(w, n, k0, K), int((k0 % Block::QK) / 32), raw.q, raw.scale, raw.bias);
   }
   MV_INLINE float value(thread const Raw& raw, int i) const { return raw.q[i / 4][i % 4]; }
-
-  MV_INLINE void load(uint n, uint k0, bool full, thread float* v, thread float& scale, thread float& bias) const {
-    Raw raw;
-    fetch(n, k0, full, raw);
-#pragma unroll
-    for (int i = 0; i < 32; i++) v[i] = value(raw, i);
-    scale = raw.scale;
-    bias = raw.bias;
-  }
 };
 
 // matmul.h's W tile for a block format: a step's 32 columns of a row are one chunk; the two

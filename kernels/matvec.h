@@ -46,7 +46,7 @@ MV_INLINE float load_at(device const T* p, int i, uint k0, uint K, bool full) {
 // float (for AFFINE rows the raw code, the chunk's scale and bias in raw.scale and raw.bias). A
 // 4-bit chunk held as floats took 32 registers a row; as words, 4 (the one-row 4-bit qmv fell
 // from 207 registers a thread to 64, and registers bound how many simdgroups an H100 core keeps
-// in flight). load() is the one-step form the row kernels below use.
+// in flight). load_chunk is the one-step form the row kernels below use.
 
 // Dense rows of type W: chunks of 8 values; a chunk that runs past K reads zeros.
 template <typename W>
@@ -70,12 +70,6 @@ struct DenseRows {
   }
   MV_INLINE float value(thread const Raw& raw, int i) const { return raw.v[i]; }
 
-  MV_INLINE void load(uint n, uint k0, bool full, thread float* v, thread float& scale, thread float& bias) const {
-#pragma unroll
-    for (int i = 0; i < CHUNK; i++) v[i] = load_at(w + n * K + k0, i, k0, K, full);
-    scale = 1.0f;
-    bias = 0.0f;
-  }
 };
 
 // Values in a lane's chunk of MLX affine codes in the simdgroup kernels: the fewest that fill
@@ -121,15 +115,22 @@ struct AffineRows {
   }
   MV_INLINE float value(thread const Raw& raw, int i) const { return code_float(block_code<bits>(raw.words, i)); }
 
-  MV_INLINE void load(uint n, uint k0, bool full, thread float* v, thread float& scale, thread float& bias) const {
-    Raw raw;
-    fetch(n, k0, full, raw);
-#pragma unroll
-    for (int i = 0; i < C; i++) v[i] = value(raw, i);
-    scale = raw.scale;
-    bias = raw.bias;
-  }
 };
+
+// A whole chunk of `rows` as CHUNK floats, with its scale and bias (1 and 0 for dense rows): the
+// row kernels' form. With the loop unrolled every value is alike (for affine rows a shift and a
+// mask of one word, two where a code straddles words), so a CPU compiler can decode a chunk in
+// vector registers.
+template <typename Rows>
+MV_INLINE void load_chunk(thread const Rows& rows, uint n, uint k0, bool full, thread float* v, thread float& scale,
+                          thread float& bias) {
+  typename Rows::Raw raw;
+  rows.fetch(n, k0, full, raw);
+#pragma unroll
+  for (int i = 0; i < Rows::CHUNK; i++) v[i] = rows.value(raw, i);
+  scale = raw.scale;
+  bias = raw.bias;
+}
 
 // Sum of P values, pairwise.
 template <int P>
@@ -317,7 +318,7 @@ inline void matrows(thread const Rows& rows, device const T* x, device T* y, uin
     float v[WR][C];
     for (int r = 0; r < WR; r++) {
       float scale, bias;
-      rows.load(n + min(uint(r), wrows - 1), k0, full, v[r], scale, bias);
+      load_chunk(rows, n + min(uint(r), wrows - 1), k0, full, v[r], scale, bias);
       if (Rows::AFFINE)
         for (int i = 0; i < C; i++) v[r][i] = fma(scale, v[r][i], bias);
     }

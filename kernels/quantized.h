@@ -47,16 +47,6 @@ __attribute__((always_inline)) inline float code_float(uint code) {
   return as_type<float>(code | 0x4B000000u) - 8388608.0f;
 }
 
-// All 32 codes of a block as floats, v[i] = code i. With the loop unrolled each code is a shift
-// and a mask of one word (two where it straddles words); the 32 are alike, so a CPU compiler can
-// decode them in vector registers. The loops here are unrolled explicitly (and the functions
-// always inlined): a GPU keeps `w` and `v` in registers only when every index is a constant.
-template <int bits>
-__attribute__((always_inline)) inline void block_codes(thread const uint* w, thread float* v) {
-#pragma unroll
-  for (int i = 0; i < 32; i++) v[i] = code_float(block_code<bits>(w, i));
-}
-
 // Load the `bits` words of one block.
 template <int bits>
 __attribute__((always_inline)) inline void load_block(device const uint* src, thread uint* w) {
