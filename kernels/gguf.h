@@ -27,6 +27,7 @@ struct BlockRows {
   static constant constexpr int CHUNK = 32;
   static constant constexpr int LANE_CHUNKS = 1;
   static constant constexpr bool AFFINE = Block::AFFINE;
+  static constant constexpr int PASS_W_ROWS = MR_W_ROWS;  // see matvec.h's matrows
   device const uchar* w;
   uint K;
 
@@ -78,8 +79,8 @@ kernel void gguf_mv(device const T* x [[buffer(0)]],
   matvec<T>(rows, x, y, args, tg.x, tg.y * MV_MAX_X_ROWS, sg, lane);
 }
 
-// MR_W_ROWS weight rows per thread (matvec.h's matrows, the cpu backend's shape): same operands;
-// grid (ceil(N / MR_W_ROWS), ceil(M / MR_X_ROWS)) threads (dispatchThreads).
+// mr_w_rows() weight rows per thread (matvec.h's matrows, the cpu backend's shape): same operands;
+// grid as gemv_rows (dispatchThreads).
 template <typename T, typename Block>
 kernel void gguf_mv_rows(device const T* x [[buffer(0)]],
                          device const uchar* w [[buffer(1)]],
@@ -87,7 +88,7 @@ kernel void gguf_mv_rows(device const T* x [[buffer(0)]],
                          constant MatmulArgs& args [[buffer(3)]],
                          uint2 gid [[thread_position_in_grid]]) {
   const BlockRows<Block> rows{w, args.K};
-  matrows<T>(rows, x, y, args.M, args.N, args.K, gid.x * MR_W_ROWS, gid.y * MR_X_ROWS);
+  matrows<T>(rows, x, y, args.M, args.N, args.K, gid.x * mr_w_rows(), gid.y * MR_X_ROWS);
 }
 
 // Prefill: same operands; grid (ceil(N / 64), ceil(M / 64)) groups of 128 threads, as gemm.

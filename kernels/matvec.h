@@ -34,6 +34,15 @@ constant constexpr int MV_MAX_X_ROWS = 4;
 // GPU to overlap the multiply-adds; more would add reduction work to every chunk.
 constant constexpr int MV_PARTIALS = 4;
 
+// The row kernels (matrows, below): a thread per few rows of W, the shape for a CPU.
+constant constexpr int MR_X_ROWS = 8;       // rows of x a thread serves
+constant constexpr int MR_W_ROWS = 2;       // rows of W a thread takes for several rows of x
+constant constexpr int MR_ONE_W_ROWS = 4;   // ... and for one row (each x value loaded serves all)
+constant constexpr int MR_PARTIALS = 16;    // independent partial sums per (row of x, row of W)
+
+// Rows of W a thread takes: more for one row of x, where the accumulators are few.
+inline int mr_w_rows() { return mv_one_row ? MR_ONE_W_ROWS : MR_W_ROWS; }
+
 // Value i of p as float, or 0 past K when the chunk is not `full`.
 template <typename T>
 MV_INLINE float load_at(device const T* p, int i, uint k0, uint K, bool full) {
@@ -54,6 +63,7 @@ struct DenseRows {
   static constant constexpr int CHUNK = 8;
   static constant constexpr int LANE_CHUNKS = 4;  // chunks a lane takes per step of matvec_rows
   static constant constexpr bool AFFINE = false;
+  static constant constexpr int PASS_W_ROWS = MR_ONE_W_ROWS;  // see matrows
   device const W* w;
   uint K;
 
@@ -94,6 +104,7 @@ struct AffineRows {
   // 5-22 % slower than 4 on every 4-bit row of bench/gpu.ts, in one run).
   static constant constexpr int LANE_CHUNKS = C < 32 ? 32 / C : 1;
   static constant constexpr bool AFFINE = true;
+  static constant constexpr int PASS_W_ROWS = MR_W_ROWS;  // see matrows
   device const uint* w;
   device const S* scales;
   device const S* biases;
@@ -114,7 +125,6 @@ struct AffineRows {
     raw.bias = float(biases[g]);
   }
   MV_INLINE float value(thread const Raw& raw, int i) const { return code_float(block_code<bits>(raw.words, i)); }
-
 };
 
 // A whole chunk of `rows` as CHUNK floats, with its scale and bias (1 and 0 for dense rows): the
@@ -277,28 +287,104 @@ kernel void qmv(device const T* x [[buffer(0)]],
   matvec<T>(rows, x, y, args, tg.x, tg.y * MV_MAX_X_ROWS, sg, lane);
 }
 
-// ── a thread per pair of weight rows: the shape for a CPU ──
+// ── a thread per few weight rows: the shape for a CPU ──
 //
 // The kernels above spread a row over a simdgroup's lanes, whose sums meet in simd_sum: right for
 // a GPU, where lanes run in lockstep and read coalesced, but on msl-cpu every simdgroup then runs
 // as 32 fibers that switch at the collective, and that switching cost several times the
 // arithmetic (4-bit [2048, 2048] from cache: about 10,000 cycles per simdgroup, of which the
-// decode and FMAs are about 2,500). Here a thread takes MR_W_ROWS whole weight rows for up to
-// MR_X_ROWS rows of x, with no collective, so msl-cpu runs a threadgroup as a plain loop that
-// streams W in address order, and decodes each chunk once for all of those rows of x (prefill
-// on the cpu backend runs here too). The ops choose it where lanes are not in hardware.
+// decode and FMAs are about 2,500). Here a thread takes a few whole weight rows (mr_w_rows) for
+// up to MR_X_ROWS rows of x, with no collective, so msl-cpu runs a threadgroup as a plain loop
+// that streams W in address order, and decodes each chunk once for all of those rows of x
+// (prefill on the cpu backend runs here too). The ops choose it where lanes are not in hardware.
+// Their sizes (MR_*) are at the top of this file, as the adaptors name them.
 
-constant constexpr int MR_X_ROWS = 8;    // rows of x a thread serves
-constant constexpr int MR_W_ROWS = 2;    // rows of W a thread takes (each x value loaded serves both)
-constant constexpr int MR_PARTIALS = 16;  // independent partial sums per (row of x, row of W)
+// One row of x against MR_ONE_W_ROWS rows of MLX affine codes of 2, 4 or 8 bits (codes that never
+// straddle a byte), each 32-value chunk read in place as 4 * bits bytes: chunk value l * PH + p
+// is phase p of byte l (PH = 8 / bits codes a byte). Each weight row keeps a partial sum per
+// (phase, byte), so the loop over a chunk's bytes is one vector operation per step on a CPU: the
+// bytes widened in one instruction, each phase a shift and a mask, and x read at stride PH, which
+// the compiler deinterleaves once for all the rows. SPAN chunks share a scale (2 where groups
+// are 64 or 128 values), which halves the scale loads. On this project's 2-core AVX-512 machine
+// the 4-bit decode products ran 2.4-3x as fast as matrows below, whose word decode the compiler
+// assembled from 128-bit pieces (bench/cpu_vs_llamacpp.ts).
+//
+// Operands come as pointers, and the function is not inlined: so written, clang vectorizes the
+// byte loop with 512-bit registers; the same loop reading the weight through an adaptor passed
+// by reference (or its pointers loaded from one) was left scalar, its partial sums in memory.
+template <int SPAN, int bits, typename T, typename S>
+__attribute__((noinline)) void matrow_lanes(device const uint* w, device const S* scales, device const S* biases,
+                                            uint group_shift, device const T* x, device T* y, uint N, uint K,
+                                            uint n) {
+  constexpr int C = 32;
+  constexpr int PH = 8 / bits;
+  constexpr int L = C / PH;  // bytes per chunk
+  constexpr int WR = MR_ONE_W_ROWS;
+  const uint wrows = min(uint(WR), N - n);
+  // Each row's codes, scales and biases from its start (K is a multiple of the group size).
+  device const uchar* bytes[WR];
+  device const S* row_scales[WR];
+  device const S* row_biases[WR];
+  float acc[WR][PH][L];
+#pragma unroll
+  for (int r = 0; r < WR; r++) {
+    const uint row = n + min(uint(r), wrows - 1);  // past N the last real row is recomputed, not stored
+    bytes[r] = (device const uchar*)(w + row * (K / 32 * bits));
+    row_scales[r] = scales + row * (K >> group_shift);
+    row_biases[r] = biases + row * (K >> group_shift);
+#pragma unroll
+    for (int p = 0; p < PH; p++)
+#pragma unroll
+      for (int l = 0; l < L; l++) acc[r][p][l] = 0.0f;
+  }
+  for (uint k0 = 0; k0 < K; k0 += SPAN * C) {
+    // x as floats first, once for all the rows (a half or bfloat x converted inside the byte loop
+    // kept it from being vectorized).
+    float xf[SPAN * C];
+    for (int i = 0; i < SPAN * C; i++) xf[i] = float(x[k0 + i]);
+    const uint g = k0 >> group_shift;
+#pragma unroll
+    for (int r = 0; r < WR; r++) {
+      const float scale = float(row_scales[r][g]);
+      const float bias = float(row_biases[r][g]);
+#pragma unroll
+      for (int h = 0; h < SPAN; h++) {
+        device const uchar* chunk = bytes[r] + (k0 + h * C) / 8 * bits;
+        thread const float* xk = xf + h * C;
+        // Not unrolled by hand: the compiler vectorizes this loop across the bytes.
+        for (int l = 0; l < L; l++) {
+          const uint b = chunk[l];
+#pragma unroll
+          for (int p = 0; p < PH; p++) {
+            const float code = float((b >> (p * bits)) & ((1u << bits) - 1u));
+            acc[r][p][l] = fma(fma(scale, code, bias), xk[l * PH + p], acc[r][p][l]);
+          }
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < WR; r++) {
+    if (uint(r) < wrows) {
+      float sums[L];
+#pragma unroll
+      for (int l = 0; l < L; l++) {
+        sums[l] = acc[r][0][l];
+#pragma unroll
+        for (int p = 1; p < PH; p++) sums[l] += acc[r][p][l];
+      }
+      y[n + r] = static_cast<T>(sum_partials<L>(sums));
+    }
+  }
+}
 
-// Rows n .. n + MR_W_ROWS of W against rows m0 .. m0 + MR_X_ROWS of x [M, K] (fewer at the ends
-// of W and x; one row of x with mv_one_row), into y [M, N].
-template <typename T, typename Rows>
-inline void matrows(thread const Rows& rows, device const T* x, device T* y, uint M, uint N, uint K, uint n, uint m0) {
+// Rows n .. n + WR of W against rows m0 .. m0 + MR_X_ROWS of x [M, K] (fewer at the ends of W
+// and x; one row of x with mv_one_row), into y [M, N].
+template <int WR, typename T, typename Rows>
+inline void matrows_of(thread const Rows& rows, device const T* x, device T* y, uint M, uint N, uint K, uint n,
+                       uint m0) {
   constexpr int C = Rows::CHUNK;
   constexpr int P = MR_PARTIALS;
-  constexpr int WR = MR_W_ROWS;
   // Rows of x computed: fixed once the function constant is (arrays are sized by MR_X_ROWS, as a
   // function constant is no constant expression), so the accumulators stay in registers. At the
   // end of x or of W, the last real row is recomputed in place of the missing ones; only real
@@ -337,8 +423,23 @@ inline void matrows(thread const Rows& rows, device const T* x, device T* y, uin
       if (uint(m) < xrows && uint(r) < wrows) y[(m0 + m) * N + n + r] = static_cast<T>(sum_partials<P>(acc[m][r]));
 }
 
-// Dense, MR_W_ROWS rows per thread: grid (ceil(N / MR_W_ROWS), ceil(M / MR_X_ROWS)) threads
-// (dispatchThreads).
+// Rows n .. n + mr_w_rows() of W against rows m0 .. m0 + MR_X_ROWS of x, as matrows_of. With one
+// row of x, rows decoded from codes go MR_W_ROWS at a time (Rows::PASS_W_ROWS): decoding four
+// rows of 3-bit codes at once spilled registers (7.1 -> 4.5 GB/s); dense rows go four at a time,
+// each x value loaded serving all four (f32 weights 11.2 -> 21.5 GB/s, f16 4.8 -> 6.5).
+template <typename T, typename Rows>
+inline void matrows(thread const Rows& rows, device const T* x, device T* y, uint M, uint N, uint K, uint n, uint m0) {
+  if (!mv_one_row) {
+    matrows_of<MR_W_ROWS>(rows, x, y, M, N, K, n, m0);
+  } else {
+    constexpr int PASS = Rows::PASS_W_ROWS;
+#pragma unroll
+    for (int r = 0; r < MR_ONE_W_ROWS; r += PASS) matrows_of<PASS>(rows, x, y, M, N, K, n + r, m0);
+  }
+}
+
+// Dense, mr_w_rows() rows per thread: grid (ceil(N / MR_ONE_W_ROWS), 1) threads for one row of x,
+// (ceil(N / MR_W_ROWS), ceil(M / MR_X_ROWS)) otherwise (dispatchThreads).
 template <typename T, typename W>
 kernel void gemv_rows(device const T* x [[buffer(0)]],
                       device const W* w [[buffer(1)]],
@@ -346,10 +447,10 @@ kernel void gemv_rows(device const T* x [[buffer(0)]],
                       constant MatmulArgs& args [[buffer(3)]],
                       uint2 gid [[thread_position_in_grid]]) {
   const DenseRows<W> rows{w, args.K};
-  matrows<T>(rows, x, y, args.M, args.N, args.K, gid.x * MR_W_ROWS, gid.y * MR_X_ROWS);
+  matrows<T>(rows, x, y, args.M, args.N, args.K, gid.x * mr_w_rows(), gid.y * MR_X_ROWS);
 }
 
-// MLX affine, MR_W_ROWS rows per thread: bindings as qmv, grid as gemv_rows.
+// MLX affine, mr_w_rows() rows per thread: bindings as qmv, grid as gemv_rows.
 template <typename T, typename S, int bits>
 kernel void qmv_rows(device const T* x [[buffer(0)]],
                      device const uint* w [[buffer(1)]],
@@ -358,6 +459,13 @@ kernel void qmv_rows(device const T* x [[buffer(0)]],
                      device T* y [[buffer(4)]],
                      constant MatmulArgs& args [[buffer(5)]],
                      uint2 gid [[thread_position_in_grid]]) {
-  const AffineRows<S, bits> rows{w, scales, biases, args.K, args.group_shift};
-  matrows<T>(rows, x, y, args.M, args.N, args.K, gid.x * MR_W_ROWS, gid.y * MR_X_ROWS);
+  const uint n = gid.x * mr_w_rows();
+  if (mv_one_row && 8 % bits == 0) {  // (other widths instantiate matrow_lanes unused)
+    if (n >= args.N) return;
+    if (args.group_shift >= 6) matrow_lanes<2, bits>(w, scales, biases, args.group_shift, x, y, args.N, args.K, n);
+    else matrow_lanes<1, bits>(w, scales, biases, args.group_shift, x, y, args.N, args.K, n);
+  } else {
+    const AffineRows<S, bits> rows{w, scales, biases, args.K, args.group_shift};
+    matrows<T>(rows, x, y, args.M, args.N, args.K, n, gid.y * MR_X_ROWS);
+  }
 }

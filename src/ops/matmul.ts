@@ -35,6 +35,7 @@ const MV_X_ROWS_PER_PASS = 4; // = kernels/matvec.h: MV_MAX_X_ROWS
 const MV_THREADS = 64; // = kernels/matvec.h: MV_SIMDGROUPS * 32
 const MR_X_ROWS_PER_PASS = 8; // = kernels/matvec.h: MR_X_ROWS
 const MR_W_ROWS_PER_THREAD = 2; // = kernels/matvec.h: MR_W_ROWS
+const MR_ONE_W_ROWS_PER_THREAD = 4; // = kernels/matvec.h: MR_ONE_W_ROWS
 const MR_THREADS = 32; // threads per threadgroup of the row kernels (any size works)
 const MM_TILE = 64; // = kernels/matmul.h: MM_BM, MM_BN
 const MM_THREADS = 128; // = kernels/matmul.h: MM_THREADS
@@ -68,7 +69,8 @@ function pathFor(enc: CommandEncoder, m: number, requested: MatmulPath | undefin
 function encode(enc: CommandEncoder, pipeline: Pipeline, bindings: readonly Binding[], path: MatmulPath, m: number, n: number, accesses: DispatchOptions): void {
   if (path === "matvec") enc.dispatchThreadgroups(pipeline, bindings, [Math.ceil(n / MV_ROWS_PER_GROUP), Math.ceil(m / MV_X_ROWS_PER_PASS), 1], [MV_THREADS, 1, 1], accesses);
   else if (path === "rows") {
-    const threads = Math.ceil(n / MR_W_ROWS_PER_THREAD);
+    // Weight rows a thread takes: more with one row of x (kernels/matvec.h: mr_w_rows).
+    const threads = Math.ceil(n / (m === 1 ? MR_ONE_W_ROWS_PER_THREAD : MR_W_ROWS_PER_THREAD));
     enc.dispatchThreads(pipeline, bindings, [threads, Math.ceil(m / MR_X_ROWS_PER_PASS), 1], [Math.min(MR_THREADS, threads), 1, 1], accesses);
   }
   else enc.dispatchThreadgroups(pipeline, bindings, [Math.ceil(n / MM_TILE), Math.ceil(m / MM_TILE), 1], [MM_THREADS, 1, 1], accesses);

@@ -109,6 +109,14 @@ for (const [M, N, K, bits, group] of [
   const path = M <= ops.MATVEC_MAX_ROWS ? "matvec" : "tiled";
   affine.push({ op: path === "matvec" ? "qmv" : "qmm", dtype: DType.F32, shape: denseShape(M, N, K), params: { bits, group, scales: DType.BF16, path }, tolerance: tolerance(DType.F32, K) });
 }
+// One row of x against weight rows that do not fill the row kernels' last thread (4 rows each
+// for one row of x): the byte-lane loop of 2-, 4- and 8-bit codes, groups sharing a scale across
+// one chunk (32) or two (64, 128), every activation type.
+for (const dtype of [DType.F32, DType.F16, DType.BF16]) {
+  for (const [N, K, bits, group] of [[23, 192, 4, 64], [21, 96, 2, 32], [22, 384, 8, 128]] as const) {
+    affine.push({ op: "qmv", dtype, shape: denseShape(1, N, K), params: { bits, group, scales: DType.F16, path: "matvec" }, tolerance: tolerance(dtype, K) });
+  }
+}
 // Many rows on the matrix-vector path (the cpu backend's choice for every product).
 for (const bits of MLX_BITS) affine.push({ op: "qmv", dtype: DType.F32, shape: denseShape(33, 20, 256), params: { bits, group: 64, scales: DType.BF16, path: "matvec" }, tolerance: tolerance(DType.F32, 256) });
 
