@@ -2,8 +2,8 @@
  * Matrix products on the active backend.
  *   decode  (1 or 8 rows of x, matrix-vector kernels): GB/s of weight bytes read (packed codes
  *           plus scales and biases for quantized weights) and the ratio to this machine's memcpy;
- *   prefill (256 rows): GFLOP/s, 2·M·N·K per product, on the tiled kernels (the GPU route) and
- *           on matrix-vector passes (the cpu backend's route).
+ *   prefill (256 rows): GFLOP/s, 2·M·N·K per product, on the tiled kernels (the GPU route), on
+ *           the simdgroup matrix-vector kernels and on the row kernels (the cpu backend's route).
  * Best of `rounds` command buffers of `dispatches` products each. Prints; asserts nothing.
  *
  * usage: bun run bench/matmul.ts [dispatches=4] [rounds=3] [filter]
@@ -59,6 +59,8 @@ const rows: (() => FigureRow)[] = [
   () => dense("prefill", 256, 1024, 1024, DType.BF16, "matvec"),
   () => affine("prefill", 256, 1024, 1024, 4, 64, DType.BF16, "tiled"),
   () => affine("prefill", 256, 1024, 1024, 4, 64, DType.BF16, "matvec"),
+  () => dense("prefill", 256, 1024, 1024, DType.BF16, "rows"),
+  () => affine("prefill", 256, 1024, 1024, 4, 64, DType.BF16, "rows"),
 ];
 
 console.log(`backend ${device.backend} (${device.name}, ${device.limits.workerThreads} worker threads); memcpy ${memcpyGBps().toFixed(2)} GB/s`);

@@ -299,50 +299,92 @@ kernel void qmv(device const T* x [[buffer(0)]],
 // (prefill on the cpu backend runs here too). The ops choose it where lanes are not in hardware.
 // Their sizes (MR_*) are at the top of this file, as the adaptors name them.
 
-// One row of x against MR_ONE_W_ROWS rows of MLX affine codes of 2, 4 or 8 bits (codes that never
-// straddle a byte), each 32-value chunk read in place as 4 * bits bytes: chunk value l * PH + p
-// is phase p of byte l (PH = 8 / bits codes a byte). Each weight row keeps a partial sum per
-// (phase, byte), so the loop over a chunk's bytes is one vector operation per step on a CPU: the
-// bytes widened in one instruction, each phase a shift and a mask, and x read at stride PH, which
-// the compiler deinterleaves once for all the rows. SPAN chunks share a scale (2 where groups
-// are 64 or 128 values), which halves the scale loads. On this project's 2-core AVX-512 machine
-// the 4-bit decode products ran 2.4-3x as fast as matrows below, whose word decode the compiler
-// assembled from 128-bit pieces (bench/cpu_vs_llamacpp.ts).
+// Code p of a byte b of 8 / bits codes (bits 2, 4 or 8), as a float.
+template <int bits>
+inline float lane_code(uint b, int p) {
+  return float((b >> (p * bits)) & ((1u << bits) - 1u));
+}
+
+// The row kernels for MLX affine codes of 2, 4 or 8 bits (codes that never straddle a byte): rows
+// n .. n + WR of W against rows m0 .. m0 + R of x (fewer at the ends), each 32-value chunk read in
+// place as 4 * bits bytes, chunk value l * PH + p being code p of byte l (PH = 8 / bits). Partial
+// sums are kept per byte, so each loop over a chunk's bytes is one vector operation per step on
+// a CPU: the bytes widened in one instruction, each code a shift and a mask, x read at stride PH
+// (deinterleaved by the compiler). SPAN chunks share a scale (2 where groups are 64 or 128
+// values), which halves the scale loads. Measured against matrows (bench/matmul.ts, msl-cpu on
+// the project's 2-core AVX-512 machine, one run): one row of x 7.3 -> 28.3 GB/s (4 bits,
+// [4096, 4096]), 5.5 -> 45 (8 bits); 8 rows of x 118 -> 182 GFLOP/s (4 bits, M = 256); matrows'
+// decode of words was assembled by the compiler from 128-bit pieces.
 //
 // Operands come as pointers, and the function is not inlined: so written, clang vectorizes the
-// byte loop with 512-bit registers; the same loop reading the weight through an adaptor passed
+// byte loops with 512-bit registers; the same loop reading the weight through an adaptor passed
 // by reference (or its pointers loaded from one) was left scalar, its partial sums in memory.
-template <int SPAN, int bits, typename T, typename S>
+template <int SPAN, int bits, int R, int WR, typename T, typename S>
 __attribute__((noinline)) void matrow_lanes(device const uint* w, device const S* scales, device const S* biases,
-                                            uint group_shift, device const T* x, device T* y, uint N, uint K,
-                                            uint n) {
+                                            uint group_shift, device const T* x, device T* y, uint M, uint N,
+                                            uint K, uint n, uint m0) {
   constexpr int C = 32;
   constexpr int PH = 8 / bits;
   constexpr int L = C / PH;  // bytes per chunk
-  constexpr int WR = MR_ONE_W_ROWS;
+  // Partial sums per (row of x, row of W, byte): one per phase for one row of x (shorter chains of
+  // dependent multiply-adds), one for all phases for several (registers: R * WR * L floats).
+  constexpr int AP = R == 1 ? PH : 1;
   const uint wrows = min(uint(WR), N - n);
-  // Each row's codes, scales and biases from its start (K is a multiple of the group size).
+  const uint xrows = min(uint(R), M - m0);
+  // Each row's codes, scales and biases from its start (K is a multiple of the group size). Past
+  // the end of W or x the last real row is recomputed, not stored.
   device const uchar* bytes[WR];
   device const S* row_scales[WR];
   device const S* row_biases[WR];
-  float acc[WR][PH][L];
 #pragma unroll
   for (int r = 0; r < WR; r++) {
-    const uint row = n + min(uint(r), wrows - 1);  // past N the last real row is recomputed, not stored
+    const uint row = n + min(uint(r), wrows - 1);
     bytes[r] = (device const uchar*)(w + row * (K / 32 * bits));
     row_scales[r] = scales + row * (K >> group_shift);
     row_biases[r] = biases + row * (K >> group_shift);
-#pragma unroll
-    for (int p = 0; p < PH; p++)
-#pragma unroll
-      for (int l = 0; l < L; l++) acc[r][p][l] = 0.0f;
   }
+  device const T* xr[R];
+#pragma unroll
+  for (int m = 0; m < R; m++) xr[m] = x + (m0 + min(uint(m), xrows - 1)) * K;
+  float acc[R][WR][AP][L];
+#pragma unroll
+  for (int m = 0; m < R; m++)
+#pragma unroll
+    for (int r = 0; r < WR; r++)
+#pragma unroll
+      for (int a = 0; a < AP; a++)
+#pragma unroll
+        for (int l = 0; l < L; l++) acc[m][r][a][l] = 0.0f;
   for (uint k0 = 0; k0 < K; k0 += SPAN * C) {
-    // x as floats first, once for all the rows (a half or bfloat x converted inside the byte loop
-    // kept it from being vectorized).
-    float xf[SPAN * C];
-    for (int i = 0; i < SPAN * C; i++) xf[i] = float(x[k0 + i]);
     const uint g = k0 >> group_shift;
+    // The loops over bytes are not unrolled by hand: the compiler vectorizes them across the
+    // bytes. x is made floats first (a half or bfloat x converted inside those loops kept them
+    // scalar).
+    float xf[SPAN * C];
+    if (R == 1) {
+      // One row of x: each weight multiplies x as it is decoded (dequantizing the chunk into an
+      // array first made the one-row products 5-10 % slower).
+      for (int i = 0; i < SPAN * C; i++) xf[i] = float(xr[0][k0 + i]);
+#pragma unroll
+      for (int r = 0; r < WR; r++) {
+        const float scale = float(row_scales[r][g]);
+        const float bias = float(row_biases[r][g]);
+#pragma unroll
+        for (int h = 0; h < SPAN; h++) {
+          device const uchar* chunk = bytes[r] + (k0 + h * C) / 8 * bits;
+          for (int l = 0; l < L; l++) {
+            const uint b = chunk[l];
+#pragma unroll
+            for (int p = 0; p < PH; p++)
+              acc[0][r][p % AP][l] =
+                  fma(fma(scale, lane_code<bits>(b, p), bias), xf[h * C + l * PH + p], acc[0][r][p % AP][l]);
+          }
+        }
+      }
+      continue;
+    }
+    // Several rows of x: the rows' weights are dequantized once for all of them, phase-major.
+    float wv[WR][SPAN][PH][L];
 #pragma unroll
     for (int r = 0; r < WR; r++) {
       const float scale = float(row_scales[r][g]);
@@ -350,30 +392,40 @@ __attribute__((noinline)) void matrow_lanes(device const uint* w, device const S
 #pragma unroll
       for (int h = 0; h < SPAN; h++) {
         device const uchar* chunk = bytes[r] + (k0 + h * C) / 8 * bits;
-        thread const float* xk = xf + h * C;
-        // Not unrolled by hand: the compiler vectorizes this loop across the bytes.
         for (int l = 0; l < L; l++) {
           const uint b = chunk[l];
 #pragma unroll
-          for (int p = 0; p < PH; p++) {
-            const float code = float((b >> (p * bits)) & ((1u << bits) - 1u));
-            acc[r][p][l] = fma(fma(scale, code, bias), xk[l * PH + p], acc[r][p][l]);
-          }
+          for (int p = 0; p < PH; p++) wv[r][h][p][l] = fma(scale, lane_code<bits>(b, p), bias);
         }
       }
     }
+#pragma unroll
+    for (int m = 0; m < R; m++) {
+      for (int i = 0; i < SPAN * C; i++) xf[i] = float(xr[m][k0 + i]);
+#pragma unroll
+      for (int r = 0; r < WR; r++)
+#pragma unroll
+        for (int h = 0; h < SPAN; h++)
+          for (int l = 0; l < L; l++)
+#pragma unroll
+            for (int p = 0; p < PH; p++)
+              acc[m][r][p % AP][l] = fma(wv[r][h][p][l], xf[h * C + l * PH + p], acc[m][r][p % AP][l]);
+    }
   }
 #pragma unroll
-  for (int r = 0; r < WR; r++) {
-    if (uint(r) < wrows) {
-      float sums[L];
+  for (int m = 0; m < R; m++) {
 #pragma unroll
-      for (int l = 0; l < L; l++) {
-        sums[l] = acc[r][0][l];
+    for (int r = 0; r < WR; r++) {
+      if (uint(m) < xrows && uint(r) < wrows) {
+        float sums[L];
 #pragma unroll
-        for (int p = 1; p < PH; p++) sums[l] += acc[r][p][l];
+        for (int l = 0; l < L; l++) {
+          sums[l] = acc[m][r][0][l];
+#pragma unroll
+          for (int a = 1; a < AP; a++) sums[l] += acc[m][r][a][l];
+        }
+        y[(m0 + m) * N + n + r] = static_cast<T>(sum_partials<L>(sums));
       }
-      y[n + r] = static_cast<T>(sum_partials<L>(sums));
     }
   }
 }
@@ -460,12 +512,17 @@ kernel void qmv_rows(device const T* x [[buffer(0)]],
                      constant MatmulArgs& args [[buffer(5)]],
                      uint2 gid [[thread_position_in_grid]]) {
   const uint n = gid.x * mr_w_rows();
-  if (mv_one_row && 8 % bits == 0) {  // (other widths instantiate matrow_lanes unused)
-    if (n >= args.N) return;
-    if (args.group_shift >= 6) matrow_lanes<2, bits>(w, scales, biases, args.group_shift, x, y, args.N, args.K, n);
-    else matrow_lanes<1, bits>(w, scales, biases, args.group_shift, x, y, args.N, args.K, n);
+  const uint m0 = gid.y * MR_X_ROWS;
+  if (8 % bits == 0) {  // (other widths instantiate matrow_lanes unused)
+    if (n >= args.N || m0 >= args.M) return;
+    if (mv_one_row && args.group_shift >= 6)
+      matrow_lanes<2, bits, 1, MR_ONE_W_ROWS>(w, scales, biases, args.group_shift, x, y, 1, args.N, args.K, n, 0);
+    else if (mv_one_row)
+      matrow_lanes<1, bits, 1, MR_ONE_W_ROWS>(w, scales, biases, args.group_shift, x, y, 1, args.N, args.K, n, 0);
+    else  // (a scale load per chunk is shared by the rows of x here)
+      matrow_lanes<1, bits, MR_X_ROWS, MR_W_ROWS>(w, scales, biases, args.group_shift, x, y, args.M, args.N, args.K, n, m0);
   } else {
     const AffineRows<S, bits> rows{w, scales, biases, args.K, args.group_shift};
-    matrows<T>(rows, x, y, args.M, args.N, args.K, n, gid.y * MR_X_ROWS);
+    matrows<T>(rows, x, y, args.M, args.N, args.K, n, m0);
   }
 }
