@@ -361,30 +361,12 @@ __attribute__((noinline)) void matrow_lanes(device const uint* w, device const S
     // bytes. x is made floats first (a half or bfloat x converted inside those loops kept them
     // scalar).
     float xf[SPAN * C];
-    if (R == 1) {
-      // One row of x: each weight multiplies x as it is decoded (dequantizing the chunk into an
-      // array first made the one-row products 5-10 % slower).
-      for (int i = 0; i < SPAN * C; i++) xf[i] = float(xr[0][k0 + i]);
-#pragma unroll
-      for (int r = 0; r < WR; r++) {
-        const float scale = float(row_scales[r][g]);
-        const float bias = float(row_biases[r][g]);
-#pragma unroll
-        for (int h = 0; h < SPAN; h++) {
-          device const uchar* chunk = bytes[r] + (k0 + h * C) / 8 * bits;
-          for (int l = 0; l < L; l++) {
-            const uint b = chunk[l];
-#pragma unroll
-            for (int p = 0; p < PH; p++)
-              acc[0][r][p % AP][l] =
-                  fma(fma(scale, lane_code<bits>(b, p), bias), xf[h * C + l * PH + p], acc[0][r][p % AP][l]);
-          }
-        }
-      }
-      continue;
-    }
-    // Several rows of x: the rows' weights are dequantized once for all of them, phase-major.
+    // Several rows of x: the rows' weights dequantized once for all of them, phase-major. One
+    // row: each weight multiplies x as it is decoded (dequantizing the chunk into this array
+    // first made the one-row products 5-10 % slower).
     float wv[WR][SPAN][PH][L];
+    if (R == 1)
+      for (int i = 0; i < SPAN * C; i++) xf[i] = float(xr[0][k0 + i]);
 #pragma unroll
     for (int r = 0; r < WR; r++) {
       const float scale = float(row_scales[r][g]);
@@ -395,10 +377,15 @@ __attribute__((noinline)) void matrow_lanes(device const uint* w, device const S
         for (int l = 0; l < L; l++) {
           const uint b = chunk[l];
 #pragma unroll
-          for (int p = 0; p < PH; p++) wv[r][h][p][l] = fma(scale, lane_code<bits>(b, p), bias);
+          for (int p = 0; p < PH; p++) {
+            const float weight = fma(scale, lane_code<bits>(b, p), bias);
+            if (R == 1) acc[0][r][p % AP][l] = fma(weight, xf[h * C + l * PH + p], acc[0][r][p % AP][l]);
+            else wv[r][h][p][l] = weight;
+          }
         }
       }
     }
+    if (R == 1) continue;
 #pragma unroll
     for (int m = 0; m < R; m++) {
       for (int i = 0; i < SPAN * C; i++) xf[i] = float(xr[m][k0 + i]);
