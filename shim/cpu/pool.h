@@ -86,10 +86,11 @@ class Pool {
   std::vector<std::thread> threads_;
   std::mutex mu_;
   std::condition_variable wake_, done_;
-  uint64_t generation_ = 0;
-  unsigned pending_ = 0;  // pool threads still working on the current job
+  // Written under mu_; atomic so that a spinning thread may read them without it (see loop).
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<unsigned> pending_{0};  // pool threads still working on the current job
   Job *job_ = nullptr;
-  bool stop_ = false;
+  std::atomic<bool> stop_{false};
   Executor caller_;
 };
 
