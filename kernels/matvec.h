@@ -310,15 +310,17 @@ inline float lane_code(uint b, int p) {
 // place as 4 * bits bytes, chunk value l * PH + p being code p of byte l (PH = 8 / bits). Partial
 // sums are kept per byte, so each loop over a chunk's bytes is one vector operation per step on
 // a CPU: the bytes widened in one instruction, each code a shift and a mask, x read at stride PH
-// (deinterleaved by the compiler). SPAN chunks share a scale (2 where groups are 64 or 128
-// values), which halves the scale loads. Measured against matrows (bench/matmul.ts, msl-cpu on
-// the project's 2-core AVX-512 machine, one run): one row of x 7.3 -> 28.3 GB/s (4 bits,
-// [4096, 4096]), 5.5 -> 45 (8 bits); 8 rows of x 118 -> 182 GFLOP/s (4 bits, M = 256); matrows'
-// decode of words was assembled by the compiler from 128-bit pieces.
+// (deinterleaved by the compiler). SPAN chunks share a scale: with one row of x, 2 where groups
+// are 64 or 128 values, which halves the scale loads (with several, a scale load serves them
+// all). Measured against matrows (bench/matmul.ts, msl-cpu on the project's 2-core AVX-512
+// machine, A/B in one run): one row of x 7.3 -> 28.3 GB/s (4 bits, [4096, 4096]), 5.5 -> 45
+// (8 bits); 8 rows of x 118 -> 178-183 GFLOP/s (4 bits, M = 256); matrows' decode of words was
+// assembled by the compiler from 128-bit pieces.
 //
 // Operands come as pointers, and the function is not inlined: so written, clang vectorizes the
 // byte loops with 512-bit registers; the same loop reading the weight through an adaptor passed
 // by reference (or its pointers loaded from one) was left scalar, its partial sums in memory.
+// (noinline has not met Apple's compiler; Metal's is clang, which takes the attribute.)
 template <int SPAN, int bits, int R, int WR, typename T, typename S>
 __attribute__((noinline)) void matrow_lanes(device const uint* w, device const S* scales, device const S* biases,
                                             uint group_shift, device const T* x, device T* y, uint M, uint N,
@@ -463,9 +465,9 @@ inline void matrows_of(thread const Rows& rows, device const T* x, device T* y, 
 }
 
 // Rows n .. n + mr_w_rows() of W against rows m0 .. m0 + MR_X_ROWS of x, as matrows_of. With one
-// row of x, rows decoded from codes go MR_W_ROWS at a time (Rows::PASS_W_ROWS): decoding four
-// rows of 3-bit codes at once spilled registers (7.1 -> 4.5 GB/s); dense rows go four at a time,
-// each x value loaded serving all four (f32 weights 11.2 -> 21.5 GB/s, f16 4.8 -> 6.5).
+// row of x, rows decoded from codes go MR_W_ROWS at a time (Rows::PASS_W_ROWS): four rows of
+// 3-bit codes at once were slower (7.1 -> 4.5 GB/s); dense rows go four at a time, each x value
+// loaded serving all four (f32 weights 11.2 -> 21.5 GB/s, f16 4.8 -> 6.5).
 template <typename T, typename Rows>
 inline void matrows(thread const Rows& rows, device const T* x, device T* y, uint M, uint N, uint K, uint n, uint m0) {
   if (!mv_one_row) {
