@@ -21,6 +21,7 @@ constexpr uint64_t kInlineFiberThreads = 2048;
 // Once a kernel has run: dispatches whose threads took less than this much time of one executor
 // run on the caller (about twice what waking the pool costs).
 constexpr uint64_t kInlineNs = 40000;
+
 uint64_t now_ns() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -41,6 +42,8 @@ template <class Ready> bool spin_until(Ready ready) {
     if ((i & 63) == 63 && now_ns() > until) return false;
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
 #endif
   }
 }

@@ -9,11 +9,12 @@
  * reads each weight row once for up to 4 rows of x), more rows (prefill) to the tiled kernels
  * (kernels/matmul.h: 64×64 tiles staged in threadgroup memory, quantized weights dequantized as
  * they are staged, simdgroup-matrix multiply-accumulate). On the cpu backend every product takes
- * the row kernels (kernels/matvec.h `matrows`: a thread takes 2 weight rows against up to 8 rows
- * of x, no collective), because msl-cpu runs each collective as a switch among 32 fibers: for 4-bit
- * [2048, 2048] the fibers cost several times the arithmetic, and the tiled kernels, whose 8×8
- * simdgroup-matrix operations are collectives too, measured 2–5× slower than matrix-vector
- * passes. `params.path` overrides the choice.
+ * the row kernels (kernels/matvec.h `matrows` and, for 2/4/8-bit codes, `matrow_lanes`: a thread
+ * takes 4 weight rows against one row of x, or 2 against up to 8, no collective), because msl-cpu
+ * runs each collective as a switch among 32 fibers: for 4-bit [2048, 2048] the fibers cost several
+ * times the arithmetic, and the tiled kernels, whose 8×8 simdgroup-matrix operations are
+ * collectives too, measured 2–5× slower than matrix-vector passes. `params.path` overrides the
+ * choice.
  */
 import { kernels } from "../../kernels/catalog.ts";
 import type { Buffer } from "../buffer.ts";
