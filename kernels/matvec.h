@@ -79,7 +79,6 @@ struct DenseRows {
     raw.bias = 0.0f;
   }
   MV_INLINE float value(thread const Raw& raw, int i) const { return raw.v[i]; }
-
 };
 
 // Values in a lane's chunk of MLX affine codes in the simdgroup kernels: the fewest that fill
@@ -505,9 +504,9 @@ kernel void qmv_rows(device const T* x [[buffer(0)]],
   if (8 % bits == 0) {  // (other widths instantiate matrow_lanes unused)
     if (n >= args.N || m0 >= args.M) return;
     if (mv_one_row && args.group_shift >= 6)
-      matrow_lanes<2, bits, 1, MR_ONE_W_ROWS>(w, scales, biases, args.group_shift, x, y, 1, args.N, args.K, n, 0);
+      matrow_lanes<2, bits, 1, MR_ONE_W_ROWS>(w, scales, biases, args.group_shift, x, y, args.M, args.N, args.K, n, m0);
     else if (mv_one_row)
-      matrow_lanes<1, bits, 1, MR_ONE_W_ROWS>(w, scales, biases, args.group_shift, x, y, 1, args.N, args.K, n, 0);
+      matrow_lanes<1, bits, 1, MR_ONE_W_ROWS>(w, scales, biases, args.group_shift, x, y, args.M, args.N, args.K, n, m0);
     else  // (a scale load per chunk is shared by the rows of x here)
       matrow_lanes<1, bits, MR_X_ROWS, MR_W_ROWS>(w, scales, biases, args.group_shift, x, y, args.M, args.N, args.K, n, m0);
   } else {
